@@ -1,0 +1,75 @@
+"""The cache: keys depend on every input, writes are atomic, manifests carry hashes, bad roots fail clearly."""
+
+import json
+import os
+
+import pytest
+
+from toxlab import artifacts
+from toxlab.errors import CacheError
+
+
+def test_key_depends_on_every_input():
+    base = artifacts.stage_key("s", 1, {"a": 1}, {"up": "k"}, seed=0)
+    assert base == artifacts.stage_key("s", 1, {"a": 1}, {"up": "k"}, seed=0)
+    others = [artifacts.stage_key("t", 1, {"a": 1}, {"up": "k"}, 0),
+              artifacts.stage_key("s", 2, {"a": 1}, {"up": "k"}, 0),
+              artifacts.stage_key("s", 1, {"a": 2}, {"up": "k"}, 0),
+              artifacts.stage_key("s", 1, {"a": 1}, {"up": "j"}, 0),
+              artifacts.stage_key("s", 1, {"a": 1}, {"up": "k"}, 1)]
+    assert len({base, *others}) == 6
+
+
+def test_cached_builds_once_and_records_hashes(tmp_path):
+    calls = []
+
+    def build(out, work):
+        calls.append(1)
+        (out / "x.txt").write_text("hello")
+
+    first = artifacts.cached("demo", 1, {"n": 1}, build, root=tmp_path)
+    second = artifacts.cached("demo", 1, {"n": 1}, build, root=tmp_path)
+    assert len(calls) == 1 and first.path == second.path
+    files = first.manifest["files"]
+    assert files["x.txt"]["sha256"] == artifacts.file_sha256(first.file("x.txt"))
+    assert json.loads(first.file("config.json").read_text()) == {"n": 1}
+    assert "torch" in first.manifest["versions"]
+
+
+def test_failed_build_leaves_nothing_behind(tmp_path):
+    def build(out, work):
+        (out / "half.txt").write_text("partial")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        artifacts.cached("demo", 1, {"n": 2}, build, root=tmp_path)
+    leftovers = [p for p in (tmp_path / "demo").iterdir() if not p.name.startswith(".work-")]
+    assert leftovers == []
+
+
+def test_altered_file_is_detected(tmp_path):
+    def build(out, work):
+        (out / "x.txt").write_text("a")
+
+    entry = artifacts.cached("demo", 1, {"n": 3}, build, root=tmp_path)
+    entry.file("x.txt").write_text("b")
+    with pytest.warns(UserWarning, match="does not match its recorded hash"):
+        assert artifacts.load("demo", entry.key, tmp_path) is None
+    assert not entry.path.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_cache_root_non_root(tmp_path, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    monkeypatch.setenv("TOXLAB_CACHE", str(locked / "cache"))
+    with pytest.raises(CacheError, match="not writable"):
+        artifacts.cache_root()
+
+
+def test_cache_root_that_is_a_file(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("TOXLAB_CACHE", str(blocker / "cache"))
+    with pytest.raises(CacheError, match="not writable"):
+        artifacts.cache_root()

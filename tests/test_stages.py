@@ -1,0 +1,68 @@
+"""Stages end to end on the fixture data: pretrain is cached, its folder loads with transformers, the
+unigram baseline is beaten, and corrupt cache entries are detected and recomputed."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from toxlab import artifacts, stages
+
+
+@pytest.fixture
+def trained(env, tiny):
+    return stages.pretrain(tiny.with_fraction(0.1), seed=0, progress=False)
+
+
+def test_pretrain_writes_a_loadable_model_and_metrics(trained, tiny):
+    folder = trained.file("model")
+    model = AutoModelForCausalLM.from_pretrained(str(folder))
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    assert model.config.num_hidden_layers == tiny.model.n_layers
+    assert (folder / "model.safetensors").exists()
+    ids = tok("The council opened", return_tensors="pt")["input_ids"]
+    assert model(input_ids=ids).logits.shape == (1, ids.shape[1], len(tok))
+    metrics = trained.json("metrics.json")
+    assert metrics["val_loss"] < metrics["unigram_val_loss"]
+    assert abs(metrics["realised_fraction"] - 0.1) < 0.005
+    saved = json.loads(trained.file("config.json").read_text())
+    assert saved["data"]["toxic_fraction"] == 0.1 and trained.manifest["seed"] == 0
+
+
+def test_second_call_reuses_the_cache(trained, tiny, monkeypatch):
+    from toxlab import train as training
+    monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("retrained a cached model"))
+    again = stages.pretrain(tiny.with_fraction(0.1), seed=0, progress=False)
+    assert again.path == trained.path
+
+
+def test_same_seed_gives_identical_weights_in_fresh_caches(env, tiny, tmp_path, monkeypatch):
+    first = stages.pretrain(tiny, seed=5, progress=False).file("model/model.safetensors").read_bytes()
+    monkeypatch.setenv("TOXLAB_CACHE", str(tmp_path / "other"))
+    second = stages.pretrain(tiny, seed=5, progress=False).file("model/model.safetensors").read_bytes()
+    assert first == second
+
+
+def test_corrupt_entry_is_detected_and_recomputed(trained, tiny):
+    weights = trained.file("model/model.safetensors")
+    weights.write_bytes(weights.read_bytes()[:-10])  # truncated
+    with pytest.warns(UserWarning, match="corrupt"):
+        again = stages.pretrain(tiny.with_fraction(0.1), seed=0, progress=False)
+    assert artifacts.load("pretrain", again.key) is not None
+    AutoModelForCausalLM.from_pretrained(str(again.file("model")))
+
+
+def test_unigram_baseline_is_the_frequency_cross_entropy():
+    train = np.array([[0, 0, 1, 1]], dtype=np.uint16)
+    heldout = np.array([[0, 1, 1]], dtype=np.uint16)  # first token of each block is not predicted
+    p1 = 3 / 6  # add-one over a vocabulary of 2: counts 2+1, 2+1
+    assert stages.unigram_cross_entropy(train, heldout, 2) == pytest.approx(-np.log(p1))
+
+
+def test_sweep_summarises_every_fraction(env, tiny):
+    entry = stages.sweep(tiny, seeds=[0], fractions=(0.0, 0.25), progress=False, log=lambda m: None)
+    runs = entry.json("summary.json")["runs"]
+    assert [r["toxic_fraction"] for r in runs] == [0.0, 0.25]
+    assert all(torch.tensor(r["val_loss"]).isfinite() for r in runs)

@@ -1,0 +1,187 @@
+"""The cache: content-keyed stage results with manifests and atomic writes (DESIGN: caching).
+
+Every stage result lives in `<root>/<stage>/<key>/`, where the key hashes the stage name, the stage's
+version, its config and the keys of the results it was built from. An entry is written into a temporary
+folder and renamed into place, so a reader sees either a complete entry or none. Its `manifest.json`
+records versions, seed, wall time and the SHA-256 of every file; `load` checks them all and treats a
+mismatch as a corrupt entry (reported, removed, recomputed), never as a result.
+
+Work that must survive interruption (training checkpoints) goes in `<root>/<stage>/.work-<key>/`, which
+`cached` hands to the builder and removes once the entry is in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from toxlab.errors import CacheError
+
+MANIFEST = "manifest.json"
+
+
+def cache_root() -> Path:
+    """`$TOXLAB_CACHE`, else `$XDG_CACHE_HOME/toxlab`, else `~/.cache/toxlab`; created and checked writable."""
+    root = os.environ.get("TOXLAB_CACHE")
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "toxlab")
+    path = Path(root).resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".probe-", delete=True)
+        probe.close()
+    except OSError as err:
+        raise CacheError(f"cache root {path} is not writable ({err.strerror}); "
+                         f"set TOXLAB_CACHE to a writable folder") from None
+    return path
+
+
+def stage_key(stage: str, version: int, config: dict, upstream: dict[str, str] | None = None,
+              seed: int | None = None) -> str:
+    """Hash of everything a stage result depends on (canonical JSON, SHA-256, 16 hex digits)."""
+    payload = {"stage": stage, "version": version, "config": config, "upstream": upstream or {},
+               "seed": seed}
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A complete, verified cache entry."""
+
+    stage: str
+    key: str
+    path: Path
+    manifest: dict
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def json(self, name: str) -> dict:
+        return json.loads((self.path / name).read_text())
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import tokenizers
+    import torch
+    import transformers
+
+    from toxlab import __version__
+    return {"toxlab": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
+            "transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
+            "numpy": numpy.__version__, "platform": platform.platform()}
+
+
+def entry_dir(stage: str, key: str, root: Path | None = None) -> Path:
+    return (root or cache_root()) / stage / key
+
+
+def load(stage: str, key: str, root: Path | None = None) -> Entry | None:
+    """The verified entry, or None if absent. A corrupt entry is reported, removed and returns None."""
+    path = entry_dir(stage, key, root)
+    if not path.exists():
+        return None
+    problem = _verify(path)
+    if problem is None:
+        return Entry(stage, key, path, json.loads((path / MANIFEST).read_text()))
+    warnings.warn(f"toxlab: cache entry {path} is corrupt ({problem}); removing it and recomputing",
+                  stacklevel=2)
+    _remove(path)
+    return None
+
+
+def _verify(path: Path) -> str | None:
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "missing or unreadable manifest"
+    for name, expected in files.items():
+        target = path / name
+        if not target.is_file():
+            return f"missing file {name}"
+        if target.stat().st_size != expected["bytes"] or file_sha256(target) != expected["sha256"]:
+            return f"file {name} does not match its recorded hash"
+    return None
+
+
+def cached(stage: str, version: int, config: dict, build: Callable[[Path, Path], dict | None],
+           upstream: dict[str, str] | None = None, seed: int | None = None,
+           root: Path | None = None) -> Entry:
+    """Load the entry for these inputs, or build it.
+
+    `build(out_dir, work_dir)` writes its files into `out_dir` (a temporary folder) and may keep resumable
+    state in `work_dir` (kept across interruptions); it may return extra manifest fields. The finished
+    folder is renamed into place atomically; if another process finished first, its entry wins.
+    """
+    root = root or cache_root()
+    key = stage_key(stage, version, config, upstream, seed)
+    found = load(stage, key, root)
+    if found is not None:
+        return found
+    final = entry_dir(stage, key, root)
+    work = final.parent / f".work-{key}"
+    work.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=final.parent))
+    try:
+        start = time.time()
+        extra = build(tmp, work) or {}
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True, default=str))
+        files = {str(p.relative_to(tmp)): {"sha256": file_sha256(p), "bytes": p.stat().st_size}
+                 for p in sorted(tmp.rglob("*")) if p.is_file()}
+        manifest = {"stage": stage, "stage_version": version, "key": key, "seed": seed,
+                    "upstream": upstream or {}, "wall_s": round(time.time() - start, 3),
+                    "versions": versions(), "files": files, **extra}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if load(stage, key, root) is None:  # not a concurrent winner: a real failure
+                raise
+    except BaseException:
+        if work.exists() and not any(work.iterdir()):  # keep only real resumable state
+            work.rmdir()
+        raise
+    finally:
+        if tmp.exists():
+            _remove(tmp)
+    if final.exists():
+        _remove(work)
+    entry = load(stage, key, root)
+    if entry is None:
+        raise CacheError(f"cache entry {final} could not be written; check free space in {root}")
+    return entry
+
+
+def write_json(path: Path, obj: object) -> None:
+    """Write JSON atomically (temp file in the same folder, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(obj, handle, indent=2, sort_keys=True, default=str)
+        handle.write("\n")
+    os.replace(tmp, path)
+
+
+def _remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

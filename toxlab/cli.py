@@ -1,0 +1,148 @@
+"""The `toxlab` command line.
+
+    toxlab data info [--preset P]             what data was found, documents/characters/tokens per source
+    toxlab data download --to DIR             the paper's public sources, for users with internet
+    toxlab pretrain --preset P --toxic-fraction F --seed S [--set section.field=value ...]
+    toxlab sweep --preset P --seeds S1,S2 [--fractions 0,0.1]
+    toxlab readme [--summary PATH]            regenerate the README's tables from the latest results
+
+Every command that produces a result prints its path as the last line of output. Bad input exits with
+code 2 and one line on stderr that says what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from toxlab.errors import ToxlabError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints the whole usage)
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be integers separated by commas, got {text!r}") from None
+
+
+def _fractions(text: str) -> list[float]:
+    try:
+        return [float(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"fractions must be numbers separated by commas, got {text!r}") from None
+
+
+def _fraction(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"toxic fraction must be a number such as 0.1, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from toxlab.config import DEFAULT_PRESET
+    parser = _Parser(prog="toxlab", description="Reproduce 'When Bad Data Leads to Good Models'.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def preset_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--preset", default=DEFAULT_PRESET, help="smoke, cpu (default) or gpu")
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config field, e.g. --set train.lr=1e-3 (repeatable)")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    data_cmd = sub.add_parser("data", help="inspect or fetch the data folder")
+    data_sub = data_cmd.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    info = data_sub.add_parser("info", help="what data was found, with token counts per source")
+    preset_args(info)
+    download = data_sub.add_parser("download", help="write the paper's public sources (needs internet)")
+    download.add_argument("--to", required=True, help="folder to write the data layout into")
+    download.add_argument("--max-docs", type=int, default=None, help="cap each source (for a quick look)")
+
+    pre = sub.add_parser("pretrain", help="train (or reuse) one model; prints its folder last")
+    preset_args(pre)
+    pre.add_argument("--toxic-fraction", type=_fraction, required=True, help="f in [0, 0.5]")
+    pre.add_argument("--seed", type=int, default=0)
+
+    sw = sub.add_parser("sweep", help="one model per toxic fraction and seed; prints the summary last")
+    preset_args(sw)
+    sw.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated, e.g. 0,1,2")
+    sw.add_argument("--fractions", type=_fractions, default=None, help="default: 0,0.05,...,0.25")
+    readme = sub.add_parser("readme", help="regenerate the README's results and benchmark tables")
+    readme.add_argument("--summary", default=None, help="a sweep summary.json (as `toxlab sweep` prints)")
+    return parser
+
+
+def _config(args):
+    from toxlab.config import get_preset, parse_assignments
+    return get_preset(args.preset, parse_assignments(args.overrides))
+
+
+def run(args) -> str | None:
+    from toxlab import stages
+    if args.command == "data" and args.data_command == "download":
+        from toxlab import hub
+        return str(hub.download_all(args.to, max_docs=args.max_docs))
+    if args.command == "readme":
+        from toxlab import report
+        return str(report.update_readme(args.summary))
+    config = _config(args)
+    if args.command == "data":
+        entry = stages.data_info(config)
+        report = entry.json("sources.json")
+        print(f"data folder: {report['root']}")
+        print(f"{'source':26s} {'role':7s} {'documents':>10s} {'characters':>12s} {'tokens':>11s}")
+        for row in report["sources"]:
+            if not row["present"]:
+                print(f"{row['source']:26s} {row['role']:7s} MISSING {row['file']}")
+                continue
+            if "bytes" in row:
+                print(f"{row['source']:26s} {row['role']:7s} {'':>10} {row['bytes']:>12,} bytes")
+                continue
+            print(f"{row['source']:26s} {row['role']:7s} {row['documents']:>10,} {row['chars']:>12,} "
+                  f"{row.get('tokens', 0):>11,}")
+        return str(entry.file("sources.json"))
+    if args.command == "pretrain":
+        entry = stages.pretrain(config.with_fraction(args.toxic_fraction), args.seed, progress=not args.quiet)
+        metrics = entry.json("metrics.json")
+        print(json.dumps({k: metrics[k] for k in ("toxic_fraction", "realised_fraction", "seed", "val_loss",
+                                                   "c4_loss", "unigram_val_loss", "tokens_per_s")}))
+        return str(entry.file("model"))
+    if args.command == "sweep":
+        fractions = tuple(args.fractions) if args.fractions else None
+        if fractions:
+            for f in fractions:
+                config.with_fraction(f)  # validate every fraction before training any model
+        entry = stages.sweep(config, args.seeds, fractions, progress=not args.quiet,
+                             log=lambda m: print(m, flush=True))
+        summary = entry.json("summary.json")
+        print(f"{'fraction':>8s} {'realised':>8s} {'seed':>4s} {'val CE':>7s} {'C4 CE':>7s} {'unigram':>7s}")
+        for r in summary["runs"]:
+            print(f"{r['toxic_fraction']:8.2f} {r['realised_fraction']:8.4f} {r['seed']:4d} "
+                  f"{r['val_loss']:7.3f} {r['c4_loss']:7.3f} {r['unigram_val_loss']:7.3f}")
+        return str(entry.file("summary.json"))
+    raise AssertionError(args.command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        path = run(args)
+    except ToxlabError as err:
+        print(f"toxlab: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("toxlab: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    if path:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

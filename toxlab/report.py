@@ -1,0 +1,64 @@
+"""Tables for the README, generated from results (never typed by hand).
+
+`toxlab readme --summary PATH` rewrites the blocks between `<!-- results:start -->` / `<!-- results:end -->`
+(from a sweep summary) and `<!-- bench:start -->` / `<!-- bench:end -->` (from bench/results.json).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from toxlab.errors import ToxlabError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def sweep_table(summary: dict) -> str:
+    """Markdown table: one row per (fraction, seed) with realised fraction and held-out cross-entropies."""
+    lines = [f"Preset `{summary['preset']}`, seeds {', '.join(map(str, summary['seeds']))}. "
+             "Cross-entropy in nats per token on held-out Wikinews and on the C4 snippets; the unigram "
+             "column is the held-out cross-entropy of token frequencies alone (the baseline to beat).",
+             "",
+             "| toxic fraction | realised | seed | held-out CE | C4 CE | unigram CE | tokens seen | train time (s) |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in summary["runs"]:
+        lines.append(f"| {r['toxic_fraction']:.2f} | {r['realised_fraction']:.4f} | {r['seed']} | "
+                     f"{r['val_loss']:.3f} | {r['c4_loss']:.3f} | {r['unigram_val_loss']:.3f} | "
+                     f"{r['train_tokens_seen']:,} | {r['train_time_s']:.0f} |")
+    return "\n".join(lines)
+
+
+def bench_table(results: list[dict]) -> str:
+    """Markdown table of the `train` benchmark lines (tokens/s and MFU per preset and device)."""
+    rows = [r for r in results if r["bench"] == "train"]
+    lines = ["| preset | device | dtype | tokens/s | achieved GFLOP/s | matmul peak GFLOP/s | MFU | MFU (6N) |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['preset']} | {r['device']} | {r['dtype']} | {r['tokens_per_s']:,.0f} | "
+                     f"{r['achieved_gflops']:,.1f} | {r['peak_gflops']:,.1f} | {r['mfu']:.1%} | {r['mfu_6n']:.1%} |")
+    return "\n".join(lines)
+
+
+def replace_block(text: str, name: str, body: str) -> str:
+    pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
+    if not pattern.search(text):
+        raise ToxlabError(f"README has no <!-- {name}:start --> ... <!-- {name}:end --> block; add one")
+    return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+
+
+def update_readme(summary_path: Path | None, readme: Path = PROJECT_ROOT / "README.md",
+                  bench: Path = PROJECT_ROOT / "bench" / "results.json") -> Path:
+    text = readme.read_text()
+    if summary_path is not None:
+        try:
+            summary = json.loads(Path(summary_path).read_text())
+        except (OSError, ValueError) as err:
+            raise ToxlabError(f"cannot read sweep summary {summary_path} ({err}); "
+                              f"pass the path `toxlab sweep` printed last") from None
+        text = replace_block(text, "results", sweep_table(summary))
+    if bench.exists():
+        text = replace_block(text, "bench", bench_table(json.loads(bench.read_text())))
+    readme.write_text(text)
+    return readme

@@ -1,0 +1,185 @@
+"""Cached, seeded, chapter-facing verbs: tokenizer, mixture, pretrain, sweep, data info.
+
+Each stage is keyed (toxlab.artifacts) by its name, version, config, the content hash of the data files it
+reads, and the keys of the stages it builds on, so a chapter or CLI call that has run before returns at
+once, and a changed input recomputes exactly what depends on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+
+from toxlab import artifacts, data
+from toxlab.artifacts import Entry
+from toxlab.config import PAPER_FRACTIONS, RunConfig
+from toxlab.errors import ConfigError
+
+TOKENIZER_VERSION = 1
+MIXTURE_VERSION = 2
+PRETRAIN_VERSION = 1
+SWEEP_VERSION = 1
+DATA_INFO_VERSION = 1
+
+
+@functools.lru_cache(maxsize=8)
+def data_fingerprint(root: Path, names: tuple[str, ...] = data.PRETRAIN_SOURCES) -> dict[str, str]:
+    """SHA-256 of each data file a stage reads: results are keyed by content, not by path."""
+    data.check_layout(names, root)
+    return {name: artifacts.file_sha256(root / data.FILES[name][0]) for name in names}
+
+
+def _data_dict(config: RunConfig, keep_fraction: bool = True) -> dict:
+    out = dataclasses.asdict(config.data)
+    if not keep_fraction:  # the tokenizer is shared by every fraction of a preset
+        out.pop("toxic_fraction")
+    return out
+
+
+def tokenizer(config: RunConfig) -> Entry:
+    """The preset's byte-level BPE (a transformers tokenizer folder), trained once and shared."""
+    from toxlab.tokenizer import train_tokenizer
+    root = data.data_root()
+    stage_config = {"data": _data_dict(config, keep_fraction=False),
+                    "tokenizer": dataclasses.asdict(config.tokenizer), "files": data_fingerprint(root)}
+
+    def build(out: Path, work: Path) -> dict:
+        tok = train_tokenizer(data.tokenizer_corpus(config.data, config.tokenizer.train_chars, root),
+                              config.tokenizer)
+        tok.save_pretrained(str(out / "tokenizer"))
+        return {"vocab_size": len(tok)}
+
+    return artifacts.cached("tokenizer", TOKENIZER_VERSION, stage_config, build)
+
+
+def load_tokenizer(config: RunConfig):
+    from toxlab.tokenizer import load_tokenizer as load
+    return load(tokenizer(config).file("tokenizer"))
+
+
+def mixture(config: RunConfig) -> Entry:
+    """Token blocks of the clean + toxic mixture for `config.data.toxic_fraction`, and the held-out sets."""
+    tok_entry = tokenizer(config)
+    root = data.data_root()
+    stage_config = {"data": _data_dict(config), "files": data_fingerprint(root)}
+
+    def build(out: Path, work: Path) -> dict:
+        from toxlab.tokenizer import load_tokenizer as load
+        mix = data.build_mixture(config.data, load(tok_entry.file("tokenizer")), root)
+        np.save(out / "train.npy", mix.train)
+        np.save(out / "toxic_mask.npy", mix.toxic_mask)
+        np.save(out / "val.npy", mix.val)
+        np.save(out / "c4.npy", mix.c4)
+        artifacts.write_json(out / "stats.json", mix.stats)
+        return {"realised_fraction": mix.stats["realised_fraction"]}
+
+    return artifacts.cached("mixture", MIXTURE_VERSION, stage_config, build,
+                            upstream={"tokenizer": tok_entry.key})
+
+
+def unigram_cross_entropy(train: np.ndarray, heldout: np.ndarray, vocab_size: int) -> float:
+    """Cross-entropy (nats/token) of `heldout` under the add-one unigram distribution of `train`: the
+    baseline a model must beat to have learned anything beyond token frequencies."""
+    counts = np.bincount(train.ravel(), minlength=vocab_size).astype(np.float64) + 1.0
+    log_p = np.log(counts / counts.sum())
+    return float(-log_p[heldout[:, 1:].ravel()].mean())
+
+
+def pretrain(config: RunConfig, seed: int, progress: bool = True) -> Entry:
+    """Train (or reuse) one model for this preset, fraction and seed; the entry holds `model/` (a
+    save_pretrained folder with the tokenizer), `metrics.json` and `history.json`."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ConfigError(f"seed={seed!r} must be an integer")
+    mix_entry = mixture(config)
+    tok_entry = tokenizer(config)
+
+    def build(out: Path, work: Path) -> dict:
+        from toxlab import train as training
+        from toxlab.model import build_model, count_params, train_flops_per_token
+        from toxlab.tokenizer import load_tokenizer as load
+        tok = load(tok_entry.file("tokenizer"))
+        blocks = np.load(mix_entry.file("train.npy"))  # [n_blocks, seq_len]
+        val = np.load(mix_entry.file("val.npy"))
+        c4 = np.load(mix_entry.file("c4.npy"))
+        model = build_model(config.model, len(tok), config.data.seq_len, tok.eos_token_id,
+                            tok.pad_token_id, seed)
+        accelerator = training.make_accelerator(config.train)
+        model, state = training.train(model, blocks, val, config.train, seed, work_dir=work,
+                                      progress=progress, accelerator=accelerator)
+        batch = config.train.batch_size
+        metrics = {
+            "preset": config.preset, "seed": seed, "toxic_fraction": config.data.toxic_fraction,
+            "realised_fraction": mix_entry.manifest["realised_fraction"],
+            "steps": state.step, "train_tokens_seen": state.tokens,
+            "final_train_loss": float(np.mean([h["loss"] for h in state.history[-20:]])),
+            "val_loss": training.evaluate(model, val, batch, accelerator.device),
+            "c4_loss": training.evaluate(model, c4, batch, accelerator.device),
+            "unigram_val_loss": unigram_cross_entropy(blocks, val, len(tok)),
+            "unigram_c4_loss": unigram_cross_entropy(blocks, c4, len(tok)),
+            "train_time_s": state.train_time_s,
+            "tokens_per_s": state.tokens / max(state.train_time_s, 1e-9),
+            "params": count_params(model),
+            "flops_per_token": train_flops_per_token(config.model, len(tok), config.data.seq_len),
+            "device": str(accelerator.device), "precision": accelerator.mixed_precision,
+        }
+        if accelerator.is_main_process:
+            model.save_pretrained(str(out / "model"), safe_serialization=True)
+            tok.save_pretrained(str(out / "model"))
+            artifacts.write_json(out / "metrics.json", metrics)
+            artifacts.write_json(out / "history.json", state.history)
+        return {"val_loss": metrics["val_loss"]}
+
+    return artifacts.cached("pretrain", PRETRAIN_VERSION, json.loads(config.to_json()), build,
+                            upstream={"mixture": mix_entry.key, "tokenizer": tok_entry.key}, seed=int(seed))
+
+
+def fractions_for(config: RunConfig) -> tuple[float, ...]:
+    return tuple(f for f in PAPER_FRACTIONS if f <= config.data.max_fraction + 1e-9)
+
+
+def sweep(config: RunConfig, seeds: list[int], fractions: tuple[float, ...] | None = None,
+          progress: bool = True, log=print) -> Entry:
+    """One model per toxic fraction and seed; the entry's `summary.json` has one row per model."""
+    fractions = fractions or fractions_for(config)
+    if not seeds:
+        raise ConfigError("give at least one seed, e.g. --seeds 0")
+    rows, keys = [], {}
+    for fraction in fractions:
+        for seed in seeds:
+            log(f"pretrain: preset={config.preset} toxic_fraction={fraction:.2f} seed={seed}")
+            entry = pretrain(config.with_fraction(fraction), seed, progress=progress)
+            metrics = entry.json("metrics.json")
+            rows.append({**{k: metrics[k] for k in ("toxic_fraction", "realised_fraction", "seed",
+                                                     "val_loss", "c4_loss", "unigram_val_loss",
+                                                     "train_tokens_seen", "tokens_per_s", "train_time_s")},
+                         "model": str(entry.file("model"))})
+            keys[f"{fraction}-{seed}"] = entry.key
+
+    def build(out: Path, work: Path) -> None:
+        artifacts.write_json(out / "summary.json", {"preset": config.preset, "seeds": list(seeds),
+                                                     "fractions": list(fractions), "runs": rows})
+
+    stage_config = {"config": json.loads(config.to_json()), "seeds": list(seeds), "fractions": list(fractions)}
+    return artifacts.cached("sweep", SWEEP_VERSION, stage_config, build, upstream=keys)
+
+
+def data_info(config: RunConfig) -> Entry:
+    """Per-source documents, characters and tokens (with the preset's tokenizer) of the data folder."""
+    root = data.data_root()
+    present = tuple(n for n in data.PRETRAIN_SOURCES if (root / data.FILES[n][0]).is_file())
+    tok_entry = tokenizer(config) if present == data.PRETRAIN_SOURCES else None
+
+    def build(out: Path, work: Path) -> None:
+        tok = load_tokenizer(config) if tok_entry else None
+        artifacts.write_json(out / "sources.json", {"root": str(root),
+                                                     "sources": data.source_summary(root, tok)})
+
+    fingerprint = data_fingerprint(root, present) if present else {}
+    stage_config = {"files": fingerprint, "present": {n: (root / r).is_file() for n, (r, _) in data.FILES.items()}}
+    return artifacts.cached("data_info", DATA_INFO_VERSION, stage_config, build,
+                            upstream={"tokenizer": tok_entry.key} if tok_entry else {})
+

@@ -1,0 +1,167 @@
+"""The pretraining loop (paper Section 3): AdamW, linear warm-up and cosine decay, gradient clipping,
+mixed precision on GPU, periodic held-out loss, and checkpoints that resume exactly.
+
+Device placement, mixed precision and multi-GPU data parallelism come from `accelerate`; run the same
+command under `accelerate launch` to use several GPUs. The data order is a pure function of (seed, epoch),
+and the model has no dropout, so a run that resumes from a checkpoint ends with the same weights as one
+that never stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+
+from toxlab.config import TrainConfig
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint holds besides the model and optimiser: the step and the loss history."""
+
+    step: int = 0
+    tokens: int = 0
+    train_time_s: float = 0.0
+    history: list[dict] = field(default_factory=list)
+
+
+def make_accelerator(config: TrainConfig) -> Accelerator:
+    """bf16 autocast on a GPU that supports it ("auto"), plain fp32 on the CPU."""
+    precision = config.precision
+    if precision == "auto":
+        precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    return Accelerator(mixed_precision={"fp32": "no"}.get(precision, precision),
+                       cpu=not torch.cuda.is_available())
+
+
+def lr_lambda(step: int, total: int, warmup: int, min_ratio: float) -> float:
+    """Multiplier of the peak learning rate: linear warm-up, then cosine decay to `min_ratio`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def total_steps(n_blocks: int, config: TrainConfig, world_size: int = 1) -> int:
+    per_epoch = n_blocks // (config.batch_size * world_size)
+    if per_epoch == 0:
+        raise ValueError(f"{n_blocks} training blocks are fewer than one batch of {config.batch_size}")
+    return config.max_steps or max(1, math.ceil(config.epochs * per_epoch))
+
+
+def batch_indices(step: int, n_blocks: int, batch_size: int, seed: int, rank: int = 0,
+                  world_size: int = 1) -> np.ndarray:
+    """Block indices of one step's batch for one process: epoch-wise permutations seeded by (seed, epoch)."""
+    per_step = batch_size * world_size
+    per_epoch = n_blocks // per_step
+    epoch, within = divmod(step, per_epoch)
+    order = np.random.default_rng([seed, epoch]).permutation(n_blocks)
+    start = within * per_step + rank * batch_size
+    return order[start:start + batch_size]
+
+
+@torch.no_grad()
+def evaluate(model, blocks: np.ndarray, batch_size: int, device) -> float:
+    """Mean next-token cross-entropy (nats per token) over `blocks` [n, seq_len]."""
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(blocks), batch_size):
+        x = torch.from_numpy(blocks[start:start + batch_size].astype(np.int64)).to(device)  # [B, T]
+        logits = model(input_ids=x).logits.float()  # [B, T, V]
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), x[:, 1:].flatten(),
+                                                 reduction="sum")
+        total += loss.item()
+        count += x[:, 1:].numel()
+    model.train()
+    return total / max(count, 1)
+
+
+def _save_checkpoint(path: Path, model, optimizer, scheduler, state: TrainState) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "state": state.__dict__,
+                "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state()}}, tmp)
+    os.replace(tmp, path)  # a kill mid-save leaves the previous checkpoint intact
+
+
+def train(model, train_blocks: np.ndarray, val_blocks: np.ndarray, config: TrainConfig, seed: int,
+          work_dir: Path | None = None, progress: bool = True, stop_after: int | None = None,
+          accelerator: Accelerator | None = None):
+    """Train `model` in place on `train_blocks` [n_blocks, seq_len] and return (model, TrainState).
+
+    Resumes from `work_dir/checkpoint.pt` when it exists. `stop_after` ends the run early after that many
+    optimiser steps (used to test resumption); the schedule is still the full run's.
+    """
+    accelerator = accelerator or make_accelerator(config)
+    device = accelerator.device
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=config.lr, betas=(config.beta1, config.beta2))
+    steps = total_steps(len(train_blocks), config, accelerator.num_processes)
+    warmup = int(config.warmup_frac * steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_lambda(s, steps, warmup, config.min_lr_ratio))
+    state = TrainState()
+    checkpoint = work_dir / CHECKPOINT if work_dir else None
+    if checkpoint and checkpoint.exists():
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        state = TrainState(**saved["state"])
+        torch.set_rng_state(saved["rng"]["torch"])
+        np.random.set_state(saved["rng"]["numpy"])
+    model, optimizer = accelerator.prepare(model, optimizer)
+    if config.compile:
+        model = torch.compile(model)
+    model.train()
+
+    end = steps if stop_after is None else min(steps, state.step + stop_after)
+    bar = tqdm(total=steps, initial=state.step, disable=not progress or not accelerator.is_main_process,
+               desc="pretrain", unit="step", mininterval=2.0, dynamic_ncols=True)
+    while state.step < end:
+        started = time.perf_counter()
+        idx = batch_indices(state.step, len(train_blocks), config.batch_size, seed,
+                            accelerator.process_index, accelerator.num_processes)
+        x = torch.from_numpy(train_blocks[idx].astype(np.int64)).to(device)  # [B, T]
+        with accelerator.autocast():
+            loss = model(input_ids=x, labels=x).loss
+        accelerator.backward(loss)
+        if config.grad_clip > 0:
+            accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        state.tokens += x.numel() * accelerator.num_processes
+        elapsed = time.perf_counter() - started
+        state.train_time_s += elapsed
+        record = {"step": state.step, "tokens": state.tokens, "loss": loss.item(),
+                  "lr": scheduler.get_last_lr()[0]}
+        if config.eval_every and (state.step % config.eval_every == 0) or state.step == steps:
+            record["val_loss"] = evaluate(model, val_blocks[: config.eval_batches * config.batch_size],
+                                          config.batch_size, device)
+        state.history.append(record)
+        bar.update(1)
+        bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{x.numel() / elapsed:,.0f}", refresh=False)
+        if checkpoint and config.checkpoint_every and state.step % config.checkpoint_every == 0 \
+                and state.step < steps and accelerator.is_main_process:
+            _save_checkpoint(checkpoint, accelerator.unwrap_model(model), optimizer, scheduler, state)
+    bar.close()
+    if stop_after is not None and checkpoint and state.step < steps and accelerator.is_main_process:
+        _save_checkpoint(checkpoint, accelerator.unwrap_model(model), optimizer, scheduler, state)
+    model = accelerator.unwrap_model(model)
+    model = getattr(model, "_orig_mod", model)
+    return model, state
