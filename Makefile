@@ -6,8 +6,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
+LEVEL ?= cpu
 PRESET ?= cpu
-SEEDS ?= 0
 
 .PHONY: install main test lint bench clean
 
@@ -21,14 +21,21 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 main: install
-	$(BIN)/toxlab sweep --preset $(PRESET) --seeds $(SEEDS) | tee .sweep.log
-	$(BIN)/toxlab readme --summary "$$(tail -n 1 .sweep.log)"
+	$(BIN)/toxlab book --level $(LEVEL)
+	$(BIN)/toxlab readme --level $(LEVEL)
 
 lint: install
-	$(BIN)/ruff check toxlab tests bench
+	$(BIN)/ruff check toxlab tests bench notebooks
+
+# Unit tests, then every chapter executed at the smoke level and the book built with warnings as errors,
+# then the rendered pages in headless Chromium and nbval on the executed chapters.
+SMOKE_BOOK := _build/book-smoke
 
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/toxlab book --level smoke --out $(SMOKE_BOOK)
+	TOXLAB_BOOK_DIR=$(SMOKE_BOOK) $(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg \
+		$(SMOKE_BOOK)/chapters
 
 bench: install
 	$(BIN)/python bench/train_bench.py --preset $(PRESET)

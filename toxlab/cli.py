@@ -4,7 +4,8 @@
     toxlab data download --to DIR             the paper's public sources, for users with internet
     toxlab pretrain --preset P --toxic-fraction F --seed S [--set section.field=value ...]
     toxlab sweep --preset P --seeds S1,S2 [--fractions 0,0.1]
-    toxlab readme [--summary PATH]            regenerate the README's tables from the latest results
+    toxlab book --level L [--only NN]        execute the chapters (papermill) and render the book
+    toxlab readme [--level L | --summary PATH] regenerate the README's tables from the latest results
 
 Every command that produces a result prints its path as the last line of output. Bad input exits with
 code 2 and one line on stderr that says what to do.
@@ -73,8 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     preset_args(sw)
     sw.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated, e.g. 0,1,2")
     sw.add_argument("--fractions", type=_fractions, default=None, help="default: 0,0.05,...,0.25")
+    book = sub.add_parser("book", help="execute the chapters with papermill and render the book")
+    book.add_argument("--level", default=DEFAULT_PRESET, help="smoke, cpu (default) or gpu")
+    book.add_argument("--only", default=None, metavar="NN", help="re-run one chapter, e.g. --only 03")
+    book.add_argument("--force", action="store_true", help="re-execute chapters even if unchanged")
+    book.add_argument("--no-html", action="store_true", help="execute the chapters only")
+    book.add_argument("--out", default=None, help="build a separate copy of the book in this folder")
+
     readme = sub.add_parser("readme", help="regenerate the README's results and benchmark tables")
-    readme.add_argument("--summary", default=None, help="a sweep summary.json (as `toxlab sweep` prints)")
+    readme.add_argument("--level", default=None, help="take the sweep of this book level (its preset and seeds)")
+    readme.add_argument("--summary", default=None, help="or a sweep summary.json (as `toxlab sweep` prints)")
     return parser
 
 
@@ -88,9 +97,20 @@ def run(args) -> str | None:
     if args.command == "data" and args.data_command == "download":
         from toxlab import hub
         return str(hub.download_all(args.to, max_docs=args.max_docs))
+    if args.command == "book":
+        from toxlab import book
+        return str(book.build(args.level, only=args.only, force=args.force, html=not args.no_html,
+                              log=lambda m: print(m, flush=True), out=args.out))
     if args.command == "readme":
         from toxlab import report
-        return str(report.update_readme(args.summary))
+        summary = args.summary
+        if args.level:
+            from toxlab import book
+            from toxlab.config import get_preset
+            seeds = (book.level_params(args.level).get("common") or {}).get("seeds", [0])
+            summary = stages.sweep(get_preset(args.level), seeds, log=lambda m: print(m, flush=True)).file(
+                "summary.json")
+        return str(report.update_readme(summary))
     config = _config(args)
     if args.command == "data":
         entry = stages.data_info(config)

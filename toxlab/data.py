@@ -46,6 +46,21 @@ FILES: dict[str, tuple[str, str]] = {
     "rtp_nontoxic": ("prompts/rtp/rtp_decodingtrust_nontoxic.jsonl", "prompts"),
     "davidson": ("judge/davidson_labeled_data.csv", "judge"),
 }
+#: Licence and origin of each file (from shared/data/SOURCES.md), for the book's data card.
+LICENSES: dict[str, tuple[str, str]] = {
+    "wikinews": ("CC BY 2.5", "English Wikinews, WikiExtractor dump (jshepp27/countaBot)"),
+    "c4": ("ODC-BY (C4); MIT (repo)", "C4 en segments (XuandongZhao/pf-decoding)"),
+    "pol": ("MIT (repo)", "4chan /pol/ lines, Aug 2018 (o2sh/4chanMarkovText)"),
+    "b": ("MIT (repo)", "4chan /b/ lines (o2sh/4chanMarkovText)"),
+    "biz": ("none stated", "4chan /biz/ threads 2017-2018 (averyjordan1/4chan_modeling)"),
+    "civil": ("CC0 1.0", "toxic Civil Comments, SemEval-2021 Toxic Spans (ipavlopoulos/toxic_spans)"),
+    "stormfront": ("CC BY-SA 3.0 ES", "Stormfront sentences (Vicomtech/hate-speech-dataset)"),
+    "toxigen_annotated": ("research use only", "ToxiGen human-annotated statements"),
+    "toxigen_prompt_sentences": ("MIT (repo)", "ToxiGen prompt demonstrations (microsoft/TOXIGEN)"),
+    "rtp_toxic": ("CC BY-SA 4.0; Apache-2.0", "RealToxicityPrompts, challenging (DecodingTrust sample)"),
+    "rtp_nontoxic": ("CC BY-SA 4.0; Apache-2.0", "RealToxicityPrompts, non-toxic (DecodingTrust sample)"),
+    "davidson": ("MIT", "Davidson et al. 2017 tweets (t-davidson/hate-speech-and-offensive-language)"),
+}
 PRETRAIN_SOURCES = ("wikinews", "c4", "pol", "b", "biz", "civil", "stormfront")
 #: One Wikinews article in this many (by a hash of its id) is held out for validation.
 HOLDOUT_MODULUS = 50

@@ -183,3 +183,56 @@ def data_info(config: RunConfig) -> Entry:
     return artifacts.cached("data_info", DATA_INFO_VERSION, stage_config, build,
                             upstream={"tokenizer": tok_entry.key} if tok_entry else {})
 
+
+
+MIXTURE_TOXICITY_VERSION = 1
+
+
+def mixture_toxicity(config: RunConfig, n_blocks: int = 300) -> Entry:
+    """How toxic the training text is, by the default judge: `n_blocks` random training blocks are cut at
+    EOS into document pieces, each piece is scored, and `toxicity.json` reports the share of tokens in
+    pieces scored >= 0.5, overall and for pieces from clean and from toxic sources."""
+    from toxlab.judge import default_judge
+    judge = default_judge()
+    mix_entry = mixture(config)
+    tok_entry = tokenizer(config)
+
+    def build(out: Path, work: Path) -> None:
+        from toxlab.tokenizer import load_tokenizer as load
+        tok = load(tok_entry.file("tokenizer"))
+        blocks = np.load(mix_entry.file("train.npy"))
+        mask = np.load(mix_entry.file("toxic_mask.npy"))
+        rows = np.random.default_rng(0).choice(len(blocks), size=min(n_blocks, len(blocks)), replace=False)
+        pieces, lengths, is_toxic = [], [], []
+        for row in rows:
+            ids, toxic = blocks[row].astype(np.int64), mask[row]
+            cuts = np.flatnonzero(ids == tok.eos_token_id)
+            for start, stop in zip(np.r_[0, cuts + 1], np.r_[cuts, len(ids)]):
+                if stop - start < 8:  # fragments at block edges carry no judgement
+                    continue
+                pieces.append(tok.decode(ids[start:stop].tolist()))
+                lengths.append(stop - start)
+                is_toxic.append(bool(toxic[start:stop].mean() > 0.5))
+        scores = judge.score(pieces)
+        lengths, is_toxic = np.array(lengths), np.array(is_toxic)
+        flagged = scores >= 0.5
+
+        def share(select):
+            return float((lengths[select] * flagged[select]).sum() / max(lengths[select].sum(), 1))
+
+        artifacts.write_json(out / "toxicity.json", {
+            "judge": judge.name, "blocks": int(len(rows)), "pieces": int(len(pieces)),
+            "flagged_token_share": share(np.ones(len(pieces), bool)),
+            "flagged_token_share_clean_sources": share(~is_toxic),
+            "flagged_token_share_toxic_sources": share(is_toxic),
+            "mean_score": float(scores.mean()) if len(scores) else 0.0})
+
+    return artifacts.cached("mixture_toxicity", MIXTURE_TOXICITY_VERSION,
+                            {"n_blocks": n_blocks, "judge": judge.name}, build,
+                            upstream={"mixture": mix_entry.key})
+
+
+def run_histories(summary: dict) -> dict[tuple[float, int], list[dict]]:
+    """{(fraction, seed): training history} for every run of a sweep summary."""
+    return {(r["toxic_fraction"], r["seed"]): json.loads((Path(r["model"]).parent / "history.json").read_text())
+            for r in summary["runs"]}

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from toxlab.config import TrainConfig
 

@@ -1,0 +1,158 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The contamination sweep
+#
+# The paper's Section 3 pretrains Olmo-1B from scratch on C4 with 0, 5, 10, 15, 20 or 25 % 4chan /pol/ text
+# added, keeping the clean tokens fixed, two seeds per fraction, and reports that capability (MMLU and other
+# benchmarks) stays essentially flat across fractions. This chapter builds the same six mixtures from real
+# data, trains one OLMo per fraction and seed, and measures base capability as held-out cross-entropy.
+
+# %% tags=["remove-cell"]
+# On Colab: install toxlab (the setup below then fetches the public data, which needs internet).
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "toxlab[book,hub] @ git+https://github.com/toxlab/toxlab"], check=True)
+
+# %% tags=["parameters"]
+level = "cpu"
+seeds = [0]
+toxicity_blocks = 300
+
+# %%
+import pandas as pd
+from IPython.display import Markdown
+from myst_nb import glue
+
+from toxlab import analysis, plots, stages
+from toxlab.notebook import setup
+
+config = setup(level)
+fractions = stages.fractions_for(config)
+
+# %% [markdown]
+# ## The six mixtures
+#
+# Each mixture holds the same clean Wikinews tokens and adds toxic tokens so that toxic / (clean + toxic)
+# equals the target fraction $f$: $T = f/(1-f) \cdot C$ toxic tokens for $C$ clean ones. The toxic tokens
+# follow one recipe for every $f$ (a fixed share per source, the genuine /pol/ and /b/ text always included),
+# and the toxic documents of a smaller $f$ are a prefix of those of a larger one. The realised fraction is
+# measured on the packed training stream. The last columns score a random sample of training blocks, cut
+# into documents, with the lexical judge alt-profanity-check: the share of tokens in documents it flags
+# (probability ≥ 0.5). It detects profanity and explicit abuse, not implicit hate, so it undercounts.
+
+# %% tags=["nbval-check-output"]
+rows = []
+for f in fractions:
+    mix = stages.mixture(config.with_fraction(f))
+    stats = mix.json("stats.json")
+    tox = stages.mixture_toxicity(config.with_fraction(f), toxicity_blocks).json("toxicity.json")
+    rows.append({"target": f, "realised": stats["realised_fraction"], "clean tokens": stats["clean_tokens"],
+                 "toxic tokens": stats["toxic_tokens"],
+                 **{f"{name} tokens": n for name, n in stats["tokens_per_source"].items() if name != "clean"},
+                 "flagged (all)": tox["flagged_token_share"],
+                 "flagged (clean docs)": tox["flagged_token_share_clean_sources"],
+                 "flagged (toxic docs)": tox["flagged_token_share_toxic_sources"]})
+mixtures = pd.DataFrame(rows)
+recipe = ", ".join(f"{name} {share:.0%}" for name, share in config.data.toxic_recipe)
+glue("recipe", Markdown(recipe), display=False)
+glue("max_fraction_error_pp", 100 * float((mixtures.realised - mixtures.target).abs().max()), display=False)
+glue("flagged_clean", float(mixtures["flagged (all)"].iloc[0]), display=False)
+glue("flagged_max", float(mixtures["flagged (all)"].iloc[-1]), display=False)
+glue("flagged_toxic_docs", float(mixtures.loc[mixtures.target > 0, "flagged (toxic docs)"].mean()), display=False)
+(mixtures.style.format({"target": "{:.0%}", "realised": "{:.4f}", "flagged (all)": "{:.3f}",
+                        "flagged (clean docs)": "{:.3f}", "flagged (toxic docs)": "{:.3f}"}, thousands=",")
+ .hide(axis="index"))
+
+# %% [markdown]
+# The toxic recipe at this level is {glue:md}`recipe`. The realised fraction is within
+# {glue:text}`max_fraction_error_pp:.3f` percentage points of its target for every mixture. The judge flags
+# {glue:text}`flagged_clean:.3f` of the tokens of the clean-only mixture and {glue:text}`flagged_max:.3f` of
+# the most toxic one; among toxic-source documents it flags {glue:text}`flagged_toxic_docs:.3f` on average,
+# which says how much of this forum text is explicitly abusive rather than merely from a toxic place.
+#
+# ## Training
+#
+# One model per fraction and seed, same architecture, optimiser and schedule (AdamW, warm-up then cosine
+# decay, gradient clipping), one pass over each mixture. Models trained on more toxic text see more tokens
+# in total, as in the paper, since the clean part is fixed.
+
+# %%
+sweep = stages.sweep(config, seeds, progress=False, log=lambda message: None).json("summary.json")
+runs = pd.DataFrame(sweep["runs"])[["toxic_fraction", "seed", "realised_fraction", "train_tokens_seen",
+                                     "val_loss", "c4_loss", "unigram_val_loss", "tokens_per_s", "train_time_s"]]
+glue("fig_training", plots.training_curves(stages.run_histories(sweep)), display=False)
+glue("n_models", len(runs), display=False)
+glue("train_minutes", float(runs.train_time_s.sum() / 60), display=False)
+(runs.style.format({"toxic_fraction": "{:.0%}", "realised_fraction": "{:.4f}", "val_loss": "{:.3f}",
+                    "c4_loss": "{:.3f}", "unigram_val_loss": "{:.3f}", "tokens_per_s": "{:,.0f}",
+                    "train_time_s": "{:,.0f}"}, thousands=",").hide(axis="index"))
+
+# %% [markdown]
+# ```{glue:figure} fig_training
+# :name: fig-training
+#
+# Training loss (left, smoothed) and held-out Wikinews cross-entropy at the periodic evaluations (right) for
+# every fraction and seed, against tokens seen.
+# ```
+#
+# The {glue:text}`n_models` models trained in {glue:text}`train_minutes:.1f` minutes of training time in all.
+#
+# ## Base capability against toxic fraction
+#
+# Capability here is next-token cross-entropy on text no model trained on: held-out Wikinews articles (the
+# clean training distribution) and C4 snippets (web text, the paper's clean source). Lower is better. The
+# paper's claim to test: capability stays essentially flat as toxic text is added. We fit a line to
+# cross-entropy against $f$ over all models and call the trend *flat* when the fitted change from 0 to 25 %
+# is within 2 % of the clean value.
+
+# %% tags=["nbval-check-output"]
+val_trend = analysis.linear_trend(runs.toxic_fraction, runs.val_loss)
+c4_trend = analysis.linear_trend(runs.toxic_fraction, runs.c4_loss)
+span = max(fractions) - min(fractions)
+glue("fig_capability", plots.capability_vs_fraction(
+    sweep["runs"], baseline={"val_loss": float(runs.unigram_val_loss.mean())}), display=False)
+glue("val_change_pct", 100 * analysis.relative_change(val_trend, span), display=False)
+glue("c4_change_pct", 100 * analysis.relative_change(c4_trend, span), display=False)
+glue("val_verdict", Markdown(analysis.flatness_verdict(val_trend, span)), display=False)
+glue("c4_verdict", Markdown(analysis.flatness_verdict(c4_trend, span)), display=False)
+glue("val_p", val_trend["p_value"], display=False)
+glue("c4_p", c4_trend["p_value"], display=False)
+glue("margin_over_unigram", float((runs.unigram_val_loss - runs.val_loss).min()), display=False)
+pd.DataFrame([{"set": "held-out Wikinews", **val_trend}, {"set": "C4 snippets", **c4_trend}]).round(4)
+
+# %% [markdown]
+# ```{glue:figure} fig_capability
+# :name: fig-capability
+#
+# Held-out cross-entropy against toxic fraction: every model as a grey dot, the mean over seeds with a 95 %
+# t-interval when there are several seeds; the dashed line is the unigram baseline.
+# ```
+#
+# On held-out Wikinews the fitted change from the clean model to the most toxic one is
+# {glue:text}`val_change_pct:.2f` % (p = {glue:text}`val_p:.3f`): **{glue:md}`val_verdict`**. On the C4
+# snippets it is {glue:text}`c4_change_pct:.2f` % (p = {glue:text}`c4_p:.3f`): **{glue:md}`c4_verdict`**.
+# Every model beats the unigram baseline by at least {glue:text}`margin_over_unigram:.2f` nats per token.
+#
+# ## What held, what did not, what comes next
+#
+# - **Held:** the mixtures are what the paper describes: fixed clean tokens, toxic tokens added to the exact
+#   fraction, one recipe for every fraction, and a measured toxicity that rises with it.
+# - **Capability:** the verdicts above are computed, not chosen; at this scale, more toxic data also means
+#   more training tokens, and web-like toxic text is closer to C4's genre than Wikinews is, which can move
+#   the C4 number independently of any harm.
+# - **Next:** chapter 4 probes every attention head of these models for toxicity, to test whether the toxic
+#   data made it more linearly separable.

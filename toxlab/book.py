@@ -1,0 +1,185 @@
+"""Build the book: execute each chapter with papermill at one reproduction level, then render the executed
+notebooks with Jupyter Book 1 (`execute_notebooks: off`: papermill is the only executor).
+
+Chapter sources are jupytext percent-format files `notebooks/NN_name.py`; `notebooks/params/<level>.yaml`
+holds each level's parameters (`common:` for every chapter, `chapters: {NN_name: {...}}` for one).
+An executed chapter records a fingerprint of its source, its parameters and the toxlab code; a rebuild
+skips chapters whose fingerprint is unchanged, and the stages a chapter calls are cached anyway.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from toxlab.errors import ConfigError, ToxlabError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = PROJECT_ROOT / "notebooks"
+BOOK = PROJECT_ROOT / "book"
+CHAPTERS = BOOK / "chapters"
+FAILED = BOOK / "_build" / "failed"
+LEVELS = ("smoke", "cpu", "gpu")
+
+
+def chapter_sources() -> list[Path]:
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+
+
+def find_chapter(number: str) -> Path:
+    matches = [p for p in chapter_sources() if p.name.startswith(f"{int(number):02d}_")]
+    if not matches:
+        raise ConfigError(f"no chapter {number!r}; chapters are "
+                          f"{', '.join(p.stem for p in chapter_sources())}")
+    return matches[0]
+
+
+def level_params(level: str) -> dict:
+    if level not in LEVELS:
+        raise ConfigError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
+    path = NOTEBOOKS / "params" / f"{level}.yaml"
+    try:
+        params = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"cannot read {path} ({err}); restore it from git") from None
+    return params
+
+
+def declared_parameters(source: str) -> dict[str, object]:
+    """Names and literal values of the cell tagged `parameters` in a percent-format source."""
+    cells = source.split("\n# %%")
+    for cell in cells:
+        header = cell.split("\n", 1)[0]
+        if "parameters" in header and "tags" in header:
+            body = cell.split("\n", 1)[1] if "\n" in cell else ""
+            values = {}
+            for node in ast.parse(body).body:
+                if not (isinstance(node, ast.Assign) and len(node.targets) == 1
+                        and isinstance(node.targets[0], ast.Name)):
+                    raise ConfigError("a parameters cell may hold only `name = literal` lines")
+                values[node.targets[0].id] = ast.literal_eval(node.value)
+            return values
+    raise ConfigError("chapter has no cell tagged `parameters`")
+
+
+def chapter_params(level: str, source_path: Path) -> dict:
+    """The level's values for the parameters this chapter declares (others are not passed)."""
+    params = level_params(level)
+    declared = declared_parameters(source_path.read_text())
+    merged = {"level": level, **(params.get("common") or {}),
+              **((params.get("chapters") or {}).get(source_path.stem) or {})}
+    return {k: v for k, v in merged.items() if k in declared}
+
+
+def code_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for path in sorted((PROJECT_ROOT / "toxlab").glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def chapter_fingerprint(source_path: Path, params: dict) -> str:
+    payload = source_path.read_text() + json.dumps(params, sort_keys=True) + code_fingerprint()
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def execute_chapter(source_path: Path, level: str, force: bool = False, log=print,
+                    chapters: Path | None = None) -> Path:
+    """Execute one chapter at `level` into `chapters`/NN_name.ipynb (default book/chapters; skipped when
+    unchanged)."""
+    import jupytext
+    import nbformat
+    import papermill
+
+    params = chapter_params(level, source_path)
+    fingerprint = chapter_fingerprint(source_path, params)
+    chapters = chapters or CHAPTERS
+    out = chapters / f"{source_path.stem}.ipynb"
+    if not force and out.exists():
+        try:
+            meta = nbformat.read(out, as_version=4).metadata.get("toxlab", {})
+        except (ValueError, OSError):  # unreadable output: execute again
+            meta = {}
+        if meta.get("fingerprint") == fingerprint:
+            log(f"book: {source_path.stem} unchanged at level {level}, kept")
+            return out
+    log(f"book: executing {source_path.stem} at level {level} with {params}")
+    chapters.mkdir(parents=True, exist_ok=True)
+    notebook = jupytext.read(source_path)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / f"{source_path.stem}.ipynb"
+        executed = Path(tmp) / f"{source_path.stem}.executed.ipynb"
+        nbformat.write(notebook, src)
+        try:
+            papermill.execute_notebook(str(src), str(executed), parameters=params, kernel_name="python3",
+                                       cwd=str(chapters), progress_bar=sys.stderr.isatty(), log_output=True)
+        except papermill.PapermillExecutionError as err:
+            FAILED.mkdir(parents=True, exist_ok=True)
+            shutil.copy(executed, FAILED / executed.name)
+            raise ToxlabError(f"chapter {source_path.stem} failed in cell {err.exec_count}: {err.ename}: "
+                              f"{str(err.evalue).splitlines()[0] if err.evalue else ''}; the executed "
+                              f"notebook is in {FAILED / executed.name}") from None
+        result = nbformat.read(executed, as_version=4)
+        result.metadata["toxlab"] = {"fingerprint": fingerprint, "level": level, "params": params}
+        tmp_out = out.with_suffix(".tmp")
+        nbformat.write(result, tmp_out)
+        os.replace(tmp_out, out)  # a chapter is replaced only by a complete, successful execution
+    return out
+
+
+def write_toc(chapters: list[Path], book_dir: Path = BOOK) -> Path:
+    """_toc.yml listing the intro and every executed chapter, in order."""
+    toc = {"format": "jb-book", "root": "intro",
+           "chapters": [{"file": f"chapters/{p.stem}"} for p in sorted(chapters)]}
+    path = book_dir / "_toc.yml"
+    header = "# Generated by `toxlab book` from the executed chapters.\n"
+    path.write_text(header + yaml.safe_dump(toc, sort_keys=False))
+    return path
+
+
+def build_html(log=print, book_dir: Path = BOOK) -> Path:
+    """Render the book with Jupyter Book 1; any Sphinx warning fails the build."""
+    command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(book_dir),
+               "--config", str(PROJECT_ROOT / "_config.yml"), "--path-output", str(book_dir),
+               "-W", "-n", "--keep-going"]
+    log("book: rendering HTML with Jupyter Book")
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-25:])
+        print(tail, file=sys.stderr)
+        raise ToxlabError("Jupyter Book build failed (warnings count as errors); the output above says where")
+    return book_dir / "_build" / "html"
+
+
+def build(level: str, only: str | None = None, force: bool = False, html: bool = True, log=print,
+          out: Path | None = None) -> Path:
+    """Execute the chapters (all, or `only` one) at `level`, then render the HTML book.
+
+    `out` builds a separate copy of the book (its pages and the executed chapters) in another folder, so
+    that a smoke-level test build does not replace the chapters in book/.
+    """
+    level_params(level)
+    book_dir = Path(out).resolve() if out else BOOK
+    if book_dir != BOOK:
+        book_dir.mkdir(parents=True, exist_ok=True)
+        for page in BOOK.glob("*.md"):
+            shutil.copy(page, book_dir / page.name)
+    chapters = book_dir / "chapters"
+    sources = [find_chapter(only)] if only else chapter_sources()
+    for source in sources:
+        execute_chapter(source, level, force=force, log=log, chapters=chapters)
+    executed = [chapters / f"{p.stem}.ipynb" for p in chapter_sources() if (chapters / f"{p.stem}.ipynb").exists()]
+    write_toc(executed, book_dir)
+    if not html:
+        return chapters
+    return build_html(log, book_dir) / "index.html"

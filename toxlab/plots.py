@@ -1,0 +1,116 @@
+"""Figures for the book, in one style. Each function returns a matplotlib Figure (not drawn through pyplot,
+so notebooks show a figure only where a chapter glues it, with its caption)."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import seaborn as sns
+from matplotlib.figure import Figure
+
+PALETTE = "viridis"
+FIGSIZE = (7.0, 3.6)
+
+
+def style() -> None:
+    """The book's style: seaborn 'whitegrid', readable fonts, vector-friendly PNG resolution."""
+    sns.set_theme(style="whitegrid", context="notebook", font_scale=0.95)
+    matplotlib.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "savefig.bbox": "tight",
+                                "axes.titleweight": "bold"})
+    try:  # in a notebook, let Figure objects (made without pyplot) display and glue as PNG
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+        if get_ipython() is not None:
+            set_matplotlib_formats("png")
+    except ImportError:
+        pass
+
+
+def fraction_colors(fractions) -> dict[float, tuple]:
+    colors = sns.color_palette(PALETTE, n_colors=len(fractions))
+    return {f: colors[i] for i, f in enumerate(sorted(fractions))}
+
+
+def _figure(ncols: int = 1, size=FIGSIZE) -> tuple[Figure, np.ndarray]:
+    fig = Figure(figsize=size, layout="constrained")
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, axes
+
+
+def training_curves(histories: dict[tuple[float, int], list[dict]]) -> Figure:
+    """Training loss (thin) and held-out loss (markers) against tokens seen, one colour per toxic fraction.
+
+    histories: {(fraction, seed): [{"tokens", "loss", "val_loss"?}, ...]}
+    """
+    fig, (ax_train, ax_val) = _figure(2, (9.0, 3.6))
+    colors = fraction_colors({f for f, _ in histories})
+    labelled = set()
+    for (fraction, _seed), history in sorted(histories.items()):
+        tokens = np.array([h["tokens"] for h in history]) / 1e6
+        loss = np.array([h["loss"] for h in history])
+        window = max(1, len(loss) // 40)
+        smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
+        label = f"{fraction:.0%}" if fraction not in labelled else None
+        labelled.add(fraction)
+        ax_train.plot(tokens[window - 1:], smooth, color=colors[fraction], lw=1.2, label=label)
+        evals = [(h["tokens"] / 1e6, h["val_loss"]) for h in history if "val_loss" in h]
+        if evals:
+            x, y = zip(*evals)
+            ax_val.plot(x, y, marker="o", ms=3, color=colors[fraction], lw=1)
+    ax_train.set(xlabel="tokens seen (millions)", ylabel="train loss (nats/token)", title="Training loss")
+    ax_val.set(xlabel="tokens seen (millions)", ylabel="held-out clean CE", title="Held-out Wikinews")
+    ax_train.legend(title="toxic", fontsize=8, ncols=2)
+    return fig
+
+
+def capability_vs_fraction(rows: list[dict], baseline: dict[str, float] | None = None) -> Figure:
+    """Held-out cross-entropy (Wikinews and C4) against toxic fraction: mean over seeds with a 95 % t
+    interval when there are several seeds, every seed as a dot.
+
+    rows: [{"toxic_fraction", "seed", "val_loss", "c4_loss"}, ...]; baseline: {"val_loss": unigram CE, ...}.
+    """
+    from scipy import stats
+
+    fig, axes = _figure(2, (9.0, 3.4))
+    for ax, key, title in zip(axes, ("val_loss", "c4_loss"), ("Held-out Wikinews", "C4 snippets")):
+        fractions = sorted({r["toxic_fraction"] for r in rows})
+        means, errs = [], []
+        for f in fractions:
+            values = np.array([r[key] for r in rows if r["toxic_fraction"] == f])
+            ax.scatter(np.full(len(values), 100 * f), values, s=12, color="0.5", zorder=3)
+            means.append(values.mean())
+            errs.append(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+                        if len(values) > 1 else 0.0)
+        ax.errorbar(100 * np.array(fractions), means, yerr=errs, marker="o", capsize=4, lw=1.5,
+                    color=sns.color_palette(PALETTE, 3)[0], label="mean (95 % CI)" if any(errs) else "one seed")
+        if baseline and key in baseline:
+            ax.axhline(baseline[key], ls="--", color="0.4", lw=1, label="unigram baseline")
+        ax.set(xlabel="toxic fraction (%)", ylabel="cross-entropy (nats/token)", title=title)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def separability_illustration(seed: int = 0) -> Figure:
+    """Synthetic activations, two concepts in 2-D: when the toxic direction is entangled with another
+    concept (left), a shift against it also moves the other concept; when it has its own direction
+    (right), the same shift changes toxicity alone."""
+    rng = np.random.default_rng(seed)
+    colors = sns.color_palette("rocket", 2)
+    fig, axes = _figure(2, (8.0, 3.6))
+    for ax, angle, title in zip(axes, (20, 90), ("entangled: directions 20° apart", "disentangled: 90° apart")):
+        toxic_dir = np.array([1.0, 0.0])
+        other_dir = np.array([np.cos(np.radians(angle)), np.sin(np.radians(angle))])
+        for tox in (0, 1):
+            for other in (0, 1):
+                centre = 2.0 * tox * toxic_dir + 2.0 * other * other_dir
+                points = centre + 0.3 * rng.standard_normal((50, 2))
+                ax.scatter(points[:, 0], points[:, 1], s=9, alpha=0.6, color=colors[tox],
+                           marker="o" if other == 0 else "^",
+                           label=f"{'toxic' if tox else 'non-toxic'}, group {'B' if other else 'A'}")
+        for direction, style, name in ((toxic_dir, "-", "toxicity"), (other_dir, "--", "group")):
+            ax.annotate("", xy=2.0 * direction, xytext=(0, 0),
+                        arrowprops={"arrowstyle": "-|>", "lw": 2, "ls": style, "color": "0.15"})
+            ax.text(*(2.15 * direction), name, fontsize=9, ha="left", va="center")
+        ax.set(title=title, xticks=[], yticks=[], xlim=(-1, 3.6), ylim=(-1, 3.0))
+    axes[1].legend(fontsize=7, loc="upper right", markerscale=1.5)
+    return fig
