@@ -30,6 +30,7 @@ if "google.colab" in sys.modules:
 # %% tags=["parameters"]
 level = "cpu"
 seeds = [0]
+overrides = {}  # config fields to change, e.g. {"train.lr": 1e-3, "model.n_layers": 6}
 
 # %%
 import pandas as pd
@@ -40,7 +41,7 @@ from myst_nb import glue
 from toxlab import data, plots, stages
 from toxlab.notebook import setup
 
-config = setup(level)
+config = setup(level, overrides)
 seed = seeds[0]
 
 # %% [markdown]
@@ -119,7 +120,7 @@ glue("fig_separability", plots.separability_illustration(seed=seed), display=Fal
 # execution's level.
 
 # %% tags=["nbval-check-output"]
-model_entry = stages.pretrain(config.with_fraction(0.0), seed, progress=False)
+model_entry = stages.pretrain(config.with_fraction(0.0), seed)  # trains once (progress on stderr), then cached
 metrics = model_entry.json("metrics.json")
 scale = pd.DataFrame({
     "level": [config.preset],

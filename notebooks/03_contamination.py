@@ -31,6 +31,7 @@ if "google.colab" in sys.modules:
 level = "cpu"
 seeds = [0]
 toxicity_blocks = 300
+overrides = {}  # config fields to change, e.g. {"train.lr": 1e-3, "model.n_layers": 6}
 
 # %%
 import pandas as pd
@@ -40,7 +41,7 @@ from myst_nb import glue
 from toxlab import analysis, plots, stages
 from toxlab.notebook import setup
 
-config = setup(level)
+config = setup(level, overrides)
 fractions = stages.fractions_for(config)
 
 # %% [markdown]
@@ -91,7 +92,7 @@ glue("flagged_toxic_docs", float(mixtures.loc[mixtures.target > 0, "flagged (tox
 # in total, as in the paper, since the clean part is fixed.
 
 # %%
-sweep = stages.sweep(config, seeds, progress=False, log=lambda message: None).json("summary.json")
+sweep = stages.sweep(config, seeds).json("summary.json")  # progress goes to stderr
 runs = pd.DataFrame(sweep["runs"])[["toxic_fraction", "seed", "realised_fraction", "train_tokens_seen",
                                      "val_loss", "c4_loss", "unigram_val_loss", "tokens_per_s", "train_time_s"]]
 glue("fig_training", plots.training_curves(stages.run_histories(sweep)), display=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -141,9 +142,14 @@ def fractions_for(config: RunConfig) -> tuple[float, ...]:
     return tuple(f for f in PAPER_FRACTIONS if f <= config.data.max_fraction + 1e-9)
 
 
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def sweep(config: RunConfig, seeds: list[int], fractions: tuple[float, ...] | None = None,
-          progress: bool = True, log=print) -> Entry:
-    """One model per toxic fraction and seed; the entry's `summary.json` has one row per model."""
+          progress: bool = True, log=_stderr) -> Entry:
+    """One model per toxic fraction and seed; the entry's `summary.json` has one row per model.
+    Progress (which model, and a bar per model) goes to stderr unless `progress` is False."""
     fractions = fractions or fractions_for(config)
     if not seeds:
         raise ConfigError("give at least one seed, e.g. --seeds 0")

@@ -1,0 +1,84 @@
+"""Probes: a planted direction is found in the right head, shuffled labels give chance, accuracy equals
+scikit-learn's on the same split, and the object saves, loads and ranks heads."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from toxlab.probe import Probes, fit_probes, roc_auc
+
+N, L, H, D = 1200, 3, 4, 16
+
+
+def _data(seed=0, strength=3.0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(N, L, H, D, generator=g)
+    y = (torch.rand(N, generator=g) < 0.35).long()
+    direction = torch.randn(D, generator=g)
+    direction /= direction.norm()
+    x[:, 1, 2] += strength * y[:, None] * direction  # planted in layer 1, head 2
+    return x, y, direction
+
+
+def _split(x, y):
+    return x[:900], y[:900], x[900:], y[900:]
+
+
+def test_planted_direction_is_ranked_first_and_recovered():
+    x, y, direction = _data()
+    probes = fit_probes(*_split(x, y))
+    assert probes.top_sites(1) == [(1, 2)]
+    for found in (probes.weight[1, 2], probes.mass_mean[1, 2]):
+        assert torch.nn.functional.cosine_similarity(found, direction, dim=0) > 0.9
+    assert probes.val_auc[1, 2] > 0.9 and probes.val_accuracy[1, 2] > probes.majority_baseline + 0.1
+
+
+def test_shuffled_labels_give_chance():
+    x, y, _ = _data()
+    shuffled = y[torch.randperm(N, generator=torch.Generator().manual_seed(1))]
+    probes = fit_probes(*_split(x, shuffled))
+    assert abs(float(probes.val_auc.mean()) - 0.5) < 0.05
+    assert float(probes.val_balanced_accuracy.max()) < 0.62
+
+
+def test_accuracy_equals_scikit_learn_per_head():
+    x, y, _ = _data(seed=3, strength=0.3)
+    xt, yt, xv, yv = _split(x, y)
+    probes = fit_probes(xt, yt, xv, yv, l2=1.0)
+    for layer in range(L):
+        for head in range(H):
+            reference = LogisticRegression(C=1.0, max_iter=2000, tol=1e-8).fit(xt[:, layer, head].numpy(), yt.numpy())
+            assert abs(reference.score(xv[:, layer, head].numpy(), yv.numpy())
+                       - float(probes.val_accuracy[layer, head])) <= 0.01
+            np.testing.assert_allclose(reference.coef_[0], probes.weight[layer, head].numpy(), atol=2e-3)
+
+
+def test_sigma_is_the_spread_along_the_unit_mass_mean_direction():
+    x, y, _ = _data()
+    probes = fit_probes(*_split(x, y))
+    unit = probes.mass_mean[1, 2] / probes.mass_mean[1, 2].norm()
+    assert float(probes.sigma[1, 2]) == pytest.approx(float((x[:900, 1, 2] @ unit).std()), rel=1e-4)
+
+
+def test_roc_auc_matches_definition():
+    scores = torch.tensor([[0.1, 0.4, 0.35, 0.8]])
+    labels = torch.tensor([0, 0, 1, 1])
+    assert float(roc_auc(scores, labels)[0]) == pytest.approx(0.75)
+
+
+def test_save_load_and_device_move(tmp_path):
+    x, y, _ = _data()
+    probes = fit_probes(*_split(x, y))
+    probes.save(tmp_path)
+    again = Probes.load(tmp_path).to("cpu")
+    assert torch.equal(again.val_accuracy, probes.val_accuracy) and again.majority_baseline == probes.majority_baseline
+    with pytest.raises(ValueError):
+        probes.top_sites(L * H + 1)
+
+
+def test_residual_layer_probes_have_layer_shape():
+    x, y, _ = _data()
+    resid = x.reshape(N, L, H * D)  # [N, L, d_model]
+    probes = fit_probes(*_split(resid, y))
+    assert probes.site_shape == (L,) and probes.top_sites(1) == [(1,)]

@@ -1,0 +1,131 @@
+"""Named activation sites and the hooks that read or edit them (paper Sections 4 and 5; ITI's site).
+
+Two kinds of site, named after the tensor they sit on:
+- `blocks.{l}.attn.head_out`: every head's output of layer l *before* the output projection `o_proj`,
+  `[batch, seq, n_heads * head_dim]` viewed as `[batch, seq, n_heads, head_dim]`: where the paper probes
+  and where ITI adds its shift;
+- `blocks.{l}.resid_post`: the residual stream after decoder layer l, `[batch, seq, d_model]`.
+
+Hooks exist only inside the `hooked` context manager (plain torch hooks; baukit is not on PyPI), and are
+removed on the way out even when the body raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+HEAD_OUT = "blocks.{}.attn.head_out"
+RESID_POST = "blocks.{}.resid_post"
+
+
+def decoder_layers(model) -> torch.nn.ModuleList:
+    return model.model.layers
+
+
+def site_names(model, kind: str = "head_out") -> list[str]:
+    template = {"head_out": HEAD_OUT, "resid_post": RESID_POST}[kind]
+    return [template.format(layer) for layer in range(len(decoder_layers(model)))]
+
+
+def _module_and_kind(model, site: str):
+    parts = site.split(".")
+    if len(parts) < 3 or parts[0] != "blocks" or not parts[1].isdigit():
+        raise ValueError(f"unknown site {site!r}; use {HEAD_OUT.format('L')} or {RESID_POST.format('L')}")
+    layer = decoder_layers(model)[int(parts[1])]
+    if site.endswith("attn.head_out"):
+        return layer.self_attn.o_proj, "pre"
+    if site.endswith("resid_post"):
+        return layer, "post"
+    raise ValueError(f"unknown site {site!r}")
+
+
+@contextmanager
+def hooked(model, functions: dict[str, Callable[[torch.Tensor], torch.Tensor | None]]) -> Iterator[None]:
+    """Run `functions[site](tensor)` on each site's tensor during forward passes inside the block.
+
+    A function that returns a tensor replaces the site's tensor (an edit); one that returns None only
+    reads it. Head-out tensors are passed as `[batch, seq, n_heads, head_dim]` views.
+    """
+    handles = []
+    try:
+        for site, function in functions.items():
+            module, kind = _module_and_kind(model, site)
+            if kind == "pre":
+                n_heads = model.config.num_attention_heads
+
+                def pre_hook(mod, args, function=function, n_heads=n_heads):
+                    x = args[0]  # [B, T, H * Dh]
+                    heads = x.view(*x.shape[:-1], n_heads, x.shape[-1] // n_heads)  # [B, T, H, Dh]
+                    out = function(heads)
+                    if out is None:
+                        return None
+                    return (out.reshape(x.shape), *args[1:])
+
+                handles.append(module.register_forward_pre_hook(pre_hook))
+            else:
+                def post_hook(mod, args, output, function=function):
+                    hidden = output[0] if isinstance(output, tuple) else output  # [B, T, d_model]
+                    out = function(hidden)
+                    if out is None:
+                        return None
+                    return (out, *output[1:]) if isinstance(output, tuple) else out
+
+                handles.append(module.register_forward_hook(post_hook))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def active_hook_count(model) -> int:
+    """Hooks currently registered on any module of `model` (0 outside `hooked`)."""
+    return sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for m in model.modules())
+
+
+def _pool(x: torch.Tensor, mask: torch.Tensor, pool: str) -> torch.Tensor:
+    """x [B, T, ...], mask [B, T] -> [B, ...] at the last real token or averaged over real tokens."""
+    if pool == "last":
+        last = mask.sum(1) - 1  # right padding: the last real token
+        return x[torch.arange(x.shape[0], device=x.device), last]
+    if pool == "mean":
+        weights = mask.to(x.dtype).view(*mask.shape, *([1] * (x.dim() - 2)))
+        return (x * weights).sum(1) / weights.sum(1)
+    raise ValueError(f"pool={pool!r} must be 'last' or 'mean'")
+
+
+@torch.no_grad()
+def capture(model, tokenizer, texts: list[str], kind: str = "head_out", pool: str = "last",
+            batch_size: int = 64, max_length: int = 128, progress=None) -> torch.Tensor:
+    """Activations of every layer for `texts`, pooled over tokens, on the CPU in float32.
+
+    head_out -> [N, L, H, Dh]; resid_post -> [N, L, d_model]. Texts are truncated to `max_length` tokens.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    sites = site_names(model, kind)
+    order = np.argsort([len(t) for t in texts])  # similar lengths per batch: less padding
+    chunks: list[torch.Tensor] = []
+    starts = range(0, len(texts), batch_size)
+    for start in (progress(starts) if progress else starts):
+        idx = order[start:start + batch_size]
+        batch = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
+                          max_length=max_length, add_special_tokens=False).to(device)
+        mask = batch["attention_mask"]  # [B, T]
+        taken: dict[str, torch.Tensor] = {}
+
+        def reader(name, taken=taken, mask=mask):
+            def read(x):
+                taken[name] = _pool(x, mask, pool).float().cpu()
+            return read
+
+        with hooked(model, {site: reader(site) for site in sites}):
+            model(input_ids=batch["input_ids"], attention_mask=mask)
+        chunks.append(torch.stack([taken[s] for s in sites], dim=1))  # [B, L, ...]
+    stacked = torch.cat(chunks)  # [N, L, ...] in length order
+    out = torch.empty_like(stacked)
+    out[torch.from_numpy(order)] = stacked
+    return out
