@@ -15,8 +15,6 @@ convention for comparison with other reports.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -27,18 +25,8 @@ from toxlab.config import get_preset
 from toxlab.model import build_model, pick_device, train_flops_per_token
 from toxlab.train import make_accelerator
 
-RESULTS = Path(__file__).resolve().parent / "results.json"
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import device_name, record, sync  # noqa: E402
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype, size: int, repeats: int) -> float:
@@ -48,11 +36,11 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, size: int, repeats: in
     a @ b
     best = 0.0
     for _ in range(repeats):
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         for _ in range(4):
             a @ b
-        _sync(device)
+        sync(device)
         best = max(best, 4 * 2 * size ** 3 / (time.perf_counter() - start))
     return best
 
@@ -72,7 +60,7 @@ def train_throughput(preset: str, steps: int, warmup: int) -> dict:
     x = torch.randint(0, vocab, (batch, seq_len), generator=generator).to(device)  # [B, T]
     for step in range(warmup + steps):
         if step == warmup:
-            _sync(device)
+            sync(device)
             start = time.perf_counter()
         with accelerator.autocast():
             loss = model(input_ids=x, labels=x).loss
@@ -80,7 +68,7 @@ def train_throughput(preset: str, steps: int, warmup: int) -> dict:
         accelerator.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-    _sync(device)
+    sync(device)
     elapsed = time.perf_counter() - start
     tokens_per_s = steps * batch * seq_len / elapsed
     m = config.model
@@ -88,14 +76,6 @@ def train_throughput(preset: str, steps: int, warmup: int) -> dict:
     return {"config": config, "device": device, "precision": accelerator.mixed_precision,
             "tokens_per_s": tokens_per_s, "flops_per_token": train_flops_per_token(m, vocab, seq_len),
             "flops_per_token_6n": flops_6n}
-
-
-def record(line: dict) -> None:
-    print(json.dumps(line), flush=True)
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
-    keep = [r for r in results if (r["bench"], r["preset"], r["device"]) !=
-            (line["bench"], line["preset"], line["device"])]
-    RESULTS.write_text(json.dumps(keep + [line], indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

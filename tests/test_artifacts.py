@@ -73,3 +73,15 @@ def test_cache_root_that_is_a_file(tmp_path, monkeypatch):
     monkeypatch.setenv("TOXLAB_CACHE", str(blocker / "cache"))
     with pytest.raises(CacheError, match="not writable"):
         artifacts.cache_root()
+
+
+def test_lookup_only_never_computes(tmp_path):
+    def build(out, work):
+        (out / "x.txt").write_text("a")
+
+    with artifacts.lookup_only():
+        with pytest.raises(artifacts.CacheMiss):
+            artifacts.cached("demo", 1, {"n": 9}, build, root=tmp_path)
+    artifacts.cached("demo", 1, {"n": 9}, build, root=tmp_path)
+    with artifacts.lookup_only():
+        assert artifacts.cached("demo", 1, {"n": 9}, build, root=tmp_path).file("x.txt").read_text() == "a"

@@ -109,3 +109,28 @@ def test_malformed_json_line_is_reported(tmp_path, tiny):
         handle.write("{not json\n")
     with pytest.raises(DataError, match="line 41 is not valid JSON"):
         data.read_documents("c4", tiny.data, root)
+
+
+def test_toxigen_probe_set_threshold_and_ambiguous_rows(tmp_path):
+    from tests.fixtures.make_data import make_data_dir
+    root = make_data_dir(tmp_path)
+    rows = [{"idx": i, "text": f"statement {i}", "target_group": "women", "toxicity_human": score}
+            for i, score in enumerate([1.0, 2.9, 3.0, 3.1, 5.0])]
+    (root / "probe/toxigen_annotated.jsonl").write_text("\n".join(__import__("json").dumps(r) for r in rows))
+    probe = data.toxigen_probe_set(root=root)
+    assert probe.labels.tolist() == [0, 0, 1, 1] and probe.dropped_ambiguous == 1
+    kept = data.toxigen_probe_set(keep_ambiguous=True, root=root)
+    assert kept.labels.tolist() == [0, 0, 0, 1, 1]
+
+
+def test_stratified_split_is_four_to_one_per_stratum_and_seeded():
+    labels = np.array([0] * 50 + [1] * 25 + [0] * 40 + [1] * 10)
+    groups = ["a"] * 75 + ["b"] * 50
+    train, val = data.stratified_split(labels, groups, seed=0)
+    assert len(set(train) & set(val)) == 0 and len(train) + len(val) == len(labels)
+    for label in (0, 1):
+        for group in ("a", "b"):
+            members = [i for i in range(len(labels)) if labels[i] == label and groups[i] == group]
+            assert sum(i in set(val) for i in members) == round(0.2 * len(members))
+    assert np.array_equal(val, data.stratified_split(labels, groups, seed=0)[1])
+    assert not np.array_equal(val, data.stratified_split(labels, groups, seed=1)[1])

@@ -39,7 +39,7 @@ def _manual_head_out(model, ids: torch.Tensor, layer: int) -> torch.Tensor:
 
 
 def test_capture_matches_a_manual_forward_pass(model, tok):
-    acts = hooks.capture(model, tok, TEXTS, pool="last", batch_size=3)  # padded batches
+    acts = hooks.capture(model, tok, TEXTS, pool="last", batch_size=3)["head_out"]  # padded batches
     assert acts.shape == (len(TEXTS), MODEL.n_layers, MODEL.n_heads, MODEL.head_dim)
     for i, text in enumerate(TEXTS):
         ids = torch.tensor(tok(text, add_special_tokens=False)["input_ids"])
@@ -48,10 +48,10 @@ def test_capture_matches_a_manual_forward_pass(model, tok):
 
 
 def test_mean_pooling_and_residual_stream(model, tok):
-    mean = hooks.capture(model, tok, TEXTS[:2], pool="mean")
+    mean = hooks.capture(model, tok, TEXTS[:2], pool="mean")["head_out"]
     ids = torch.tensor(tok(TEXTS[1], add_special_tokens=False)["input_ids"])
     torch.testing.assert_close(mean[1, 0], _manual_head_out(model, ids, 0).mean(0), atol=1e-5, rtol=1e-4)
-    resid = hooks.capture(model, tok, TEXTS[:2], kind="resid_post")
+    resid = hooks.capture(model, tok, TEXTS[:2], kinds=("resid_post",))["resid_post"]
     with torch.no_grad():
         states = model(input_ids=ids[None], output_hidden_states=True).hidden_states
     assert resid.shape == (2, MODEL.n_layers, MODEL.d_model)

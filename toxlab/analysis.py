@@ -34,3 +34,69 @@ def flatness_verdict(trend: dict, x_range: float, tolerance: float = 0.02) -> st
     if not trend["ci_low"] <= 0 <= trend["ci_high"]:
         return f"{word} (slope significantly different from zero)"
     return f"{word} (slope not significantly different from zero)"
+
+
+def head_metric(scores: np.ndarray, labels: np.ndarray, metric: str) -> np.ndarray:
+    """Per-head metric from validation scores [S, M] (S heads, M examples) and labels [M] -> [S].
+
+    metric: "accuracy" (score > 0 predicts toxic) or "auc" (ROC-AUC, Mann-Whitney with average ranks)."""
+    if metric == "accuracy":
+        return ((scores > 0) == labels.astype(bool)).mean(1)
+    if metric == "auc":
+        from scipy.stats import rankdata
+        ranks = rankdata(scores, axis=1)
+        pos = labels.astype(bool)
+        n_pos, n_neg = pos.sum(), (~pos).sum()
+        return (ranks[:, pos].sum(1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    raise ValueError(f"metric={metric!r} must be 'accuracy' or 'auc'")
+
+
+def summarise_heads(per_head: np.ndarray, summary: str) -> float:
+    """The mean or the max of a per-head metric."""
+    return float(per_head.mean()) if summary == "mean" else float(per_head.max())
+
+
+def bootstrap_models(runs: list[tuple[np.ndarray, np.ndarray]], metric: str = "auc", summary: str = "mean",
+                     n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """Bootstrap distribution of one summary (mean or max over heads) of a per-head metric, for several
+    models probed on the same validation examples, resampling the examples jointly (paired).
+
+    runs: [(scores [L, H, M], labels [M])] -> [n_boot, n_models]."""
+    labels = runs[0][1]
+    if any(not np.array_equal(r[1], labels) for r in runs):
+        raise ValueError("paired bootstrap needs the same validation examples for every model")
+    rng = np.random.default_rng(seed)
+    flat = [r[0].reshape(-1, r[0].shape[-1]) for r in runs]  # [S, M] each
+    out = np.empty((n_boot, len(runs)))
+    for b in range(n_boot):
+        idx = rng.integers(0, len(labels), len(labels))
+        for j, scores in enumerate(flat):
+            out[b, j] = summarise_heads(head_metric(scores[:, idx], labels[idx], metric), summary)
+    return out
+
+
+def interval(samples: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of bootstrap samples."""
+    low, high = np.quantile(samples, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(low), float(high)
+
+
+def spearman(x, y) -> dict:
+    from scipy import stats
+    result = stats.spearmanr(x, y)
+    return {"rho": float(result.statistic), "p_value": float(result.pvalue), "n": len(x)}
+
+
+def one_sided_p(trend: dict) -> float:
+    """p-value of "the slope is positive" from a two-sided linear_trend result."""
+    return trend["p_value"] / 2 if trend["slope"] > 0 else 1 - trend["p_value"] / 2
+
+
+def rise_verdict(trend: dict, what: str) -> str:
+    """Plain words for a positive-trend claim from a linear_trend result (95 % interval)."""
+    if trend["ci_low"] > 0:
+        return f"held: {what} rises with the toxic fraction (the slope's 95 % interval excludes zero)"
+    if trend["ci_high"] < 0:
+        return f"did not hold: {what} falls with the toxic fraction"
+    return (f"did not hold at this scale: the change of {what} with the toxic fraction is not distinguishable "
+            f"from zero (the slope's 95 % interval includes it)")

@@ -21,7 +21,8 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,6 +126,24 @@ def _verify(path: Path) -> str | None:
     return None
 
 
+class CacheMiss(CacheError):
+    """Raised inside `lookup_only()` when a stage result is not in the cache."""
+
+
+_LOOKUP_ONLY = False
+
+
+@contextmanager
+def lookup_only() -> Iterator[None]:
+    """Inside this block, stages return cached results or raise CacheMiss; they never compute."""
+    global _LOOKUP_ONLY
+    previous, _LOOKUP_ONLY = _LOOKUP_ONLY, True
+    try:
+        yield
+    finally:
+        _LOOKUP_ONLY = previous
+
+
 def cached(stage: str, version: int, config: dict, build: Callable[[Path, Path], dict | None],
            upstream: dict[str, str] | None = None, seed: int | None = None,
            root: Path | None = None) -> Entry:
@@ -139,6 +158,8 @@ def cached(stage: str, version: int, config: dict, build: Callable[[Path, Path],
     found = load(stage, key, root)
     if found is not None:
         return found
+    if _LOOKUP_ONLY:
+        raise CacheMiss(f"no cached {stage} result for these inputs; run the stage that computes it first")
     final = entry_dir(stage, key, root)
     work = final.parent / f".work-{key}"
     work.mkdir(parents=True, exist_ok=True)

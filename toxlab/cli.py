@@ -4,6 +4,7 @@
     toxlab data download --to DIR             the paper's public sources, for users with internet
     toxlab pretrain --preset P --toxic-fraction F --seed S [--set section.field=value ...]
     toxlab sweep --preset P --seeds S1,S2 [--fractions 0,0.1]
+    toxlab probe --preset P --toxic-fraction F --seed S [--pool last|mean]
     toxlab book --level L [--only NN]        execute the chapters (papermill) and render the book
     toxlab readme [--level L | --summary PATH] regenerate the README's tables from the latest results
 
@@ -74,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     preset_args(sw)
     sw.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated, e.g. 0,1,2")
     sw.add_argument("--fractions", type=_fractions, default=None, help="default: 0,0.05,...,0.25")
+    pr = sub.add_parser("probe", help="probe every head of one model; prints the summary JSON last")
+    preset_args(pr)
+    pr.add_argument("--toxic-fraction", type=_fraction, required=True, help="f in [0, 0.5]")
+    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--pool", default="last", help="last (the paper) or mean over tokens")
+
     book = sub.add_parser("book", help="execute the chapters with papermill and render the book")
     book.add_argument("--level", default=DEFAULT_PRESET, help="smoke, cpu (default) or gpu")
     book.add_argument("--only", default=None, metavar="NN", help="re-run one chapter, e.g. --only 03")
@@ -133,6 +140,19 @@ def run(args) -> str | None:
         print(json.dumps({k: metrics[k] for k in ("toxic_fraction", "realised_fraction", "seed", "val_loss",
                                                    "c4_loss", "unigram_val_loss", "tokens_per_s")}))
         return str(entry.file("model"))
+    if args.command == "probe":
+        entry = stages.probe(config.with_fraction(args.toxic_fraction), args.seed, pool=args.pool,
+                             progress=not args.quiet)
+        summary = entry.json("summary.json")
+        heads = summary["heads"]
+        print(json.dumps({"toxic_fraction": summary["toxic_fraction"], "seed": summary["seed"], "pool": args.pool,
+                          "majority_baseline": round(summary["majority_baseline"], 4),
+                          "head_accuracy_mean": round(heads["val_accuracy"]["mean"], 4),
+                          "head_accuracy_max": round(heads["val_accuracy"]["max"], 4),
+                          "head_auc_mean": round(heads["val_auc"]["mean"], 4),
+                          "head_auc_max": round(heads["val_auc"]["max"], 4),
+                          "entanglement_mean": round(summary["entanglement"]["mean"], 4)}))
+        return str(entry.file("summary.json"))
     if args.command == "sweep":
         fractions = tuple(args.fractions) if args.fractions else None
         if fractions:

@@ -310,3 +310,48 @@ def source_summary(root: Path | None = None, tokenizer=None) -> list[dict]:
             row["bytes"] = (root / rel).stat().st_size
         rows.append(row)
     return rows
+
+
+# ------------------------------------------------------------------------------------------ probe set
+@dataclass(frozen=True)
+class ProbeSet:
+    """The human-annotated ToxiGen statements as probe data: texts, labels (1 = toxic) and target groups."""
+
+    texts: list[str]
+    labels: np.ndarray  # [N] int64
+    groups: list[str]
+    dropped_ambiguous: int
+
+
+def toxigen_probe_set(threshold: float = 3.0, keep_ambiguous: bool = False, root: Path | None = None) -> ProbeSet:
+    """toxic = toxicity_human > threshold, benign < threshold; rows equal to it are dropped unless
+    `keep_ambiguous` (then they count as benign)."""
+    rows = list(_jsonl(source_path("toxigen_annotated", root)))
+    if not rows:
+        raise DataError(f"{FILES['toxigen_annotated'][0]} is empty; {HOW_TO_GET}")
+    texts, labels, groups, dropped = [], [], [], 0
+    for row in rows:
+        score = float(row["toxicity_human"])
+        if score == threshold and not keep_ambiguous:
+            dropped += 1
+            continue
+        texts.append(row["text"])
+        labels.append(int(score > threshold))
+        groups.append(str(row["target_group"]))
+    return ProbeSet(texts, np.asarray(labels, dtype=np.int64), groups, dropped)
+
+
+def stratified_split(labels: np.ndarray, groups: list[str], seed: int,
+                     val_fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """Train and validation indices, stratified by (label, group), fixed by `seed` (4:1 by default)."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    strata: dict[tuple, list[int]] = {}
+    for i, key in enumerate(zip(labels.tolist(), groups)):
+        strata.setdefault(key, []).append(i)
+    for key in sorted(strata):
+        members = rng.permutation(strata[key])
+        n_val = int(round(val_fraction * len(members)))
+        val.extend(members[:n_val].tolist())
+        train.extend(members[n_val:].tolist())
+    return np.sort(np.asarray(train, dtype=np.int64)), np.sort(np.asarray(val, dtype=np.int64))

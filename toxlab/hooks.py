@@ -98,17 +98,17 @@ def _pool(x: torch.Tensor, mask: torch.Tensor, pool: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def capture(model, tokenizer, texts: list[str], kind: str = "head_out", pool: str = "last",
-            batch_size: int = 64, max_length: int = 128, progress=None) -> torch.Tensor:
-    """Activations of every layer for `texts`, pooled over tokens, on the CPU in float32.
+def capture(model, tokenizer, texts: list[str], kinds: tuple[str, ...] = ("head_out",), pool: str = "last",
+            batch_size: int = 64, max_length: int = 128, progress=None) -> dict[str, torch.Tensor]:
+    """Activations of every layer for `texts`, pooled over tokens, on the CPU in float32, one forward pass
+    per batch for all `kinds`: head_out -> [N, L, H, Dh]; resid_post -> [N, L, d_model].
 
-    head_out -> [N, L, H, Dh]; resid_post -> [N, L, d_model]. Texts are truncated to `max_length` tokens.
-    """
+    Texts are truncated to `max_length` tokens and batched by length (right padding)."""
     model.eval()
     device = next(model.parameters()).device
-    sites = site_names(model, kind)
-    order = np.argsort([len(t) for t in texts])  # similar lengths per batch: less padding
-    chunks: list[torch.Tensor] = []
+    sites = {kind: site_names(model, kind) for kind in kinds}
+    order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths per batch: less padding
+    chunks: dict[str, list[torch.Tensor]] = {kind: [] for kind in kinds}
     starts = range(0, len(texts), batch_size)
     for start in (progress(starts) if progress else starts):
         idx = order[start:start + batch_size]
@@ -122,10 +122,9 @@ def capture(model, tokenizer, texts: list[str], kind: str = "head_out", pool: st
                 taken[name] = _pool(x, mask, pool).float().cpu()
             return read
 
-        with hooked(model, {site: reader(site) for site in sites}):
+        with hooked(model, {site: reader(site) for names in sites.values() for site in names}):
             model(input_ids=batch["input_ids"], attention_mask=mask)
-        chunks.append(torch.stack([taken[s] for s in sites], dim=1))  # [B, L, ...]
-    stacked = torch.cat(chunks)  # [N, L, ...] in length order
-    out = torch.empty_like(stacked)
-    out[torch.from_numpy(order)] = stacked
-    return out
+        for kind, names in sites.items():
+            chunks[kind].append(torch.stack([taken[s] for s in names], dim=1))  # [B, L, ...]
+    inverse = torch.from_numpy(np.argsort(order))
+    return {kind: torch.cat(parts)[inverse] for kind, parts in chunks.items()}  # back to the input order

@@ -1,4 +1,4 @@
-"""What every chapter calls first: the book's plot style, and the data folder on Colab."""
+"""What every chapter calls first: the book's plot style, and the data folder on Colab and Binder."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from toxlab.config import RunConfig, get_preset
 
-COLAB_DATA = Path("/content/toxlab-data")
+ONLINE_DATA = Path("/content/toxlab-data") if Path("/content").is_dir() else Path.home() / "toxlab-data"
 
 
 def setup(level: str, overrides: dict | None = None) -> RunConfig:
@@ -18,11 +18,12 @@ def setup(level: str, overrides: dict | None = None) -> RunConfig:
     from toxlab import data, plots
     plots.style()
     hf_logging.disable_progress_bar()  # weight-loading bars are noise in a chapter
-    if "google.colab" in sys.modules and not os.environ.get("TOXLAB_DATA"):
-        # Colab has no copy of the data: fetch the paper's public sources into the same layout.
-        if not (COLAB_DATA / "clean").exists():
+    online_notebook = "google.colab" in sys.modules or "BINDER_SERVICE_HOST" in os.environ
+    if online_notebook and not os.environ.get("TOXLAB_DATA"):
+        # Colab and Binder have no copy of the data: fetch the paper's public sources into the same layout.
+        if not (ONLINE_DATA / "clean").exists():
             from toxlab import hub
-            hub.download_all(COLAB_DATA)
-        os.environ["TOXLAB_DATA"] = str(COLAB_DATA)
+            hub.download_all(ONLINE_DATA)
+        os.environ["TOXLAB_DATA"] = str(ONLINE_DATA)
     data.data_root()  # fail here, with the message that says what to do, rather than mid-chapter
     return get_preset(level, overrides or {})

@@ -114,3 +114,81 @@ def separability_illustration(seed: int = 0) -> Figure:
         ax.set(title=title, xticks=[], yticks=[], xlim=(-1, 3.6), ylim=(-1, 3.0))
     axes[1].legend(fontsize=7, loc="upper right", markerscale=1.5)
     return fig
+
+
+def head_metric_distributions(per_model: dict[float, list[float]], metric: str,
+                              baseline: float | None = None) -> Figure:
+    """Every head's probe `metric` per toxic fraction (all seeds pooled): a box per fraction and the heads as
+    dots; `baseline` (majority-class accuracy, or 0.5 for AUC) as a dashed line."""
+    fig, (ax,) = _figure(1, (7.5, 3.6))
+    fractions = sorted(per_model)
+    colors = fraction_colors(fractions)
+    positions = np.arange(len(fractions))
+    ax.boxplot([per_model[f] for f in fractions], positions=positions, widths=0.5, showfliers=False,
+               medianprops={"color": "0.2"})
+    rng = np.random.default_rng(0)
+    for i, f in enumerate(fractions):
+        values = np.asarray(per_model[f])
+        ax.scatter(i + rng.uniform(-0.18, 0.18, len(values)), values, s=9, alpha=0.7, color=colors[f], zorder=3)
+    if baseline is not None:
+        ax.axhline(baseline, ls="--", lw=1, color="0.4", label="chance" if metric == "ROC-AUC" else "majority class")
+        ax.legend(fontsize=8, loc="upper left")
+    ax.set_xticks(positions, [f"{f:.0%}" for f in fractions])
+    ax.set(xlabel="toxic fraction in pretraining", ylabel=f"head probe {metric}",
+           title=f"Per-head probe {metric} on held-out ToxiGen statements")
+    return fig
+
+
+def head_heatmaps(grids: dict[float, np.ndarray], metric: str) -> Figure:
+    """One layer x head heatmap of probe `metric` per toxic fraction, on a shared colour scale."""
+    fractions = sorted(grids)
+    fig = Figure(figsize=(2.1 * len(fractions) + 0.8, 2.6), layout="constrained")
+    axes = fig.subplots(1, len(fractions), squeeze=False)[0]
+    low = min(float(g.min()) for g in grids.values())
+    high = max(float(g.max()) for g in grids.values())
+    for ax, f in zip(axes, fractions):
+        image = ax.imshow(grids[f], vmin=low, vmax=high, cmap="magma", aspect="auto")
+        ax.set(title=f"{f:.0%} toxic", xlabel="head", xticks=[], yticks=range(grids[f].shape[0]))
+    axes[0].set_ylabel("layer")
+    fig.colorbar(image, ax=list(axes), shrink=0.9, label=metric)
+    return fig
+
+
+def layer_curves(per_model: dict[float, list[list[float]]], metric: str, reference: float | None = None,
+                 reference_label: str = "") -> Figure:
+    """A per-layer value (residual-stream probe metric, or entanglement) against layer, one line per
+    toxic fraction (mean over seeds)."""
+    fig, (ax,) = _figure(1, (6.5, 3.4))
+    colors = fraction_colors(per_model)
+    for f in sorted(per_model):
+        values = np.mean(np.asarray(per_model[f]), axis=0)
+        ax.plot(np.arange(len(values)), values, marker="o", ms=4, color=colors[f], label=f"{f:.0%}")
+    if reference is not None:
+        ax.axhline(reference, ls="--", lw=1, color="0.4", label=reference_label)
+    ax.set(xlabel="layer", ylabel=metric, xticks=range(len(values)))
+    ax.legend(title="toxic", fontsize=8, ncols=2)
+    return fig
+
+
+def metric_vs_fraction(rows: list[dict], keys: dict[str, str], ylabel: str, reference: float | None = None,
+                       reference_label: str = "") -> Figure:
+    """Model-level measures against toxic fraction: one line per key (mean over seeds), bootstrap intervals
+    as error bars where rows carry `<key>_low` / `<key>_high`."""
+    fig, (ax,) = _figure(1, (6.5, 3.4))
+    palette = sns.color_palette("deep", len(keys))
+    fractions = sorted({r["toxic_fraction"] for r in rows})
+    for color, (key, label) in zip(palette, keys.items()):
+        means, lows, highs = [], [], []
+        for f in fractions:
+            sel = [r for r in rows if r["toxic_fraction"] == f]
+            means.append(np.mean([r[key] for r in sel]))
+            lows.append(np.mean([r.get(f"{key}_low", r[key]) for r in sel]))
+            highs.append(np.mean([r.get(f"{key}_high", r[key]) for r in sel]))
+        means, lows, highs = map(np.asarray, (means, lows, highs))
+        ax.errorbar(100 * np.asarray(fractions), means, yerr=[means - lows, highs - means], marker="o", capsize=3,
+                    color=color, label=label)
+    if reference is not None:
+        ax.axhline(reference, ls="--", lw=1, color="0.4", label=reference_label)
+    ax.set(xlabel="toxic fraction (%)", ylabel=ylabel)
+    ax.legend(fontsize=8)
+    return fig

@@ -31,13 +31,21 @@ def sweep_table(summary: dict) -> str:
 
 
 def bench_table(results: list[dict]) -> str:
-    """Markdown table of the `train` benchmark lines (tokens/s and MFU per preset and device)."""
+    """Markdown tables of the `train` lines (tokens/s and MFU per preset and device) and `probe` lines."""
     rows = [r for r in results if r["bench"] == "train"]
     lines = ["| preset | device | dtype | tokens/s | achieved GFLOP/s | matmul peak GFLOP/s | MFU | MFU (6N) |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['preset']} | {r['device']} | {r['dtype']} | {r['tokens_per_s']:,.0f} | "
                      f"{r['achieved_gflops']:,.1f} | {r['peak_gflops']:,.1f} | {r['mfu']:.1%} | {r['mfu_6n']:.1%} |")
+    probes = [r for r in results if r["bench"] == "probe"]
+    if probes:
+        lines += ["", "| probes: preset | batched on | heads | data | batched (s) | scikit-learn loop (s) | speedup | "
+                      "max accuracy difference |",
+                  "|---|---|---:|---|---:|---:|---:|---:|"]
+        for r in probes:
+            lines.append(f"| {r['preset']} | {r['device']} | {r['heads']} | {r['data']} | {r['batched_s']:.4f} | "
+                         f"{r['sklearn_loop_s']:.4f} | {r['speedup']:.1f}x | {r['max_accuracy_diff']:.4f} |")
     return "\n".join(lines)
 
 

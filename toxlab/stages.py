@@ -242,3 +242,63 @@ def run_histories(summary: dict) -> dict[tuple[float, int], list[dict]]:
     """{(fraction, seed): training history} for every run of a sweep summary."""
     return {(r["toxic_fraction"], r["seed"]): json.loads((Path(r["model"]).parent / "history.json").read_text())
             for r in summary["runs"]}
+
+
+ACTIVATIONS_VERSION = 1
+PROBE_VERSION = 1
+
+
+def _probe_data_config(keep_ambiguous: bool, split_seed: int) -> dict:
+    return {"threshold": 3.0, "keep_ambiguous": keep_ambiguous, "split_seed": split_seed, "val_fraction": 0.2}
+
+
+def activations(config: RunConfig, seed: int, pool: str = "last", keep_ambiguous: bool = False,
+                progress: bool = True) -> Entry:
+    """Per-head outputs before o_proj [N, L, H, Dh] and residual stream [N, L, d_model] of one pretrained
+    model on the ToxiGen probe statements, pooled at the last token (the paper) or over tokens."""
+    if pool not in ("last", "mean"):
+        raise ConfigError(f"pool={pool!r} must be 'last' or 'mean'")
+    model_entry = pretrain(config, seed, progress=progress)
+    root = data.data_root()
+    stage_config = {"pool": pool, "keep_ambiguous": keep_ambiguous,
+                    "files": data_fingerprint(root, ("toxigen_annotated",))}
+
+    def build(out: Path, work: Path) -> None:
+        import torch
+        from safetensors.torch import save_file
+        from tqdm import tqdm
+        from transformers import AutoModelForCausalLM
+
+        from toxlab import hooks
+        from toxlab.model import pick_device
+        probe_set = data.toxigen_probe_set(keep_ambiguous=keep_ambiguous, root=root)
+        model = AutoModelForCausalLM.from_pretrained(str(model_entry.file("model"))).to(pick_device())
+        tok = load_tokenizer(config)
+        bar = (lambda it: tqdm(it, desc="capture", unit="batch", mininterval=2.0)) if progress else None
+        acts = hooks.capture(model, tok, probe_set.texts, ("head_out", "resid_post"), pool, progress=bar)
+        save_file({"head_out": acts["head_out"].to(torch.float16), "resid_post": acts["resid_post"].to(torch.float16),
+                   "labels": torch.from_numpy(probe_set.labels)}, out / "activations.safetensors")
+        artifacts.write_json(out / "groups.json", probe_set.groups)
+
+    return artifacts.cached("activations", ACTIVATIONS_VERSION, stage_config, build,
+                            upstream={"pretrain": model_entry.key})
+
+
+def probe(config: RunConfig, seed: int, pool: str = "last", l2: float = 1.0, split_seed: int = 0,
+          keep_ambiguous: bool = False, top_k: int = 30, progress: bool = True) -> Entry:
+    """Head and residual-stream probes for one model; `summary.json` holds the separability measures."""
+    from toxlab import separability
+    act_entry = activations(config, seed, pool, keep_ambiguous, progress)
+    stage_config = {"l2": l2, "top_k": top_k, **_probe_data_config(keep_ambiguous, split_seed)}
+
+    def build(out: Path, work: Path) -> None:
+        from safetensors.torch import load_file
+        tensors = load_file(act_entry.file("activations.safetensors"))
+        groups = act_entry.json("groups.json")
+        summary = separability.analyse(tensors["head_out"].float(), tensors["resid_post"].float(),
+                                       tensors["labels"], groups, split_seed, l2, top_k, out)
+        summary.update({"preset": config.preset, "toxic_fraction": config.data.toxic_fraction, "seed": seed,
+                        "pool": pool})
+        artifacts.write_json(out / "summary.json", summary)
+
+    return artifacts.cached("probe", PROBE_VERSION, stage_config, build, upstream={"activations": act_entry.key})

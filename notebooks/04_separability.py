@@ -1,0 +1,237 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Separability: is toxicity more linearly readable after toxic pretraining?
+#
+# The paper's Section 4 fits one logistic-regression probe per attention head of each pretrained model, on
+# the head's output (before the output projection) at the last token of each of the 8,960 human-annotated
+# ToxiGen statements, with a 4:1 train/validation split. Models pretrained with more toxic data have higher
+# head accuracies and a fatter right tail. This chapter repeats that measurement on the models of chapter 3,
+# adds balanced measures (ROC-AUC, balanced accuracy) beside accuracy, a residual-stream probe per layer, and
+# an entanglement measure, and tests the trend with statistics rather than by eye.
+
+# %% tags=["remove-cell"]
+# On Colab: install toxlab (the setup below then fetches the public data, which needs internet).
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "toxlab[book,hub] @ git+https://github.com/toxlab/toxlab"], check=True)
+
+# %% tags=["parameters"]
+level = "cpu"
+seeds = [0]
+overrides = {}  # config fields to change, e.g. {"train.lr": 1e-3, "model.n_layers": 6}
+pools = ["last", "mean"]  # "last": the paper's last token; "mean": mean over tokens (a documented variant)
+n_boot = 1000
+
+# %%
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown
+from myst_nb import glue
+
+from toxlab import analysis, plots, separability, stages
+from toxlab.notebook import setup
+
+config = setup(level, overrides)
+fractions = stages.fractions_for(config)
+main_pool = pools[0]
+
+# %% [markdown]
+# ## Probing every head
+#
+# The probe set keeps statements with a human toxicity rating above 3 (toxic) or below 3 (benign) and drops
+# the ambiguous ones rated exactly 3. The split is stratified by label and target group and fixed by a
+# seed, so every model is probed on the same validation statements, which lets the statistics below pair
+# them. Each probe is L2-regularised logistic regression ($C = 1$), fitted for all heads at once by a
+# batched Newton solve that matches scikit-learn's solution.
+
+# %% tags=["nbval-check-output"]
+entries = {(f, s, pool): stages.probe(config.with_fraction(f), s, pool=pool)
+           for pool in pools for f in fractions for s in seeds}
+summaries = {key: entry.json("summary.json") for key, entry in entries.items()}
+first = summaries[(fractions[0], seeds[0], main_pool)]
+glue("n_train", first["n_train"], display=False)
+glue("n_val", first["n_val"], display=False)
+glue("toxic_share", first["toxic_share_val"], display=False)
+glue("majority", first["majority_baseline"], display=False)
+glue("top_k", first["top_k"], display=False)
+glue("n_heads", len(np.ravel(first["head_val_accuracy"])), display=False)
+table = pd.DataFrame(separability.summary_rows(summaries))
+table.style.format(precision=3).format({"toxic fraction": "{:.0%}"}).hide(axis="index")
+
+# %% [markdown]
+# Each model's probes train on {glue:text}`n_train` statements and are scored on {glue:text}`n_val`, of
+# which {glue:text}`toxic_share:.3f` are toxic: always answering "benign" is right
+# {glue:text}`majority:.3f` of the time, so accuracy must be read against that baseline. ROC-AUC (0.5 = chance)
+# does not depend on the class balance or on where the probe puts its threshold. The models have
+# {glue:text}`n_heads` heads; the paper's top 30 of Olmo-1B's 256 heads scale to the top
+# {glue:text}`top_k` here.
+
+# %%
+acc_by_fraction = {f: [a for s in seeds for a in np.ravel(summaries[(f, s, main_pool)]["head_val_accuracy"])]
+                   for f in fractions}
+auc_by_fraction = {f: [a for s in seeds for a in np.ravel(summaries[(f, s, main_pool)]["head_val_auc"])]
+                   for f in fractions}
+glue("fig_head_auc", plots.head_metric_distributions(auc_by_fraction, "ROC-AUC", baseline=0.5), display=False)
+glue("fig_head_acc", plots.head_metric_distributions(acc_by_fraction, "accuracy", baseline=first["majority_baseline"]),
+     display=False)
+glue("fig_heatmaps", plots.head_heatmaps(
+    {f: np.asarray(summaries[(f, seeds[0], main_pool)]["head_val_auc"]) for f in fractions}, "probe ROC-AUC"),
+    display=False)
+
+# %% [markdown]
+# ```{glue:figure} fig_head_acc
+# :name: fig-head-acc
+#
+# The paper's measure: validation accuracy of every head's probe, per toxic fraction (all seeds pooled,
+# last-token activations). The dashed line is the accuracy of always answering "benign".
+# ```
+#
+# ```{glue:figure} fig_head_auc
+# :name: fig-head-auc
+#
+# The same probes scored by ROC-AUC, which is 0.5 for a probe that has learned nothing whatever the class
+# balance.
+# ```
+#
+# ```{glue:figure} fig_heatmaps
+# :name: fig-heatmaps
+#
+# Probe ROC-AUC of every head (rows: layers, columns: heads) for each toxic fraction, seed {glue:text}`seed0`.
+# ```
+
+# %%
+glue("seed0", seeds[0], display=False)
+glue("fig_resid", plots.layer_curves(
+    {f: [summaries[(f, s, main_pool)]["resid_val_auc"] for s in seeds] for f in fractions},
+    "residual-stream probe ROC-AUC", reference=0.5, reference_label="chance"), display=False)
+
+# %% [markdown]
+# ```{glue:figure} fig_resid
+# :name: fig-resid
+#
+# A probe on the whole residual stream after each layer (last token), per toxic fraction (mean over seeds):
+# how much toxicity information the layer's output carries in all, not only in one head.
+# ```
+#
+# ## Is the rise real? Paired bootstrap and trend test
+#
+# All models are probed on the same validation statements, so their differences can be bootstrapped by
+# resampling those statements jointly. We report, for the mean probe AUC over all heads and for the best
+# head's AUC, a 95 % interval per model, the difference between the 10 % model and the clean one (per
+# seed), and a trend test over every model: the least-squares slope of the measure against the toxic
+# fraction, and Spearman's rank correlation.
+
+# %% tags=["nbval-check-output"]
+tests, points = separability.paired_statistics(
+    {(f, s): entries[(f, s, main_pool)].path for f in fractions for s in seeds}, list(fractions), seeds, n_boot)
+mean_points = [p for p in points if p["summary"] == "mean"]
+mean_slope = next(t for t in tests if t["test"].startswith("mean head AUC: slope"))
+mean_fit = analysis.linear_trend([p["toxic_fraction"] for p in mean_points], [p["auc"] for p in mean_points])
+glue("slope_mean", mean_slope["estimate"] * 0.1, display=False)
+glue("slope_mean_low", mean_slope["ci_low"] * 0.1, display=False)
+glue("slope_mean_high", mean_slope["ci_high"] * 0.1, display=False)
+glue("slope_p", mean_slope["p_one_sided"], display=False)
+glue("rho_mean", mean_slope["spearman_rho"], display=False)
+verdict = analysis.rise_verdict(mean_fit, "the mean head probe AUC")
+glue("verdict", Markdown(verdict), display=False)
+glue("fig_auc_trend", plots.metric_vs_fraction(mean_points, {"auc": "mean head AUC (95 % bootstrap CI)"},
+                                               "probe ROC-AUC"), display=False)
+pd.DataFrame(tests).style.format(precision=4).hide(axis="index")
+
+# %% [markdown]
+# ```{glue:figure} fig_auc_trend
+# :name: fig-auc-trend
+#
+# Mean probe ROC-AUC over all heads against toxic fraction, with 95 % bootstrap intervals over the
+# validation statements (mean over seeds).
+# ```
+#
+# Per 10 percentage points of toxic data, the fitted mean head AUC changes by {glue:text}`slope_mean:.4f`
+# (95 % interval {glue:text}`slope_mean_low:.4f` to {glue:text}`slope_mean_high:.4f`; one-sided
+# p = {glue:text}`slope_p:.3f`; Spearman's ρ = {glue:text}`rho_mean:.2f`). The paper's claim that toxic data
+# makes toxicity more linearly separable in the heads: **{glue:md}`verdict`**.
+#
+# ## Entanglement
+#
+# Accuracy alone does not say *why* a probe does better. The paper's toy experiment argues that a rare
+# feature is entangled with others; here we measure it in the real models. For every head, the toxicity
+# direction is the mass-mean difference (toxic minus benign training statements, ITI's direction) and each
+# of the ToxiGen target groups gets a direction of its own (its benign statements minus the other groups'
+# benign statements). A head's entanglement is the largest $|\cos|$ between the toxicity direction and any
+# group direction: 1 means toxicity is read along the same axis as who a statement is about.
+
+# %%
+ent_rows = [{"toxic_fraction": f, "seed": s,
+             "all": summaries[(f, s, main_pool)]["entanglement"]["mean"],
+             "top": summaries[(f, s, main_pool)]["entanglement"]["top_k_mean"]} for f in fractions for s in seeds]
+random_ref = first["entanglement"]["random_reference"]
+ent_trend = analysis.linear_trend([r["toxic_fraction"] for r in ent_rows], [r["all"] for r in ent_rows])
+glue("ent_clean", float(np.mean([r["all"] for r in ent_rows if r["toxic_fraction"] == fractions[0]])), display=False)
+glue("ent_max", float(np.mean([r["all"] for r in ent_rows if r["toxic_fraction"] == fractions[-1]])), display=False)
+glue("ent_random", random_ref, display=False)
+glue("ent_slope", ent_trend["slope"] * 0.1, display=False)
+glue("ent_p", ent_trend["p_value"], display=False)
+glue("n_groups", len(first["groups"]), display=False)
+glue("fig_entanglement", plots.metric_vs_fraction(
+    ent_rows, {"all": "all heads", "top": "top-k heads"}, "max |cos| with a group direction",
+    reference=random_ref, reference_label="random directions"), display=False)
+
+# %% [markdown]
+# ```{glue:figure} fig_entanglement
+# :name: fig-entanglement
+#
+# Entanglement of the toxicity direction with the {glue:text}`n_groups` target-group directions, averaged
+# over all heads and over the top-k heads, against toxic fraction (mean over seeds). The dashed line is the
+# value for random directions of the same dimension.
+# ```
+#
+# Averaged over heads, entanglement is {glue:text}`ent_clean:.3f` for the clean model and
+# {glue:text}`ent_max:.3f` for the most toxic one (random directions: {glue:text}`ent_random:.3f`); the fitted
+# change per 10 points of toxic data is {glue:text}`ent_slope:.4f` (two-sided p = {glue:text}`ent_p:.3f`).
+#
+# ## The mean-pooled variant
+#
+# At small scale the last token of a statement may carry little of what the statement says; averaging the
+# head outputs over all tokens is a documented variant (not the paper's).
+
+# %%
+if "mean" in pools:
+    variant = table[table.pool == "mean"][["toxic fraction", "seed", "AUC mean", "AUC max", "resid AUC best layer",
+                                           "entanglement (all heads)"]]
+    glue("mean_pool_auc", float(variant["AUC mean"].mean()), display=False)
+    glue("last_pool_auc", float(table[table.pool == main_pool]["AUC mean"].mean()), display=False)
+else:
+    variant = pd.DataFrame()
+    glue("mean_pool_auc", float("nan"), display=False)
+    glue("last_pool_auc", float(table["AUC mean"].mean()), display=False)
+variant.style.format(precision=3).hide(axis="index")
+
+# %% [markdown]
+# Over all models the mean head AUC is {glue:text}`last_pool_auc:.3f` at the last token and
+# {glue:text}`mean_pool_auc:.3f` with mean pooling.
+#
+# ## What held, what did not, what comes next
+#
+# - **The paper's claim** (toxic pretraining makes toxicity more linearly separable in the heads):
+#   {glue:md}`verdict`. The numbers are those above; the effect size the paper reports comes from models
+#   of a billion parameters trained on twenty billion tokens.
+# - **Signal strength:** compare the head AUCs with chance (0.5) and the head accuracies with the
+#   majority-class baseline before reading any difference between fractions: at small scale the heads carry
+#   little toxicity information, which limits what any fraction can show.
+# - **Entanglement** is measured, not inferred: see the figure above for how much the toxicity direction
+#   shares with the target-group directions, against random directions.
+# - **Next:** chapter 5 uses these probes to steer generation with ITI.
