@@ -119,8 +119,10 @@ glue("fig_separability", plots.separability_illustration(seed=seed), display=Fal
 # `transformers`), randomly initialised, at the sizes of its reproduction levels. The values below are this
 # execution's level.
 
-# %% tags=["nbval-check-output"]
+# %%
 model_entry = stages.pretrain(config.with_fraction(0.0), seed)  # trains once (progress on stderr), then cached
+
+# %% tags=["nbval-check-output"]
 metrics = model_entry.json("metrics.json")
 scale = pd.DataFrame({
     "level": [config.preset],

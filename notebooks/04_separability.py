@@ -58,9 +58,11 @@ main_pool = pools[0]
 # them. Each probe is L2-regularised logistic regression ($C = 1$), fitted for all heads at once by a
 # batched Newton solve that matches scikit-learn's solution.
 
-# %% tags=["nbval-check-output"]
-entries = {(f, s, pool): stages.probe(config.with_fraction(f), s, pool=pool)
+# %%
+entries = {(f, s, pool): stages.probe(config.with_fraction(f), s, pool=pool)  # progress on stderr
            for pool in pools for f in fractions for s in seeds}
+
+# %% tags=["nbval-check-output"]
 summaries = {key: entry.json("summary.json") for key, entry in entries.items()}
 first = summaries[(fractions[0], seeds[0], main_pool)]
 glue("n_train", first["n_train"], display=False)

@@ -5,6 +5,7 @@
     toxlab pretrain --preset P --toxic-fraction F --seed S [--set section.field=value ...]
     toxlab sweep --preset P --seeds S1,S2 [--fractions 0,0.1]
     toxlab probe --preset P --toxic-fraction F --seed S [--pool last|mean]
+    toxlab toy --shares 0.01,0.1,0.333 --seeds 10 [--set estimator=mean]
     toxlab book --level L [--only NN]        execute the chapters (papermill) and render the book
     toxlab readme [--level L | --summary PATH] regenerate the README's tables from the latest results
 
@@ -18,7 +19,7 @@ import argparse
 import json
 import sys
 
-from toxlab.errors import ToxlabError
+from toxlab.errors import ConfigError, ToxlabError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -81,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--seed", type=int, default=0)
     pr.add_argument("--pool", default="last", help="last (the paper) or mean over tokens")
 
+    ty = sub.add_parser("toy", help="the toy entanglement experiment; prints the summary JSON last")
+    ty.add_argument("--shares", type=_fractions, default=[0.01, 0.03, 0.1, 0.2, 1 / 3],
+                    help="shares of the rare chain, comma-separated, in (0, 1/3]")
+    ty.add_argument("--seeds", type=int, default=10, help="number of seeds (0 .. N-1)")
+    ty.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                    help="change a ToyConfig field, e.g. --set estimator=mean --set d_model=8")
+
     book = sub.add_parser("book", help="execute the chapters with papermill and render the book")
     book.add_argument("--level", default=DEFAULT_PRESET, help="smoke, cpu (default) or gpu")
     book.add_argument("--only", default=None, metavar="NN", help="re-run one chapter, e.g. --only 03")
@@ -108,6 +116,18 @@ def run(args) -> str | None:
         from toxlab import book
         return str(book.build(args.level, only=args.only, force=args.force, html=not args.no_html,
                               log=lambda m: print(m, flush=True), out=args.out))
+    if args.command == "toy":
+        from toxlab.toy import ToyConfig, parse_overrides
+        if args.seeds < 1:
+            raise ConfigError(f"--seeds {args.seeds}: give at least 1")
+        condition = parse_overrides(ToyConfig(), args.overrides)
+        entry = stages.toy(condition, args.shares, list(range(args.seeds)))
+        summary = entry.json("summary.json")
+        print(f"{'share':>7s} {'rare':>6s} {'control':>7s} {'diff':>7s} {'p':>7s}")
+        for row in summary["summary"]:
+            print(f"{row['share']:7.3f} {row['rare']:6.3f} {row['control']:7.3f} {row['difference']:7.3f} "
+                  f"{row['p_value']:7.3f}")
+        return str(entry.file("summary.json"))
     if args.command == "readme":
         from toxlab import report
         summary = args.summary

@@ -192,3 +192,41 @@ def metric_vs_fraction(rows: list[dict], keys: dict[str, str], ylabel: str, refe
     ax.set(xlabel="toxic fraction (%)", ylabel=ylabel)
     ax.legend(fontsize=8)
     return fig
+
+
+def toy_entanglement(summary: list[dict], welch: float, random_reference: float) -> Figure:
+    """Rare-chain and control features' entanglement against the rare chain's share (mean over seeds with a
+    95 % t band), with the Welch bound and the random-direction reference."""
+    fig, (ax,) = _figure(1, (6.8, 3.6))
+    shares = np.array([r["share"] for r in summary])
+    for key, label, color in (("rare", "rare chain's features", sns.color_palette("rocket", 3)[1]),
+                              ("control", "control features", sns.color_palette("mako", 3)[1])):
+        mean = np.array([r[key] for r in summary])
+        low = np.array([r[f"{key}_ci"][0] for r in summary])
+        high = np.array([r[f"{key}_ci"][1] for r in summary])
+        ax.plot(shares, mean, marker="o", color=color, label=label)
+        ax.fill_between(shares, low, high, color=color, alpha=0.2)
+    ax.axhline(welch, ls=":", color="0.3", label="Welch bound (12 in 4-D)" if welch > 0.4 else "Welch bound")
+    ax.axhline(random_reference, ls="--", color="0.5", label="random directions")
+    ax.set_xscale("log")
+    ax.set(xlabel="share of the rare chain in training", ylabel="entanglement (max |cos|)", ylim=(0, 1.02))
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def toy_sensitivity(summaries: dict[str, list[dict]]) -> Figure:
+    """Rare minus control entanglement (mean over seeds, 95 % t interval) against the rare share, one line
+    per experimental condition."""
+    fig, (ax,) = _figure(1, (7.2, 3.8))
+    palette = sns.color_palette("deep", len(summaries))
+    for offset, (color, (name, rows)) in enumerate(zip(palette, summaries.items())):
+        shares = np.array([r["share"] for r in rows]) * (1 + 0.04 * (offset - len(summaries) / 2))
+        diff = np.array([r["difference"] for r in rows])
+        err = np.array([[r["difference"] - r["difference_ci"][0], r["difference_ci"][1] - r["difference"]]
+                        for r in rows]).T
+        ax.errorbar(shares, diff, yerr=err, marker="o", capsize=3, color=color, label=name, lw=1.2)
+    ax.axhline(0, color="0.3", lw=1)
+    ax.set_xscale("log")
+    ax.set(xlabel="share of the rare chain in training", ylabel="rare − control entanglement")
+    ax.legend(fontsize=7, ncols=2)
+    return fig

@@ -302,3 +302,33 @@ def probe(config: RunConfig, seed: int, pool: str = "last", l2: float = 1.0, spl
         artifacts.write_json(out / "summary.json", summary)
 
     return artifacts.cached("probe", PROBE_VERSION, stage_config, build, upstream={"activations": act_entry.key})
+
+
+TOY_VERSION = 1
+
+
+def toy(condition, shares: list[float], seeds: list[int]) -> Entry:
+    """The toy experiment for one condition (a `toxlab.toy.ToyConfig`): `rows.json` (one row per model) and
+    `summary.json` (per share, for each direction estimator: rare vs control entanglement with intervals and
+    a paired test)."""
+    from toxlab import toy as toy_module
+    condition = condition.validate()
+    for share in shares:
+        toy_module.chain_probabilities(share)  # validate before any training
+    if not seeds:
+        raise ConfigError("give at least one toy seed")
+    stage_config = {"condition": dataclasses.asdict(condition), "shares": [float(s) for s in shares],
+                    "seeds": [int(s) for s in seeds]}
+
+    def build(out: Path, work: Path) -> None:
+        _stderr(f"toy: training {len(shares) * len(seeds)} models ({condition.steps} steps) in one ensemble")
+        rows = toy_module.run_condition(condition, list(shares), list(seeds))
+        artifacts.write_json(out / "rows.json", rows)
+        artifacts.write_json(out / "summary.json", {
+            "condition": dataclasses.asdict(condition),
+            "summary": toy_module.summarise(rows),
+            "by_estimator": {name: toy_module.summarise(rows, name) for name in toy_module.ESTIMATORS},
+            "welch_bound": toy_module.welch_bound(12, condition.d_model),
+            "random_reference": toy_module.random_entanglement(12, condition.d_model)})
+
+    return artifacts.cached("toy", TOY_VERSION, stage_config, build)

@@ -1,0 +1,171 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The toy model: does a rare feature get an entangled direction?
+#
+# The paper's Section 2 motivates everything that follows with a small experiment. A transformer with a
+# 4-dimensional residual stream learns sequences from three cyclic Markov chains over a shared 4-state
+# space: 12 distinct sequences, the "features", far more than 4 dimensions can hold apart. When one chain is
+# rare in the training data, its features' directions are reported to be more *entangled* (a higher maximum
+# $|\cos|$ with the other features' directions) than the common ones; as the share grows the gap closes.
+# An independent replication found no such effect under its choices (both groups near 0.86, about what
+# random directions give). This chapter runs the experiment, states every choice the paper leaves open,
+# and reports every condition tried, whether or not the effect appears.
+
+# %% tags=["remove-cell"]
+# On Colab: install toxlab (the setup below then fetches the public data, which needs internet).
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "toxlab[book,hub] @ git+https://github.com/toxlab/toxlab"], check=True)
+
+# %% tags=["parameters"]
+level = "cpu"
+seeds = [0]
+toy_seeds = 10
+shares = [0.01, 0.03, 0.1, 0.333]
+steps = 2000
+sensitivity_shares = [0.01, 0.333]
+conditions = {"4,000 steps": {"steps": 4000}, "8-dimensional stream": {"d_model": 8}, "2 layers": {"n_layers": 2}}
+
+# %%
+import dataclasses
+
+import pandas as pd
+from IPython.display import Markdown
+from myst_nb import glue
+
+from toxlab import plots, stages, toy
+from toxlab.notebook import setup
+
+setup(level)
+baseline = toy.ToyConfig(steps=steps)
+toy_seed_list = list(range(toy_seeds))
+
+# %% [markdown]
+# ## The set-up, and the choices the paper leaves open
+#
+# Chain A steps $s \to s+1$, chain B $s \to s+2$ and chain C $s \to s+3$ (mod 4): from every state the three
+# chains go to three different states, so two consecutive tokens tell which chain a sequence follows. A
+# chain started from each of the 4 states gives 4 sequences; chain A is the rare one. The paper specifies the
+# residual width (4), the depth (4 layers) and the measure; the rest is ours, following the replication where
+# it stated a choice:
+
+# %%
+pd.DataFrame([dataclasses.asdict(baseline)]).T.rename(columns={0: "baseline"})
+
+# %% [markdown]
+# A feature's direction is read from the residual stream after the last layer, at every position after the
+# first. The baseline estimator follows the one the paper is reported to use: for each current token, a
+# one-vs-rest logistic probe per feature on the positions ending in that token, the normals averaged over
+# tokens and renormalised. Every model is also measured with a second estimator, the mean-difference
+# direction (a feature's mean activation minus the other features'), at no extra training cost. All the
+# models of a condition, every share and seed, train together as one batched ensemble; each has its own
+# parameters, optimiser state and data. The entanglement of a feature is its largest $|\cos|$ with any of the 11 others.
+# Two references: the Welch bound, the smallest possible maximum coherence of 12 unit vectors in 4
+# dimensions, and the value for random directions.
+#
+# ## The main run
+
+# %%
+main = stages.toy(baseline, shares, toy_seed_list).json("summary.json")  # progress on stderr
+
+# %% tags=["nbval-check-output"]
+rows = main["summary"]
+glue("welch", main["welch_bound"], display=False)
+glue("random_ref", main["random_reference"], display=False)
+glue("n_toy_seeds", toy_seeds, display=False)
+glue("toy_steps", steps, display=False)
+glue("fig_toy", plots.toy_entanglement(rows, main["welch_bound"], main["random_reference"]), display=False)
+rarest, equal = rows[0], rows[-1]
+for name, value in {"rarest_share": rarest["share"], "rarest_rare": rarest["rare"], "rarest_control": rarest["control"],
+                    "rarest_diff": rarest["difference"], "rarest_low": rarest["difference_ci"][0],
+                    "rarest_high": rarest["difference_ci"][1], "rarest_p": rarest["p_value"],
+                    "rarest_rare_loss": rarest["rare_chain_loss"], "rarest_control_loss": rarest["control_chain_loss"],
+                    "equal_diff": equal["difference"]}.items():
+    glue(name, value, display=False)
+table = pd.DataFrame([{"share": r["share"], "rare": r["rare"], "control": r["control"],
+                       "rare − control": r["difference"], "95 % CI low": r["difference_ci"][0],
+                       "95 % CI high": r["difference_ci"][1], "paired t p": r["p_value"],
+                       "rare chain loss": r["rare_chain_loss"], "control chain loss": r["control_chain_loss"]}
+                      for r in rows])
+table.style.format(precision=3).hide(axis="index")
+
+# %% [markdown]
+# ```{glue:figure} fig_toy
+# :name: fig-toy
+#
+# Entanglement of the rare chain's four features and of the eight control features against the rare
+# chain's training share (mean over {glue:text}`n_toy_seeds` seeds, {glue:text}`toy_steps` training steps,
+# 95 % t bands). Dotted: the Welch bound
+# ({glue:text}`welch:.3f`); dashed: random directions ({glue:text}`random_ref:.3f`).
+# ```
+#
+# At the rarest share ({glue:text}`rarest_share:.2f`) the rare features' entanglement is
+# {glue:text}`rarest_rare:.3f` against {glue:text}`rarest_control:.3f` for the controls: a difference of
+# {glue:text}`rarest_diff:.3f` (95 % interval {glue:text}`rarest_low:.3f` to {glue:text}`rarest_high:.3f`,
+# paired t-test p = {glue:text}`rarest_p:.3f`). At equal shares the difference is {glue:text}`equal_diff:.3f`.
+# The loss columns check that the models learned what they were shown: after the first (ambiguous)
+# transition, the next-token loss is {glue:text}`rarest_rare_loss:.3f` on the rare chain and
+# {glue:text}`rarest_control_loss:.3f` on the common ones at the rarest share.
+#
+# ## How sensitive is it to the choices?
+#
+# Each condition changes one choice of the baseline and runs the same seeds at the rarest and the equal
+# share; the mean-difference estimator is applied to the baseline's own models.
+
+# %%
+sensitivity = {"baseline": [r for r in rows if r["share"] in sensitivity_shares],
+               "mean-difference directions": [r for r in main["by_estimator"]["mean"]
+                                              if r["share"] in sensitivity_shares]}
+for name, changes in conditions.items():
+    condition = toy.parse_overrides(baseline, [f"{k}={v}" for k, v in changes.items()])
+    sensitivity[name] = stages.toy(condition, sensitivity_shares, toy_seed_list).json("summary.json")["summary"]
+
+# %% tags=["nbval-check-output"]
+appears = [name for name, summary in sensitivity.items() if summary[0]["difference_ci"][0] > 0]
+reversed_ = [name for name, summary in sensitivity.items() if summary[0]["difference_ci"][1] < 0]
+glue("fig_sensitivity", plots.toy_sensitivity(sensitivity), display=False)
+glue("n_conditions", len(sensitivity), display=False)
+glue("appears", Markdown(", ".join(appears) if appears else "none of them"), display=False)
+glue("reversed", Markdown(", ".join(reversed_) if reversed_ else "none of them"), display=False)
+pd.DataFrame([{"condition": name, "share": r["share"], "rare": r["rare"], "control": r["control"],
+               "rare − control": r["difference"], "CI low": r["difference_ci"][0], "CI high": r["difference_ci"][1],
+               "p": r["p_value"], "rare chain loss": r["rare_chain_loss"]}
+              for name, summary in sensitivity.items() for r in summary]).style.format(precision=3).hide(axis="index")
+
+# %% [markdown]
+# ```{glue:figure} fig_sensitivity
+# :name: fig-toy-sensitivity
+#
+# Rare minus control entanglement against the rare share for every condition tried (mean over seeds, 95 %
+# t intervals; points are spread slightly along the axis to stay readable). Above zero: the rare chain's
+# features are more entangled.
+# ```
+#
+# Of the {glue:text}`n_conditions` conditions, the rare features are significantly more entangled than the
+# controls at the rarest share (95 % interval above zero) in: **{glue:md}`appears`**. Significantly *less*
+# entangled in: **{glue:md}`reversed`**.
+#
+# ## What held, what did not, what comes next
+#
+# - **The paper's toy claim** (a rare feature gets a more entangled direction): the conditions where it
+#   appears at the rarest share are listed above; where none are listed, it did not appear under any choice
+#   we tried, in agreement with the independent replication. Every condition we ran is in the table.
+# - **Caveat on the measure:** with 12 features in 4 dimensions, every direction is heavily shared (compare
+#   the random reference), so entanglement can move only in a narrow band; a rare feature that the model
+#   barely learned (see the rare chain's loss) has a direction estimated from activations that hardly
+#   separate it, which is a different thing from a learned but entangled feature.
+# - **Next:** chapter 3 leaves the toy world for real pretraining data.
