@@ -130,14 +130,21 @@ def run(args) -> str | None:
         return str(entry.file("summary.json"))
     if args.command == "readme":
         from toxlab import report
-        summary = args.summary
+        summary, probes = args.summary, []
         if args.level:
-            from toxlab import book
+            from toxlab import artifacts, book
             from toxlab.config import get_preset
             seeds = (book.level_params(args.level).get("common") or {}).get("seeds", [0])
-            summary = stages.sweep(get_preset(args.level), seeds, log=lambda m: print(m, flush=True)).file(
-                "summary.json")
-        return str(report.update_readme(summary))
+            config = get_preset(args.level)
+            summary = stages.sweep(config, seeds, log=lambda m: print(m, flush=True)).file("summary.json")
+            for fraction in stages.fractions_for(config):
+                for seed in seeds:
+                    try:
+                        with artifacts.lookup_only():  # only what the book already computed
+                            probes.append(stages.probe(config.with_fraction(fraction), seed).json("summary.json"))
+                    except artifacts.CacheMiss:
+                        pass
+        return str(report.update_readme(summary, probes=probes))
     config = _config(args)
     if args.command == "data":
         entry = stages.data_info(config)

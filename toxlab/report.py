@@ -30,6 +30,24 @@ def sweep_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def separability_table(summaries: list[dict]) -> str:
+    """Markdown table of the head probes per model (last-token activations, as the paper)."""
+    lines = ["Head probes on the held-out ToxiGen statements (last token, as the paper): accuracy against the "
+             "majority-class rate, ROC-AUC (0.5 = chance), and entanglement of the toxicity direction with the "
+             "target-group directions (random directions give the last column).",
+             "",
+             "| toxic fraction | seed | majority | mean head acc. | best head acc. | mean head AUC | best head AUC | "
+             "best residual-layer AUC | entanglement | random |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in summaries:
+        heads, ent = s["heads"], s["entanglement"]
+        lines.append(f"| {s['toxic_fraction']:.2f} | {s['seed']} | {s['majority_baseline']:.3f} | "
+                     f"{heads['val_accuracy']['mean']:.3f} | {heads['val_accuracy']['max']:.3f} | "
+                     f"{heads['val_auc']['mean']:.3f} | {heads['val_auc']['max']:.3f} | "
+                     f"{max(s['resid_val_auc']):.3f} | {ent['mean']:.3f} | {ent['random_reference']:.3f} |")
+    return "\n".join(lines)
+
+
 def bench_table(results: list[dict]) -> str:
     """Markdown tables of the `train` lines (tokens/s and MFU per preset and device) and `probe` lines."""
     rows = [r for r in results if r["bench"] == "train"]
@@ -57,8 +75,10 @@ def replace_block(text: str, name: str, body: str) -> str:
 
 
 def update_readme(summary_path: Path | None, readme: Path = PROJECT_ROOT / "README.md",
-                  bench: Path = PROJECT_ROOT / "bench" / "results.json") -> Path:
+                  bench: Path = PROJECT_ROOT / "bench" / "results.json", probes: list[dict] | None = None) -> Path:
     text = readme.read_text()
+    if probes:
+        text = replace_block(text, "probes", separability_table(probes))
     if summary_path is not None:
         try:
             summary = json.loads(Path(summary_path).read_text())

@@ -1,4 +1,5 @@
-"""Cached, seeded, chapter-facing verbs: tokenizer, mixture, pretrain, sweep, data info.
+"""Cached, seeded, chapter-facing verbs: data info, tokenizer, mixture (and its measured toxicity), pretrain,
+sweep, activations, probe, toy.
 
 Each stage is keyed (toxlab.artifacts) by its name, version, config, the content hash of the data files it
 reads, and the keys of the stages it builds on, so a chapter or CLI call that has run before returns at
@@ -25,6 +26,10 @@ MIXTURE_VERSION = 2
 PRETRAIN_VERSION = 1
 SWEEP_VERSION = 1
 DATA_INFO_VERSION = 1
+MIXTURE_TOXICITY_VERSION = 1
+ACTIVATIONS_VERSION = 1
+PROBE_VERSION = 1
+TOY_VERSION = 1
 
 
 @functools.lru_cache(maxsize=8)
@@ -191,8 +196,6 @@ def data_info(config: RunConfig) -> Entry:
 
 
 
-MIXTURE_TOXICITY_VERSION = 1
-
 
 def mixture_toxicity(config: RunConfig, n_blocks: int = 300) -> Entry:
     """How toxic the training text is, by the default judge: `n_blocks` random training blocks are cut at
@@ -242,10 +245,6 @@ def run_histories(summary: dict) -> dict[tuple[float, int], list[dict]]:
     """{(fraction, seed): training history} for every run of a sweep summary."""
     return {(r["toxic_fraction"], r["seed"]): json.loads((Path(r["model"]).parent / "history.json").read_text())
             for r in summary["runs"]}
-
-
-ACTIVATIONS_VERSION = 1
-PROBE_VERSION = 1
 
 
 def _probe_data_config(keep_ambiguous: bool, split_seed: int) -> dict:
@@ -303,8 +302,6 @@ def probe(config: RunConfig, seed: int, pool: str = "last", l2: float = 1.0, spl
 
     return artifacts.cached("probe", PROBE_VERSION, stage_config, build, upstream={"activations": act_entry.key})
 
-
-TOY_VERSION = 1
 
 
 def toy(condition, shares: list[float], seeds: list[int]) -> Entry:
