@@ -129,6 +129,9 @@ def execute_chapter(source_path: Path, level: str, force: bool = False, log=prin
             raise ToxlabError(f"chapter {source_path.stem} failed in cell {err.exec_count}: {err.ename}: "
                               f"{str(err.evalue).splitlines()[0] if err.evalue else ''}; the executed "
                               f"notebook is in {FAILED / executed.name}") from None
+        except Exception as err:  # the kernel died, or could not start: no cell result to point at
+            raise ToxlabError(f"chapter {source_path.stem} could not be executed ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0] if str(err) else ''}); run it again") from None
         result = nbformat.read(executed, as_version=4)
         result.metadata["toxlab"] = {"fingerprint": fingerprint, "level": level, "params": params}
         tmp_out = out.with_suffix(".tmp")
