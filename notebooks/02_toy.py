@@ -80,7 +80,8 @@ pd.DataFrame([dataclasses.asdict(baseline)]).T.rename(columns={0: "baseline"})
 # ## The main run
 
 # %%
-main = stages.toy(baseline, shares, toy_seed_list).json("summary.json")  # progress on stderr
+main_entry = stages.toy(baseline, shares, toy_seed_list)  # progress on stderr
+main, main_rows = main_entry.json("summary.json"), main_entry.json("rows.json")
 
 # %% tags=["nbval-check-output"]
 rows = main["summary"]
@@ -96,6 +97,11 @@ for name, value in {"rarest_share": rarest["share"], "rarest_rare": rarest["rare
                     "rarest_rare_loss": rarest["rare_chain_loss"], "rarest_control_loss": rarest["control_chain_loss"],
                     "equal_diff": equal["difference"]}.items():
     glue(name, value, display=False)
+main_effect = toy.share_effect(main_rows, rarest["share"], equal["share"])
+glue("main_effect", main_effect["effect"], display=False)
+glue("main_effect_low", main_effect["ci"][0], display=False)
+glue("main_effect_high", main_effect["ci"][1], display=False)
+glue("main_effect_p", main_effect["p_value"], display=False)
 table = pd.DataFrame([{"share": r["share"], "rare": r["rare"], "control": r["control"],
                        "rare − control": r["difference"], "95 % CI low": r["difference_ci"][0],
                        "95 % CI high": r["difference_ci"][1], "paired t p": r["p_value"],
@@ -116,7 +122,13 @@ table.style.format(precision=3).hide(axis="index")
 # At the rarest share ({glue:text}`rarest_share:.2f`) the rare features' entanglement is
 # {glue:text}`rarest_rare:.3f` against {glue:text}`rarest_control:.3f` for the controls: a difference of
 # {glue:text}`rarest_diff:.3f` (95 % interval {glue:text}`rarest_low:.3f` to {glue:text}`rarest_high:.3f`,
-# paired t-test p = {glue:text}`rarest_p:.3f`). At equal shares the difference is {glue:text}`equal_diff:.3f`.
+# paired t-test p = {glue:text}`rarest_p:.3f`). At equal shares the difference is {glue:text}`equal_diff:.3f`:
+# not zero, because the three chains are not alike (chain B's sequences repeat with period 2, so its four
+# features come in pairs that share every token), and chain A is always the rare one. The claim is about
+# the share, so the measure of the effect is the gap at the rarest share *beyond* the gap at equal shares,
+# paired by seed: {glue:text}`main_effect:.3f` (95 % interval {glue:text}`main_effect_low:.3f` to
+# {glue:text}`main_effect_high:.3f`, p = {glue:text}`main_effect_p:.3f`); positive would mean the rare
+# features are more entangled because they are rare.
 # The loss columns check that the models learned what they were shown: after the first (ambiguous)
 # transition, the next-token loss is {glue:text}`rarest_rare_loss:.3f` on the rare chain and
 # {glue:text}`rarest_control_loss:.3f` on the common ones at the rarest share.
@@ -127,24 +139,28 @@ table.style.format(precision=3).hide(axis="index")
 # share; the mean-difference estimator is applied to the baseline's own models.
 
 # %%
-sensitivity = {"baseline": [r for r in rows if r["share"] in sensitivity_shares],
-               "mean-difference directions": [r for r in main["by_estimator"]["mean"]
-                                              if r["share"] in sensitivity_shares]}
+condition_rows = {"baseline": (main_rows, None), "mean-difference directions": (main_rows, "mean")}
 for name, changes in conditions.items():
     condition = toy.parse_overrides(baseline, [f"{k}={v}" for k, v in changes.items()])
-    sensitivity[name] = stages.toy(condition, sensitivity_shares, toy_seed_list).json("summary.json")["summary"]
+    condition_rows[name] = (stages.toy(condition, sensitivity_shares, toy_seed_list).json("rows.json"), None)
 
 # %% tags=["nbval-check-output"]
-appears = [name for name, summary in sensitivity.items() if summary[0]["difference_ci"][0] > 0]
-reversed_ = [name for name, summary in sensitivity.items() if summary[0]["difference_ci"][1] < 0]
+low_share, equal_share = min(sensitivity_shares), max(sensitivity_shares)
+sensitivity = {name: toy.summarise([r for r in rows if r["share"] in sensitivity_shares], estimator)
+               for name, (rows, estimator) in condition_rows.items()}
+effects = {name: toy.share_effect(rows, low_share, equal_share, estimator)
+           for name, (rows, estimator) in condition_rows.items()}
+appears = [name for name, effect in effects.items() if effect["ci"][0] > 0]
+reversed_ = [name for name, effect in effects.items() if effect["ci"][1] < 0]
 glue("fig_sensitivity", plots.toy_sensitivity(sensitivity), display=False)
-glue("n_conditions", len(sensitivity), display=False)
+glue("n_conditions", len(effects), display=False)
 glue("appears", Markdown(", ".join(appears) if appears else "none of them"), display=False)
 glue("reversed", Markdown(", ".join(reversed_) if reversed_ else "none of them"), display=False)
-pd.DataFrame([{"condition": name, "share": r["share"], "rare": r["rare"], "control": r["control"],
-               "rare − control": r["difference"], "CI low": r["difference_ci"][0], "CI high": r["difference_ci"][1],
-               "p": r["p_value"], "rare chain loss": r["rare_chain_loss"]}
-              for name, summary in sensitivity.items() for r in summary]).style.format(precision=3).hide(axis="index")
+pd.DataFrame([{"condition": name, "rare − control at the rarest share": sensitivity[name][0]["difference"],
+               "at equal shares": sensitivity[name][-1]["difference"], "effect of rarity": effect["effect"],
+               "CI low": effect["ci"][0], "CI high": effect["ci"][1], "p": effect["p_value"],
+               "rare chain loss (rarest)": sensitivity[name][0]["rare_chain_loss"]}
+              for name, effect in effects.items()]).style.format(precision=3).hide(axis="index")
 
 # %% [markdown]
 # ```{glue:figure} fig_sensitivity
@@ -155,15 +171,18 @@ pd.DataFrame([{"condition": name, "share": r["share"], "rare": r["rare"], "contr
 # features are more entangled.
 # ```
 #
-# Of the {glue:text}`n_conditions` conditions, the rare features are significantly more entangled than the
-# controls at the rarest share (95 % interval above zero) in: **{glue:md}`appears`**. Significantly *less*
-# entangled in: **{glue:md}`reversed`**.
+# The effect of rarity (the rare-minus-control gap at the rarest share beyond the gap at equal shares, paired
+# by seed) is significantly positive, as the paper's claim needs, in: **{glue:md}`appears`**; significantly
+# negative in: **{glue:md}`reversed`** (of {glue:text}`n_conditions` conditions).
 #
 # ## What held, what did not, what comes next
 #
 # - **The paper's toy claim** (a rare feature gets a more entangled direction): the conditions where it
 #   appears at the rarest share are listed above; where none are listed, it did not appear under any choice
 #   we tried, in agreement with the independent replication. Every condition we ran is in the table.
+# - **Caveat on the design:** the chains are not symmetric, and chain A is always the rare one; the effect
+#   measure above removes the structural gap, and a design that rotates which chain is rare across seeds
+#   would remove it by construction (a next step).
 # - **Caveat on the measure:** with 12 features in 4 dimensions, every direction is heavily shared (compare
 #   the random reference), so entanglement can move only in a narrow band; a rare feature that the model
 #   barely learned (see the rare chain's loss) has a direction estimated from activations that hardly

@@ -108,3 +108,14 @@ def test_run_condition_and_toy_cli(env, capsys):
     assert main(["toy", "--shares", "0.05,0.3", "--seeds", "2", "--set", "steps=30"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1].endswith("summary.json")
     assert main(["toy", "--shares", "0.5", "--seeds", "2"]) == 2
+
+
+def test_share_effect_removes_the_structural_gap():
+    rows = []
+    for seed in range(6):
+        # a structural gap of -0.05 at every share, plus a planted +0.1 at the rare share
+        rows.append({"share": 0.01, "seed": seed, "rare_entanglement": 0.85 + 0.1 + 0.001 * seed,
+                     "control_entanglement": 0.9})
+        rows.append({"share": 0.333, "seed": seed, "rare_entanglement": 0.85, "control_entanglement": 0.9})
+    effect = toy.share_effect(rows, 0.01, 0.333)
+    assert effect["effect"] == pytest.approx(0.1025) and effect["ci"][0] > 0 and effect["p_value"] < 0.001

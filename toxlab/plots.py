@@ -209,6 +209,8 @@ def toy_entanglement(summary: list[dict], welch: float, random_reference: float)
     ax.axhline(welch, ls=":", color="0.3", label="Welch bound (12 in 4-D)" if welch > 0.4 else "Welch bound")
     ax.axhline(random_reference, ls="--", color="0.5", label="random directions")
     ax.set_xscale("log")
+    ax.set_xticks(shares, [f"{s:.2g}" for s in shares], minor=False)
+    ax.minorticks_off()
     ax.set(xlabel="share of the rare chain in training", ylabel="entanglement (max |cos|)", ylim=(0, 1.02))
     ax.legend(fontsize=8, loc="lower right")
     return fig
@@ -227,6 +229,9 @@ def toy_sensitivity(summaries: dict[str, list[dict]]) -> Figure:
         ax.errorbar(shares, diff, yerr=err, marker="o", capsize=3, color=color, label=name, lw=1.2)
     ax.axhline(0, color="0.3", lw=1)
     ax.set_xscale("log")
+    ticks = sorted({r["share"] for rows in summaries.values() for r in rows})
+    ax.set_xticks(ticks, [f"{s:.2g}" for s in ticks], minor=False)
+    ax.minorticks_off()
     ax.set(xlabel="share of the rare chain in training", ylabel="rare − control entanglement")
     ax.legend(fontsize=7, ncols=2)
     return fig
