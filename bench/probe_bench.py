@@ -2,8 +2,10 @@
 
 Uses the cpu preset's cached last-token head activations of the clean model when they exist (run
 `toxlab probe --preset cpu --toxic-fraction 0 --seed 0` first), else random activations of the same shape
-with a planted signal. Prints one JSON line and merges it into bench/results.json: `speedup` (loop time /
-batched time, best of `--repeats`), `max_accuracy_diff` (largest per-head validation accuracy difference).
+with a planted signal. Both sides compute the same outputs per head (probe, validation accuracy and
+ROC-AUC, mass-mean direction and the spread along it). Prints one JSON line and merges it into
+bench/results.json: `speedup` (loop time / batched time, each the best of `--repeats` after one warm-up
+run), `max_accuracy_diff` (largest per-head validation accuracy difference).
 
     python bench/probe_bench.py [--preset cpu] [--device cpu|cuda]
 """
@@ -18,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 
 from toxlab import artifacts, data, stages
 from toxlab.config import get_preset
 from toxlab.errors import ToxlabError
-from toxlab.probe import fit_probes
+from toxlab.probe import fit_probes, logistic_newton
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import device_name, record, sync  # noqa: E402
@@ -62,28 +65,42 @@ def main(argv: list[str] | None = None) -> int:
     xt, yt, xv, yv = x[train], labels[train], x[val], labels[val]
     n_layers, n_heads = x.shape[1:3]
 
-    batched = []
-    for _ in range(args.repeats):
-        sync(device)
-        start = time.perf_counter()
-        probes = fit_probes(xt.to(device), yt.to(device), xv.to(device), yv.to(device))
-        sync(device)
-        batched.append(time.perf_counter() - start)
+    def batched_fit():
+        return fit_probes(xt.to(device), yt.to(device), xv.to(device), yv.to(device))
 
-    loop = []
-    for _ in range(args.repeats):
-        start = time.perf_counter()
+    def sklearn_loop():
+        """The same outputs per head as `fit_probes`: probe, validation accuracy and AUC, mass mean, sigma."""
         accuracy = np.zeros((n_layers, n_heads))
+        toxic = yt.numpy() == 1
         for layer in range(n_layers):
             for head in range(n_heads):
-                fit = LogisticRegression(C=1.0, max_iter=1000).fit(xt[:, layer, head].numpy(), yt.numpy())
-                accuracy[layer, head] = fit.score(xv[:, layer, head].numpy(), yv.numpy())
-        loop.append(time.perf_counter() - start)
+                train_x, val_x = xt[:, layer, head].numpy(), xv[:, layer, head].numpy()
+                fit = LogisticRegression(C=1.0, max_iter=1000).fit(train_x, yt.numpy())
+                accuracy[layer, head] = fit.score(val_x, yv.numpy())
+                roc_auc_score(yv.numpy(), fit.decision_function(val_x))
+                mass_mean = train_x[toxic].mean(0) - train_x[~toxic].mean(0)
+                np.std(train_x @ (mass_mean / np.linalg.norm(mass_mean)), ddof=1)
+        return accuracy
+
+    def best_time(run):  # one untimed warm-up run (allocator and thread pools), then the best of the repeats
+        run()
+        times = []
+        for _ in range(args.repeats):
+            sync(device)
+            start = time.perf_counter()
+            result = run()
+            sync(device)
+            times.append(time.perf_counter() - start)
+        return min(times), result
+
+    batched, probes = best_time(batched_fit)
+    loop, accuracy = best_time(sklearn_loop)
 
     record({"bench": "probe", "preset": args.preset, "device": device_name(device), "data": source,
             "heads": int(n_layers * n_heads), "train_examples": len(train),
-            "batched_s": round(min(batched), 4), "sklearn_loop_s": round(min(loop), 4),
-            "loop_device": "cpu (scikit-learn)", "speedup": round(min(loop) / min(batched), 2),
+            "batched_s": round(batched, 4), "newton_iterations": logistic_newton.iterations,
+            "sklearn_loop_s": round(loop, 4), "loop_device": "cpu (scikit-learn)",
+            "speedup": round(loop / batched, 2),
             "max_accuracy_diff": round(float(np.abs(accuracy - probes.val_accuracy.cpu().numpy()).max()), 4)})
     return 0
 

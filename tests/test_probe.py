@@ -6,7 +6,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from toxlab.probe import Probes, fit_probes, roc_auc
+from toxlab.probe import Probes, fit_probes, logistic_newton, roc_auc, with_intercept
 
 N, L, H, D = 1200, 3, 4, 16
 
@@ -82,3 +82,19 @@ def test_residual_layer_probes_have_layer_shape():
     resid = x.reshape(N, L, H * D)  # [N, L, d_model]
     probes = fit_probes(*_split(resid, y))
     assert probes.site_shape == (L,) and probes.top_sites(1) == [(1,)]
+
+
+@pytest.mark.parametrize("strength, l2", [(0.3, 1.0), (3.0, 1.0), (8.0, 1e-3)])
+def test_newton_stops_at_a_stationary_point(strength, l2):
+    """Weak, strong and nearly separable signals: the returned weights satisfy the stopping rule (gradient
+    of the mean objective below gtol) and the returned logits are the logits of those weights."""
+    x, y, _ = _data(seed=5, strength=strength)
+    xa = with_intercept(x.reshape(N, -1, D))
+    w, logits = logistic_newton(xa, y, l2=l2, gtol=1e-4)
+    xd, wd = xa.double(), w
+    z = torch.bmm(xd, wd.unsqueeze(-1)).squeeze(-1)
+    penalty = torch.full((D + 1,), l2, dtype=torch.float64)
+    penalty[-1] = 0.0
+    grad = torch.bmm((torch.sigmoid(z) - y.double()).unsqueeze(1), xd).squeeze(1) + penalty * wd
+    assert float(grad.abs().max()) / N <= 1.5e-4  # float32 passes inside the solver
+    torch.testing.assert_close(logits.double(), z, atol=1e-3, rtol=1e-4)

@@ -28,7 +28,7 @@ SWEEP_VERSION = 1
 DATA_INFO_VERSION = 1
 MIXTURE_TOXICITY_VERSION = 1
 ACTIVATIONS_VERSION = 1
-PROBE_VERSION = 1
+PROBE_VERSION = 2  # 2: Newton stops on scikit-learn's gradient rule, chord steps near the optimum
 TOY_VERSION = 1
 
 
