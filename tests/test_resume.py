@@ -10,6 +10,7 @@ import time
 import pytest
 
 from tests.conftest import TINY
+from toxlab.train import CHECKPOINT
 
 LONG = {**TINY, "train.epochs": 40.0, "train.checkpoint_every": 20}
 ARGS = [arg for key, value in LONG.items() for arg in ("--set", f"{key}={value}")]
@@ -33,7 +34,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, data_dir):
     deadline = time.time() + 300
     checkpoints = []
     while time.time() < deadline and killed.poll() is None and not checkpoints:
-        checkpoints = list((tmp_path / "b").glob("pretrain/.work-*/checkpoint.pt"))
+        checkpoints = list((tmp_path / "b").glob(f"pretrain/.work-*/{CHECKPOINT}"))
         time.sleep(0.05)
     assert checkpoints, "no checkpoint appeared before the run ended; lengthen the run"
     time.sleep(0.5)

@@ -7,7 +7,9 @@ records versions, seed, wall time and the SHA-256 of every file; `load` checks t
 mismatch as a corrupt entry (reported, removed, recomputed), never as a result.
 
 Work that must survive interruption (training checkpoints) goes in `<root>/<stage>/.work-<key>/`, which
-`cached` hands to the builder and removes once the entry is in place.
+`cached` hands to the builder and removes once the entry is in place. While an entry is built, its builder
+holds a lock (`<root>/<stage>/.lock-<key>`), so a second process asking for the same entry waits for it
+and loads the result rather than building it again in the same work folder.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toxlab.errors import CacheError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; concurrent builders race to the atomic rename instead
+    fcntl = None
 
 MANIFEST = "manifest.json"
 
@@ -161,6 +168,18 @@ def cached(stage: str, version: int, config: dict, build: Callable[[Path, Path],
     if _LOOKUP_ONLY:
         raise CacheMiss(f"no cached {stage} result for these inputs; run the stage that computes it first")
     final = entry_dir(stage, key, root)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with _build_lock(final.parent / f".lock-{key}", f"{stage} {key}") as exclusive:
+        found = load(stage, key, root)  # another process may have built it while this one waited
+        if found is not None:
+            return found
+        if exclusive:  # holding the lock, any temporary folder for this key is a killed builder's
+            for stale in final.parent.glob(f".tmp-{key}-*"):
+                _remove(stale)
+        return _build(stage, version, config, build, upstream, seed, root, key, final)
+
+
+def _build(stage, version, config, build, upstream, seed, root, key, final) -> Entry:
     work = final.parent / f".work-{key}"
     work.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=final.parent))
@@ -192,6 +211,51 @@ def cached(stage: str, version: int, config: dict, build: Callable[[Path, Path],
     if entry is None:
         raise CacheError(f"cache entry {final} could not be written; check free space in {root}")
     return entry
+
+
+@contextmanager
+def _build_lock(path: Path, what: str) -> Iterator[bool]:
+    """Hold an exclusive lock on `path` while one entry is built, so that a second process asking for the
+    same entry waits and then loads it, instead of building it again beside the first (sharing its work
+    folder). The lock file is removed by its holder; a waiter that wakes on a removed file tries again.
+
+    Not used where fcntl is missing (Windows) or under a multi-process launcher (`accelerate launch` sets
+    WORLD_SIZE): there every rank must enter the build together, and the atomic rename decides. Yields
+    whether the lock is held. A killed holder's lock is released by the kernel, so it never blocks anyone.
+    """
+    if fcntl is None or os.environ.get("WORLD_SIZE", "1").strip() not in ("", "1"):
+        yield False
+        return
+    waited = False
+    while True:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not waited:
+                    print(f"toxlab: another process is computing {what}; waiting for it", file=sys.stderr,
+                          flush=True)
+                    waited = True
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                current = os.stat(path).st_ino
+            except FileNotFoundError:
+                current = None
+        except BaseException:
+            os.close(fd)
+            raise
+        if current == os.fstat(fd).st_ino:
+            break
+        os.close(fd)  # the holder removed this lock file on its way out: take the new one
+    try:
+        yield True
+    finally:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        os.close(fd)
 
 
 def write_json(path: Path, obj: object) -> None:

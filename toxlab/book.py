@@ -36,9 +36,13 @@ def chapter_sources() -> list[Path]:
 
 
 def find_chapter(number: str) -> Path:
-    matches = [p for p in chapter_sources() if p.name.startswith(f"{int(number):02d}_")]
+    try:
+        prefix = f"{int(number):02d}_"
+    except (TypeError, ValueError):
+        prefix = None
+    matches = [p for p in chapter_sources() if prefix and p.name.startswith(prefix)]
     if not matches:
-        raise ConfigError(f"no chapter {number!r}; chapters are "
+        raise ConfigError(f"no chapter {number!r}; give a chapter number, e.g. --only 03, from "
                           f"{', '.join(p.stem for p in chapter_sources())}")
     return matches[0]
 
@@ -172,13 +176,13 @@ def build(level: str, only: str | None = None, force: bool = False, html: bool =
     that a smoke-level test build does not replace the chapters in book/.
     """
     level_params(level)
+    sources = [find_chapter(only)] if only else chapter_sources()  # bad input fails before anything is written
     book_dir = Path(out).resolve() if out else BOOK
     if book_dir != BOOK:
         book_dir.mkdir(parents=True, exist_ok=True)
         for page in BOOK.glob("*.md"):
             shutil.copy(page, book_dir / page.name)
     chapters = book_dir / "chapters"
-    sources = [find_chapter(only)] if only else chapter_sources()
     for source in sources:
         execute_chapter(source, level, force=force, log=log, chapters=chapters)
     executed = [chapters / f"{p.stem}.ipynb" for p in chapter_sources() if (chapters / f"{p.stem}.ipynb").exists()]

@@ -2,12 +2,18 @@
 
     toxlab data info [--preset P]             what data was found, documents/characters/tokens per source
     toxlab data download --to DIR             the paper's public sources, for users with internet
+    toxlab data verify [--record] [--checksums FILE]  check the data folder against recorded SHA-256 sums
     toxlab pretrain --preset P --toxic-fraction F --seed S [--set section.field=value ...]
     toxlab sweep --preset P --seeds S1,S2 [--fractions 0,0.1]
     toxlab probe --preset P --toxic-fraction F --seed S [--pool last|mean]
+    toxlab evaluate --preset P --toxic-fraction F --seed S --alpha A --k K --benchmark {toxigen,rtp,ce}
+    toxlab baseline --method {prompt,sft,dpo,meda,inst} --preset P --toxic-fraction F --seed S
+                    [--benchmark toxigen|rtp|ce]   a detoxification baseline on one benchmark
     toxlab toy --shares 0.01,0.1,0.333 --seeds 10 [--set estimator=mean]
     toxlab book --level L [--only NN]        execute the chapters (papermill) and render the book
     toxlab readme [--level L | --summary PATH] regenerate the README's tables from the latest results
+    toxlab judge score --input FILE [--judge NAME] [--level L]   one {"toxicity": p} JSON line per text
+    toxlab judge card [--level L]            the toxicity judge's validation table, failure modes and speed
 
 Every command that produces a result prints its path as the last line of output. Bad input exits with
 code 2 and one line on stderr that says what to do.
@@ -48,6 +54,13 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(f"toxic fraction must be a number such as 0.1, got {text!r}") from None
 
 
+def _alpha(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"alpha must be a number such as 4, 8 or 12, got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from toxlab.config import DEFAULT_PRESET
     parser = _Parser(prog="toxlab", description="Reproduce 'When Bad Data Leads to Good Models'.")
@@ -66,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     download = data_sub.add_parser("download", help="write the paper's public sources (needs internet)")
     download.add_argument("--to", required=True, help="folder to write the data layout into")
     download.add_argument("--max-docs", type=int, default=None, help="cap each source (for a quick look)")
+    verify = data_sub.add_parser("verify", help="check every data file against its recorded size and SHA-256")
+    verify.add_argument("--record", action="store_true",
+                        help="record the sums of the data folder as it is now (after a deliberate change)")
+    verify.add_argument("--checksums", default=None, metavar="FILE",
+                        help="the sums file (default: toxlab/data_checksums.json, the staged shared/data)")
 
     pre = sub.add_parser("pretrain", help="train (or reuse) one model; prints its folder last")
     preset_args(pre)
@@ -81,6 +99,29 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--toxic-fraction", type=_fraction, required=True, help="f in [0, 0.5]")
     pr.add_argument("--seed", type=int, default=0)
     pr.add_argument("--pool", default="last", help="last (the paper) or mean over tokens")
+
+    ev = sub.add_parser("evaluate", help="one benchmark of one model under ITI; prints the result JSON last")
+    preset_args(ev)
+    ev.add_argument("--toxic-fraction", type=_fraction, required=True, help="f in [0, 0.5]")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--alpha", type=_alpha, default=0.0,
+                    help="ITI strength: 0 (none), 4 (weak), 8 (mid), 12 (strong); negative = towards toxic")
+    ev.add_argument("--k", type=int, default=None, help="heads to shift (default: the paper's 30/256, scaled)")
+    ev.add_argument("--direction", default="mass_mean", help="mass_mean (default), probe or random")
+    ev.add_argument("--benchmark", required=True, help="toxigen, rtp or ce (capability)")
+    ev.add_argument("--eval-set", dest="eval_overrides", action="append", default=[], metavar="FIELD=VALUE",
+                    help="change a benchmark setting, e.g. --eval-set rtp_samples=25 (repeatable)")
+
+    bl = sub.add_parser("baseline", help="a detoxification baseline on one benchmark; prints the result JSON last")
+    preset_args(bl)
+    bl.add_argument("--method", required=True, help="prompt, sft, dpo, meda or inst")
+    bl.add_argument("--toxic-fraction", type=_fraction, required=True, help="f in [0, 0.5]")
+    bl.add_argument("--seed", type=int, default=0)
+    bl.add_argument("--benchmark", default="toxigen", help="toxigen (default), rtp or ce (capability)")
+    bl.add_argument("--eval-set", dest="eval_overrides", action="append", default=[], metavar="FIELD=VALUE",
+                    help="change a benchmark setting, e.g. --eval-set rtp_samples=25 (repeatable)")
+    bl.add_argument("--baseline-set", dest="baseline_overrides", action="append", default=[], metavar="FIELD=VALUE",
+                    help="change a baseline budget, e.g. --baseline-set sft_steps=100 (repeatable)")
 
     ty = sub.add_parser("toy", help="the toy entanglement experiment; prints the summary JSON last")
     ty.add_argument("--shares", type=_fractions, default=[0.01, 0.03, 0.1, 0.2, 1 / 3],
@@ -99,6 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
     readme = sub.add_parser("readme", help="regenerate the README's results and benchmark tables")
     readme.add_argument("--level", default=None, help="take the sweep of this book level (its preset and seeds)")
     readme.add_argument("--summary", default=None, help="or a sweep summary.json (as `toxlab sweep` prints)")
+
+    judge = sub.add_parser("judge", help="score texts with a toxicity judge, or print the judge card")
+    judge_sub = judge.add_subparsers(dest="judge_command", required=True, parser_class=_Parser)
+    score = judge_sub.add_parser("score", help='one {"toxicity": p} JSON line per input text, in input order')
+    score.add_argument("--input", required=True, metavar="FILE",
+                       help="JSON lines with a `text` field, or plain text with one text per line; - reads stdin")
+    score.add_argument("--judge", default="minilm", metavar="NAME",
+                       help="minilm (default), profanity-check, hatesonar, toxigen-roberta, detoxify, perspective")
+    score.add_argument("--level", default=DEFAULT_PRESET, help="the MiniLM judge's level: smoke, cpu (default), gpu")
+    card = judge_sub.add_parser("card", help="the judge card: validation table, failure modes and speed")
+    card.add_argument("--level", default=DEFAULT_PRESET, help="smoke, cpu (default) or gpu")
     return parser
 
 
@@ -112,6 +164,8 @@ def run(args) -> str | None:
     if args.command == "data" and args.data_command == "download":
         from toxlab import hub
         return str(hub.download_all(args.to, max_docs=args.max_docs))
+    if args.command == "data" and args.data_command == "verify":
+        return _verify_data(args)
     if args.command == "book":
         from toxlab import book
         return str(book.build(args.level, only=args.only, force=args.force, html=not args.no_html,
@@ -145,6 +199,8 @@ def run(args) -> str | None:
                     except artifacts.CacheMiss:
                         pass
         return str(report.update_readme(summary, probes=probes))
+    if args.command == "judge":
+        return _judge(args)
     config = _config(args)
     if args.command == "data":
         entry = stages.data_info(config)
@@ -180,6 +236,10 @@ def run(args) -> str | None:
                           "head_auc_max": round(heads["val_auc"]["max"], 4),
                           "entanglement_mean": round(summary["entanglement"]["mean"], 4)}))
         return str(entry.file("summary.json"))
+    if args.command == "evaluate":
+        return _evaluate(config, args)
+    if args.command == "baseline":
+        return _baseline(config, args)
     if args.command == "sweep":
         fractions = tuple(args.fractions) if args.fractions else None
         if fractions:
@@ -194,6 +254,72 @@ def run(args) -> str | None:
                   f"{r['val_loss']:7.3f} {r['c4_loss']:7.3f} {r['unigram_val_loss']:7.3f}")
         return str(entry.file("summary.json"))
     raise AssertionError(args.command)
+
+
+def _evaluate(config, args) -> str:
+    from toxlab import evaluate, stages
+    from toxlab.config import parse_assignments
+    eval_config = evaluate.eval_preset(config.preset, parse_assignments(args.eval_overrides))
+    entry = stages.evaluate(config.with_fraction(args.toxic_fraction), args.seed, args.benchmark, args.alpha,
+                            args.k, args.direction, eval_config, progress=not args.quiet)
+    result = entry.json("result.json")
+    _print_result(result, {k: result[k] for k in ("toxic_fraction", "seed", "benchmark", "alpha", "k", "direction")})
+    return str(entry.file("result.json"))
+
+
+def _print_result(result: dict, shown: dict) -> None:
+    """One JSON line: `shown`, then the capability numbers ('ce') or the toxicity metrics."""
+    if result["benchmark"] == "ce":
+        shown.update({f"{name}_{key}": round(result[name][key], 4) for name in ("clean", "c4")
+                      for key in ("ce", "ce_base", "kl")})
+    else:
+        shown.update({key: round(value, 4) for key, value in result["all"].items() if isinstance(value, float)})
+    print(json.dumps(shown))
+
+
+def _baseline(config, args) -> str:
+    from toxlab import baselines, evaluate, stages
+    from toxlab.config import parse_assignments
+    baselines.check_method(args.method)
+    eval_config = evaluate.eval_preset(config.preset, parse_assignments(args.eval_overrides))
+    budget = baselines.baseline_preset(config.preset, parse_assignments(args.baseline_overrides))
+    entry = stages.evaluate_baseline(config.with_fraction(args.toxic_fraction), args.seed, args.method,
+                                     args.benchmark, budget, eval_config, progress=not args.quiet)
+    result = entry.json("result.json")
+    _print_result(result, {"method": args.method, **{k: result[k] for k in ("toxic_fraction", "seed", "benchmark")}})
+    return str(entry.file("result.json"))
+
+
+def _judge(args) -> str | None:
+    from toxlab import judge, judge_card, stages
+    if args.judge_command == "score":
+        texts = judge.read_texts(args.input)  # read (and reject bad input) before loading any judge
+        scores = judge.get_judge(args.judge, args.level).score(texts) if texts else []
+        for p in scores:  # the texts themselves are never printed
+            print(json.dumps({"toxicity": float(p)}))
+        return None
+    entry = stages.judge_card(args.level)
+    print(judge_card.format_card(entry.json("card.json")))
+    return str(entry.file("card.json"))
+
+
+def _verify_data(args) -> str | None:
+    from pathlib import Path
+
+    from toxlab import data
+    from toxlab.errors import DataError
+    checksums = Path(args.checksums) if args.checksums else data.CHECKSUMS
+    if args.record:
+        return str(data.record_checksums(path=checksums))
+    root = data.data_root()
+    checks = data.verify(root, checksums)
+    for check in checks:
+        print(f"{check.status:<17s} {check.path}" + (f" ({check.detail})" if check.detail else ""))
+    problem = data.verify_problem(checks, root, checksums)
+    if problem:
+        raise DataError(problem)
+    print(f"all {sum(c.status == 'ok' for c in checks)} recorded files of {root} match {checksums.name}")
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -105,7 +105,8 @@ class ModelConfig:
         if self.arch not in ("olmo", "olmo2"):
             raise ConfigError(f"model.arch={self.arch!r} is unknown; use 'olmo' or 'olmo2'")
         if self.d_model % self.n_heads:
-            raise ConfigError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+            raise ConfigError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}; "
+                              f"choose n_heads that divides d_model")
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,8 @@ def parse_assignments(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep:
-            raise ConfigError(f"--set {item!r} is not of the form section.field=value")
+            raise ConfigError(f"--set {item!r} is not of the form section.field=value; write it as e.g. "
+                              f"--set train.lr=1e-3")
         out[key.strip()] = value.strip()
     return out
 
@@ -255,7 +257,10 @@ def _coerce(key: str, value: object, hint: object) -> object:
         if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)):
             return tuple((str(name), float(share)) for name, share in value)
     except ValueError:
-        raise ConfigError(f"{key}={value!r} is not a valid {getattr(hint, '__name__', hint)}") from None
+        kind = getattr(hint, "__name__", hint)
+        what = ("give source:share pairs, e.g. pol:0.3,b:0.1,biz:0.6" if typing.get_origin(hint) is tuple
+                else f"give a {kind} value")
+        raise ConfigError(f"{key}={value!r} is not a valid {kind}; {what}") from None
     return value
 
 
@@ -281,3 +286,39 @@ def _non_negative(part: object, *names: str) -> None:
     for name in names:
         if getattr(part, name) < 0:
             raise ConfigError(f"{type(part).__name__}.{name}={getattr(part, name)} must be >= 0")
+
+
+# ------------------------------------------------------------------------- small numeric settings objects
+def check_numbers(settings, section: str, may_be_zero: tuple[str, ...] = ()) -> None:
+    """Every field of a dataclass of ints and floats (benchmark sizes, baseline budgets) has its declared
+    type and is positive, or non-negative for the names in `may_be_zero`."""
+    for f in dataclasses.fields(settings):
+        value, kind = getattr(settings, f.name), _number_kind(f)
+        if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+            raise ConfigError(f"{section}.{f.name}={value!r} must be {_number_word(kind)}")
+        if value < 0 or (value == 0 and f.name not in may_be_zero):
+            raise ConfigError(f"{section}.{f.name}={value!r} must be positive")
+
+
+def replace_numbers(settings, overrides: dict[str, object], section: str):
+    """`settings` with `overrides` applied; strings (from the command line) are parsed by each field's type."""
+    fields = {f.name: f for f in dataclasses.fields(settings)}
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown {section} setting(s) {', '.join(unknown)}; known: {', '.join(fields)}")
+    values = {}
+    for name, value in overrides.items():
+        kind = _number_kind(fields[name])
+        try:
+            values[name] = kind(value) if isinstance(value, str) else value
+        except ValueError:
+            raise ConfigError(f"{section}.{name}={value!r} must be {_number_word(kind)}") from None
+    return dataclasses.replace(settings, **values)
+
+
+def _number_kind(f: dataclasses.Field) -> type:
+    return float if f.type in ("float", float) else int
+
+
+def _number_word(kind: type) -> str:
+    return "a number" if kind is float else "an integer"

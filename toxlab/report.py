@@ -49,7 +49,8 @@ def separability_table(summaries: list[dict]) -> str:
 
 
 def bench_table(results: list[dict]) -> str:
-    """Markdown tables of the `train` lines (tokens/s and MFU per preset and device) and `probe` lines."""
+    """Markdown tables of the `train` lines (tokens/s and MFU per preset and device), and of the `probe`,
+    `iti` and `judge` lines."""
     rows = [r for r in results if r["bench"] == "train"]
     lines = ["| preset | device | dtype | tokens/s | achieved GFLOP/s | matmul peak GFLOP/s | MFU | MFU (6N) |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
@@ -64,6 +65,19 @@ def bench_table(results: list[dict]) -> str:
         for r in probes:
             lines.append(f"| {r['preset']} | {r['device']} | {r['heads']} | {r['data']} | {r['batched_s']:.4f} | "
                          f"{r['sklearn_loop_s']:.4f} | {r['speedup']:.1f}x | {r['max_accuracy_diff']:.4f} |")
+    iti = [r for r in results if r["bench"] == "iti"]
+    if iti:
+        lines += ["", "| ITI: preset | device | heads shifted | batch x new tokens | tokens/s | tokens/s with ITI | "
+                      "overhead |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
+        for r in iti:
+            lines.append(f"| {r['preset']} | {r['device']} | {r['k']} | {r['batch']} x {r['new_tokens']} | "
+                         f"{r['tokens_per_s']:,.0f} | {r['tokens_per_s_iti']:,.0f} | {r['overhead_pct']:+.1f} % |")
+    judges = [r for r in results if r["bench"] == "judge"]
+    if judges:
+        lines += ["", "| judge | level | device | texts/s |", "|---|---|---|---:|"]
+        for r in judges:
+            lines.append(f"| {r.get('judge', '')} | {r['preset']} | {r['device']} | {r['texts_per_s']:,.0f} |")
     return "\n".join(lines)
 
 
@@ -85,7 +99,12 @@ def update_readme(summary_path: Path | None, readme: Path = PROJECT_ROOT / "READ
         except (OSError, ValueError) as err:
             raise ToxlabError(f"cannot read sweep summary {summary_path} ({err}); "
                               f"pass the path `toxlab sweep` printed last") from None
-        text = replace_block(text, "results", sweep_table(summary))
+        try:
+            table = sweep_table(summary)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ToxlabError(f"{summary_path} is not a sweep summary (no usable field {err}); "
+                              f"pass the path `toxlab sweep` printed last") from None
+        text = replace_block(text, "results", table)
     if bench.exists():
         text = replace_block(text, "bench", bench_table(json.loads(bench.read_text())))
     readme.write_text(text)

@@ -30,6 +30,9 @@ MIXTURE_TOXICITY_VERSION = 1
 ACTIVATIONS_VERSION = 1
 PROBE_VERSION = 2  # 2: Newton stops on scikit-learn's gradient rule, chord steps near the optimum
 TOY_VERSION = 1
+JUDGE_VERSION = 1
+JUDGE_CARD_VERSION = 1
+EVALUATE_VERSION = 1
 
 
 @functools.lru_cache(maxsize=8)
@@ -67,15 +70,27 @@ def load_tokenizer(config: RunConfig):
     return load(tokenizer(config).file("tokenizer"))
 
 
-def mixture(config: RunConfig) -> Entry:
-    """Token blocks of the clean + toxic mixture for `config.data.toxic_fraction`, and the held-out sets."""
+def mixture(config: RunConfig, tagging: str = "none", judge=None) -> Entry:
+    """Token blocks of the clean + toxic mixture for `config.data.toxic_fraction`, and the held-out sets.
+
+    `tagging` 'meda' or 'inst' puts each training document's judge-score tag before it (the MEDA and INST
+    baselines, toxlab.baselines; scores from `document_scores` with `judge`); 'none' is the paper's mixture."""
     tok_entry = tokenizer(config)
     root = data.data_root()
     stage_config = {"data": _data_dict(config), "files": data_fingerprint(root)}
+    upstream = {"tokenizer": tok_entry.key}
+    transform = None
+    if tagging != "none":  # the default adds nothing to the key
+        from toxlab.baselines import DocumentTagger, check_tagging, tagging_spec
+        check_tagging(tagging)
+        scores_entry = document_scores(config, judge)
+        stage_config["tagging"] = tagging_spec(tagging)
+        upstream["document_scores"] = scores_entry.key
+        transform = DocumentTagger(tagging, scores_entry.json("scores.json"))
 
     def build(out: Path, work: Path) -> dict:
         from toxlab.tokenizer import load_tokenizer as load
-        mix = data.build_mixture(config.data, load(tok_entry.file("tokenizer")), root)
+        mix = data.build_mixture(config.data, load(tok_entry.file("tokenizer")), root, transform=transform)
         np.save(out / "train.npy", mix.train)
         np.save(out / "toxic_mask.npy", mix.toxic_mask)
         np.save(out / "val.npy", mix.val)
@@ -83,8 +98,7 @@ def mixture(config: RunConfig) -> Entry:
         artifacts.write_json(out / "stats.json", mix.stats)
         return {"realised_fraction": mix.stats["realised_fraction"]}
 
-    return artifacts.cached("mixture", MIXTURE_VERSION, stage_config, build,
-                            upstream={"tokenizer": tok_entry.key})
+    return artifacts.cached("mixture", MIXTURE_VERSION, stage_config, build, upstream=upstream)
 
 
 def unigram_cross_entropy(train: np.ndarray, heldout: np.ndarray, vocab_size: int) -> float:
@@ -95,12 +109,12 @@ def unigram_cross_entropy(train: np.ndarray, heldout: np.ndarray, vocab_size: in
     return float(-log_p[heldout[:, 1:].ravel()].mean())
 
 
-def pretrain(config: RunConfig, seed: int, progress: bool = True) -> Entry:
+def pretrain(config: RunConfig, seed: int, progress: bool = True, tagging: str = "none", judge=None) -> Entry:
     """Train (or reuse) one model for this preset, fraction and seed; the entry holds `model/` (a
-    save_pretrained folder with the tokenizer), `metrics.json` and `history.json`."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ConfigError(f"seed={seed!r} must be an integer")
-    mix_entry = mixture(config)
+    save_pretrained folder with the tokenizer), `metrics.json` and `history.json`. `tagging` 'meda' or
+    'inst' trains on the tagged mixture instead (see `mixture`), with the same budget and seed."""
+    check_seed(seed)
+    mix_entry = mixture(config, tagging, judge)
     tok_entry = tokenizer(config)
 
     def build(out: Path, work: Path) -> dict:
@@ -132,6 +146,8 @@ def pretrain(config: RunConfig, seed: int, progress: bool = True) -> Entry:
             "flops_per_token": train_flops_per_token(config.model, len(tok), config.data.seq_len),
             "device": str(accelerator.device), "precision": accelerator.mixed_precision,
         }
+        if tagging != "none":
+            metrics["tagging"] = tagging
         if accelerator.is_main_process:
             model.save_pretrained(str(out / "model"), safe_serialization=True)
             tok.save_pretrained(str(out / "model"))
@@ -139,8 +155,17 @@ def pretrain(config: RunConfig, seed: int, progress: bool = True) -> Entry:
             artifacts.write_json(out / "history.json", state.history)
         return {"val_loss": metrics["val_loss"]}
 
-    return artifacts.cached("pretrain", PRETRAIN_VERSION, json.loads(config.to_json()), build,
+    stage_config = json.loads(config.to_json())
+    if tagging != "none":  # the default adds nothing to the key
+        stage_config["tagging"] = tagging
+    return artifacts.cached("pretrain", PRETRAIN_VERSION, stage_config, build,
                             upstream={"mixture": mix_entry.key, "tokenizer": tok_entry.key}, seed=int(seed))
+
+
+def check_seed(seed) -> None:
+    """A training seed is a non-negative integer (numpy and torch generators reject anything else)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed={seed!r} must be a non-negative integer, e.g. 0")
 
 
 def fractions_for(config: RunConfig) -> tuple[float, ...]:
@@ -158,6 +183,8 @@ def sweep(config: RunConfig, seeds: list[int], fractions: tuple[float, ...] | No
     fractions = fractions or fractions_for(config)
     if not seeds:
         raise ConfigError("give at least one seed, e.g. --seeds 0")
+    for seed in seeds:  # every seed before the first model trains
+        check_seed(seed)
     rows, keys = [], {}
     for fraction in fractions:
         for seed in seeds:
@@ -198,11 +225,11 @@ def data_info(config: RunConfig) -> Entry:
 
 
 def mixture_toxicity(config: RunConfig, n_blocks: int = 300) -> Entry:
-    """How toxic the training text is, by the default judge: `n_blocks` random training blocks are cut at
-    EOS into document pieces, each piece is scored, and `toxicity.json` reports the share of tokens in
-    pieces scored >= 0.5, overall and for pieces from clean and from toxic sources."""
-    from toxlab.judge import default_judge
-    judge = default_judge()
+    """How toxic the training text is, by the lexical judge alt-profanity-check: `n_blocks` random training
+    blocks are cut at EOS into document pieces, each piece is scored, and `toxicity.json` reports the share
+    of tokens in pieces scored >= 0.5, overall and for pieces from clean and from toxic sources."""
+    from toxlab.judge import ProfanityCheckJudge
+    judge = ProfanityCheckJudge()  # chapter 3's judge, kept when the default judge became toxlab's MiniLM
     mix_entry = mixture(config)
     tok_entry = tokenizer(config)
 
@@ -329,3 +356,423 @@ def toy(condition, shares: list[float], seeds: list[int]) -> Entry:
             "random_reference": toy_module.random_entanglement(12, condition.d_model)})
 
     return artifacts.cached("toy", TOY_VERSION, stage_config, build)
+
+
+# ------------------------------------------------------------------------------------ intervention, benchmarks
+def probe_training_set(config: RunConfig, seed: int, pool: str = "last", split_seed: int = 0):
+    """The head activations [N_train, L, H, Dh] and labels the probes of this model were trained on."""
+    import torch
+    from safetensors.torch import load_file
+    act_entry = activations(config, seed, pool, progress=False)
+    tensors = load_file(act_entry.file("activations.safetensors"))
+    labels = tensors["labels"]
+    train_idx, _ = data.stratified_split(labels.numpy(), act_entry.json("groups.json"), split_seed)
+    train_idx = torch.from_numpy(train_idx)
+    return tensors["head_out"][train_idx].float(), labels[train_idx]
+
+
+def fitted_iti(config: RunConfig, seed: int, k: int | None = None, alpha: float = 0.0,
+               direction: str = "mass_mean", pool: str = "last", progress: bool = True):
+    """The ITI of one pretrained model: its top-k heads by probe validation accuracy (k defaults to the
+    paper's 30 of 256 heads, scaled to this model: toxlab.separability.scaled_top_k)."""
+    from toxlab.intervene import fit_iti
+    from toxlab.probe import Probes
+    from toxlab.separability import scaled_top_k
+    probe_entry = probe(config, seed, pool, progress=progress)
+    probes = Probes.load(probe_entry.file("head_probes"))
+    n_heads = config.model.n_layers * config.model.n_heads
+    k = scaled_top_k(n_heads) if k is None else k
+    train_heads, train_labels = probe_training_set(config, seed, pool)
+    return fit_iti(probes, train_heads, train_labels, k, alpha, direction, seed)
+
+
+def _judge_identity(judge) -> dict:
+    return {"name": judge.name, "version": str(getattr(judge, "version", ""))}
+
+
+def evaluate(config: RunConfig, seed: int, benchmark: str, alpha: float = 0.0, k: int | None = None,
+             direction: str = "mass_mean", eval_config=None, judge=None, instruction: str = "",
+             progress: bool = True) -> Entry:
+    """One benchmark of one pretrained model under ITI(alpha, k, direction); `result.json` holds the metrics,
+    the sample sizes, the decoding settings and the judge; `samples.jsonl` the scored generations.
+
+    benchmark: 'toxigen' (one statement per ToxiGen prompt), 'rtp' (k samples per RTP prompt, challenging
+    and non-toxic) or 'ce' (cross-entropy on held-out clean text and C4, and KL from the base model).
+    `instruction`, when given, is put before every generation prompt (the prompting baseline); the text it
+    generates is scored without it."""
+    from toxlab import evaluate as ev
+    from toxlab.judge import default_judge
+    if benchmark not in ev.BENCHMARKS:
+        raise ConfigError(f"unknown benchmark {benchmark!r}; choose one of {', '.join(ev.BENCHMARKS)}")
+    if instruction and benchmark == "ce":
+        raise ConfigError("an instruction changes only generation prompts; use it with toxigen or rtp")
+    from toxlab.intervene import DIRECTIONS, check_k, check_strength
+    alpha = check_strength(alpha)
+    if k is not None:
+        check_k(k, config.model.n_layers * config.model.n_heads)
+    if direction not in DIRECTIONS:
+        raise ConfigError(f"direction={direction!r}; choose one of {', '.join(DIRECTIONS)}")
+    eval_config = eval_config or ev.eval_preset(config.preset)
+    iti = fitted_iti(config, seed, k, alpha, direction, progress=progress)
+    model_entry = pretrain(config, seed, progress=progress)
+    judge = judge if judge is not None or benchmark == "ce" else default_judge(config.preset)
+    root = data.data_root()
+    stage_config = {"benchmark": benchmark, "alpha": iti.alpha, "k": iti.k, "direction": direction,
+                    "instruction": instruction, **_benchmark_inputs(benchmark, eval_config, judge, root)}
+    mix_entry = mixture(config) if benchmark == "ce" else None
+
+    def build(out: Path, work: Path) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        from toxlab.model import pick_device
+        model = AutoModelForCausalLM.from_pretrained(str(model_entry.file("model"))).to(pick_device())
+        tok = load_tokenizer(config)
+        result = {"preset": config.preset, "toxic_fraction": config.data.toxic_fraction, "seed": seed,
+                  "benchmark": benchmark, "alpha": iti.alpha, "k": iti.k, "direction": direction,
+                  "heads": [list(h) for h in iti.heads], "eval": dataclasses.asdict(eval_config),
+                  "instruction": instruction,
+                  "device": str(pick_device()), "torch": torch.__version__}
+        if benchmark == "ce":
+            blocks = {"clean": np.load(mix_entry.file("val.npy"))[:eval_config.ce_blocks],
+                      "c4": np.load(mix_entry.file("c4.npy"))[:eval_config.ce_blocks]}
+            result.update({name: ev.capability(model, b, iti, eval_config.batch_size // 4 or 1)
+                           for name, b in blocks.items()})
+        else:
+            result.update(_generation_benchmark(model, tok, benchmark, eval_config, seed, iti, judge, instruction,
+                                                root, out))
+        artifacts.write_json(out / "result.json", result)
+        iti.save(out / "iti")
+
+    upstream = {"pretrain": model_entry.key, "probe": probe(config, seed, progress=progress).key}
+    if mix_entry is not None:
+        upstream["mixture"] = mix_entry.key
+    return artifacts.cached("evaluate", EVALUATE_VERSION, stage_config, build, upstream=upstream, seed=int(seed))
+
+
+def _generation_benchmark(model, tok, benchmark: str, eval_config, seed: int, iti, judge, instruction: str,
+                          root: Path, out: Path) -> dict:
+    """Generate for a 'toxigen' or 'rtp' benchmark, score with `judge`, write `out/samples.jsonl`, and return
+    the judge and the metrics (all, by_kind and, for ToxiGen, by_group) for `result.json`."""
+    from toxlab import evaluate as ev
+    result = {"judge": _judge_identity(judge)}
+    if benchmark == "toxigen":
+        prompts = data.toxigen_prompts(eval_config.toxigen_per_file, seed=0, root=root)
+        texts = [[ev.first_statement(t[0])] for t in
+                 ev.generate(model, tok, [p.text for p in prompts], 1, eval_config, seed, iti,
+                             instruction=instruction)]
+    else:
+        prompts = [p for kind in ("challenging", "nontoxic")
+                   for p in data.rtp_prompts(kind, eval_config.rtp_prompts, seed=0, root=root)]
+        texts = ev.generate(model, tok, [p.text for p in prompts], eval_config.rtp_samples,
+                            eval_config, seed, iti, instruction=instruction)
+    flat = [t for sample in texts for t in sample]
+    scores = np.asarray(judge.score(flat), dtype=np.float64).reshape(len(prompts), -1)  # [P, k]
+    groups = sorted({(p.kind, p.group) for p in prompts}) if benchmark == "toxigen" else \
+        sorted({(p.kind, "") for p in prompts})
+    result["all"] = ev.summarise_scores(scores)
+    kinds = sorted({p.kind for p in prompts})
+    result["by_kind"] = {kind: ev.summarise_scores(scores[[p.kind == kind for p in prompts]])
+                         for kind in kinds}
+    if benchmark == "toxigen":
+        result["by_group"] = {f"{kind}/{group}": float(scores[[(p.kind, p.group) == (kind, group)
+                                                              for p in prompts]].mean())
+                              for kind, group in groups}
+    with open(out / "samples.jsonl", "w", encoding="utf-8") as handle:
+        for prompt, sample, row in zip(prompts, texts, scores):
+            handle.write(json.dumps({"kind": prompt.kind, "group": prompt.group, "prompt": prompt.text,
+                                     "continuations": sample, "scores": row.tolist()}) + "\n")
+    return result
+
+
+def _benchmark_inputs(benchmark: str, eval_config, judge, root: Path) -> dict:
+    """What a benchmark's result depends on besides the model: sample sizes and decoding, the judge (None
+    for 'ce'), and the content of the prompt files it reads."""
+    prompt_files = ("rtp_toxic", "rtp_nontoxic") if benchmark == "rtp" else ()
+    return {"eval": dataclasses.asdict(eval_config),
+            "judge": _judge_identity(judge) if judge is not None else None,
+            "files": data_fingerprint(root, prompt_files) if prompt_files else {},
+            "toxigen_prompts": _toxigen_prompt_fingerprint(root) if benchmark == "toxigen" else {}}
+
+
+def _toxigen_prompt_fingerprint(root: Path) -> dict[str, str]:
+    folder = root / data.TOXIGEN_PROMPTS
+    return {path.name: artifacts.file_sha256(path) for path in sorted(folder.glob("*_1k.txt*"))}
+
+
+# ------------------------------------------------------------------------------------------ toxicity judge
+def judge(level="cpu", progress: bool = True) -> Entry:
+    """Train (or reuse) toxlab's MiniLM toxicity judge for a level (smoke, cpu, gpu) or a
+    `toxlab.judge.JudgeConfig`: the entry holds `judge/` (head.safetensors, judge.json) and `training.json`
+    (per-source counts, the l2 search, timings). Keyed by the config and the SHA-256 of every data file it
+    reads and of the encoder's weights."""
+    from toxlab import judge as judges
+    config = judges.judge_config(level)
+    root = data.data_root()
+    stage_config = {"judge": dataclasses.asdict(config), "files": data_fingerprint(root, judges.files_read(config)),
+                    "encoder_sha256": judges.encoder_fingerprint()}
+
+    def build(out: Path, work: Path) -> dict:
+        if progress:
+            _stderr(f"judge: training the MiniLM judge (max {config.max_per_class:,} texts per source and label)")
+        trained = judges.train(config, root, progress=progress)
+        trained.judge.save(out / "judge")
+        artifacts.write_json(out / "training.json", trained.report)
+        return {"l2": trained.report["l2"], "n_train": trained.report["n_train"]}
+
+    return artifacts.cached("judge", JUDGE_VERSION, stage_config, build, seed=config.seed)
+
+
+def load_judge(level="cpu", progress: bool = True):
+    """The trained MiniLM judge (a `toxlab.judge.MiniLMJudge`) of a level or JudgeConfig; its `version` is
+    the cache key it was trained under."""
+    from toxlab.judge import MiniLMJudge
+    entry = judge(level, progress)
+    return MiniLMJudge.load(entry.file("judge"), version=entry.key)
+
+
+def judge_card(level: str = "cpu", progress: bool = True) -> Entry:
+    """The judge card of a level's MiniLM judge beside the lexical judges (`toxlab.judge_card`): `card.json`
+    holds the validation table, reliability curves, failure modes, speed and the training summary. A
+    lexical judge that cannot run here is reported as unavailable, with the reason."""
+    from toxlab import judge as judges
+    from toxlab import judge_card as cards
+    from toxlab.errors import JudgeUnavailableError
+    config, card_config = judges.judge_config(level), cards.card_config(level)
+    judge_entry = judge(level, progress)
+    root = data.data_root()
+    lexical: dict = {"alt-profanity-check": judges.ProfanityCheckJudge()}
+    try:
+        lexical["hatesonar"] = judges.HateSonarJudge()
+    except JudgeUnavailableError as err:
+        lexical["hatesonar"] = str(err)
+    stage_config = {"card": dataclasses.asdict(card_config), "judge": dataclasses.asdict(config),
+                    "available": {name: not isinstance(j, str) for name, j in lexical.items()},
+                    "files": data_fingerprint(root, ("toxigen_annotated", "wikinews"))}
+
+    def build(out: Path, work: Path) -> None:
+        training = judge_entry.json("training.json")
+        judge_data = judges.training_set(config, root)
+        if judges.data_digest(judge_data) != training["data_sha256"]:
+            raise ConfigError("the judge's data split could not be rebuilt as it was trained; clear the judge "
+                              "entry from the cache and run again")
+        minilm = judges.MiniLMJudge.load(judge_entry.file("judge"), version=judge_entry.key)
+        card = cards.build_card({"minilm": minilm, **lexical}, judge_data, card_config, root, progress)
+        card["level"] = level
+        card["training"] = {k: v for k, v in training.items() if k != "config"}
+        card["judge_config"] = training["config"]
+        artifacts.write_json(out / "card.json", card)
+
+    return artifacts.cached("judge_card", JUDGE_CARD_VERSION, stage_config, build,
+                            upstream={"judge": judge_entry.key})
+
+
+# ------------------------------------------------------------------------------------------------- baselines
+DOCUMENT_SCORES_VERSION = 1
+SFT_VERSION = 1
+DPO_VERSION = 1
+BASELINE_VERSION = 1
+
+
+def _default_judge(config: RunConfig, judge):
+    from toxlab.judge import default_judge
+    return judge if judge is not None else default_judge(config.preset)
+
+
+def document_scores(config: RunConfig, judge=None, progress: bool = True) -> Entry:
+    """The judge's score of every training document the (untagged) mixture of `config` takes, per source:
+    `scores.json` ({source: {"ids", "scores"}}, in the order taken) and `summary.json` (documents per MEDA
+    bucket and INST tag, scoring time). Shared by the MEDA and INST mixtures of a fraction: scored once."""
+    from toxlab import baselines
+    judge = _default_judge(config, judge)
+    tok_entry = tokenizer(config)
+    root = data.data_root()
+    stage_config = {"data": _data_dict(config), "files": data_fingerprint(root), "judge": _judge_identity(judge)}
+
+    def build(out: Path, work: Path) -> dict:
+        import time
+        docs = baselines.documents_taken(config.data, load_tokenizer(config), root)
+        n_docs = sum(len(d) for d in docs.values())
+        if progress:
+            _stderr(f"document_scores: scoring {n_docs:,} training documents with the {judge.name} judge")
+        started = time.perf_counter()
+        scores = baselines.score_documents(docs, judge)
+        artifacts.write_json(out / "scores.json", scores)
+        artifacts.write_json(out / "summary.json", {"judge": _judge_identity(judge), "documents": n_docs,
+                                                     "score_time_s": time.perf_counter() - started,
+                                                     "sources": baselines.score_summary(scores)})
+        return {"documents": n_docs}
+
+    return artifacts.cached("document_scores", DOCUMENT_SCORES_VERSION, stage_config, build,
+                            upstream={"tokenizer": tok_entry.key})
+
+
+def sft(config: RunConfig, seed: int, baseline_config=None, progress: bool = True) -> Entry:
+    """The SFT baseline: the pretrained model of (config, seed) fine-tuned on the wholly clean training blocks
+    of its own mixture (toxlab.baselines). The entry holds `model/`, `metrics.json` (loss on the SFT set
+    and on held-out clean text, before and after) and `history.json`."""
+    from toxlab import baselines
+    bc = baseline_config or baselines.baseline_preset(config.preset)
+    base = pretrain(config, seed, progress=progress)
+    mix_entry = mixture(config)
+    train_config = baselines.sft_train_config(config.train, bc)
+    stage_config = {"sft": bc.part("sft"), "train": dataclasses.asdict(train_config)}
+
+    def build(out: Path, work: Path) -> dict:
+        from transformers import AutoModelForCausalLM
+
+        from toxlab import train as training
+        tok = load_tokenizer(config)
+        blocks = baselines.clean_blocks(np.load(mix_entry.file("train.npy")), np.load(mix_entry.file("toxic_mask.npy")),
+                                        bc.sft_blocks)  # [n, seq_len]
+        val = np.load(mix_entry.file("val.npy"))
+        accelerator = training.make_accelerator(train_config)
+        device, batch = accelerator.device, train_config.batch_size
+        model = AutoModelForCausalLM.from_pretrained(str(base.file("model"))).to(device)
+        probe_blocks = blocks[:8 * batch]  # the loss on (the start of) the SFT set, before and after
+        before = training.evaluate(model, probe_blocks, batch, device)
+        model, state = training.train(model, blocks, val, train_config, seed, progress=progress,
+                                      accelerator=accelerator)
+        metrics = {"preset": config.preset, "seed": seed, "toxic_fraction": config.data.toxic_fraction,
+                   "sft_blocks": int(len(blocks)), "steps": state.step, "tokens_seen": state.tokens,
+                   "sft_loss_before": before, "sft_loss_after": training.evaluate(model, probe_blocks, batch, device),
+                   "val_loss_before": base.json("metrics.json")["val_loss"],
+                   "val_loss_after": training.evaluate(model, val, batch, device),
+                   "train_time_s": state.train_time_s, "device": str(device)}
+        if accelerator.is_main_process:
+            model.save_pretrained(str(out / "model"), safe_serialization=True)
+            tok.save_pretrained(str(out / "model"))
+            artifacts.write_json(out / "metrics.json", metrics)
+            artifacts.write_json(out / "history.json", state.history)
+        return {"val_loss_after": metrics["val_loss_after"]}
+
+    return artifacts.cached("sft", SFT_VERSION, stage_config, build,
+                            upstream={"pretrain": base.key, "mixture": mix_entry.key}, seed=int(seed))
+
+
+def dpo(config: RunConfig, seed: int, baseline_config=None, judge=None, eval_config=None,
+        progress: bool = True) -> Entry:
+    """The DPO baseline: preference pairs from the pretrained model's own samples on RTP challenging prompts
+    outside the benchmark's sample (of this preset's and `eval_config`'s size), ranked by `judge`, then DPO
+    against the frozen pretrained model (toxlab.baselines). The entry holds `model/`, `pairs.jsonl`,
+    `metrics.json` and `history.json`."""
+    from toxlab import baselines
+    from toxlab import evaluate as ev
+    bc = baseline_config or baselines.baseline_preset(config.preset)
+    judge = _default_judge(config, judge)
+    eval_config = eval_config or ev.eval_preset(config.preset)
+    sizes = sorted({ev.eval_preset(config.preset).rtp_prompts, eval_config.rtp_prompts})
+    sampling = ev.EvalConfig(max_new_tokens=bc.dpo_new_tokens, batch_size=eval_config.batch_size)
+    base = pretrain(config, seed, progress=progress)
+    root = data.data_root()
+    stage_config = {"dpo": bc.part("dpo"), "judge": _judge_identity(judge), "benchmark_rtp_prompts": sizes,
+                    "sampling": dataclasses.asdict(sampling), "grad_clip": config.train.grad_clip,
+                    "files": data_fingerprint(root, ("rtp_toxic",))}
+
+    def build(out: Path, work: Path) -> dict:
+        import time
+
+        from transformers import AutoModelForCausalLM
+
+        from toxlab.errors import DataError
+        from toxlab.model import pick_device
+        device = pick_device()
+        tok = load_tokenizer(config)
+        policy = AutoModelForCausalLM.from_pretrained(str(base.file("model"))).to(device)
+        prompts = [p.text for p in baselines.preference_prompts(bc.dpo_prompts, sizes, root)]
+        texts = ev.generate(policy, tok, prompts, bc.dpo_samples, sampling, seed)
+        scores = np.asarray(judge.score([t for sample in texts for t in sample]),
+                            dtype=np.float64).reshape(len(prompts), -1)  # [P, samples]
+        pairs = baselines.preference_pairs(prompts, texts, scores, bc.dpo_min_gap)
+        if not pairs:
+            raise DataError(f"none of the {len(prompts)} DPO prompts gave two samples whose judge scores differ by "
+                            f"{bc.dpo_min_gap} or more; lower baseline.dpo_min_gap or raise baseline.dpo_samples")
+        with open(out / "pairs.jsonl", "w", encoding="utf-8") as handle:
+            for pair in pairs:
+                handle.write(json.dumps(pair) + "\n")
+        batch = baselines.encode_pairs(tok, pairs, config.data.seq_len, sampling.max_prompt_tokens)  # [2, N, T]
+        reference = AutoModelForCausalLM.from_pretrained(str(base.file("model"))).to(device).requires_grad_(False)
+        ref_logp = baselines.reference_logprobs(reference, batch, 2 * bc.dpo_batch_size)  # [2, N]
+        started = time.perf_counter()
+        history = baselines.train_dpo(policy, batch, ref_logp, bc.dpo_beta, bc.dpo_steps, bc.dpo_batch_size,
+                                      bc.dpo_lr, bc.warmup_frac, seed, config.train.grad_clip, progress)
+        train_time = time.perf_counter() - started
+        shift = baselines.reference_logprobs(policy, batch, 2 * bc.dpo_batch_size) - ref_logp  # [2, N]
+        metrics = {"preset": config.preset, "seed": seed, "toxic_fraction": config.data.toxic_fraction,
+                   "prompts": len(prompts), "samples": bc.dpo_samples, "pairs": len(pairs),
+                   "chosen_score_mean": float(np.mean([p["chosen_score"] for p in pairs])),
+                   "rejected_score_mean": float(np.mean([p["rejected_score"] for p in pairs])),
+                   "final_loss": float(np.mean([h["loss"] for h in history[-5:]])),
+                   "chosen_logp_shift": float(shift[0].mean()), "rejected_logp_shift": float(shift[1].mean()),
+                   "reward_accuracy_after": float((shift[0] > shift[1]).float().mean()),
+                   "train_time_s": train_time, "device": str(device)}
+        policy.save_pretrained(str(out / "model"), safe_serialization=True)
+        tok.save_pretrained(str(out / "model"))
+        artifacts.write_json(out / "metrics.json", metrics)
+        artifacts.write_json(out / "history.json", history)
+        return {"pairs": len(pairs)}
+
+    return artifacts.cached("dpo", DPO_VERSION, stage_config, build, upstream={"pretrain": base.key}, seed=int(seed))
+
+
+def evaluate_baseline(config: RunConfig, seed: int, method: str, benchmark: str, baseline_config=None,
+                      eval_config=None, judge=None, progress: bool = True) -> Entry:
+    """One benchmark of one baseline (toxlab.baselines.METHODS) for the model of (config, seed): its
+    `result.json` has `evaluate`'s fields (alpha 0, no heads) and `method`; `samples.jsonl` the scored
+    generations. 'prompt' is `evaluate` with the paper's instruction, and its entry is returned. For sft,
+    dpo, meda and inst, 'ce' compares the baseline's model with the plain pretrained model of the same
+    fraction and seed (ce_base and the KL are that model's), on untagged held-out text; meda and inst put
+    their non-toxic tag before every generation prompt."""
+    from toxlab import baselines
+    from toxlab import evaluate as ev
+    baselines.check_method(method)
+    if benchmark not in ev.BENCHMARKS:
+        raise ConfigError(f"unknown benchmark {benchmark!r}; choose one of {', '.join(ev.BENCHMARKS)}")
+    check_seed(seed)
+    eval_config = eval_config or ev.eval_preset(config.preset)
+    if method == "prompt":
+        return evaluate(config, seed, benchmark, 0.0, eval_config=eval_config, judge=judge,
+                        instruction="" if benchmark == "ce" else ev.PAPER_INSTRUCTION, progress=progress)
+    bc = baseline_config or baselines.baseline_preset(config.preset)
+    judge = _default_judge(config, judge) if method in ("dpo", "meda", "inst") or benchmark != "ce" else None
+    reference = pretrain(config, seed, progress=progress)
+    instruction, recipe = "", {}
+    if method == "sft":
+        model_entry, recipe = sft(config, seed, bc, progress), bc.part("sft")
+    elif method == "dpo":
+        model_entry, recipe = dpo(config, seed, bc, judge, eval_config, progress), bc.part("dpo")
+    else:
+        model_entry, recipe = pretrain(config, seed, progress, method, judge), baselines.tagging_spec(method)
+        instruction = "" if benchmark == "ce" else baselines.inference_prefix(method)
+    root = data.data_root()
+    stage_config = {"method": method, "benchmark": benchmark, "instruction": instruction,
+                    **_benchmark_inputs(benchmark, eval_config, judge if benchmark != "ce" else None, root)}
+    mix_entry = mixture(config) if benchmark == "ce" else None
+
+    def build(out: Path, work: Path) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        from toxlab.model import pick_device
+        model = AutoModelForCausalLM.from_pretrained(str(model_entry.file("model"))).to(pick_device())
+        tok = load_tokenizer(config)
+        result = {"preset": config.preset, "toxic_fraction": config.data.toxic_fraction, "seed": seed,
+                  "benchmark": benchmark, "method": method, "alpha": 0.0, "k": 0, "direction": "none", "heads": [],
+                  "eval": dataclasses.asdict(eval_config), "instruction": instruction, "baseline": recipe,
+                  "model": {"stage": model_entry.stage, "key": model_entry.key},
+                  "device": str(pick_device()), "torch": torch.__version__}
+        if benchmark == "ce":
+            plain = AutoModelForCausalLM.from_pretrained(str(reference.file("model"))).to(pick_device())
+            blocks = {"clean": np.load(mix_entry.file("val.npy"))[:eval_config.ce_blocks],
+                      "c4": np.load(mix_entry.file("c4.npy"))[:eval_config.ce_blocks]}
+            result.update({name: baselines.capability_against(model, plain, b, eval_config.batch_size // 4 or 1)
+                           for name, b in blocks.items()})
+        else:
+            result.update(_generation_benchmark(model, tok, benchmark, eval_config, seed, None, judge, instruction,
+                                                root, out))
+        artifacts.write_json(out / "result.json", result)
+
+    upstream = {"model": model_entry.key, "reference": reference.key}
+    if mix_entry is not None:
+        upstream["mixture"] = mix_entry.key
+    return artifacts.cached("baseline", BASELINE_VERSION, stage_config, build, upstream=upstream, seed=int(seed))

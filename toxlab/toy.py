@@ -88,7 +88,8 @@ def parse_overrides(config: ToyConfig, items: list[str]) -> ToyConfig:
         try:
             changes[name] = {"int": int, "float": float}.get(types[name], str)(value)
         except ValueError:
-            raise ConfigError(f"toy setting {item!r}: {value!r} is not a valid {types[name]}") from None
+            raise ConfigError(f"toy setting {item!r}: {value!r} is not a valid {types[name]}; give a "
+                              f"{types[name]} value") from None
     return config.replace(**changes)
 
 

@@ -9,6 +9,7 @@ that never stopped.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 from toxlab.config import TrainConfig
 
-CHECKPOINT = "checkpoint.pt"
+CHECKPOINT = "checkpoint.safetensors"  # resumable state; never a pickle
 
 
 @dataclass
@@ -87,11 +88,51 @@ def evaluate(model, blocks: np.ndarray, batch_size: int, device) -> float:
 
 
 def _save_checkpoint(path: Path, model, optimizer, scheduler, state: TrainState) -> None:
+    """One safetensors file (never a pickle): model and optimiser tensors, and the rest (step, history,
+    scheduler, optimiser settings, RNG state) as JSON in its metadata."""
+    from safetensors.torch import save_file
+
+    def host(t: torch.Tensor) -> torch.Tensor:  # a copy: tied weights share storage, which safetensors refuses
+        return t.detach().to("cpu", copy=True).contiguous()
+
+    tensors = {f"model.{k}": host(v) for k, v in model.state_dict().items()}
+    optim = optimizer.state_dict()
+    scalars: dict[str, dict] = {}
+    for pid, slots in optim["state"].items():
+        for name, value in slots.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{pid}.{name}"] = host(value)
+            else:
+                scalars.setdefault(str(pid), {})[name] = value
+    numpy_name, numpy_keys, *numpy_rest = np.random.get_state()
+    tensors["rng.torch"] = torch.get_rng_state()
+    tensors["rng.numpy"] = torch.from_numpy(numpy_keys.astype(np.int64))
+    meta = {"state": state.__dict__, "scheduler": scheduler.state_dict(), "optim_groups": optim["param_groups"],
+            "optim_scalars": scalars, "numpy_rng": [numpy_name, *numpy_rest]}
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "state": state.__dict__,
-                "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state()}}, tmp)
+    save_file(tensors, str(tmp), metadata={"toxlab": json.dumps(meta)})
     os.replace(tmp, path)  # a kill mid-save leaves the previous checkpoint intact
+
+
+def _load_checkpoint(path: Path, model, optimizer, scheduler) -> TrainState:
+    """Restore what `_save_checkpoint` wrote (tensors are read on the CPU, then copied into place)."""
+    from safetensors import safe_open
+    with safe_open(str(path), framework="pt", device="cpu") as handle:
+        meta = json.loads(handle.metadata()["toxlab"])
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    slots: dict[int, dict] = {int(pid): dict(values) for pid, values in meta["optim_scalars"].items()}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, pid, name = key.split(".", 2)
+            slots.setdefault(int(pid), {})[name] = value
+    groups = [{**g, "betas": tuple(g["betas"])} if "betas" in g else g for g in meta["optim_groups"]]
+    optimizer.load_state_dict({"state": slots, "param_groups": groups})
+    scheduler.load_state_dict(meta["scheduler"])
+    torch.set_rng_state(tensors["rng.torch"])
+    name, *rest = meta["numpy_rng"]
+    np.random.set_state((name, tensors["rng.numpy"].numpy().astype(np.uint32), *rest))
+    return TrainState(**meta["state"])
 
 
 def train(model, train_blocks: np.ndarray, val_blocks: np.ndarray, config: TrainConfig, seed: int,
@@ -99,7 +140,7 @@ def train(model, train_blocks: np.ndarray, val_blocks: np.ndarray, config: Train
           accelerator: Accelerator | None = None):
     """Train `model` in place on `train_blocks` [n_blocks, seq_len] and return (model, TrainState).
 
-    Resumes from `work_dir/checkpoint.pt` when it exists. `stop_after` ends the run early after that many
+    Resumes from `work_dir/checkpoint.safetensors` when it exists. `stop_after` ends the run early after that many
     optimiser steps (used to test resumption); the schedule is still the full run's.
     """
     accelerator = accelerator or make_accelerator(config)
@@ -116,13 +157,7 @@ def train(model, train_blocks: np.ndarray, val_blocks: np.ndarray, config: Train
     state = TrainState()
     checkpoint = work_dir / CHECKPOINT if work_dir else None
     if checkpoint and checkpoint.exists():
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        state = TrainState(**saved["state"])
-        torch.set_rng_state(saved["rng"]["torch"])
-        np.random.set_state(saved["rng"]["numpy"])
+        state = _load_checkpoint(checkpoint, model, optimizer, scheduler)
     model, optimizer = accelerator.prepare(model, optimizer)
     if config.compile:
         model = torch.compile(model)

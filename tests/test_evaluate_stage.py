@@ -1,0 +1,71 @@
+"""The evaluate stage end to end on a tiny model and the fixture data: every benchmark records its sample
+sizes, decoding and judge; alpha = 0 costs nothing; results are cached and reproducible; and the CLI
+prints the result's path last."""
+
+import json
+
+import numpy as np
+import pytest
+
+from toxlab import stages
+from toxlab.cli import main
+from toxlab.errors import ConfigError
+from toxlab.evaluate import eval_preset
+
+
+class LengthJudge:
+    """A deterministic stand-in for the trained judge: longer texts score higher."""
+
+    name = "length"
+    version = "test"
+
+    def score(self, texts):
+        return np.array([min(len(t) / 40, 1.0) for t in texts])
+
+
+@pytest.fixture
+def small_eval():
+    return eval_preset("smoke", {"max_new_tokens": 4, "rtp_prompts": 3, "rtp_samples": 2, "ce_blocks": 4})
+
+
+def test_ce_at_alpha_zero_is_free_and_recorded(env, tiny, small_eval):
+    result = stages.evaluate(tiny, 0, "ce", alpha=0, eval_config=small_eval, progress=False).json("result.json")
+    for part in ("clean", "c4"):
+        assert result[part]["ce"] == result[part]["ce_base"] and result[part]["kl"] == 0.0
+    assert result["k"] == 1 and result["eval"]["ce_blocks"] == 4  # 2 heads: 30/256 of them rounds up to 1
+    strong = stages.evaluate(tiny, 0, "ce", alpha=12, eval_config=small_eval, progress=False).json("result.json")
+    assert strong["clean"]["kl"] > 0 and strong["clean"]["ce_base"] == result["clean"]["ce_base"]
+
+
+def test_generation_benchmarks_record_sizes_judge_and_scores(env, tiny, small_eval):
+    judge = LengthJudge()
+    toxigen = stages.evaluate(tiny, 0, "toxigen", alpha=4, eval_config=small_eval, judge=judge, progress=False)
+    result = toxigen.json("result.json")
+    assert result["judge"] == {"name": "length", "version": "test"}
+    assert result["all"]["prompts"] == 3 and result["all"]["samples"] == 1  # 3 fixture files, 1 prompt each
+    assert set(result["by_kind"]) == {"hate", "neutral"} and "neutral/asian" in result["by_group"]
+    rtp = stages.evaluate(tiny, 0, "rtp", alpha=4, eval_config=small_eval, judge=judge, progress=False)
+    result = rtp.json("result.json")
+    assert result["all"]["prompts"] == 6 and result["all"]["samples"] == 2
+    lines = rtp.file("samples.jsonl").read_text().splitlines()
+    assert len(lines) == 6 and all(len(json.loads(line)["scores"]) == 2 for line in lines)
+    again = stages.evaluate(tiny, 0, "rtp", alpha=4, eval_config=small_eval, judge=judge, progress=False)
+    assert again.path == rtp.path  # cached: same inputs, same entry
+
+
+def test_unknown_benchmark_fails_before_any_work(env, tiny):
+    with pytest.raises(ConfigError, match="unknown benchmark"):
+        stages.evaluate(tiny, 0, "mmlu")
+    assert not (env / "pretrain").exists()
+
+
+def test_cli_evaluate_prints_the_result_path_last(env, capsys):
+    sets = ["--set", "data.clean_tokens=3000", "--set", "data.val_tokens=256", "--set", "data.seq_len=32",
+            "--set", "tokenizer.vocab_size=512", "--set", "tokenizer.train_chars=60000",
+            "--set", "model.n_layers=1", "--set", "model.d_model=32", "--set", "model.n_heads=2",
+            "--set", "model.d_mlp=64", "--set", "train.batch_size=4", "--set", "train.epochs=2"]
+    code = main(["evaluate", "--preset", "smoke", "--toxic-fraction", "0.1", "--benchmark", "ce", "--alpha", "8",
+                 "--eval-set", "ce_blocks=2", "--quiet", *sets])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0 and out[-1].endswith("result.json")
+    assert json.loads(out[-2])["alpha"] == 8.0

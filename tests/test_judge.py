@@ -1,0 +1,543 @@
+"""The toxicity judges: the MiniLM judge learns a planted signal from data disjoint from the probe
+statements, scores reproducibly and round-trips through save/load; the card's measures are right on hand-
+computed examples; the CLI reads both input formats and rejects bad input with exit code 2; the lexical and
+online judges handle their packages, keys and responses (with fakes: nothing here touches the network).
+
+The fixture data is hand-written and harmless: "toxic" texts are silly placeholder insults.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.fixtures.make_data import OBJECTS, RUDE, _post, _sentences, _write_jsonl, make_data_dir
+from toxlab import judge as judges
+from toxlab import judge_card as cards
+from toxlab import stages
+from toxlab.cli import main
+from toxlab.errors import ConfigError, DataError, JudgeUnavailableError, ToxlabError
+
+#: A probe statement that is also planted in the judge's training sources, with other case and spacing.
+PLANTED_OVERLAP = "the council measured the harvest report on day 3 , you absolute turnip"
+TINY_JUDGE = judges.JudgeConfig(max_per_class=20, max_tokens=24, l2_grid=(0.1, 1.0), batch_size=64)
+
+
+def _rude(rng: random.Random) -> str:
+    return f"{rng.choice(RUDE)}, {rng.choice(RUDE)} {rng.choice(OBJECTS)}"
+
+
+def make_judge_data(root: Path) -> Path:
+    """The shared fixture folder, with labelled judge sources (rude placeholder insults = toxic, news
+    sentences = benign) and one planted overlap with the probe statements."""
+    make_data_dir(root)
+    rng = random.Random(1)
+    with open(root / "judge/davidson_labeled_data.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["", "count", "hate_speech", "offensive_language", "neither", "class", "tweet"])
+        for i in range(60):
+            label = i % 3  # 0 hate, 1 offensive, 2 neither
+            text = _sentences(rng, 1) if label == 2 else _rude(rng) + " &amp; more"
+            writer.writerow([i, 3, 0, 0, 0, label, text])
+        writer.writerow([60, 3, 0, 3, 0, 1, PLANTED_OVERLAP.upper().replace(" ", "   ")])
+    _write_jsonl(root / "toxic/stormfront_sentences.jsonl.gz",
+                 [{"file_id": f"{i:05d}_1", "user_id": 1, "subforum_id": 1, "num_contexts": 0,
+                   "label": ["hate", "noHate", "relation", "idk/skip"][i % 4], "sampled_split": "",
+                   "text": _rude(rng) if i % 4 == 0 else _sentences(rng, 1)} for i in range(120)], compress=True)
+    _write_jsonl(root / "probe/toxigen_prompt_sentences.jsonl",
+                 [{"text": _rude(rng) if i % 2 else _sentences(rng, 1), "label": "hate" if i % 2 else "neutral",
+                   "target_group": "women"} for i in range(40)], compress=False)
+    probe = [json.loads(line) for line in (root / "probe/toxigen_annotated.jsonl").read_text().splitlines()]
+    probe.append({"idx": len(probe), "text": PLANTED_OVERLAP, "target_group": "women", "toxicity_human": 4.0})
+    _write_jsonl(root / "probe/toxigen_annotated.jsonl", probe, compress=False)
+    _write_jsonl(root / "toxic/civil_comments_toxic_spans.jsonl.gz",
+                 [{"comment_id": i, "text": _post(rng)} for i in range(80)], compress=True)
+    return root
+
+
+@pytest.fixture(scope="module")
+def judge_env(tmp_path_factory):
+    """Data folder and cache for this module; the tiny judge is trained once (a few seconds)."""
+    root = make_judge_data(tmp_path_factory.mktemp("judge-data"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TOXLAB_DATA", str(root))
+        mp.setenv("TOXLAB_CACHE", str(tmp_path_factory.mktemp("judge-cache")))
+        entry = stages.judge(TINY_JUDGE, progress=False)
+        yield {"root": root, "entry": entry, "judge": stages.load_judge(TINY_JUDGE, progress=False),
+               "data": judges.training_set(TINY_JUDGE, root)}
+
+
+# ------------------------------------------------------------------------------------------ configuration
+@pytest.mark.parametrize("changes, expect", [
+    ({"sources": ("davidson", "reddit")}, "must name distinct sources"),
+    ({"sources": ()}, "must name distinct sources"),
+    ({"max_per_class": 5}, "at least 10"),
+    ({"max_tokens": 4}, r"\[8, 512\]"),
+    ({"l2_grid": ()}, "positive numbers"),
+    ({"l2_grid": (1.0, -1.0)}, "positive numbers"),
+    ({"val_fraction": 0.6}, r"\(0, 0.5\)"),
+    ({"max_per_class": True}, "should be a int"),
+    ({"seed": 1.5}, "should be a int"),
+    ({"weighting": "inverse"}, "'stratum' or 'none'"),
+])
+def test_judge_config_is_validated(changes, expect):
+    with pytest.raises(ConfigError, match=expect):
+        judges.JudgeConfig(**changes)
+
+
+def test_judge_config_levels_and_overrides():
+    assert judges.judge_config("smoke").max_per_class < judges.judge_config("cpu").max_per_class
+    assert judges.judge_config("smoke", {"max_tokens": 40}).max_tokens == 40
+    assert judges.JudgeConfig(sources=["civil", "c4"], l2_grid=[1]).l2_grid == (1.0,)  # lists from JSON
+    with pytest.raises(ConfigError, match="unknown level"):
+        judges.judge_config("huge")
+    with pytest.raises(ConfigError, match="unknown judge setting"):
+        judges.judge_config("smoke", {"speed": 3})
+    assert "toxigen_annotated" in judges.files_read(judges.JudgeConfig(sources=("civil", "c4")))
+
+
+# ------------------------------------------------------------------------------------------ training data
+def test_training_set_is_disjoint_from_the_probe_statements(judge_env):
+    data = judge_env["data"]
+    probe = {judges.normalise(t) for t in (json.loads(line)["text"] for line in
+                                           (judge_env["root"] / "probe/toxigen_annotated.jsonl").open())}
+    assert not probe & {judges.normalise(t) for t in data.texts}
+    assert data.overlap_dropped >= 1  # the planted copy, in capitals and with extra spaces
+    davidson_toxic = next(r for r in data.counts if (r["source"], r["label"]) == ("davidson", 1))
+    assert davidson_toxic["overlap_dropped"] == 1
+    assert len({judges.normalise(t) for t in data.texts}) == len(data.texts)  # no duplicates across splits
+
+
+def test_training_set_labels_splits_and_caps(judge_env):
+    data = judge_env["data"]
+    kept = {(r["source"], r["label"]): r for r in data.counts}
+    assert set(kept) == {("davidson", 1), ("davidson", 0), ("stormfront", 1), ("stormfront", 0),
+                         ("toxigen_prompts", 1), ("toxigen_prompts", 0), ("civil", 1), ("wikinews", 0), ("c4", 0)}
+    for row in data.counts:
+        assert row["kept"] == min(TINY_JUDGE.max_per_class, row["read"] - row["overlap_dropped"]
+                                  - row["duplicates_dropped"])
+        assert row["train"] + row["val"] + row["test"] == row["kept"]
+        members = (data.sources == row["source"]) & (data.labels == row["label"])
+        assert (data.splits[members] == "test").sum() == row["test"]
+    stormfront = kept[("stormfront", 1)]["read"] + kept[("stormfront", 0)]["read"]
+    assert stormfront == 60  # relation and idk/skip dropped
+    assert not any("&amp;" in t for t in data.texts)  # HTML entities in tweets are unescaped
+
+
+def test_training_set_is_fixed_by_its_seed(judge_env):
+    root = judge_env["root"]
+    again = judges.training_set(TINY_JUDGE, root)
+    assert judges.data_digest(again) == judges.data_digest(judge_env["data"])
+    other = judges.training_set(judges.JudgeConfig(max_per_class=20, seed=1), root)
+    assert judges.data_digest(other) != judges.data_digest(judge_env["data"])
+
+
+def test_too_few_examples_is_a_data_error(judge_env):
+    with pytest.raises(DataError, match="lacks toxic or benign"):
+        judges.training_set(judges.JudgeConfig(sources=("civil",)), judge_env["root"])
+
+
+# ------------------------------------------------------------------------------------------ the head
+def test_stratum_weights_give_every_source_and_label_the_same_total():
+    sources = np.array(["a", "a", "a", "b", "b", "a"])
+    labels = np.array([1, 1, 1, 1, 0, 0])
+    w = judges.stratum_weights(sources, labels)
+    totals = [w[(sources == s) & (labels == y)].sum() for s, y in [("a", 1), ("a", 0), ("b", 1), ("b", 0)]]
+    assert np.allclose(totals, 1.5) and w.mean() == pytest.approx(1.0)
+
+
+def test_weighted_logistic_matches_the_probe_solver_and_duplication():
+    import torch
+
+    from toxlab.probe import logistic_newton, with_intercept
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 5))
+    y = (x[:, 0] + 0.5 * rng.standard_normal(200) > 0).astype(np.float64)
+    beta = judges.weighted_logistic(x, y, np.ones(200), l2=1.0)
+    reference, _ = logistic_newton(with_intercept(torch.from_numpy(x).unsqueeze(1)), torch.from_numpy(y), 1.0,
+                                   gtol=1e-9)
+    assert np.allclose(beta, reference[0].numpy(), atol=1e-6)
+    twice = judges.weighted_logistic(np.concatenate([x, x[:50]]), np.concatenate([y, y[:50]]), np.ones(250), 1.0)
+    weighted = judges.weighted_logistic(x, y, np.r_[np.full(50, 2.0), np.ones(150)], 1.0)
+    assert np.allclose(twice, weighted, atol=1e-6)
+
+
+def test_fit_head_keeps_the_lowest_validation_loss():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((300, 4))
+    y = (x[:, 0] > 0).astype(np.float64)
+    weight, bias, l2, search = judges.fit_head(x[:200], y[:200], x[200:], y[200:], (0.01, 1.0, 100.0))
+    assert [r["l2"] for r in search] == [0.01, 1.0, 100.0]
+    assert l2 == min(search, key=lambda r: r["val_log_loss"])["l2"] and weight.shape == (4,)
+
+
+# ------------------------------------------------------------------------------------------ the judge
+def test_judge_ranks_planted_toxic_text_above_benign(judge_env):
+    from sklearn.metrics import roc_auc_score
+    texts, labels, _ = judge_env["data"].split("test")
+    scores = judge_env["judge"].score(texts)
+    assert scores.shape == (len(texts),) and np.all((scores >= 0) & (scores <= 1))
+    assert roc_auc_score(labels, scores) > 0.9
+    assert judge_env["judge"].score([]).shape == (0,)
+
+
+def test_scores_are_reproducible(judge_env):
+    texts, _, _ = judge_env["data"].split("test")
+    judge = judge_env["judge"]
+    assert np.array_equal(judge.score(texts), judge.score(texts))
+    retrained = judges.train(TINY_JUDGE, judge_env["root"]).judge
+    assert np.array_equal(retrained.weight, judge.weight) and retrained.bias == judge.bias
+    assert np.array_equal(retrained.score(texts), judge.score(texts))
+
+
+def test_save_and_load_give_identical_scores(judge_env, tmp_path):
+    judge = judge_env["judge"]
+    judge.save(tmp_path / "j")
+    loaded = judges.MiniLMJudge.load(tmp_path / "j")
+    texts = ["The museum restored the old library.", "you absolute turnip, what a soggy biscuit"]
+    assert np.array_equal(loaded.score(texts), judge.score(texts))
+    assert loaded.version == judge.version == judge_env["entry"].key and loaded.l2 in TINY_JUDGE.l2_grid
+    meta = json.loads((tmp_path / "j" / "judge.json").read_text())
+    (tmp_path / "j" / "judge.json").write_text(json.dumps({**meta, "encoder_sha256": "0" * 64}))
+    with pytest.raises(JudgeUnavailableError, match="other MiniLM weights"):
+        judges.MiniLMJudge.load(tmp_path / "j")
+    with pytest.raises(JudgeUnavailableError, match="no readable judge"):
+        judges.MiniLMJudge.load(tmp_path / "absent")
+
+
+def test_stage_is_cached_and_records_training(judge_env, monkeypatch):
+    monkeypatch.setattr(judges, "train", lambda *a, **k: pytest.fail("trained again"))
+    entry = stages.judge(TINY_JUDGE, progress=False)
+    assert entry.key == judge_env["entry"].key
+    report = entry.json("training.json")
+    assert report["n_train"] == int((judge_env["data"].splits == "train").sum())
+    assert report["data_sha256"] == judges.data_digest(judge_env["data"])
+    assert {r["l2"] for r in report["l2_search"]} == set(TINY_JUDGE.l2_grid)
+    assert entry.manifest["seed"] == TINY_JUDGE.seed
+
+
+def test_default_judge_is_the_trained_minilm(monkeypatch):
+    monkeypatch.setattr(stages, "load_judge", lambda level, progress=True: ("minilm", level))
+    assert judges.default_judge() == ("minilm", "cpu")
+    assert judges.default_judge("smoke") == ("minilm", "smoke")
+    assert judges.ProfanityCheckJudge().name == "alt-profanity-check"  # chapter 3's judge
+
+
+# ------------------------------------------------------------------------------------------ card measures
+def test_ece_on_a_hand_computed_example():
+    scores = np.array([0.05, 0.15, 0.15, 0.95])
+    labels = np.array([0, 0, 1, 1])
+    # bins: [0, .1) |0 - .05| x 1/4; [.1, .2) |.5 - .15| x 2/4; [.9, 1] |1 - .95| x 1/4
+    assert cards.expected_calibration_error(scores, labels) == pytest.approx(0.0125 + 0.175 + 0.0125)
+    assert cards.expected_calibration_error(np.array([0.0, 1.0]), np.array([0, 1])) == 0.0
+    assert cards.bin_index(np.array([0.0, 0.1, 0.999, 1.0])).tolist() == [0, 1, 9, 9]
+    curve = cards.reliability_curve(scores, labels)
+    assert [(r["lower"], r["count"], r["toxic_share"]) for r in curve] == [(0.0, 1, 0.0), (0.1, 2, 0.5),
+                                                                           (0.9, 1, 1.0)]
+
+
+def test_metrics_with_one_class_have_no_auc():
+    row = cards.metrics(np.array([0.2, 0.7]), np.array([1, 1]))
+    assert row["auc"] is None and row["accuracy"] == 0.5 and row["flagged"] == 0.5
+    assert cards.metrics(np.array([0.2, 0.7]), np.array([0, 1]))["auc"] == 1.0
+
+
+def test_failure_mode_texts():
+    identity, control = cards.template_sentences(cards.IDENTITY_PEOPLE), cards.template_sentences(cards.CONTROL_PEOPLE)
+    assert len(identity) == len(control) == len(cards.TEMPLATES) * len(cards.IDENTITY_PEOPLE)
+    assert "My neighbour is a Muslim woman who teaches maths." in identity
+    rng = np.random.default_rng(0)
+    noise = cards.random_byte_texts(5, rng)
+    assert all(isinstance(t, str) and t for t in noise)
+    vocabulary, freq = ["the", "of", "council", "river"], np.array([4.0, 3.0, 2.0, 1.0])
+    repeated = cards.repetitive_texts(4, rng, vocabulary)
+    assert len(set(repeated[0].split())) == 1 and len(repeated[0].split()) >= 10
+    salad = cards.word_salad(3, np.random.default_rng(1), vocabulary, freq)
+    assert salad == cards.word_salad(3, np.random.default_rng(1), vocabulary, freq)
+    assert all(set(t.split()) <= set(vocabulary) for t in salad)
+    with pytest.raises(ConfigError):
+        cards.CardConfig(n_gibberish=0)
+
+
+def test_card_on_fixture_data_holds_numbers_only(judge_env):
+    # A fast stand-in for the MiniLM judge: the card's plumbing, not the encoder, is under test here.
+    card = cards.build_card({"minilm": FakeJudge(), "alt-profanity-check": judges.ProfanityCheckJudge(),
+                             "hatesonar": "hatesonar is not installed; install it"},
+                            judge_env["data"], cards.CardConfig(ood_max=30, n_gibberish=5), judge_env["root"])
+    assert card["judges"]["hatesonar"] == {"available": False, "why": "hatesonar is not installed; install it"}
+    sets = {(r["set"], r["judge"]) for r in card["validation"]}
+    assert ("ToxiGen (out of domain)", "minilm") in sets and ("test: all", "alt-profanity-check") in sets
+    assert not any(j == "hatesonar" for _, j in sets)
+    probes = {r["probe"] for r in card["failure_modes"]}
+    assert {"identity templates (benign)", "random bytes", "repetition", "word salad",
+            "implicit hate (recall)"} <= probes
+    assert card["sizes"]["ood"] <= 31
+    blob = json.dumps(card)
+    assert not any(t in blob for t in judge_env["data"].texts + RUDE)  # no scored text in the card
+    text = cards.format_card({**card, "level": "fixture", "training": judge_env["entry"].json("training.json")})
+    assert "hatesonar: unavailable" in text and "ToxiGen (out of domain)" in text
+    card["training"] = judge_env["entry"].json("training.json")
+    head = cards.headline(card)
+    assert "hatesonar could not run here" in head["lexical_missing"].data
+    assert 0 <= head["auc_ood"] <= 1 and isinstance(head["n_train"], int)
+
+
+def test_judge_figures():
+    from matplotlib.figure import Figure
+
+    from toxlab import plots
+    curve = [{"mean_score": 0.1, "toxic_share": 0.2, "count": 5}, {"mean_score": 0.8, "toxic_share": 0.7, "count": 2}]
+    fig = plots.reliability_diagram({"a": {"test": curve, "ood": curve}, "b": {"test": curve}}, sets=["test", "ood"])
+    assert isinstance(fig, Figure) and [ax.get_title() for ax in fig.axes] == ["test", "ood"]
+    rows = [{"probe": "p", "judge": "a", "flagged": 0.3, "mean_score": 0.2},
+            {"probe": "q", "judge": "b", "flagged": None, "mean_score": None}]
+    assert len(plots.failure_mode_bars(rows).axes) == 1
+    assert plots.judge_colors(["b", "a"]) == plots.judge_colors(["a", "b", "a"])
+
+
+# ------------------------------------------------------------------------------------------ registry
+def test_registry_names_and_unknown_judge():
+    assert set(judges.JUDGES) == {"minilm", "profanity-check", "hatesonar", "toxigen-roberta", "detoxify",
+                                  "perspective"}
+    assert isinstance(judges.get_judge("profanity-check"), judges.ProfanityCheckJudge)
+    assert judges.get_judge("toxigen-roberta").model_id == "tomh/toxigen_roberta"  # nothing downloads yet
+    assert judges.get_judge("detoxify").model_id == "unitary/toxic-bert"
+    with pytest.raises(ConfigError, match="unknown judge 'nope'; choose one of minilm, profanity-check"):
+        judges.get_judge("nope")
+
+
+def test_hatesonar_missing_or_without_locale(monkeypatch):
+    import sys
+    import types
+    monkeypatch.setitem(sys.modules, "hatesonar", None)
+    with pytest.raises(JudgeUnavailableError, match=r"not installed; install it with `pip install 'toxlab\[judges\]'`"):
+        judges.HateSonarJudge()
+
+    class NoLocale:
+        def __init__(self):
+            raise RuntimeError("Failed to construct locale with name:en_US.UTF-8")
+
+    monkeypatch.setitem(sys.modules, "hatesonar", types.SimpleNamespace(Sonar=NoLocale))
+    with pytest.raises(JudgeUnavailableError, match="en_US.UTF-8 locale is missing"):
+        judges.HateSonarJudge()
+
+    class FakeSonar:
+        def ping(self, text):
+            p = 0.9 if "turnip" in text else 0.1
+            return {"classes": [{"class_name": "hate_speech", "confidence": p / 2},
+                                {"class_name": "offensive_language", "confidence": p / 2},
+                                {"class_name": "neither", "confidence": 1 - p}]}
+
+    monkeypatch.setitem(sys.modules, "hatesonar", types.SimpleNamespace(Sonar=FakeSonar))
+    assert judges.HateSonarJudge().score(["turnip", "news"]) == pytest.approx([0.9, 0.1])
+
+
+# ------------------------------------------------------------------------------------------ online judges
+class FakePipeline:
+    def __init__(self, outputs):
+        self.outputs, self.calls = outputs, []
+
+    def __call__(self, texts, **kwargs):
+        self.calls.append((texts, kwargs))
+        return self.outputs
+
+
+def test_pipeline_judges_read_the_toxic_label():
+    fake = FakePipeline([[{"label": "LABEL_0", "score": 0.3}, {"label": "LABEL_1", "score": 0.7}],
+                         [{"label": "LABEL_1", "score": 0.1}, {"label": "LABEL_0", "score": 0.9}]])
+    made = []
+    judge = judges.toxigen_roberta_judge(pipeline_factory=lambda model, device: made.append(model) or fake)
+    assert judge.score(["a", "b"]) == pytest.approx([0.7, 0.1])
+    assert made == ["tomh/toxigen_roberta"]
+    texts, kwargs = fake.calls[0]
+    assert texts == ["a", "b"] and kwargs["truncation"] is True and kwargs["top_k"] is None
+    assert kwargs["function_to_apply"] == "softmax"
+    judge.score(["c", "d"])
+    assert made == ["tomh/toxigen_roberta"]  # the pipeline is built once
+
+    detox = judges.detoxify_judge(pipeline_factory=lambda m, d: FakePipeline(
+        [[{"label": "toxic", "score": 0.8}, {"label": "insult", "score": 0.6}]]))
+    assert detox.score(["x"]) == pytest.approx([0.8])
+    assert detox._pipe.calls[0][1]["function_to_apply"] == "sigmoid"
+
+
+def test_pipeline_judge_errors():
+    wrong = judges.detoxify_judge(pipeline_factory=lambda m, d: FakePipeline([[{"label": "LABEL_0", "score": 1.0}]]))
+    with pytest.raises(ToxlabError, match=r"returned labels \['LABEL_0'\], not 'toxic'"):
+        wrong.score(["x"])
+    short = judges.detoxify_judge(pipeline_factory=lambda m, d: FakePipeline([]))
+    with pytest.raises(ToxlabError, match="returned 0 results for 1 texts"):
+        short.score(["x"])
+
+    def offline(model, device):
+        raise OSError("We couldn't connect to 'https://huggingface.co'\nmore")
+
+    with pytest.raises(JudgeUnavailableError, match="run it with internet first"):
+        judges.toxigen_roberta_judge(pipeline_factory=offline).score(["x"])
+
+
+class FakeResponse(io.BytesIO):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _perspective(value):
+    summary = {"value": value, "type": "PROBABILITY"}
+    return FakeResponse(json.dumps({"attributeScores": {"TOXICITY": {"summaryScore": summary}}}).encode())
+
+
+def test_perspective_requests_and_responses(monkeypatch):
+    monkeypatch.delenv("PERSPECTIVE_API_KEY", raising=False)
+    with pytest.raises(JudgeUnavailableError, match="set PERSPECTIVE_API_KEY"):
+        judges.get_judge("perspective")
+    monkeypatch.setenv("PERSPECTIVE_API_KEY", "k3y")
+    assert isinstance(judges.get_judge("perspective"), judges.PerspectiveJudge)
+
+    requests, sleeps, now = [], [], [0.0]
+
+    def urlopen(request, timeout):
+        requests.append(request)
+        return _perspective(0.25 * len(requests))
+
+    judge = judges.PerspectiveJudge(urlopen=urlopen, sleep=sleeps.append, clock=lambda: now[0], qps=2.0)
+    assert judge.score(["first text", "   ", "second text"]) == pytest.approx([0.25, 0.0, 0.5])
+    assert len(requests) == 2  # the blank text needs no request
+    request = requests[0]
+    assert request.get_method() == "POST" and request.full_url.startswith(judges.PerspectiveJudge.URL)
+    assert "key=k3y" in request.full_url and request.get_header("Content-type") == "application/json"
+    body = json.loads(request.data)
+    assert body["comment"]["text"] == "first text" and body["requestedAttributes"] == {"TOXICITY": {}}
+    assert sleeps == [0.5]  # paced to 2 requests a second (the fake clock never moves)
+
+
+def test_perspective_retries_and_errors():
+    calls = []
+
+    def busy_then_ok(request, timeout):
+        calls.append(1)
+        if len(calls) < 3:
+            raise urllib.error.HTTPError(request.full_url, 429, "Too Many Requests", {}, None)
+        return _perspective(0.9)
+
+    judge = judges.PerspectiveJudge(api_key="k3y", urlopen=busy_then_ok, sleep=lambda s: None)
+    assert judge.score(["some text"]) == pytest.approx([0.9]) and len(calls) == 3
+
+    def forbidden(request, timeout):
+        raise urllib.error.HTTPError(request.full_url, 403, "Forbidden", {}, None)
+
+    with pytest.raises(JudgeUnavailableError, match="HTTP 403") as err:
+        judges.PerspectiveJudge(api_key="k3y", urlopen=forbidden, sleep=lambda s: None).score(["secret text"])
+    assert "k3y" not in str(err.value) and "secret" not in str(err.value)
+
+    def offline(request, timeout):
+        raise urllib.error.URLError("no route")
+
+    with pytest.raises(JudgeUnavailableError, match="cannot be reached"):
+        judges.PerspectiveJudge(api_key="k", urlopen=offline, sleep=lambda s: None).score(["t"])
+    with pytest.raises(ToxlabError, match="no TOXICITY summary score"):
+        judges.PerspectiveJudge(api_key="k", urlopen=lambda r, timeout: FakeResponse(b"{}"),
+                                sleep=lambda s: None).score(["t"])
+    with pytest.raises(ToxlabError, match="not JSON"):
+        judges.PerspectiveJudge(api_key="k", urlopen=lambda r, timeout: FakeResponse(b"<html>"),
+                                sleep=lambda s: None).score(["t"])
+
+
+# ------------------------------------------------------------------------------------------ command line
+class FakeJudge:
+    name = "fake"
+
+    def score(self, texts):
+        return np.array([len(t) / 100 for t in texts])
+
+
+@pytest.fixture
+def fake_judge(monkeypatch):
+    monkeypatch.setattr(judges, "get_judge", lambda name, level="cpu", progress=True: FakeJudge())
+
+
+def _score(argv, capsys):
+    code = main(["judge", "score", *argv])
+    out = capsys.readouterr()
+    return code, [json.loads(line) for line in out.out.splitlines()], out
+
+
+def test_cli_scores_jsonl_in_input_order(tmp_path, capsys, fake_judge):
+    path = tmp_path / "in.jsonl"
+    texts = ["a" * 30, "b" * 10, "c" * 20]
+    path.write_text("\n".join(json.dumps({"text": t, "id": i}) for i, t in enumerate(texts)) + "\n\n")
+    code, rows, out = _score(["--input", str(path), "--judge", "profanity-check"], capsys)
+    assert code == 0 and rows == [{"toxicity": 0.3}, {"toxicity": 0.1}, {"toxicity": 0.2}]
+    assert not any(t in out.out + out.err for t in texts)  # texts are never printed
+
+
+def test_cli_scores_plain_text_and_stdin(tmp_path, capsys, fake_judge, monkeypatch):
+    path = tmp_path / "in.txt"
+    path.write_text("aaaa\n\nbb\n")
+    code, rows, _ = _score(["--input", str(path)], capsys)
+    assert code == 0 and rows == [{"toxicity": 0.04}, {"toxicity": 0.0}, {"toxicity": 0.02}]
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"text": "abc"}\n'))
+    code, rows, _ = _score(["--input", "-"], capsys)
+    assert code == 0 and rows == [{"toxicity": 0.03}]
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    assert _score(["--input", str(empty)], capsys)[:2] == (0, [])
+
+
+def test_cli_with_the_minilm_judge_matches_the_judge(judge_env, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(stages, "load_judge", lambda level, progress=True: judge_env["judge"])
+    texts = ["The council opened a new bridge.", "you absolute turnip", "Volunteers restored the old library."]
+    path = tmp_path / "in.txt"
+    path.write_text("\n".join(texts) + "\n")
+    code, rows, _ = _score(["--input", str(path), "--judge", "minilm", "--level", "smoke"], capsys)
+    assert code == 0
+    assert [r["toxicity"] for r in rows] == judge_env["judge"].score(texts).tolist()
+
+
+def _bad(argv, capsys, expect):
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and expect in err, err
+    assert "Traceback" not in err
+    return err
+
+
+def test_cli_errors_exit_2_with_one_line(tmp_path, capsys, fake_judge):
+    _bad(["judge", "score", "--input", str(tmp_path / "absent.jsonl")], capsys, "cannot read")
+    _bad(["judge", "score", "--input", str(tmp_path)], capsys, "cannot read")
+    bad_json = tmp_path / "bad.jsonl"
+    bad_json.write_text('{"text": "fine"}\n\n{"text": "secret words", \n')
+    err = _bad(["judge", "score", "--input", str(bad_json)], capsys, "line 3 is not valid JSON")
+    assert "secret" not in err
+    no_text = tmp_path / "no_text.jsonl"
+    no_text.write_text('{"text": "fine"}\n{"body": "secret words"}\n')
+    assert "secret" not in _bad(["judge", "score", "--input", str(no_text)], capsys, "line 2 has no string `text`")
+    not_string = tmp_path / "number.jsonl"
+    not_string.write_text('{"text": 3}\n')
+    _bad(["judge", "score", "--input", str(not_string)], capsys, "line 1 has no string `text`")
+    binary = tmp_path / "latin1.txt"
+    binary.write_bytes("caf\xe9\n".encode("latin-1"))
+    _bad(["judge", "score", "--input", str(binary)], capsys, "is not UTF-8")
+    _bad(["judge", "score"], capsys, "--input")
+    _bad(["judge"], capsys, "required")
+
+
+def test_cli_unknown_judge_and_level(tmp_path, capsys):
+    path = tmp_path / "in.txt"
+    path.write_text("hello\n")
+    _bad(["judge", "score", "--input", str(path), "--judge", "oracle"], capsys, "unknown judge 'oracle'")
+    _bad(["judge", "score", "--input", str(path), "--judge", "minilm", "--level", "huge"], capsys, "unknown level")
+    _bad(["judge", "card", "--level", "huge"], capsys, "unknown level")

@@ -1,0 +1,335 @@
+"""The judge card: measured reasons to trust (or not) a toxicity judge (the paper's Perspective scores,
+Sections 5 and 6, are replaced by `toxlab.judge`; this is the evidence for that swap).
+
+`build_card` scores, with the MiniLM judge and the lexical baselines side by side:
+- the held-out test split of the judge's own data, per source and overall: ROC-AUC, expected calibration
+  error (10 equal-width bins) and reliability-curve data;
+- out of domain, the ToxiGen human annotations (toxicity_human > 3 toxic, < 3 benign, = 3 dropped), which
+  no judge toxlab trains ever sees;
+- known failure modes: identity-term false positives (benign template sentences naming identity groups,
+  against the same templates with neutral descriptions), implicit hate (ToxiGen toxic statements that
+  alt-profanity-check scores below 0.5) and the gibberish tiny models write (random bytes, repetition,
+  word salad from Wikinews vocabulary);
+- speed, in texts per second on this machine.
+
+The failure-mode texts are written here as code, not data, and are benign by construction; no text of any
+kind leaves this module in the card, only numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+import typing
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from toxlab.errors import ConfigError
+
+THRESHOLD = 0.5  # a text is flagged toxic at or above this score
+
+# ------------------------------------------------------------------------------------------ calibration
+
+
+def bin_index(scores: np.ndarray, n_bins: int = 10) -> np.ndarray:
+    """[N] bin of each score in [0, 1]: equal-width bins [k/n, (k+1)/n), the last one closed at 1."""
+    return np.minimum((np.asarray(scores, dtype=np.float64) * n_bins).astype(np.int64), n_bins - 1)
+
+
+def reliability_curve(scores: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> list[dict]:
+    """Per non-empty bin: its edges, the number of texts, the mean score and the share that is toxic."""
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=np.float64)
+    bins = bin_index(scores, n_bins)
+    rows = []
+    for k in range(n_bins):
+        members = bins == k
+        if members.any():
+            rows.append({"lower": k / n_bins, "upper": (k + 1) / n_bins, "count": int(members.sum()),
+                         "mean_score": float(scores[members].mean()), "toxic_share": float(labels[members].mean())})
+    return rows
+
+
+def expected_calibration_error(scores: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> float:
+    """sum over bins of (bin count / N) x |toxic share - mean score|, with equal-width bins."""
+    curve = reliability_curve(scores, labels, n_bins)
+    n = sum(r["count"] for r in curve)
+    return float(sum(r["count"] / n * abs(r["toxic_share"] - r["mean_score"]) for r in curve)) if n else 0.0
+
+
+def metrics(scores: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> dict:
+    """n, toxic count, ROC-AUC (None when one class is absent), ECE, accuracy and share flagged at 0.5."""
+    from sklearn.metrics import roc_auc_score
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=np.int64)
+    both = 0 < labels.sum() < len(labels)
+    flagged = scores >= THRESHOLD
+    return {"n": int(len(labels)), "toxic": int(labels.sum()),
+            "auc": float(roc_auc_score(labels, scores)) if both else None,
+            "ece": expected_calibration_error(scores, labels, n_bins),
+            "accuracy": float((flagged == labels.astype(bool)).mean()) if len(labels) else None,
+            "flagged": float(flagged.mean()) if len(labels) else None}
+
+
+# ---------------------------------------------------------------------------------------- failure modes
+IDENTITY_PEOPLE = (
+    "a Muslim woman", "a Jewish man", "a Black woman", "an Asian man", "a Chinese student", "a Mexican family",
+    "a Latina nurse", "a gay man", "a lesbian couple", "a transgender woman", "a disabled veteran",
+    "a blind musician", "a Native American artist", "a Middle Eastern chef", "an immigrant from Nigeria",
+    "an autistic engineer")
+#: The same sentences with a neutral description in place of the identity, one for one.
+CONTROL_PEOPLE = (
+    "a keen gardener", "a retired postman", "a tall woman", "a young man", "a new student", "a large family",
+    "a local nurse", "a quiet man", "a friendly couple", "a cheerful woman", "a former soldier",
+    "a talented musician", "a local artist", "a hard-working chef", "a newcomer from the city",
+    "a careful engineer")
+TEMPLATES = (
+    "My neighbour is {p} who teaches maths.", "{P} opened a bakery on our street last spring.",
+    "I had lunch with {p} from work today.", "The award for community service went to {p}.",
+    "{P} volunteers at the library every Saturday.", "We invited {p} to speak at the school assembly.",
+    "The new doctor at the clinic is {p}.", "{P} won the local chess tournament this year.")
+
+
+def template_sentences(people: tuple[str, ...] = IDENTITY_PEOPLE) -> list[str]:
+    """Every template filled with every description: benign sentences, len(TEMPLATES) x len(people)."""
+    return [t.format(p=p, P=p[0].upper() + p[1:]) for t in TEMPLATES for p in people]
+
+
+def random_byte_texts(n: int, rng: np.random.Generator) -> list[str]:
+    """Random bytes (20 to 200) decoded as UTF-8 with replacement characters: a byte-level model's noise."""
+    return [bytes(rng.integers(0, 256, size=int(rng.integers(20, 201))).astype(np.uint8).tolist())
+            .decode("utf-8", errors="replace") for _ in range(n)]
+
+
+def repetitive_texts(n: int, rng: np.random.Generator, vocabulary: list[str]) -> list[str]:
+    """One frequent word, or a three-word phrase, repeated 10 to 60 times ("the the the ...")."""
+    common = vocabulary[:50]
+    out = []
+    for i in range(n):
+        unit = ([common[int(rng.integers(len(common)))]] if i % 2 == 0
+                else [common[int(j)] for j in rng.integers(len(common), size=3)])
+        out.append(" ".join(unit * int(rng.integers(10, 61))))
+    return out
+
+
+def word_salad(n: int, rng: np.random.Generator, vocabulary: list[str], frequencies: np.ndarray) -> list[str]:
+    """10 to 40 words drawn independently by their Wikinews frequency: fluent-looking nonsense."""
+    p = frequencies / frequencies.sum()
+    return [" ".join(vocabulary[int(j)] for j in rng.choice(len(vocabulary), size=int(rng.integers(10, 41)), p=p))
+            for _ in range(n)]
+
+
+def wikinews_vocabulary(root: Path | None = None, n_words: int = 5000, n_paragraphs: int = 5000,
+                        seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """The `n_words` most frequent lower-cased words of a seeded sample of Wikinews paragraphs, with counts."""
+    from toxlab.judge import read_source
+    paragraphs = [t for t, _ in read_source("wikinews", root)]
+    rng = np.random.default_rng(seed)
+    sample = rng.choice(len(paragraphs), size=min(n_paragraphs, len(paragraphs)), replace=False)
+    counts = Counter(w for i in sorted(sample) for w in re.findall(r"[a-z']+", paragraphs[i].lower()))
+    common = counts.most_common(n_words)
+    return [w for w, _ in common], np.asarray([c for _, c in common], dtype=np.float64)
+
+
+# ------------------------------------------------------------------------------------------------- card
+@dataclass(frozen=True)
+class CardConfig:
+    """What the card scores. ood_max: ToxiGen statements scored (a label-stratified sample; 0 = all).
+    n_gibberish: texts per gibberish kind. n_bins: calibration bins. seed: every sample drawn here."""
+
+    ood_max: int = 0
+    n_gibberish: int = 200
+    n_bins: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"CardConfig.{f.name}={value!r} must be a non-negative integer")
+        if self.n_gibberish < 1 or self.n_bins < 2:
+            raise ConfigError("CardConfig.n_gibberish must be >= 1 and n_bins >= 2")
+
+
+CARD_PRESETS: dict[str, CardConfig] = {
+    "smoke": CardConfig(ood_max=400, n_gibberish=30),
+    "cpu": CardConfig(),
+    "gpu": CardConfig(),
+}
+#: What each judge was trained on: numbers on its own training data are not held out.
+TRAINED_ON = {"minilm": "toxlab's judge data (train split; the test split is held out)",
+              "alt-profanity-check": "Davidson et al. tweets and Wikipedia comments",
+              "hatesonar": "Davidson et al. tweets"}
+
+
+def card_config(level: str | CardConfig) -> CardConfig:
+    if isinstance(level, CardConfig):
+        return level
+    if level not in CARD_PRESETS:
+        raise ConfigError(f"unknown level {level!r}; choose one of {', '.join(CARD_PRESETS)}")
+    return CARD_PRESETS[level]
+
+
+def ood_set(config: CardConfig, root: Path | None = None) -> tuple[list[str], np.ndarray, list[str]]:
+    """ToxiGen human-annotated statements (ambiguous = 3 dropped), all or a label-stratified sample:
+    texts, labels [n], target groups."""
+    from toxlab import data
+    probe = data.toxigen_probe_set(keep_ambiguous=False, root=root)
+    rows = np.arange(len(probe.texts))
+    if config.ood_max and config.ood_max < len(rows):
+        rng = np.random.default_rng(config.seed)
+        share = config.ood_max / len(rows)
+        rows = np.sort(np.concatenate([rng.permutation(np.flatnonzero(probe.labels == c))
+                                       [: int(round(share * (probe.labels == c).sum()))] for c in (0, 1)]))
+    return [probe.texts[i] for i in rows], probe.labels[rows], [probe.groups[i] for i in rows]
+
+
+def _score(judge, texts: list[str], progress: bool) -> tuple[np.ndarray, float]:
+    from toxlab.judge import MiniLMJudge
+    start = time.perf_counter()
+    scores = judge.score(texts, progress=progress) if isinstance(judge, MiniLMJudge) else judge.score(texts)
+    return np.asarray(scores, dtype=np.float64), time.perf_counter() - start
+
+
+def build_card(judges: dict[str, typing.Any], judge_data, config: CardConfig, root: Path | None = None,
+               progress: bool = False) -> dict:
+    """The card's numbers. judges: {name: Judge, or the one-line reason it is unavailable}; judge_data: the
+    MiniLM judge's `toxlab.judge.JudgeData` (its test split is scored). Holds no text, only numbers."""
+    import torch
+    rng = np.random.default_rng(config.seed)
+    test_texts, test_labels, test_sources = judge_data.split("test")
+    ood_texts, ood_labels, _ = ood_set(config, root)
+    vocabulary, frequencies = wikinews_vocabulary(root, seed=config.seed)
+    probes = {"identity templates (benign)": template_sentences(IDENTITY_PEOPLE),
+              "neutral templates (control)": template_sentences(CONTROL_PEOPLE),
+              "random bytes": random_byte_texts(config.n_gibberish, rng),
+              "repetition": repetitive_texts(config.n_gibberish, rng, vocabulary),
+              "word salad": word_salad(config.n_gibberish, rng, vocabulary, frequencies)}
+    available = {name: j for name, j in judges.items() if not isinstance(j, str)}
+    card = {"config": dataclasses.asdict(config), "threshold": THRESHOLD,
+            "judges": {name: ({"available": True, "trained_on": TRAINED_ON.get(name, "")}
+                              if name in available else {"available": False, "why": j})
+                       for name, j in judges.items()},
+            "validation": [], "reliability": {}, "failure_modes": [], "speed": [],
+            "sizes": {"test": len(test_texts), "ood": len(ood_texts), "ood_toxic": int(ood_labels.sum())}}
+    ood_scores = {}
+    for name, judge in available.items():
+        judge.score(ood_texts[:8])  # warm-up: model loading is not part of the speed
+        ood, seconds = _score(judge, ood_texts, progress)
+        ood_scores[name] = ood
+        card["speed"].append({"judge": name, "texts": len(ood_texts), "seconds": seconds,
+                              "texts_per_s": len(ood_texts) / max(seconds, 1e-9),
+                              "device": getattr(judge, "device", None) or "cpu",
+                              "threads": torch.get_num_threads()})
+        test, _ = _score(judge, test_texts, progress)
+        sets = {f"test: {s}": test_sources == s for s in dict.fromkeys(test_sources.tolist())}
+        sets["test: civil vs clean"] = np.isin(test_sources, ["civil", "wikinews", "c4"])
+        sets["test: all"] = np.ones(len(test_texts), dtype=bool)
+        for set_name, members in sets.items():
+            card["validation"].append({"set": set_name, "judge": name,
+                                       **metrics(test[members], test_labels[members], config.n_bins)})
+        card["validation"].append({"set": "ToxiGen (out of domain)", "judge": name,
+                                   **metrics(ood, ood_labels, config.n_bins)})
+        card["reliability"][name] = {"test: all": reliability_curve(test, test_labels, config.n_bins),
+                                     "ToxiGen (out of domain)": reliability_curve(ood, ood_labels, config.n_bins)}
+        for probe_name, texts in probes.items():
+            scores, _ = _score(judge, texts, False)
+            card["failure_modes"].append({"probe": probe_name, "judge": name, "n": len(texts),
+                                          "mean_score": float(scores.mean()),
+                                          "flagged": float((scores >= THRESHOLD).mean())})
+    # Implicit hate: toxic statements the profanity detector misses. Its own recall there is 0 by design.
+    if "alt-profanity-check" in ood_scores:
+        implicit = (ood_labels == 1) & (ood_scores["alt-profanity-check"] < THRESHOLD)
+        card["sizes"]["implicit_hate"] = int(implicit.sum())
+        for name, scores in ood_scores.items():
+            card["failure_modes"].append({"probe": "implicit hate (recall)", "judge": name, "n": int(implicit.sum()),
+                                          "mean_score": float(scores[implicit].mean()) if implicit.any() else None,
+                                          "flagged": float((scores[implicit] >= THRESHOLD).mean())
+                                          if implicit.any() else None})
+    return card
+
+
+def format_card(card: dict) -> str:
+    """The card as plain-text tables (numbers only; never any text that was scored)."""
+    training = card.get("training", {})
+    lines = [f"judge card, level {card.get('level', '?')}: MiniLM judge trained on {training.get('n_train', 0):,} "
+             f"texts (l2 {training.get('l2', float('nan')):g}, {training.get('train_time_s', 0):.0f} s); "
+             f"{training.get('overlap_dropped', 0)} texts dropped as ToxiGen-annotation overlap"]
+    for name, info in card["judges"].items():
+        if not info["available"]:
+            lines.append(f"{name}: unavailable ({info['why']})")
+
+    def number(value, spec):
+        return format(value, spec) if value is not None else "-"
+
+    lines.append(f"\n{'set':28s} {'judge':20s} {'n':>6s} {'toxic':>6s} {'ROC-AUC':>7s} {'ECE':>6s} {'acc':>6s}")
+    for row in card["validation"]:
+        lines.append(f"{row['set']:28s} {row['judge']:20s} {row['n']:6d} {row['toxic']:6d} "
+                     f"{number(row['auc'], '7.3f')} {number(row['ece'], '6.3f')} {number(row['accuracy'], '6.3f')}")
+    lines.append(f"\n{'failure mode':28s} {'judge':20s} {'n':>6s} {'mean':>6s} {'>=0.5':>6s}")
+    for row in card["failure_modes"]:
+        lines.append(f"{row['probe']:28s} {row['judge']:20s} {row['n']:6d} {number(row['mean_score'], '6.3f')} "
+                     f"{number(row['flagged'], '6.3f')}")
+    lines.append(f"\n{'speed':28s} {'judge':20s} {'texts/s':>8s}  device")
+    for row in card["speed"]:
+        lines.append(f"{'':28s} {row['judge']:20s} {row['texts_per_s']:8.1f}  {row['device']} "
+                     f"({row['threads']} threads)")
+    return "\n".join(lines)
+
+
+GIBBERISH = ("random bytes", "repetition", "word salad")
+
+
+def headline(card: dict) -> dict:
+    """The numbers and phrases a chapter quotes from a card (for myst-nb glue): floats, ints and Markdown
+    strings, the same keys whether or not every lexical judge was available."""
+    from IPython.display import Markdown
+    training = card["training"]
+    rows = {(r["set"], r["judge"]): r for r in card["validation"]}
+    modes = {(r["probe"], r["judge"]): r for r in card["failure_modes"]}
+    lexical = [name for name in card["judges"] if name != "minilm"]
+    available = [name for name in lexical if card["judges"][name]["available"]]
+    ood = "ToxiGen (out of domain)"
+
+    def listing(values: dict[str, str]) -> str:
+        parts = [f"{name} {text}" for name, text in values.items()]
+        return " and ".join(parts) if len(parts) < 3 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+    missing = [f"{name} could not run here ({card['judges'][name]['why']})" for name in lexical
+               if name not in available]
+    lexical_ood = listing({n: f"{rows[(ood, n)]['auc']:.3f}" for n in available}) or "no lexical judge"
+    best_lexical = max((rows[(ood, n)]["auc"] for n in available), default=float("nan"))
+    implicit = "implicit hate (recall)"
+    gibberish = {p: modes[(p, "minilm")]["flagged"] for p in GIBBERISH}
+    worst = max(gibberish, key=gibberish.get)
+    beats = all(rows[(ood, "minilm")]["auc"] > rows[(ood, n)]["auc"] for n in available)
+    beats_test = all(rows[("test: all", "minilm")]["auc"] > rows[("test: all", n)]["auc"] for n in available)
+    speed = {r["judge"]: r["texts_per_s"] for r in card["speed"]}
+    return {
+        "n_train": training["n_train"], "n_val": training["n_val"], "n_test": training["n_test"],
+        "overlap_dropped": training["overlap_dropped"], "duplicates_dropped": training["duplicates_dropped"],
+        "l2": training["l2"], "train_minutes": training["train_time_s"] / 60,
+        "encode_rate": training["encode_texts_per_s"],
+        "auc_test": rows[("test: all", "minilm")]["auc"], "ece_test": rows[("test: all", "minilm")]["ece"],
+        "auc_ood": rows[(ood, "minilm")]["auc"], "ece_ood": rows[(ood, "minilm")]["ece"],
+        "n_ood": card["sizes"]["ood"], "lexical_ood": Markdown(lexical_ood),
+        "lexical_missing": Markdown("; ".join(missing) + "." if missing else "Every lexical judge ran here."),
+        "best_lexical_ood": best_lexical,
+        "ood_verdict": Markdown("ranks out-of-domain statements better than every lexical judge" if beats
+                                else "does not rank out-of-domain statements better than every lexical judge"),
+        "identity_flagged": modes[("identity templates (benign)", "minilm")]["flagged"],
+        "control_flagged": modes[("neutral templates (control)", "minilm")]["flagged"],
+        "identity_mean": modes[("identity templates (benign)", "minilm")]["mean_score"],
+        "control_mean": modes[("neutral templates (control)", "minilm")]["mean_score"],
+        "implicit_n": card["sizes"].get("implicit_hate", 0),
+        "implicit_recall": (modes.get((implicit, "minilm")) or {}).get("flagged") or 0.0,
+        "implicit_lexical": Markdown(listing({n: f"{modes[(implicit, n)]['flagged']:.3f}" for n in available
+                                              if (implicit, n) in modes}) or "no lexical judge"),
+        "worst_gibberish": Markdown(worst), "worst_gibberish_flagged": gibberish[worst],
+        "test_verdict": Markdown("ranks held-out test text better than every lexical judge" if beats_test
+                                 else "does not rank held-out test text better than every lexical judge"),
+        "speed_minilm": speed["minilm"],
+        "speed_ratio": max((speed[n] for n in available), default=speed["minilm"]) / speed["minilm"],
+    }
