@@ -241,9 +241,26 @@ def _by_fraction(rows: list[dict], alpha: float, key: str) -> dict[float, float]
             for f in fractions}
 
 
-def intervention_verdict(rows: list[dict], alphas: list[float]) -> str:
+def toxicity_at_budget(rows: list[dict], budget: float) -> dict[float, tuple[float, float]]:
+    """Per toxic fraction: the lowest toxicity among its strengths whose clean cross-entropy rises by at
+    most `budget` nats (alpha = 0 always qualifies), and the relative reduction from alpha = 0 it gives.
+    Means over seeds. A frontier read at one capability cost, so that models are compared fairly."""
+    out = {}
+    for f in sorted({r["toxic_fraction"] for r in rows}):
+        alphas = sorted({r["alpha"] for r in rows if r["toxic_fraction"] == f})
+        tox = _by_fraction([r for r in rows if r["toxic_fraction"] == f], 0.0, "toxicity")[f]
+        best = tox
+        for a in alphas:
+            if _by_fraction(rows, a, "ce_increase")[f] <= budget:
+                best = min(best, _by_fraction(rows, a, "toxicity")[f])
+        out[f] = (best, 1 - best / tox if tox > 0 else float("nan"))
+    return out
+
+
+def intervention_verdict(rows: list[dict], alphas: list[float], budget: float = 0.5) -> str:
     """Chapter 5's closing paragraph, computed from its frontier rows: does base toxicity rise with the
-    toxic fraction, does the strongest ITI remove a larger share of it, and does it cost less capability?"""
+    toxic fraction, does the strongest ITI remove a larger share of it, does it cost less capability, and
+    how much toxicity does each model shed for at most `budget` nats of clean cross-entropy?"""
     from scipy.stats import spearmanr
     strongest = max(alphas)
     base = _by_fraction(rows, 0.0, "toxicity") if 0 in alphas else None
@@ -267,6 +284,12 @@ def intervention_verdict(rows: list[dict], alphas: list[float]) -> str:
                      + ", ".join(f"{f:.0%}: {removed[f]:.0%}" for f in fractions) + f"; this share {trend(removed)}.")
     lines.append(f"- The capability cost of alpha = {strongest:g} (rise in clean cross-entropy, nats/token) "
                  f"{trend(cost)}: " + ", ".join(f"{f:.0%}: {cost[f]:+.3f}" for f in fractions) + ".")
+    if base is not None:
+        at_budget = toxicity_at_budget(rows, budget)
+        lines.append(f"- For at most {budget:g} nats/token of extra clean cross-entropy, the share of toxicity "
+                     "removed (best strength within that budget): "
+                     + ", ".join(f"{f:.0%}: {at_budget[f][1]:.0%}" for f in fractions)
+                     + f"; it {trend({f: v[1] for f, v in at_budget.items()})}.")
     clean, best = fractions[0], min(fractions[1:], key=lambda f: after[f]) if len(fractions) > 1 else fractions[0]
     lines.append(f"- At alpha = {strongest:g} the least toxic toxic-trained model ({best:.0%}) scores "
                  f"{after[best]:.3f} against {after[clean]:.3f} for the clean model.")
