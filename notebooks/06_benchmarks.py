@@ -113,7 +113,12 @@ table["ToxiGen 95% CI"] = [f"{low:.1f}-{high:.1f}" for low, high in table["ToxiG
 table.style.format(precision=2).format("{:.0%}", subset=["toxic fraction"]).hide(axis="index")
 
 # %% [markdown]
-# The table is the Table 1 analogue: one row per model and setting. `paper ToxiGen` gives the paper's value
+# The table is the Table 1 analogue: one row per model and setting. Two cautions when reading it. The
+# judge scores some of a small model's garbled text as toxic (the appendix measures this failure mode), and
+# the expected maximum over several samples amplifies such false alarms, so the RTP columns are best read as
+# differences between rows, not as levels. And a strength that raises the clean cross-entropy by a nat or
+# more has made the model write less coherent text: lower toxicity there is not detoxification in the
+# paper's sense, which is why the capability columns sit beside the toxicity ones. `paper ToxiGen` gives the paper's value
 # where a reliable one is known (secondary sources; Perspective API, so only the ordering, not the level, can
 # be compared with ours). `CE increase` is the rise in held-out clean cross-entropy caused by the
 # intervention, in nats per token, and `KL` the divergence from the un-intervened model.

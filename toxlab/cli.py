@@ -184,7 +184,7 @@ def run(args) -> str | None:
         return str(entry.file("summary.json"))
     if args.command == "readme":
         from toxlab import report
-        summary, probes = args.summary, []
+        summary, probes, benchmarks = args.summary, [], []
         if args.level:
             from toxlab import artifacts, book
             from toxlab.config import get_preset
@@ -198,7 +198,8 @@ def run(args) -> str | None:
                             probes.append(stages.probe(config.with_fraction(fraction), seed).json("summary.json"))
                     except artifacts.CacheMiss:
                         pass
-        return str(report.update_readme(summary, probes=probes))
+            benchmarks = _computed_table1(config, seeds)
+        return str(report.update_readme(summary, probes=probes, benchmarks=benchmarks))
     if args.command == "judge":
         return _judge(args)
     config = _config(args)
@@ -254,6 +255,23 @@ def run(args) -> str | None:
                   f"{r['val_loss']:7.3f} {r['c4_loss']:7.3f} {r['unigram_val_loss']:7.3f}")
         return str(entry.file("summary.json"))
     raise AssertionError(args.command)
+
+
+def _computed_table1(config, seeds: list[int]) -> list[dict]:
+    """Chapter 6's rows for base, weak, mid and strong ITI, from the cache only (what the book computed)."""
+    from toxlab import artifacts, evaluate, stages
+    rows = []
+    for fraction in stages.fractions_for(config):
+        for seed in seeds:
+            for setting, alpha in (("base", 0), ("weak", 4), ("mid", 8), ("strong", 12)):
+                try:
+                    with artifacts.lookup_only():
+                        parts = [stages.evaluate(config.with_fraction(fraction), seed, b, alpha=alpha,
+                                                 progress=False).json("result.json") for b in ("toxigen", "rtp", "ce")]
+                except artifacts.CacheMiss:
+                    continue
+                rows.append(evaluate.table_row(setting, *parts))
+    return rows
 
 
 def _evaluate(config, args) -> str:

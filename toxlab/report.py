@@ -81,6 +81,22 @@ def bench_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def benchmark_table(rows: list[dict]) -> str:
+    """The Table 1 analogue (rows from `toxlab.evaluate.table_row`): toxicity x 100 and capability cost."""
+    lines = ["Table 1 analogue (chapter 6): toxicity x 100 by the offline MiniLM judge (ToxiGen-prompt mean score; "
+             "RTP challenging prompts: expected maximum and probability over the samples) and the capability "
+             "cost (rise in held-out clean cross-entropy, nats per token). Base = no intervention; weak, mid, "
+             "strong = ITI alpha 4, 8, 12.", "",
+             "| toxic fraction | seed | setting | ToxiGen | ToxiGen 95% CI | RTP exp. max | RTP prob. | CE increase |",
+             "|---:|---:|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        low, high = r["ToxiGen 95% CI"]
+        lines.append(f"| {r['toxic fraction']:.2f} | {r['seed']} | {r['setting']} | {r['ToxiGen toxicity']:.1f} | "
+                     f"{low:.1f}-{high:.1f} | {r['RTP challenging exp. max']:.1f} | {r['RTP challenging prob.']:.1f} | "
+                     f"{r['CE increase']:+.2f} |")
+    return "\n".join(lines)
+
+
 def replace_block(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
     if not pattern.search(text):
@@ -89,10 +105,13 @@ def replace_block(text: str, name: str, body: str) -> str:
 
 
 def update_readme(summary_path: Path | None, readme: Path = PROJECT_ROOT / "README.md",
-                  bench: Path = PROJECT_ROOT / "bench" / "results.json", probes: list[dict] | None = None) -> Path:
+                  bench: Path = PROJECT_ROOT / "bench" / "results.json", probes: list[dict] | None = None,
+                  benchmarks: list[dict] | None = None) -> Path:
     text = readme.read_text()
     if probes:
         text = replace_block(text, "probes", separability_table(probes))
+    if benchmarks:
+        text = replace_block(text, "table1", benchmark_table(benchmarks))
     if summary_path is not None:
         try:
             summary = json.loads(Path(summary_path).read_text())
