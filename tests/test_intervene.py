@@ -197,3 +197,12 @@ def test_an_instruction_survives_truncation_of_a_long_prompt(model, tok):
     head = tok("lol no\n", add_special_tokens=False)["input_ids"]
     tail = tok(long_prompt, add_special_tokens=False)["input_ids"][-(8 - len(head)):]
     assert seen["ids"][0].tolist() == head + tail
+
+
+def test_generation_leaves_the_tokenizer_as_it_found_it(model, tok):
+    """Capture pools at the last token of right-padded batches: generating (left-padded) must not change a
+    shared tokenizer's padding side under it."""
+    side = tok.padding_side
+    generate(model, tok, ["lol", "The council opened"], 1, EvalConfig(max_new_tokens=2, batch_size=4), seed=0,
+             do_sample=False)
+    assert tok.padding_side == side

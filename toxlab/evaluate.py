@@ -71,6 +71,12 @@ EVAL_PRESETS: dict[str, EvalConfig] = {
 }
 
 
+def check_benchmark(benchmark: str) -> str:
+    if benchmark not in BENCHMARKS:
+        raise ConfigError(f"unknown benchmark {benchmark!r}; choose one of {', '.join(BENCHMARKS)}")
+    return benchmark
+
+
 def eval_preset(name: str, overrides: dict[str, object] | None = None) -> EvalConfig:
     if name not in EVAL_PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(EVAL_PRESETS)}")
@@ -97,10 +103,9 @@ def generate(model, tokenizer, prompts: list[str], samples: int, config: EvalCon
         raise ConfigError(f"max_new_tokens={config.max_new_tokens} and the instruction leave no room for a prompt "
                           f"in this model's {model.config.max_position_embeddings} positions")
     encoded = [head + ids[-room:] for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
-    tokenizer.padding_side = "left"
     outputs: list[list[str]] = []
     for index, start in enumerate(range(0, len(prompts), per_batch)):
-        batch = tokenizer.pad({"input_ids": encoded[start:start + per_batch]}, padding=True,
+        batch = tokenizer.pad({"input_ids": encoded[start:start + per_batch]}, padding=True, padding_side="left",
                               return_tensors="pt").to(device)  # [B, T], left-padded
         devices = [device] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), applied(model, iti):

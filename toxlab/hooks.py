@@ -112,8 +112,8 @@ def capture(model, tokenizer, texts: list[str], kinds: tuple[str, ...] = ("head_
     starts = range(0, len(texts), batch_size)
     for start in (progress(starts) if progress else starts):
         idx = order[start:start + batch_size]
-        batch = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
-                          max_length=max_length, add_special_tokens=False).to(device)
+        batch = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, padding_side="right",
+                          truncation=True, max_length=max_length, add_special_tokens=False).to(device)
         mask = batch["attention_mask"]  # [B, T]
         taken: dict[str, torch.Tensor] = {}
 

@@ -94,6 +94,12 @@ def check_strength(alpha) -> float:
     return float(alpha)
 
 
+def check_direction(direction: str) -> str:
+    if direction not in DIRECTIONS:
+        raise ConfigError(f"direction={direction!r}; choose one of {', '.join(DIRECTIONS)}")
+    return direction
+
+
 def check_k(k, n_heads: int) -> int:
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n_heads:
         raise ConfigError(f"k={k!r} must be an integer between 1 and the model's {n_heads} heads")
@@ -106,8 +112,7 @@ def fit_iti(probes: Probes, train_heads: torch.Tensor, train_labels: torch.Tenso
 
     train_heads: [N, L, H, Dh], the head outputs the probes were trained on; train_labels: [N] (1 = toxic).
     """
-    if direction not in DIRECTIONS:
-        raise ConfigError(f"direction={direction!r}; choose one of {', '.join(DIRECTIONS)}")
+    check_direction(direction)
     n_layers, n_heads, head_dim = train_heads.shape[1:]
     if probes.site_shape != (n_layers, n_heads):
         raise ConfigError(f"probes are for {probes.site_shape} heads, activations for {(n_layers, n_heads)}")

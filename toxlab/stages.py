@@ -401,17 +401,15 @@ def evaluate(config: RunConfig, seed: int, benchmark: str, alpha: float = 0.0, k
     `instruction`, when given, is put before every generation prompt (the prompting baseline); the text it
     generates is scored without it."""
     from toxlab import evaluate as ev
+    from toxlab.intervene import check_direction, check_k, check_strength
     from toxlab.judge import default_judge
-    if benchmark not in ev.BENCHMARKS:
-        raise ConfigError(f"unknown benchmark {benchmark!r}; choose one of {', '.join(ev.BENCHMARKS)}")
+    ev.check_benchmark(benchmark)  # every argument is checked before any stage runs
     if instruction and benchmark == "ce":
         raise ConfigError("an instruction changes only generation prompts; use it with toxigen or rtp")
-    from toxlab.intervene import DIRECTIONS, check_k, check_strength
     alpha = check_strength(alpha)
     if k is not None:
         check_k(k, config.model.n_layers * config.model.n_heads)
-    if direction not in DIRECTIONS:
-        raise ConfigError(f"direction={direction!r}; choose one of {', '.join(DIRECTIONS)}")
+    check_direction(direction)
     eval_config = eval_config or ev.eval_preset(config.preset)
     iti = fitted_iti(config, seed, k, alpha, direction, progress=progress)
     model_entry = pretrain(config, seed, progress=progress)
@@ -434,10 +432,8 @@ def evaluate(config: RunConfig, seed: int, benchmark: str, alpha: float = 0.0, k
                   "instruction": instruction,
                   "device": str(pick_device()), "torch": torch.__version__}
         if benchmark == "ce":
-            blocks = {"clean": np.load(mix_entry.file("val.npy"))[:eval_config.ce_blocks],
-                      "c4": np.load(mix_entry.file("c4.npy"))[:eval_config.ce_blocks]}
-            result.update({name: ev.capability(model, b, iti, eval_config.batch_size // 4 or 1)
-                           for name, b in blocks.items()})
+            result.update({name: ev.capability(model, blocks, iti, eval_config.batch_size // 4 or 1)
+                           for name, blocks in _heldout_blocks(mix_entry, eval_config).items()})
         else:
             result.update(_generation_benchmark(model, tok, benchmark, eval_config, seed, iti, judge, instruction,
                                                 root, out))
@@ -483,6 +479,12 @@ def _generation_benchmark(model, tok, benchmark: str, eval_config, seed: int, it
             handle.write(json.dumps({"kind": prompt.kind, "group": prompt.group, "prompt": prompt.text,
                                      "continuations": sample, "scores": row.tolist()}) + "\n")
     return result
+
+
+def _heldout_blocks(mix_entry: Entry, eval_config) -> dict[str, np.ndarray]:
+    """The capability sets: the first `ce_blocks` held-out Wikinews and C4 blocks [n, seq_len]."""
+    return {"clean": np.load(mix_entry.file("val.npy"))[:eval_config.ce_blocks],
+            "c4": np.load(mix_entry.file("c4.npy"))[:eval_config.ce_blocks]}
 
 
 def _benchmark_inputs(benchmark: str, eval_config, judge, root: Path) -> dict:
@@ -726,8 +728,7 @@ def evaluate_baseline(config: RunConfig, seed: int, method: str, benchmark: str,
     from toxlab import baselines
     from toxlab import evaluate as ev
     baselines.check_method(method)
-    if benchmark not in ev.BENCHMARKS:
-        raise ConfigError(f"unknown benchmark {benchmark!r}; choose one of {', '.join(ev.BENCHMARKS)}")
+    ev.check_benchmark(benchmark)
     check_seed(seed)
     eval_config = eval_config or ev.eval_preset(config.preset)
     if method == "prompt":
@@ -763,10 +764,8 @@ def evaluate_baseline(config: RunConfig, seed: int, method: str, benchmark: str,
                   "device": str(pick_device()), "torch": torch.__version__}
         if benchmark == "ce":
             plain = AutoModelForCausalLM.from_pretrained(str(reference.file("model"))).to(pick_device())
-            blocks = {"clean": np.load(mix_entry.file("val.npy"))[:eval_config.ce_blocks],
-                      "c4": np.load(mix_entry.file("c4.npy"))[:eval_config.ce_blocks]}
-            result.update({name: baselines.capability_against(model, plain, b, eval_config.batch_size // 4 or 1)
-                           for name, b in blocks.items()})
+            result.update({name: baselines.capability_against(model, plain, blocks, eval_config.batch_size // 4 or 1)
+                           for name, blocks in _heldout_blocks(mix_entry, eval_config).items()})
         else:
             result.update(_generation_benchmark(model, tok, benchmark, eval_config, seed, None, judge, instruction,
                                                 root, out))
