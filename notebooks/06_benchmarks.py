@@ -58,6 +58,8 @@ eval_overrides = {}  # benchmark sizes, e.g. {"rtp_samples": 25}
 settings = {"base": 0, "weak": 4, "mid": 8, "strong": 12}
 baselines = ["prompt", "sft", "dpo", "meda", "inst"]  # the paper's comparisons (toxlab.baselines)
 baseline_fractions = [0.0, 0.1]  # the models each baseline is applied to (MEDA and INST pretrain their own)
+combos = ["sft", "dpo"]  # baselines followed by ITI at the combo_setting strength (the paper's combinations)
+combo_setting = "weak"
 
 # %%
 import pandas as pd
@@ -95,6 +97,12 @@ for method in baselines:
             entries[(f, s, method)] = {b: stages.evaluate_baseline(config.with_fraction(f), s, method, b,
                                                                    eval_config=eval_config)
                                        for b in ("toxigen", "rtp", "ce")}
+for method in combos:
+    for f in [f for f in baseline_fractions if f in fractions]:
+        for s in seeds:
+            entries[(f, s, f"{method} + {combo_setting} ITI")] = {
+                b: stages.evaluate_baseline(config.with_fraction(f), s, method, b, eval_config=eval_config,
+                                            alpha=settings[combo_setting]) for b in ("toxigen", "rtp", "ce")}
 
 # %% tags=["nbval-check-output"]
 rows = [evaluate.table_row(name, *(entries[(f, s, name)][b].json("result.json") for b in ("toxigen", "rtp", "ce")))
@@ -164,6 +172,5 @@ glue("headline", Markdown(headline), display=False)
 Markdown(headline)
 
 # %% [markdown]
-# Baselines not run at this level: {glue:text}`missing_baselines` (MEDA and INST each pretrain two more
-# models, which the cpu level leaves to a longer run). What comes next: chapter 7 weighs every claim against the evidence of
+# Baselines not run at this level: {glue:text}`missing_baselines`. What comes next: chapter 7 weighs every claim against the evidence of
 # chapters 3 to 6.

@@ -279,3 +279,30 @@ def test_cli_rejects_an_unknown_method_in_one_line(env, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "unknown baseline method" in err[0]
     assert not (env / "pretrain").exists()
+
+
+@pytest.mark.parametrize("method,benchmark", [("sft", "toxigen"), ("dpo", "ce")])
+def test_sft_and_dpo_followed_by_iti(env, budget, method, benchmark):
+    """The combination applies the plain model's ITI (its heads, directions and sigma) to the baseline's model:
+    the result records those heads, alpha 0 keeps the plain baseline's key, and the ITI changes the outputs."""
+    config = get_preset("smoke", TINY).with_fraction(0.1)
+    eval_config = eval_preset("smoke", SMALL_EVAL)
+    plain = stages.evaluate_baseline(config, 0, method, benchmark, budget, eval_config, judge=RudeJudge(),
+                                     progress=False)
+    combo = stages.evaluate_baseline(config, 0, method, benchmark, budget, eval_config, judge=RudeJudge(),
+                                     progress=False, alpha=8.0)
+    assert plain.key != combo.key
+    result, base = combo.json("result.json"), plain.json("result.json")
+    iti = stages.fitted_iti(config, 0, None, 8.0, progress=False)
+    assert result["alpha"] == 8.0 and result["heads"] == [list(h) for h in iti.heads] and result["k"] == iti.k
+    assert base["heads"] == [] and base["alpha"] == 0.0
+    if benchmark == "ce":  # same reference model; the ITI moves the baseline's model further from it
+        assert result["clean"]["ce_base"] == pytest.approx(base["clean"]["ce_base"])
+        assert result["clean"]["kl"] > base["clean"]["kl"]
+    else:
+        assert result["all"]["prompts"] == base["all"]["prompts"]
+
+
+def test_tagged_models_take_no_alpha():
+    with pytest.raises(ConfigError, match="ITI follows only prompt, sft or dpo"):
+        stages.evaluate_baseline(get_preset("smoke"), 0, "meda", "toxigen", alpha=4.0)

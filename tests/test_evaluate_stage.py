@@ -37,6 +37,18 @@ def test_ce_at_alpha_zero_is_free_and_recorded(env, tiny, small_eval):
     assert strong["clean"]["kl"] > 0 and strong["clean"]["ce_base"] == result["clean"]["ce_base"]
 
 
+def test_leace_erases_the_heads_iti_would_shift(env, tiny, small_eval):
+    from toxlab.erasure import Erasure
+    entry = stages.evaluate(tiny, 0, "ce", alpha=1, direction="leace", eval_config=small_eval, progress=False)
+    result = entry.json("result.json")
+    assert result["direction"] == "leace" and result["alpha"] == 1.0
+    assert result["heads"] == [list(h) for h in stages.fitted_iti(tiny, 0, progress=False).heads]
+    assert result["clean"]["kl"] > 0 and result["clean"]["ce_base"] > 0
+    assert Erasure.load(entry.file("iti")).heads == tuple(tuple(h) for h in result["heads"])
+    off = stages.evaluate(tiny, 0, "ce", alpha=0, direction="leace", eval_config=small_eval, progress=False)
+    assert off.json("result.json")["clean"]["kl"] == 0.0
+
+
 def test_generation_benchmarks_record_sizes_judge_and_scores(env, tiny, small_eval):
     judge = LengthJudge()
     toxigen = stages.evaluate(tiny, 0, "toxigen", alpha=4, eval_config=small_eval, judge=judge, progress=False)

@@ -94,3 +94,25 @@ def test_param_and_flop_counts():
     per_layer = 4 * 32 * 32 + 3 * 32 * 64
     assert counts["non_embedding"] == per_layer  # non-parametric LayerNorm: no norm weights
     assert train_flops_per_token(MODEL, 64, 16) == 6 * (per_layer + 64 * 32) + 12 * 16 * 32
+
+
+def test_snapshot_steps_are_early_distinct_and_before_the_end():
+    assert training.snapshot_steps(400) == (25, 50, 100, 200)
+    assert training.snapshot_steps(3) == (1,)
+    assert training.snapshot_steps(1) == ()
+
+
+def test_snapshots_hold_the_weights_of_the_run_at_that_step(tmp_path):
+    from transformers import AutoModelForCausalLM
+    blocks = _blocks()
+    config = TrainConfig(batch_size=4, epochs=2.0, lr=1e-2, eval_every=0, checkpoint_every=0)
+    plain, full = training.train(_model(), blocks, blocks[:4], config, seed=3, progress=False)
+    with_snaps, _ = training.train(_model(), blocks, blocks[:4], config, seed=3, progress=False,
+                                   snapshot_dir=tmp_path)
+    assert torch.equal(_params(plain), _params(with_snaps))  # saving snapshots does not change the run
+    steps = training.snapshot_steps(full.step)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"step_{s:06d}" for s in steps]
+    first = steps[0]
+    early, _ = training.train(_model(), blocks, blocks[:4], config, seed=3, progress=False, stop_after=first)
+    saved = AutoModelForCausalLM.from_pretrained(str(tmp_path / f"step_{first:06d}"))
+    assert torch.equal(_params(early), _params(saved))

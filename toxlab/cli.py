@@ -8,7 +8,8 @@
     toxlab probe --preset P --toxic-fraction F --seed S [--pool last|mean]
     toxlab evaluate --preset P --toxic-fraction F --seed S --alpha A --k K --benchmark {toxigen,rtp,ce}
     toxlab baseline --method {prompt,sft,dpo,meda,inst} --preset P --toxic-fraction F --seed S
-                    [--benchmark toxigen|rtp|ce]   a detoxification baseline on one benchmark
+                    [--benchmark toxigen|rtp|ce] [--alpha A]   a detoxification baseline on one
+                                                   benchmark (alpha > 0: followed by ITI)
     toxlab toy --shares 0.01,0.1,0.333 --seeds 10 [--set estimator=mean]
     toxlab book --level L [--only NN]        execute the chapters (papermill) and render the book
     toxlab readme [--level L | --summary PATH] regenerate the README's tables from the latest results
@@ -107,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--alpha", type=_alpha, default=0.0,
                     help="ITI strength: 0 (none), 4 (weak), 8 (mid), 12 (strong); negative = towards toxic")
     ev.add_argument("--k", type=int, default=None, help="heads to shift (default: the paper's 30/256, scaled)")
-    ev.add_argument("--direction", default="mass_mean", help="mass_mean (default), probe or random")
+    ev.add_argument("--direction", default="mass_mean",
+                    help="mass_mean (default), probe, random, or leace (LEACE erasure)")
     ev.add_argument("--benchmark", required=True, help="toxigen, rtp or ce (capability)")
     ev.add_argument("--eval-set", dest="eval_overrides", action="append", default=[], metavar="FIELD=VALUE",
                     help="change a benchmark setting, e.g. --eval-set rtp_samples=25 (repeatable)")
@@ -118,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--toxic-fraction", type=_fraction, required=True, help="f in [0, 0.5]")
     bl.add_argument("--seed", type=int, default=0)
     bl.add_argument("--benchmark", default="toxigen", help="toxigen (default), rtp or ce (capability)")
+    bl.add_argument("--alpha", type=float, default=0.0,
+                    help="follow prompt, sft or dpo with the plain model's ITI at this strength (default 0: none)")
     bl.add_argument("--eval-set", dest="eval_overrides", action="append", default=[], metavar="FIELD=VALUE",
                     help="change a benchmark setting, e.g. --eval-set rtp_samples=25 (repeatable)")
     bl.add_argument("--baseline-set", dest="baseline_overrides", action="append", default=[], metavar="FIELD=VALUE",
@@ -302,9 +306,10 @@ def _baseline(config, args) -> str:
     eval_config = evaluate.eval_preset(config.preset, parse_assignments(args.eval_overrides))
     budget = baselines.baseline_preset(config.preset, parse_assignments(args.baseline_overrides))
     entry = stages.evaluate_baseline(config.with_fraction(args.toxic_fraction), args.seed, args.method,
-                                     args.benchmark, budget, eval_config, progress=not args.quiet)
+                                     args.benchmark, budget, eval_config, progress=not args.quiet, alpha=args.alpha)
     result = entry.json("result.json")
-    _print_result(result, {"method": args.method, **{k: result[k] for k in ("toxic_fraction", "seed", "benchmark")}})
+    _print_result(result, {"method": args.method,
+                           **{k: result[k] for k in ("toxic_fraction", "seed", "benchmark", "alpha")}})
     return str(entry.file("result.json"))
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +71,14 @@ class ITI:
             shift[head] = -self.alpha * sigma * unit
         return out
 
+    def edits(self) -> dict[int, Callable[[torch.Tensor], torch.Tensor]]:
+        """{layer: edit} where edit adds that layer's shifts to its head outputs [B, T, H, Dh]."""
+        def add(shift):
+            def edit(heads):  # [B, T, H, Dh]
+                return heads + shift.to(heads.dtype)
+            return edit
+        return {layer: add(shift) for layer, shift in self.shifts().items()}
+
     def save(self, folder: Path) -> None:
         from safetensors.torch import save_file
         folder.mkdir(parents=True, exist_ok=True)
@@ -96,7 +104,8 @@ def check_strength(alpha) -> float:
 
 def check_direction(direction: str) -> str:
     if direction not in DIRECTIONS:
-        raise ConfigError(f"direction={direction!r}; choose one of {', '.join(DIRECTIONS)}")
+        raise ConfigError(f"direction={direction!r}; choose one of {', '.join(DIRECTIONS)} (or leace to evaluate "
+                          "LEACE erasure)")
     return direction
 
 
@@ -135,20 +144,14 @@ def fit_iti(probes: Probes, train_heads: torch.Tensor, train_labels: torch.Tenso
 @contextmanager
 def applied(model, iti: ITI | None) -> Iterator[None]:
     """Inside the block, every forward pass of `model` (prompt and each generated token, with or without
-    the KV cache) has the chosen heads' outputs shifted. `None` applies nothing."""
+    the KV cache) has the chosen heads' outputs edited: shifted by an `ITI`, or erased by a
+    `toxlab.erasure.Erasure` (anything with `shape`, `to(device)` and `edits()`). `None` applies nothing."""
     if iti is None:
         yield
         return
     n_layers, n_heads, _ = iti.shape
     if (len(hooks.decoder_layers(model)), model.config.num_attention_heads) != (n_layers, n_heads):
-        raise ConfigError(f"this ITI was fitted on a model with {n_layers} layers x {n_heads} heads")
-    param = next(model.parameters())
-    shifts = iti.to(param.device).shifts()
-
-    def add(shift):
-        def edit(heads):  # [B, T, H, Dh]
-            return heads + shift.to(heads.dtype)
-        return edit
-
-    with hooks.hooked(model, {hooks.HEAD_OUT.format(layer): add(shift) for layer, shift in shifts.items()}):
+        raise ConfigError(f"this {type(iti).__name__} was fitted on a model with {n_layers} layers x {n_heads} heads")
+    edits = iti.to(next(model.parameters()).device).edits()
+    with hooks.hooked(model, {hooks.HEAD_OUT.format(layer): edit for layer, edit in edits.items()}):
         yield

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -112,7 +113,9 @@ def unigram_cross_entropy(train: np.ndarray, heldout: np.ndarray, vocab_size: in
 def pretrain(config: RunConfig, seed: int, progress: bool = True, tagging: str = "none", judge=None) -> Entry:
     """Train (or reuse) one model for this preset, fraction and seed; the entry holds `model/` (a
     save_pretrained folder with the tokenizer), `metrics.json` and `history.json`. `tagging` 'meda' or
-    'inst' trains on the tagged mixture instead (see `mixture`), with the same budget and seed."""
+    'inst' trains on the tagged mixture instead (see `mixture`), with the same budget and seed. Models built
+    since snapshots were added also hold `snapshots/step_NNNNNN/`: the weights at 1/16, 1/8, 1/4 and 1/2 of
+    the run (`toxlab.train.snapshot_steps`)."""
     check_seed(seed)
     mix_entry = mixture(config, tagging, judge)
     tok_entry = tokenizer(config)
@@ -128,8 +131,9 @@ def pretrain(config: RunConfig, seed: int, progress: bool = True, tagging: str =
         model = build_model(config.model, len(tok), config.data.seq_len, tok.eos_token_id,
                             tok.pad_token_id, seed)
         accelerator = training.make_accelerator(config.train)
+        snapshots = work / "snapshots"  # in the work folder, so a resumed run keeps the earlier ones
         model, state = training.train(model, blocks, val, config.train, seed, work_dir=work,
-                                      progress=progress, accelerator=accelerator)
+                                      progress=progress, accelerator=accelerator, snapshot_dir=snapshots)
         batch = config.train.batch_size
         metrics = {
             "preset": config.preset, "seed": seed, "toxic_fraction": config.data.toxic_fraction,
@@ -153,6 +157,8 @@ def pretrain(config: RunConfig, seed: int, progress: bool = True, tagging: str =
             tok.save_pretrained(str(out / "model"))
             artifacts.write_json(out / "metrics.json", metrics)
             artifacts.write_json(out / "history.json", state.history)
+            if snapshots.exists():
+                shutil.move(str(snapshots), str(out / "snapshots"))
         return {"val_loss": metrics["val_loss"]}
 
     stage_config = json.loads(config.to_json())
@@ -386,6 +392,18 @@ def fitted_iti(config: RunConfig, seed: int, k: int | None = None, alpha: float 
     return fit_iti(probes, train_heads, train_labels, k, alpha, direction, seed)
 
 
+def fitted_erasure(config: RunConfig, seed: int, k: int | None = None, alpha: float = 1.0, pool: str = "last",
+                   progress: bool = True):
+    """LEACE erasers (toxlab.erasure) for the heads `fitted_iti` would shift, fitted on the same activations."""
+    from toxlab.erasure import fit_leace
+    from toxlab.probe import Probes
+    from toxlab.separability import scaled_top_k
+    probes = Probes.load(probe(config, seed, pool, progress=progress).file("head_probes"))
+    k = scaled_top_k(config.model.n_layers * config.model.n_heads) if k is None else k
+    train_heads, train_labels = probe_training_set(config, seed, pool)
+    return fit_leace(probes, train_heads, train_labels, k, alpha)
+
+
 def _judge_identity(judge) -> dict:
     return {"name": judge.name, "version": str(getattr(judge, "version", ""))}
 
@@ -395,6 +413,7 @@ def evaluate(config: RunConfig, seed: int, benchmark: str, alpha: float = 0.0, k
              progress: bool = True) -> Entry:
     """One benchmark of one pretrained model under ITI(alpha, k, direction); `result.json` holds the metrics,
     the sample sizes, the decoding settings and the judge; `samples.jsonl` the scored generations.
+    direction 'leace' erases the same heads with LEACE instead (`fitted_erasure`; alpha 1 is LEACE proper).
 
     benchmark: 'toxigen' (one statement per ToxiGen prompt), 'rtp' (k samples per RTP prompt, challenging
     and non-toxic) or 'ce' (cross-entropy on held-out clean text and C4, and KL from the base model).
@@ -409,9 +428,11 @@ def evaluate(config: RunConfig, seed: int, benchmark: str, alpha: float = 0.0, k
     alpha = check_strength(alpha)
     if k is not None:
         check_k(k, config.model.n_layers * config.model.n_heads)
-    check_direction(direction)
+    if direction != "leace":
+        check_direction(direction)
     eval_config = eval_config or ev.eval_preset(config.preset)
-    iti = fitted_iti(config, seed, k, alpha, direction, progress=progress)
+    iti = fitted_erasure(config, seed, k, alpha, progress=progress) if direction == "leace" else \
+        fitted_iti(config, seed, k, alpha, direction, progress=progress)
     model_entry = pretrain(config, seed, progress=progress)
     judge = judge if judge is not None or benchmark == "ce" else default_judge(config.preset)
     root = data.data_root()
@@ -718,21 +739,31 @@ def dpo(config: RunConfig, seed: int, baseline_config=None, judge=None, eval_con
 
 
 def evaluate_baseline(config: RunConfig, seed: int, method: str, benchmark: str, baseline_config=None,
-                      eval_config=None, judge=None, progress: bool = True) -> Entry:
+                      eval_config=None, judge=None, progress: bool = True, alpha: float = 0.0) -> Entry:
     """One benchmark of one baseline (toxlab.baselines.METHODS) for the model of (config, seed): its
     `result.json` has `evaluate`'s fields (alpha 0, no heads) and `method`; `samples.jsonl` the scored
     generations. 'prompt' is `evaluate` with the paper's instruction, and its entry is returned. For sft,
     dpo, meda and inst, 'ce' compares the baseline's model with the plain pretrained model of the same
     fraction and seed (ce_base and the KL are that model's), on untagged held-out text; meda and inst put
-    their non-toxic tag before every generation prompt."""
+    their non-toxic tag before every generation prompt.
+
+    `alpha` > 0 follows the baseline with ITI (the combinations the paper studies): the plain model's ITI at
+    that strength (its heads, directions and sigma, `fitted_iti`) applied to the baseline's model; for
+    'prompt' the instruction and ITI together. MEDA and INST models have no probes of their own, so they take
+    no alpha."""
     from toxlab import baselines
     from toxlab import evaluate as ev
+    from toxlab.intervene import check_strength
     baselines.check_method(method)
     ev.check_benchmark(benchmark)
     check_seed(seed)
+    alpha = check_strength(alpha)
+    if alpha and method in ("meda", "inst"):
+        raise ConfigError(f"alpha={alpha} with {method}: ITI follows only prompt, sft or dpo (a tagged model has "
+                          "no probes of its own); use alpha=0")
     eval_config = eval_config or ev.eval_preset(config.preset)
     if method == "prompt":
-        return evaluate(config, seed, benchmark, 0.0, eval_config=eval_config, judge=judge,
+        return evaluate(config, seed, benchmark, alpha, eval_config=eval_config, judge=judge,
                         instruction="" if benchmark == "ce" else ev.PAPER_INSTRUCTION, progress=progress)
     bc = baseline_config or baselines.baseline_preset(config.preset)
     judge = _default_judge(config, judge) if method in ("dpo", "meda", "inst") or benchmark != "ce" else None
@@ -748,6 +779,9 @@ def evaluate_baseline(config: RunConfig, seed: int, method: str, benchmark: str,
     root = data.data_root()
     stage_config = {"method": method, "benchmark": benchmark, "instruction": instruction,
                     **_benchmark_inputs(benchmark, eval_config, judge if benchmark != "ce" else None, root)}
+    iti = fitted_iti(config, seed, None, alpha, progress=progress) if alpha else None
+    if iti is not None:  # plain baselines keep their keys
+        stage_config.update({"alpha": iti.alpha, "k": iti.k, "direction": iti.direction})
     mix_entry = mixture(config) if benchmark == "ce" else None
 
     def build(out: Path, work: Path) -> None:
@@ -758,20 +792,25 @@ def evaluate_baseline(config: RunConfig, seed: int, method: str, benchmark: str,
         model = AutoModelForCausalLM.from_pretrained(str(model_entry.file("model"))).to(pick_device())
         tok = load_tokenizer(config)
         result = {"preset": config.preset, "toxic_fraction": config.data.toxic_fraction, "seed": seed,
-                  "benchmark": benchmark, "method": method, "alpha": 0.0, "k": 0, "direction": "none", "heads": [],
+                  "benchmark": benchmark, "method": method, "alpha": alpha, "k": iti.k if iti else 0,
+                  "direction": iti.direction if iti else "none",
+                  "heads": [list(h) for h in iti.heads] if iti else [],
                   "eval": dataclasses.asdict(eval_config), "instruction": instruction, "baseline": recipe,
                   "model": {"stage": model_entry.stage, "key": model_entry.key},
                   "device": str(pick_device()), "torch": torch.__version__}
         if benchmark == "ce":
             plain = AutoModelForCausalLM.from_pretrained(str(reference.file("model"))).to(pick_device())
-            result.update({name: baselines.capability_against(model, plain, blocks, eval_config.batch_size // 4 or 1)
+            result.update({name: baselines.capability_against(model, plain, blocks, eval_config.batch_size // 4 or 1,
+                                                              iti)
                            for name, blocks in _heldout_blocks(mix_entry, eval_config).items()})
         else:
-            result.update(_generation_benchmark(model, tok, benchmark, eval_config, seed, None, judge, instruction,
+            result.update(_generation_benchmark(model, tok, benchmark, eval_config, seed, iti, judge, instruction,
                                                 root, out))
         artifacts.write_json(out / "result.json", result)
 
     upstream = {"model": model_entry.key, "reference": reference.key}
+    if iti is not None:
+        upstream["probe"] = probe(config, seed, progress=progress).key
     if mix_entry is not None:
         upstream["mixture"] = mix_entry.key
     return artifacts.cached("baseline", BASELINE_VERSION, stage_config, build, upstream=upstream, seed=int(seed))

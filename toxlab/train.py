@@ -60,6 +60,11 @@ def total_steps(n_blocks: int, config: TrainConfig, world_size: int = 1) -> int:
     return config.max_steps or max(1, math.ceil(config.epochs * per_epoch))
 
 
+def snapshot_steps(total: int) -> tuple[int, ...]:
+    """The steps whose weights a run keeps besides the last: 1/16, 1/8, 1/4 and 1/2 of the run."""
+    return tuple(sorted({max(1, total // d) for d in (16, 8, 4, 2)} - {total}))
+
+
 def batch_indices(step: int, n_blocks: int, batch_size: int, seed: int, rank: int = 0,
                   world_size: int = 1) -> np.ndarray:
     """Block indices of one step's batch for one process: epoch-wise permutations seeded by (seed, epoch)."""
@@ -137,11 +142,13 @@ def _load_checkpoint(path: Path, model, optimizer, scheduler) -> TrainState:
 
 def train(model, train_blocks: np.ndarray, val_blocks: np.ndarray, config: TrainConfig, seed: int,
           work_dir: Path | None = None, progress: bool = True, stop_after: int | None = None,
-          accelerator: Accelerator | None = None):
+          accelerator: Accelerator | None = None, snapshot_dir: Path | None = None):
     """Train `model` in place on `train_blocks` [n_blocks, seq_len] and return (model, TrainState).
 
     Resumes from `work_dir/checkpoint.safetensors` when it exists. `stop_after` ends the run early after that many
-    optimiser steps (used to test resumption); the schedule is still the full run's.
+    optimiser steps (used to test resumption); the schedule is still the full run's. With `snapshot_dir`, the
+    weights at `snapshot_steps(total)` are saved there as `step_NNNNNN/` save_pretrained folders (to probe
+    when a direction appears); they do not change the run.
     """
     accelerator = accelerator or make_accelerator(config)
     device = accelerator.device
@@ -191,6 +198,9 @@ def train(model, train_blocks: np.ndarray, val_blocks: np.ndarray, config: Train
         state.history.append(record)
         bar.update(1)
         bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{x.numel() / elapsed:,.0f}", refresh=False)
+        if snapshot_dir and state.step in snapshot_steps(steps) and accelerator.is_main_process:
+            accelerator.unwrap_model(model).save_pretrained(str(snapshot_dir / f"step_{state.step:06d}"),
+                                                            safe_serialization=True)
         if checkpoint and config.checkpoint_every and state.step % config.checkpoint_every == 0 \
                 and state.step < steps and accelerator.is_main_process:
             _save_checkpoint(checkpoint, accelerator.unwrap_model(model), optimizer, scheduler, state)
