@@ -31,6 +31,21 @@ def test_pretrain_writes_a_loadable_model_and_metrics(trained, tiny):
     assert saved["data"]["toxic_fraction"] == 0.1 and trained.manifest["seed"] == 0
 
 
+def test_snapshots_are_kept_and_probed_at_their_step(trained, tiny):
+    from toxlab.errors import ConfigError
+    from toxlab.train import snapshot_steps
+    config = tiny.with_fraction(0.1)
+    steps = stages.snapshots(config, 0, progress=False)
+    assert steps and steps == list(snapshot_steps(trained.json("metrics.json")["steps"]))
+    assert all(f"snapshots/step_{s:06d}/model.safetensors" in trained.manifest["files"] for s in steps)
+    early = stages.probe(config, 0, snapshot=steps[0], progress=False)
+    final = stages.probe(config, 0, progress=False)
+    assert early.key != final.key and early.json("summary.json")["snapshot"] == steps[0]
+    assert "snapshot" not in final.json("summary.json")
+    with pytest.raises(ConfigError, match="kept weights at steps"):
+        stages.probe(config, 0, snapshot=steps[0] + 1, progress=False)
+
+
 def test_second_call_reuses_the_cache(trained, tiny, monkeypatch):
     from toxlab import train as training
     monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("retrained a cached model"))

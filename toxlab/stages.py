@@ -285,15 +285,19 @@ def _probe_data_config(keep_ambiguous: bool, split_seed: int) -> dict:
 
 
 def activations(config: RunConfig, seed: int, pool: str = "last", keep_ambiguous: bool = False,
-                progress: bool = True) -> Entry:
+                progress: bool = True, snapshot: int | None = None) -> Entry:
     """Per-head outputs before o_proj [N, L, H, Dh] and residual stream [N, L, d_model] of one pretrained
-    model on the ToxiGen probe statements, pooled at the last token (the paper) or over tokens."""
+    model on the ToxiGen probe statements, pooled at the last token (the paper) or over tokens. `snapshot`
+    takes the model's weights at that training step instead of the final ones (`snapshots`)."""
     if pool not in ("last", "mean"):
         raise ConfigError(f"pool={pool!r} must be 'last' or 'mean'")
     model_entry = pretrain(config, seed, progress=progress)
+    model_dir = model_entry.file("model") if snapshot is None else _snapshot_dir(model_entry, snapshot)
     root = data.data_root()
     stage_config = {"pool": pool, "keep_ambiguous": keep_ambiguous,
                     "files": data_fingerprint(root, ("toxigen_annotated",))}
+    if snapshot is not None:  # the final model keeps its key
+        stage_config["snapshot"] = int(snapshot)
 
     def build(out: Path, work: Path) -> None:
         import torch
@@ -304,7 +308,7 @@ def activations(config: RunConfig, seed: int, pool: str = "last", keep_ambiguous
         from toxlab import hooks
         from toxlab.model import pick_device
         probe_set = data.toxigen_probe_set(keep_ambiguous=keep_ambiguous, root=root)
-        model = AutoModelForCausalLM.from_pretrained(str(model_entry.file("model"))).to(pick_device())
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir)).to(pick_device())
         tok = load_tokenizer(config)
         bar = (lambda it: tqdm(it, desc="capture", unit="batch", mininterval=2.0)) if progress else None
         acts = hooks.capture(model, tok, probe_set.texts, ("head_out", "resid_post"), pool, progress=bar)
@@ -316,11 +320,30 @@ def activations(config: RunConfig, seed: int, pool: str = "last", keep_ambiguous
                             upstream={"pretrain": model_entry.key})
 
 
+def snapshots(config: RunConfig, seed: int, progress: bool = True) -> list[int]:
+    """The training steps at which the model of (config, seed) kept its weights (empty for models trained
+    before snapshots were added)."""
+    folder = pretrain(config, seed, progress=progress).path / "snapshots"
+    return sorted(int(p.name.removeprefix("step_")) for p in folder.glob("step_*")) if folder.exists() else []
+
+
+def _snapshot_dir(model_entry: Entry, step) -> Path:
+    folder = model_entry.path / "snapshots" / f"step_{int(step):06d}" if isinstance(step, (int, np.integer)) \
+        and not isinstance(step, bool) else None
+    if folder is None or not folder.exists():
+        have = sorted(p.name.removeprefix("step_").lstrip("0") for p in (model_entry.path / "snapshots").glob("step_*"))
+        raise ConfigError(f"snapshot={step!r}: this model kept weights at steps {', '.join(have) or 'none'} "
+                          f"(models trained before snapshots were added keep none: delete {model_entry.path} "
+                          "to retrain it with them)")
+    return folder
+
+
 def probe(config: RunConfig, seed: int, pool: str = "last", l2: float = 1.0, split_seed: int = 0,
-          keep_ambiguous: bool = False, top_k: int = 30, progress: bool = True) -> Entry:
-    """Head and residual-stream probes for one model; `summary.json` holds the separability measures."""
+          keep_ambiguous: bool = False, top_k: int = 30, progress: bool = True, snapshot: int | None = None) -> Entry:
+    """Head and residual-stream probes for one model (at a training `snapshot` step when given);
+    `summary.json` holds the separability measures."""
     from toxlab import separability
-    act_entry = activations(config, seed, pool, keep_ambiguous, progress)
+    act_entry = activations(config, seed, pool, keep_ambiguous, progress, snapshot)
     stage_config = {"l2": l2, "top_k": top_k, **_probe_data_config(keep_ambiguous, split_seed)}
 
     def build(out: Path, work: Path) -> None:
@@ -331,6 +354,8 @@ def probe(config: RunConfig, seed: int, pool: str = "last", l2: float = 1.0, spl
                                        tensors["labels"], groups, split_seed, l2, top_k, out)
         summary.update({"preset": config.preset, "toxic_fraction": config.data.toxic_fraction, "seed": seed,
                         "pool": pool})
+        if snapshot is not None:
+            summary["snapshot"] = int(snapshot)
         artifacts.write_json(out / "summary.json", summary)
 
     return artifacts.cached("probe", PROBE_VERSION, stage_config, build, upstream={"activations": act_entry.key})
