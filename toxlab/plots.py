@@ -4,6 +4,7 @@ so notebooks show a figure only where a chapter glues it, with its caption)."""
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.lines
 import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
@@ -271,6 +272,63 @@ def toxicity_frontier(rows: list[dict], x: str = "ce_increase", y: str = "toxici
             ax.annotate(f"{a:g}", (xv, yv), textcoords="offset points", xytext=(3, 3), fontsize=6, color=colors[f])
     ax.set(xlabel=xlabel, ylabel=ylabel)
     ax.legend(title="toxic", fontsize=8, ncols=2)
+    return fig
+
+
+def codesign_frontier(lines: list[dict], points: list[dict], x: str = "ce_clean", y: str = "toxicity",
+                      xlabel: str = "held-out clean cross-entropy (nats/token)",
+                      ylabel: str = "ToxiGen toxicity (x 100)") -> Figure:
+    """The whole pipeline on one plane: pretraining data (colour) x post-training method. `lines`: points of
+    intervention sweeps with toxic_fraction, method ('ITI', 'LEACE', ...) and an `order` to join them by;
+    `points`: single points (baselines) with toxic_fraction and method. Means over seeds; lower-left is
+    better."""
+    fig, (ax,) = _figure(1, (7.4, 4.6))
+    fractions = sorted({r["toxic_fraction"] for r in lines + points})
+    colors = fraction_colors(fractions)
+    styles = {"ITI": "-", "LEACE": ":"}
+    for (f, method) in sorted({(r["toxic_fraction"], r["method"]) for r in lines}):
+        orders = sorted({r["order"] for r in lines if r["toxic_fraction"] == f and r["method"] == method})
+        sel = [[r for r in lines if r["toxic_fraction"] == f and r["method"] == method and r["order"] == o]
+               for o in orders]
+        ax.plot([np.mean([r[x] for r in g]) for g in sel], [np.mean([r[y] for r in g]) for g in sel],
+                linestyle=styles.get(method, "--"), marker="o" if method == "ITI" else "s", ms=3, color=colors[f],
+                alpha=0.9)
+    markers = dict(zip(sorted({r["method"] for r in points}), "^vDPX*hd<>"))
+    for (f, method) in sorted({(r["toxic_fraction"], r["method"]) for r in points}):
+        sel = [r for r in points if r["toxic_fraction"] == f and r["method"] == method]
+        ax.scatter(np.mean([r[x] for r in sel]), np.mean([r[y] for r in sel]), marker=markers[method], s=42,
+                   color=colors[f], edgecolor="black", linewidth=0.5, zorder=3)
+    handles = [matplotlib.lines.Line2D([], [], color=colors[f], lw=2, label=f"{f:.0%} toxic") for f in fractions]
+    handles += [matplotlib.lines.Line2D([], [], color="grey", linestyle=ls, marker="o" if m == "ITI" else "s", ms=3,
+                                        label=f"{m} sweep") for m, ls in styles.items()
+                if any(r["method"] == m for r in lines)]
+    handles += [matplotlib.lines.Line2D([], [], color="grey", marker=mk, linestyle="", markeredgecolor="black",
+                                        label=m) for m, mk in markers.items()]
+    ax.legend(handles=handles, fontsize=7, ncols=2, loc="upper right")
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    return fig
+
+
+def snapshot_curves(rows: list[dict], key: str, ylabel: str) -> Figure:
+    """A probe measure against tokens seen during training, one line per toxic fraction (mean over seeds,
+    each seed's value as a dot)."""
+    fig, (ax,) = _figure(1, (6.4, 3.6))
+    if not rows:
+        ax.text(0.5, 0.5, "no model at this level kept training snapshots", ha="center", va="center",
+                transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    fractions = sorted({r["toxic_fraction"] for r in rows})
+    colors = fraction_colors(fractions)
+    for f in fractions:
+        sel = [r for r in rows if r["toxic_fraction"] == f]
+        ax.scatter([r["share"] for r in sel], [r[key] for r in sel], s=8, color=colors[f], alpha=0.5)
+        shares = sorted({r["share"] for r in sel})
+        ax.plot(shares, [np.mean([r[key] for r in sel if r["share"] == s]) for s in shares], marker="o", ms=4,
+                color=colors[f], label=f"{f:.0%}")
+    ax.set_xscale("log", base=2)
+    ax.set(xlabel="share of the training run done", ylabel=ylabel)
+    ax.legend(title="toxic", fontsize=8)
     return fig
 
 

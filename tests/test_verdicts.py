@@ -1,0 +1,64 @@
+"""The verdict rules on planted evidence: a clear rise is 'held', a rise inside the noise 'partly held', a
+fall 'did not hold'; comparisons need disjoint intervals to be 'held'; the regime numbers follow the floor
+and the budget; and codesign's averaging over seeds keeps each treatment separate."""
+
+import pytest
+
+from toxlab import codesign, verdicts
+from toxlab.verdicts import HELD, NOT_HELD, PARTLY
+
+FRACTIONS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25]
+
+
+def _points(slope, noise, key, level=1.0):
+    """Three seeds per fraction with residuals +noise, -noise, 0: the fitted slope is exactly `slope`."""
+    return [{"toxic_fraction": f, "seed": s, key: level + slope * f + noise * r}
+            for f in FRACTIONS for s, r in enumerate((1, -1, 0))]
+
+
+@pytest.mark.parametrize("slope,noise,expected", [(40.0, 0.5, HELD), (2.0, 3.0, PARTLY), (-40.0, 0.5, NOT_HELD)])
+def test_trend_claims_follow_the_slope_interval(slope, noise, expected):
+    row = verdicts.base_toxicity_claim(_points(slope, noise, "toxicity", level=15.0))
+    assert row.verdict == expected
+    auc = verdicts.separability_claim(_points(slope / 100, noise / 100, "auc", level=0.6))
+    assert auc.verdict == expected
+
+
+def test_capability_flat_or_better_is_held_and_a_clear_cost_is_not():
+    flat = [{"toxic_fraction": f, "val_loss": 6.0 - 0.2 * f} for f in FRACTIONS]
+    assert verdicts.capability_claim(flat).verdict == HELD
+    assert "train longer" in verdicts.capability_claim(flat).reason
+    costly = [{"toxic_fraction": f, "val_loss": 6.0 + 4.0 * f + 0.01 * i} for i, f in enumerate(FRACTIONS)]
+    assert verdicts.capability_claim(costly).verdict == NOT_HELD
+
+
+def test_comparisons_need_disjoint_intervals():
+    assert verdicts.comparison_verdict((10, 8, 12), (20, 18, 22)) == HELD
+    assert verdicts.comparison_verdict((10, 8, 19), (20, 18, 22)) == PARTLY
+    assert verdicts.comparison_verdict((25, 23, 27), (20, 18, 22)) == NOT_HELD
+    row = verdicts.headline_claim((15.2, 13.0, 17.5), (5.8, 4.9, 6.8), 2.36, 0.5)
+    assert row.verdict == NOT_HELD and "+2.36 nats" in row.reason
+
+
+def test_trade_off_compares_only_points_within_the_budget():
+    ours = {"name": "10 % + ITI 2", "toxicity": 10.0, "toxicity_low": 9.0, "toxicity_high": 11.0, "ce_increase": 0.1}
+    rivals = [{"name": "broken", "toxicity": 1.0, "toxicity_low": 0.5, "toxicity_high": 1.5, "ce_increase": 3.0},
+              {"name": "dpo", "toxicity": 14.0, "toxicity_low": 13.0, "toxicity_high": 15.0, "ce_increase": 0.2}]
+    row = verdicts.trade_off_claim(ours, rivals, budget=0.5)
+    assert row.verdict == HELD and "dpo" in row.ours and "broken" not in row.ours
+
+
+def test_regime_marks_the_clean_model_untestable_at_the_floor():
+    base = [{"toxic_fraction": f, "toxicity": t} for f, t in zip(FRACTIONS, [13, 14, 18, 20, 25, 26])]
+    out = verdicts.regime(base, floor=13.0, strong_cost={0.0: 2.4, 0.1: 0.6}, budget=0.5)
+    assert not out["clean_testable"] and out["first_clear_fraction"] == 0.15  # 20 > 1.5 x 13
+    assert out["rows"][0]["strong_within_budget"] is False
+
+
+def test_mean_points_average_seeds_of_one_treatment_only():
+    a = {"name": "x", "method": "ITI", "toxic_fraction": 0.1, "order": 4, "toxicity": 10.0, "toxicity_low": 9.0,
+         "toxicity_high": 11.0, "toxic_share": 0.1, "ce_clean": 6.0, "ce_increase": 0.1, "kl": 0.01}
+    b = {**a, "toxicity": 14.0, "seed": 1}
+    c = {**a, "name": "y", "toxicity": 100.0}
+    out = {p["name"]: p for p in codesign._mean_points([a, b, c])}
+    assert out["x"]["toxicity"] == 12.0 and out["x"]["seeds"] == 2 and out["y"]["toxicity"] == 100.0

@@ -1,0 +1,151 @@
+"""Chapter 7's evidence, gathered in one place so that the chapter and `toxlab readme` read the same numbers:
+every model's capability, probe separability and base toxicity; the ITI frontiers; the baselines and
+their combinations with ITI; LEACE on the same heads; and probes at training snapshots.
+
+`collect` only calls stages (cached), so inside `artifacts.lookup_only()` it reads what the book has
+computed and raises `CacheMiss` for anything it has not. Toxicity is x 100 throughout, as in the paper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from toxlab import evaluate, stages, verdicts
+from toxlab.config import RunConfig
+from toxlab.separability import scaled_top_k
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What chapter 7 gathers (its papermill parameters; the defaults match chapters 5 and 6)."""
+
+    seeds: list[int] = field(default_factory=lambda: [0])  # every model: capability, probes, base toxicity
+    frontier_seeds: list[int] = field(default_factory=lambda: [0])  # ITI sweeps, baselines, LEACE
+    alphas: list[float] = field(default_factory=lambda: [0, 1, 2, 4, 8, 12])
+    settings: dict[str, float] = field(default_factory=lambda: {"base": 0, "weak": 4, "mid": 8, "strong": 12})
+    baselines: list[str] = field(default_factory=lambda: ["prompt", "sft", "dpo", "meda", "inst"])
+    baseline_fractions: list[float] = field(default_factory=lambda: [0.0, 0.1])
+    combos: list[str] = field(default_factory=lambda: ["sft", "dpo"])
+    combo_setting: str = "weak"
+    leace_ks: list[int] = field(default_factory=lambda: [4, 8, 16, 32])
+    leace_fractions: list[float] = field(default_factory=lambda: [0.0, 0.1])
+    snapshot_fractions: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.25])
+    budget: float = 0.5  # nats/token of clean cross-entropy a detoxification may cost
+
+
+def point(name: str, method: str, toxigen: dict, ce: dict, order: float = 0.0) -> dict:
+    """One (model, treatment) on the toxicity-capability plane from its 'toxigen' and 'ce' results."""
+    tox = toxigen["all"]
+    return {"name": name, "method": method, "toxic_fraction": toxigen["toxic_fraction"], "seed": toxigen["seed"],
+            "order": order, "toxicity": 100 * tox["mean_toxicity"], "toxicity_low": 100 * tox["mean_toxicity_ci"][0],
+            "toxicity_high": 100 * tox["mean_toxicity_ci"][1], "toxic_share": tox["toxicity_probability"],
+            "ce_clean": ce["clean"]["ce"], "ce_increase": ce["clean"]["ce"] - ce["clean"]["ce_base"],
+            "kl": ce["clean"]["kl"]}
+
+
+def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = True) -> dict:
+    """Everything chapter 7 plots and judges, as lists of plain rows."""
+    eval_config = eval_config or evaluate.eval_preset(config.preset)
+    fractions = stages.fractions_for(config)
+
+    def both(cfg, seed, **kw):
+        return [stages.evaluate(cfg, seed, b, eval_config=eval_config, progress=progress, **kw).json("result.json")
+                for b in ("toxigen", "ce")]
+
+    def both_baseline(cfg, seed, method, alpha=0.0):
+        return [stages.evaluate_baseline(cfg, seed, method, b, eval_config=eval_config, progress=progress,
+                                         alpha=alpha).json("result.json") for b in ("toxigen", "ce")]
+
+    runs = stages.sweep(config, plan.seeds).json("summary.json")["runs"]
+    separability, base = [], []
+    for f in fractions:
+        cfg = config.with_fraction(f)
+        for s in plan.seeds:
+            auc = np.ravel(stages.probe(cfg, s, progress=progress).json("summary.json")["head_val_auc"])
+            separability.append({"toxic_fraction": f, "seed": s, "auc": float(auc.mean()), "auc_max": float(auc.max())})
+            tox = stages.evaluate(cfg, s, "toxigen", eval_config=eval_config, progress=progress).json("result.json")
+            base.append({"toxic_fraction": f, "seed": s, "toxicity": 100 * tox["all"]["mean_toxicity"],
+                         "toxic_share": tox["all"]["toxicity_probability"]})
+    iti, others = [], []
+    for f in fractions:
+        cfg = config.with_fraction(f)
+        for s in plan.frontier_seeds:
+            iti += [point(f"{f:.0%} + ITI {a:g}" if a else f"{f:.0%} base", "ITI", *both(cfg, s, alpha=a), order=a)
+                    for a in plan.alphas]
+    for f in plan.baseline_fractions:
+        cfg = config.with_fraction(f)
+        for s in plan.frontier_seeds:
+            others += [point(f"{f:.0%} + {m}", m, *both_baseline(cfg, s, m)) for m in plan.baselines]
+            alpha = plan.settings[plan.combo_setting]
+            others += [point(f"{f:.0%} + {m} + {plan.combo_setting} ITI", f"{m} + ITI",
+                             *both_baseline(cfg, s, m, alpha)) for m in plan.combos]
+    leace = []
+    for f in plan.leace_fractions:
+        cfg = config.with_fraction(f)
+        n_heads = cfg.model.n_layers * cfg.model.n_heads
+        for s in plan.frontier_seeds:
+            leace += [point(f"{f:.0%} + LEACE K={k}", "LEACE", *both(cfg, s, alpha=1.0, k=k, direction="leace"),
+                            order=k) for k in plan.leace_ks if k <= n_heads]
+    snapshots = []
+    for f in plan.snapshot_fractions:
+        cfg = config.with_fraction(f)
+        k = scaled_top_k(cfg.model.n_layers * cfg.model.n_heads)
+        for s in plan.seeds:
+            steps = stages.snapshots(cfg, s, progress=progress)
+            if not steps:
+                continue
+            total = stages.pretrain(cfg, s, progress=progress).json("metrics.json")["steps"]
+            for step in [*steps, None]:
+                summary = stages.probe(cfg, s, snapshot=step, progress=progress).json("summary.json")
+                auc = np.sort(np.ravel(summary["head_val_auc"]))[::-1]
+                snapshots.append({"toxic_fraction": f, "seed": s, "step": step or total,
+                                  "share": (step or total) / total, "auc": float(auc.mean()),
+                                  "auc_top": float(auc[:k].mean()), "auc_max": float(auc[0])})
+    return {"runs": runs, "separability": separability, "base": base, "iti": iti, "others": others,
+            "leace": leace, "snapshots": snapshots}
+
+
+def verdict_table(evidence: dict, plan: Plan) -> list[verdicts.Verdict]:
+    """One Verdict per main claim of the paper, from `collect`'s rows."""
+    iti = evidence["iti"]
+    rows = [{**r, "alpha": r["order"], "toxicity": r["toxicity"]} for r in iti]
+    at_budget = evaluate.toxicity_at_budget(rows, plan.budget)
+    table = [verdicts.capability_claim(evidence["runs"]), verdicts.base_toxicity_claim(evidence["base"]),
+             verdicts.separability_claim(evidence["separability"]),
+             verdicts.removal_claim(at_budget, plan.budget)]
+    weak, strong = plan.settings["weak"], plan.settings["strong"]
+    pick = _pick(iti)
+    if pick(0.1, weak) and pick(0.0, strong):
+        table.append(verdicts.headline_claim(_triple(pick(0.1, weak)), _triple(pick(0.0, strong)),
+                                             pick(0.0, strong)["ce_increase"], plan.budget))
+    # ours: the 10 % model with ITI; rivals: clean data with ITI, and the paper's baselines on either model
+    # (their combinations with ITI and LEACE are compared in the chapter, not in this claim)
+    ours = [r for r in iti if abs(r["toxic_fraction"] - 0.1) < 1e-9]
+    rivals = [r for r in iti if r["toxic_fraction"] == 0.0] + [r for r in evidence["others"]
+                                                                 if r["method"] in plan.baselines]
+    if ours and rivals:
+        table.append(verdicts.trade_off_claim(verdicts.best_within(_mean_points(ours), plan.budget),
+                                              _mean_points(rivals), plan.budget))
+    return table
+
+
+def _pick(points: list[dict]):
+    def pick(fraction: float, order: float) -> dict | None:
+        sel = [p for p in points if abs(p["toxic_fraction"] - fraction) < 1e-9 and p["order"] == order]
+        return _mean_points(sel)[0] if sel else None
+    return pick
+
+
+def _triple(p: dict) -> tuple[float, float, float]:
+    return p["toxicity"], p["toxicity_low"], p["toxicity_high"]
+
+
+def _mean_points(points: list[dict]) -> list[dict]:
+    """Average points that differ only by seed (intervals: the mean of the per-seed bounds)."""
+    groups: dict[str, list[dict]] = {}
+    for p in points:
+        groups.setdefault(p["name"], []).append(p)
+    keys = ("toxicity", "toxicity_low", "toxicity_high", "toxic_share", "ce_clean", "ce_increase", "kl")
+    return [{**g[0], **{k: float(np.mean([p[k] for p in g])) for k in keys}, "seeds": len(g)} for g in groups.values()]
