@@ -179,8 +179,43 @@ def cached(stage: str, version: int, config: dict, build: Callable[[Path, Path],
         return _build(stage, version, config, build, upstream, seed, root, key, final)
 
 
+def world_size() -> int:
+    """Processes in this run under a multi-process launcher (torchrun, accelerate launch), else 1."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
+    except ValueError:
+        return 1
+
+
+def _rank() -> int:
+    """This process's rank under a multi-process launcher (torchrun, accelerate launch), else 0."""
+    try:
+        return int(os.environ.get("RANK", "0") or 0)
+    except ValueError:
+        return 0
+
+
+def _wait_for(stage: str, key: str, root: Path, timeout_s: float = 1800.0) -> Entry:
+    """A non-zero rank's entry: the one rank 0 publishes (every rank builds, so this is a short wait)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        found = load(stage, key, root)
+        if found is not None:
+            return found
+        time.sleep(0.5)
+    raise CacheError(f"rank {_rank()} waited {timeout_s:.0f} s for rank 0 to write the {stage} entry {key}; "
+                     "check rank 0's log")
+
+
 def _build(stage, version, config, build, upstream, seed, root, key, final) -> Entry:
+    """Build into a temporary folder and rename it into place. Under a multi-process launcher every rank runs
+    `build` (training needs all of them) but only rank 0 writes the entry; the others use rank 0's."""
     work = final.parent / f".work-{key}"
+    if _rank() != 0:  # reads rank 0's resumable state (a checkpoint) from the shared work folder
+        work.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".rank{_rank()}-{key}-", dir=final.parent) as tmp_dir:
+            build(Path(tmp_dir), work)
+        return _wait_for(stage, key, root)
     work.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=final.parent))
     try:
@@ -219,11 +254,12 @@ def _build_lock(path: Path, what: str) -> Iterator[bool]:
     same entry waits and then loads it, instead of building it again beside the first (sharing its work
     folder). The lock file is removed by its holder; a waiter that wakes on a removed file tries again.
 
-    Not used where fcntl is missing (Windows) or under a multi-process launcher (`accelerate launch` sets
-    WORLD_SIZE): there every rank must enter the build together, and the atomic rename decides. Yields
+    Not used where fcntl is missing (Windows) or under a multi-process launcher (torchrun and `accelerate
+    launch` set WORLD_SIZE): there every rank must enter the build together, and rank 0 alone publishes
+    (`_build`). Yields
     whether the lock is held. A killed holder's lock is released by the kernel, so it never blocks anyone.
     """
-    if fcntl is None or os.environ.get("WORLD_SIZE", "1").strip() not in ("", "1"):
+    if fcntl is None or world_size() > 1:
         yield False
         return
     waited = False

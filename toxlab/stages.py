@@ -149,6 +149,7 @@ def pretrain(config: RunConfig, seed: int, progress: bool = True, tagging: str =
             "params": count_params(model),
             "flops_per_token": train_flops_per_token(config.model, len(tok), config.data.seq_len),
             "device": str(accelerator.device), "precision": accelerator.mixed_precision,
+            "processes": accelerator.num_processes,
         }
         if tagging != "none":
             metrics["tagging"] = tagging
@@ -164,6 +165,9 @@ def pretrain(config: RunConfig, seed: int, progress: bool = True, tagging: str =
     stage_config = json.loads(config.to_json())
     if tagging != "none":  # the default adds nothing to the key
         stage_config["tagging"] = tagging
+    processes = artifacts.world_size()
+    if processes > 1:  # data-parallel runs see the batches in another order: a different model
+        stage_config["processes"] = processes
     return artifacts.cached("pretrain", PRETRAIN_VERSION, stage_config, build,
                             upstream={"mixture": mix_entry.key, "tokenizer": tok_entry.key}, seed=int(seed))
 

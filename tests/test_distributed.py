@@ -1,0 +1,54 @@
+"""The multi-process path on CPU: `torchrun --nproc_per_node 2` pretrains with DDP over gloo, each rank
+takes its own shard of every batch, only rank 0 writes the cache entry (complete, and nothing half-written
+left beside it), and the two-process model is cached under its own key, apart from the one-process model."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from transformers import AutoModelForCausalLM
+
+from tests.conftest import TINY
+from toxlab import stages
+from toxlab.config import get_preset
+from toxlab.train import total_steps
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_train_with_ddp_and_rank_zero_publishes(env):
+    sets = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={value}")]
+    torchrun = Path(sys.executable).parent / "torchrun"
+    command = [str(torchrun), "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port",
+               str(_free_port()), "-m", "toxlab.cli", "pretrain", "--preset", "smoke", "--toxic-fraction", "0.1",
+               "--quiet", *sets]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    printed = {line for line in done.stdout.splitlines() if line.endswith("/model")}
+    assert len(printed) == 1  # both ranks print the one entry rank 0 wrote
+    folder = Path(printed.pop()).parent
+    metrics = json.loads((folder / "metrics.json").read_text())
+    config = get_preset("smoke", TINY).with_fraction(0.1)
+    mixture = stages.mixture(config)
+    n_blocks = len(np.load(mixture.file("train.npy")))
+    assert metrics["processes"] == 2 and metrics["steps"] == total_steps(n_blocks, config.train, world_size=2)
+    assert metrics["val_loss"] < metrics["unigram_val_loss"]
+    AutoModelForCausalLM.from_pretrained(str(folder / "model"))
+    leftovers = [p.name for p in folder.parent.iterdir() if p.name.startswith((".tmp-", ".work-", ".rank"))]
+    assert leftovers == []
+    # one process: same data and seed, but another key (the batches come in another order)
+    single = stages.pretrain(config, 0, progress=False)
+    assert single.path != folder and single.json("metrics.json")["processes"] == 1
+    assert single.json("metrics.json")["steps"] == total_steps(n_blocks, config.train)
