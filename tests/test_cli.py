@@ -2,6 +2,7 @@
 a good call prints its result path last."""
 
 import gzip
+import json
 import os
 import subprocess
 import sys
@@ -101,3 +102,24 @@ def test_pretrain_prints_the_model_folder_last(env, data_dir):
     assert result.returncode == 0, result.stderr[-2000:]
     folder = Path(result.stdout.strip().splitlines()[-1])
     assert (folder / "model.safetensors").exists() and (folder / "tokenizer.json").exists()
+
+
+def test_bench_dispatches_to_the_scripts_and_rejects_unknown_names(capsys):
+    from toxlab.book import PROJECT_ROOT
+    from toxlab.cli import BENCHES
+    assert main(["bench", "nope"]) == 2
+    assert "unknown benchmark 'nope'" in capsys.readouterr().err
+    for name in BENCHES:  # every advertised benchmark has its script
+        assert (PROJECT_ROOT / "bench" / f"{name}_bench.py").exists()
+    assert main(["bench", "book", "--help"]) == 0
+
+
+def test_device_parity_script_runs_on_the_cpu_path():
+    """bench/device_parity.py compares two devices; here the CPU with itself (the GPU run is the real check)."""
+    from toxlab.book import PROJECT_ROOT
+    done = subprocess.run([sys.executable, str(PROJECT_ROOT / "bench" / "device_parity.py"), "--devices", "cpu",
+                           "cpu"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    line = json.loads(done.stdout.strip().splitlines()[-1])
+    assert line["ok"] and line["max_logit_diff"] == 0.0 and line["probe_accuracy_max"] > 0.7

@@ -13,6 +13,8 @@
     toxlab toy --shares 0.01,0.1,0.333 --seeds 10 [--set estimator=mean]
     toxlab book --level L [--only NN]        execute the chapters (papermill) and render the book
     toxlab readme [--level L | --summary PATH] regenerate the README's tables from the latest results
+    toxlab bench {train,probe,iti,judge,book} [ARGS]   one benchmark (bench/NAME_bench.py in a clone of the
+                                             repository): JSON lines, merged into bench/results.json
     toxlab judge score --input FILE [--judge NAME] [--level L]   one {"toxicity": p} JSON line per text
     toxlab judge card [--level L]            the toxicity judge's validation table, failure modes and speed
 
@@ -141,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--no-html", action="store_true", help="execute the chapters only")
     book.add_argument("--out", default=None, help="build a separate copy of the book in this folder")
 
+    bench = sub.add_parser("bench", help="run one benchmark (a clone's bench/NAME_bench.py); --help after NAME "
+                                         "lists its options")
+    bench.add_argument("name", help=", ".join(BENCHES))
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed to the benchmark script")
+
     readme = sub.add_parser("readme", help="regenerate the README's results and benchmark tables")
     readme.add_argument("--level", default=None, help="take the sweep of this book level (its preset and seeds)")
     readme.add_argument("--summary", default=None, help="or a sweep summary.json (as `toxlab sweep` prints)")
@@ -161,6 +168,24 @@ def build_parser() -> argparse.ArgumentParser:
 def _config(args):
     from toxlab.config import get_preset, parse_assignments
     return get_preset(args.preset, parse_assignments(args.overrides))
+
+
+#: `toxlab bench NAME` runs bench/NAME_bench.py; each prints JSON lines with `bench`, `preset`, `device` and
+#: its figure (train: mfu, probe: speedup, iti: overhead_pct, judge: texts_per_s, book: wall_s).
+BENCHES = ("train", "probe", "iti", "judge", "book")
+
+
+def _bench(name: str, bench_args: list[str]) -> int:
+    import subprocess
+
+    from toxlab.book import PROJECT_ROOT
+    if name not in BENCHES:
+        raise ConfigError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHES)}")
+    script = PROJECT_ROOT / "bench" / f"{name}_bench.py"
+    if not script.exists():
+        raise ConfigError(f"{script} is missing: the benchmarks live in a clone of the repository, not in the "
+                          "installed package (git clone, then pip install -e .)")
+    return subprocess.run([sys.executable, str(script), *bench_args], cwd=PROJECT_ROOT).returncode
 
 
 def run(args) -> str | None:
@@ -348,6 +373,8 @@ def _verify_data(args) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "bench":
+            return _bench(args.name, args.bench_args)
         path = run(args)
     except ToxlabError as err:
         print(f"toxlab: error: {err}", file=sys.stderr)
