@@ -213,7 +213,7 @@ def run(args) -> str | None:
         return str(entry.file("summary.json"))
     if args.command == "readme":
         from toxlab import report
-        summary, probes, benchmarks = args.summary, [], []
+        summary, probes, benchmarks, verdicts = args.summary, [], [], []
         if args.level:
             from toxlab import artifacts, book
             from toxlab.config import get_preset
@@ -228,7 +228,9 @@ def run(args) -> str | None:
                     except artifacts.CacheMiss:
                         pass
             benchmarks = _computed_table1(config, seeds)
-        return str(report.update_readme(summary, probes=probes, benchmarks=benchmarks))
+            verdicts = _computed_verdicts(args.level)
+        return str(report.update_readme(summary, probes=probes, benchmarks=benchmarks, verdicts=verdicts,
+                                        level=args.level or "cpu"))
     if args.command == "judge":
         return _judge(args)
     config = _config(args)
@@ -301,6 +303,26 @@ def _computed_table1(config, seeds: list[int]) -> list[dict]:
                     continue
                 rows.append(evaluate.table_row(setting, *parts))
     return rows
+
+
+def _computed_verdicts(level: str) -> list[dict]:
+    """Chapter 7's verdict rows with that level's chapter parameters, from the cache only (empty if the book
+    has not computed everything the chapter reads)."""
+    import dataclasses
+
+    from toxlab import artifacts, book, codesign, evaluate
+    from toxlab.config import get_preset
+    source = book.NOTEBOOKS / "07_codesign.py"
+    params = {**book.declared_parameters(source.read_text()), **book.chapter_params(level, source)}
+    plan = codesign.Plan(**{f.name: params[f.name] for f in dataclasses.fields(codesign.Plan) if f.name in params})
+    config = get_preset(level, params.get("overrides") or {})
+    try:
+        with artifacts.lookup_only():
+            evidence = codesign.collect(config, plan, evaluate.eval_preset(config.preset, params.get("eval_overrides")),
+                                        progress=False)
+    except artifacts.CacheMiss:
+        return []
+    return [v.row() for v in codesign.verdict_table(evidence, plan)]
 
 
 def _evaluate(config, args) -> str:

@@ -97,6 +97,16 @@ def benchmark_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def verdict_table(rows: list[dict], level: str) -> str:
+    """Chapter 7's verdict table (rows from `toxlab.verdicts.Verdict.row`)."""
+    lines = [f"Verdicts (chapter 7, {level} level; rules in `toxlab.verdicts`, capability budget as the chapter "
+             "states):", "", "| claim | paper | ours | verdict | reason |", "|---|---|---|---|---|"]
+    for r in rows:
+        cells = [str(r[k]).replace("|", "/") for k in ("claim", "paper", "ours", "verdict", "reason")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def replace_block(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
     if not pattern.search(text):
@@ -106,8 +116,11 @@ def replace_block(text: str, name: str, body: str) -> str:
 
 def update_readme(summary_path: Path | None, readme: Path = PROJECT_ROOT / "README.md",
                   bench: Path = PROJECT_ROOT / "bench" / "results.json", probes: list[dict] | None = None,
-                  benchmarks: list[dict] | None = None) -> Path:
+                  benchmarks: list[dict] | None = None, verdicts: list[dict] | None = None,
+                  level: str = "cpu") -> Path:
     text = readme.read_text()
+    if verdicts:
+        text = replace_block(text, "verdicts", verdict_table(verdicts, level))
     if probes:
         text = replace_block(text, "probes", separability_table(probes))
     if benchmarks:
