@@ -68,8 +68,8 @@ def test_readme_block_lists_every_verdict(tmp_path):
     from toxlab import report
     rows = [verdicts.headline_claim((15.2, 13.0, 17.5), (5.8, 4.9, 6.8), 2.36, 0.5).row()]
     readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- verdicts:start -->\nold\n<!-- verdicts:end -->\n")
+    readme.write_text("intro\n<!-- verdicts:start -->\nSTALE\n<!-- verdicts:end -->\n")
     report.update_readme(None, readme=readme, bench=tmp_path / "none.json", verdicts=rows, level="cpu")
     text = readme.read_text()
-    assert "old" not in text and "| 10 % toxic + weak ITI is less toxic than clean + strong ITI |" in text
+    assert "STALE" not in text and "| 10 % toxic + weak ITI is less toxic than clean + strong ITI |" in text
     assert "did not hold" in text and "cpu level" in text
