@@ -53,6 +53,7 @@ combo_setting = "weak"
 leace_ks = [4, 8, 16, 32]  # LEACE on the top K heads, at alpha 1 (erasure proper)
 leace_fractions = [0.0, 0.1]
 snapshot_fractions = [0.0, 0.1, 0.25]  # models whose training snapshots are probed (where they were kept)
+snapshot_seeds = [0]
 budget = 0.5  # nats/token of clean cross-entropy a detoxification may cost
 sweep_fraction = 0.1  # chapter 5's K and direction sweep, read back here
 sweep_alpha = 8
@@ -76,7 +77,8 @@ plan = codesign.Plan(seeds=seeds, frontier_seeds=frontier_seeds, alphas=alphas, 
                      baselines=baselines, baseline_fractions=[f for f in baseline_fractions if f in fractions],
                      combos=combos, combo_setting=combo_setting, leace_ks=leace_ks,
                      leace_fractions=[f for f in leace_fractions if f in fractions],
-                     snapshot_fractions=[f for f in snapshot_fractions if f in fractions], budget=budget)
+                     snapshot_fractions=[f for f in snapshot_fractions if f in fractions],
+                     snapshot_seeds=snapshot_seeds, budget=budget)
 evidence = codesign.collect(config, plan, eval_config)  # progress on stderr
 
 # %% [markdown]

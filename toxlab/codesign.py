@@ -32,6 +32,7 @@ class Plan:
     leace_ks: list[int] = field(default_factory=lambda: [4, 8, 16, 32])
     leace_fractions: list[float] = field(default_factory=lambda: [0.0, 0.1])
     snapshot_fractions: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.25])
+    snapshot_seeds: list[int] = field(default_factory=lambda: [0])
     budget: float = 0.5  # nats/token of clean cross-entropy a detoxification may cost
 
 
@@ -92,7 +93,7 @@ def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = Tr
     for f in plan.snapshot_fractions:
         cfg = config.with_fraction(f)
         k = scaled_top_k(cfg.model.n_layers * cfg.model.n_heads)
-        for s in plan.seeds:
+        for s in plan.snapshot_seeds:
             steps = stages.snapshots(cfg, s, progress=progress)
             if not steps:
                 continue
