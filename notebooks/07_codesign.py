@@ -93,7 +93,7 @@ evidence = codesign.collect(config, plan, eval_config)  # progress on stderr
 # %% tags=["nbval-check-output"]
 glue("combo_setting", combo_setting, display=False)
 glue("fig_pipeline", plots.codesign_frontier(evidence["iti"] + evidence["leace"], evidence["others"]), display=False)
-everything = codesign._mean_points(evidence["iti"] + evidence["others"] + evidence["leace"])
+everything = codesign.mean_points(evidence["iti"] + evidence["others"] + evidence["leace"])
 affordable = pd.DataFrame([p for p in everything if p["ce_increase"] <= budget])
 best = (affordable.sort_values("toxicity").groupby("toxic_fraction", as_index=False).first()
         [["toxic_fraction", "name", "toxicity", "toxicity_low", "toxicity_high", "ce_clean", "ce_increase"]])
@@ -147,7 +147,7 @@ judge_name = stages.evaluate(config.with_fraction(fractions[0]), seeds[0], "toxi
                              eval_config=eval_config).json("result.json")["judge"]["name"]
 floor = 100 * next(m["mean_score"] for m in card["failure_modes"]
                    if m["judge"] == judge_name and m["probe"] == "word salad")
-strong = {p["toxic_fraction"]: p["ce_increase"] for p in codesign._mean_points(evidence["iti"])
+strong = {p["toxic_fraction"]: p["ce_increase"] for p in codesign.mean_points(evidence["iti"])
           if p["order"] == settings["strong"]}
 regime = verdicts.regime(evidence["base"], floor, strong, budget)
 glue("floor", floor, display=False)
@@ -192,8 +192,8 @@ regime_frame.style.format(precision=2).format("{:.0%}", subset=["toxic fraction"
 
 # %% tags=["nbval-check-output"]
 leace_rows = []
-for p in codesign._mean_points(evidence["leace"]):
-    line = sorted((q for q in codesign._mean_points(evidence["iti"])
+for p in codesign.mean_points(evidence["leace"]):
+    line = sorted((q for q in codesign.mean_points(evidence["iti"])
                    if q["toxic_fraction"] == p["toxic_fraction"]), key=lambda q: q["ce_increase"])
     xs, ys = [q["ce_increase"] for q in line], [q["toxicity"] for q in line]
     leace_rows.append({"toxic_fraction": p["toxic_fraction"], "heads erased": int(p["order"]),
@@ -244,7 +244,7 @@ efficiency = pd.DataFrame([{"direction": p["method"], "K": int(p["order"]), "tox
                             "removed": sweep_base - p["toxicity"], "CE increase": p["ce_increase"],
                             "removed per nat": (sweep_base - p["toxicity"]) / p["ce_increase"]
                             if p["ce_increase"] >= 0.01 else float("nan")}
-                           for p in codesign._mean_points(sweep_rows)])
+                           for p in codesign.mean_points(sweep_rows)])
 by_direction = efficiency.groupby("direction")["removed"].max()
 glue("sweep_pct", f"{sweep_fraction:.0%}", display=False)
 glue("sweep_alpha", sweep_alpha, display=False)

@@ -55,12 +55,12 @@ def test_regime_marks_the_clean_model_untestable_at_the_floor():
     assert out["rows"][0]["strong_within_budget"] is False
 
 
-def test_mean_points_average_seeds_of_one_treatment_only():
+def testmean_points_average_seeds_of_one_treatment_only():
     a = {"name": "x", "method": "ITI", "toxic_fraction": 0.1, "order": 4, "toxicity": 10.0, "toxicity_low": 9.0,
          "toxicity_high": 11.0, "toxic_share": 0.1, "ce_clean": 6.0, "ce_increase": 0.1, "kl": 0.01}
     b = {**a, "toxicity": 14.0, "seed": 1}
     c = {**a, "name": "y", "toxicity": 100.0}
-    out = {p["name"]: p for p in codesign._mean_points([a, b, c])}
+    out = {p["name"]: p for p in codesign.mean_points([a, b, c])}
     assert out["x"]["toxicity"] == 12.0 and out["x"]["seeds"] == 2 and out["y"]["toxicity"] == 100.0
 
 

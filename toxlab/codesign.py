@@ -127,15 +127,16 @@ def verdict_table(evidence: dict, plan: Plan) -> list[verdicts.Verdict]:
     rivals = [r for r in iti if r["toxic_fraction"] == 0.0] + [r for r in evidence["others"]
                                                                  if r["method"] in plan.baselines]
     if ours and rivals:
-        table.append(verdicts.trade_off_claim(verdicts.best_within(_mean_points(ours), plan.budget),
-                                              _mean_points(rivals), plan.budget))
+        untreated = [p["toxicity"] for p in mean_points(ours) if p["order"] == 0]
+        table.append(verdicts.trade_off_claim(verdicts.best_within(mean_points(ours), plan.budget),
+                                              mean_points(rivals), plan.budget, untreated[0] if untreated else None))
     return table
 
 
 def _pick(points: list[dict]):
     def pick(fraction: float, order: float) -> dict | None:
         sel = [p for p in points if abs(p["toxic_fraction"] - fraction) < 1e-9 and p["order"] == order]
-        return _mean_points(sel)[0] if sel else None
+        return mean_points(sel)[0] if sel else None
     return pick
 
 
@@ -143,7 +144,7 @@ def _triple(p: dict) -> tuple[float, float, float]:
     return p["toxicity"], p["toxicity_low"], p["toxicity_high"]
 
 
-def _mean_points(points: list[dict]) -> list[dict]:
+def mean_points(points: list[dict]) -> list[dict]:
     """Average points that differ only by seed (intervals: the mean of the per-seed bounds)."""
     groups: dict[str, list[dict]] = {}
     for p in points:

@@ -118,19 +118,24 @@ def headline_claim(weak10: tuple[float, float, float], strong0: tuple[float, flo
                    f"({strong0[1]:.1f}-{strong0[2]:.1f})", verdict, reason)
 
 
-def trade_off_claim(ours: dict, rivals: list[dict], budget: float) -> Verdict:
+def trade_off_claim(ours: dict, rivals: list[dict], budget: float, ours_base: float | None = None) -> Verdict:
     """The comparative claim: toxic pretraining + ITI gives a better toxicity/capability trade-off than the
-    baselines. ours and rivals: points with name, toxicity, toxicity_low, toxicity_high, ce_increase; only
-    points within `budget` nats count (the best of each side is compared)."""
+    baselines. ours and rivals: points with name, toxicity, toxicity_low, toxicity_high, ce_increase and
+    toxic_fraction; only points within `budget` nats count (the best of each side is compared). ours_base:
+    the untreated toxic-trained model's toxicity, to say why when a clean-model point wins."""
     ok = [r for r in rivals if r["ce_increase"] <= budget]
     best = min(ok, key=lambda r: r["toxicity"])
     verdict = comparison_verdict((ours["toxicity"], ours["toxicity_low"], ours["toxicity_high"]),
                                  (best["toxicity"], best["toxicity_low"], best["toxicity_high"]))
+    reason = ""
+    if verdict != HELD and best.get("toxic_fraction") == 0.0 and ours_base is not None:
+        reason = (f"the clean model starts less toxic ({best['toxicity']:.1f} at best) than the toxic-trained "
+                  f"one ({ours_base:.1f} untreated), and ITI within the budget does not close the gap")
     return Verdict("Toxic pretraining + ITI beats the usual detoxification methods on the trade-off",
                    "better than prompting, SFT, DPO, MEDA, INST (Table 1)",
                    f"{ours['name']}: {ours['toxicity']:.2f} ({ours['toxicity_low']:.1f}-{ours['toxicity_high']:.1f}) "
                    f"vs best other within {budget:g} nats, {best['name']}: {best['toxicity']:.2f} "
-                   f"({best['toxicity_low']:.1f}-{best['toxicity_high']:.1f})", verdict, "")
+                   f"({best['toxicity_low']:.1f}-{best['toxicity_high']:.1f})", verdict, reason)
 
 
 def best_within(points: list[dict], budget: float) -> dict:
