@@ -9,6 +9,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from toxlab import artifacts, stages
+from toxlab.config import get_preset
 
 
 @pytest.fixture
@@ -81,3 +82,18 @@ def test_sweep_summarises_every_fraction(env, tiny):
     runs = entry.json("summary.json")["runs"]
     assert [r["toxic_fraction"] for r in runs] == [0.0, 0.25]
     assert all(torch.tensor(r["val_loss"]).isfinite() for r in runs)
+
+
+@pytest.mark.slow
+def test_gpu_preset_path_on_cpu_compiled_matches_eager(env):
+    """The gpu preset's code path (its recipe, torch.compile) at a tiny size on the CPU: it trains, and the
+    compiled run follows the eager run's losses (bf16 autocast is GPU-only: here both are fp32)."""
+    from tests.conftest import TINY
+    sizes = {k: v for k, v in TINY.items() if not k.startswith("train.")} | {"train.batch_size": 4,
+                                                                              "train.epochs": 2.0}
+    compiled = stages.pretrain(get_preset("gpu", sizes).with_fraction(0.1), 0, progress=False)
+    eager = stages.pretrain(get_preset("gpu", {**sizes, "train.compile": False}).with_fraction(0.1), 0, progress=False)
+    assert compiled.key != eager.key
+    a, b = compiled.json("history.json"), eager.json("history.json")
+    assert len(a) == len(b) and np.allclose([h["loss"] for h in a], [h["loss"] for h in b], rtol=1e-4, atol=1e-4)
+    assert a[-1]["loss"] < a[0]["loss"] - 0.5  # it learns
