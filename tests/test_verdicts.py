@@ -73,3 +73,10 @@ def test_readme_block_lists_every_verdict(tmp_path):
     text = readme.read_text()
     assert "STALE" not in text and "| 10 % toxic + weak ITI is less toxic than clean + strong ITI |" in text
     assert "did not hold" in text and "cpu level" in text
+
+
+def test_bench_table_shows_book_wall_times():
+    from toxlab import report
+    rows = [{"bench": "book", "preset": "smoke", "device": "cpu (x86_64, 2 threads)", "mode": "cold", "html": True,
+             "wall_s": 240.0}]
+    assert "| smoke | cold | cpu (x86_64, 2 threads) | yes | 4.0 min |" in report.bench_table(rows)

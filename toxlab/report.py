@@ -50,7 +50,7 @@ def separability_table(summaries: list[dict]) -> str:
 
 def bench_table(results: list[dict]) -> str:
     """Markdown tables of the `train` lines (tokens/s and MFU per preset and device), and of the `probe`,
-    `iti` and `judge` lines."""
+    `iti`, `judge` and `book` lines."""
     rows = [r for r in results if r["bench"] == "train"]
     lines = ["| preset | device | dtype | tokens/s | achieved GFLOP/s | matmul peak GFLOP/s | MFU | MFU (6N) |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
@@ -78,6 +78,12 @@ def bench_table(results: list[dict]) -> str:
         lines += ["", "| judge | level | device | texts/s |", "|---|---|---|---:|"]
         for r in judges:
             lines.append(f"| {r.get('judge', '')} | {r['preset']} | {r['device']} | {r['texts_per_s']:,.0f} |")
+    books = [r for r in results if r["bench"] == "book"]
+    if books:
+        lines += ["", "| book: level | cache | device | HTML built | wall time |", "|---|---|---|---|---:|"]
+        for r in books:
+            lines.append(f"| {r['preset']} | {r['mode']} | {r['device']} | {'yes' if r.get('html') else 'no'} | "
+                         f"{r['wall_s'] / 60:.1f} min |")
     return "\n".join(lines)
 
 
