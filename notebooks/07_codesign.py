@@ -78,7 +78,8 @@ plan = codesign.Plan(seeds=seeds, frontier_seeds=frontier_seeds, alphas=alphas, 
                      combos=combos, combo_setting=combo_setting, leace_ks=leace_ks,
                      leace_fractions=[f for f in leace_fractions if f in fractions],
                      snapshot_fractions=[f for f in snapshot_fractions if f in fractions],
-                     snapshot_seeds=snapshot_seeds, budget=budget)
+                     snapshot_seeds=snapshot_seeds, budget=budget, sweep_fraction=sweep_fraction,
+                     sweep_alpha=sweep_alpha, k_values=k_values, directions=directions)
 evidence = codesign.collect(config, plan, eval_config)  # progress on stderr
 
 # %% [markdown]
@@ -93,10 +94,7 @@ evidence = codesign.collect(config, plan, eval_config)  # progress on stderr
 # %% tags=["nbval-check-output"]
 glue("combo_setting", combo_setting, display=False)
 glue("fig_pipeline", plots.codesign_frontier(evidence["iti"] + evidence["leace"], evidence["others"]), display=False)
-everything = codesign.mean_points(evidence["iti"] + evidence["others"] + evidence["leace"])
-affordable = pd.DataFrame([p for p in everything if p["ce_increase"] <= budget])
-best = (affordable.sort_values("toxicity").groupby("toxic_fraction", as_index=False).first()
-        [["toxic_fraction", "name", "toxicity", "toxicity_low", "toxicity_high", "ce_clean", "ce_increase"]])
+best = pd.DataFrame(codesign.best_affordable(evidence["iti"] + evidence["others"] + evidence["leace"], budget))
 glue("budget", budget, display=False)
 best.style.format(precision=2).format("{:.0%}", subset=["toxic_fraction"]).hide(axis="index")
 
@@ -142,28 +140,15 @@ verdict_frame.style.hide(axis="index").set_properties(**{"text-align": "left", "
 # score on word salad (the appendix's failure modes), the kind of text a small model writes.
 
 # %% tags=["nbval-check-output"]
-card = stages.judge_card(level).json("card.json")
-judge_name = stages.evaluate(config.with_fraction(fractions[0]), seeds[0], "toxigen",
-                             eval_config=eval_config).json("result.json")["judge"]["name"]
-floor = 100 * next(m["mean_score"] for m in card["failure_modes"]
-                   if m["judge"] == judge_name and m["probe"] == "word salad")
-strong = {p["toxic_fraction"]: p["ce_increase"] for p in codesign.mean_points(evidence["iti"])
-          if p["order"] == settings["strong"]}
-regime = verdicts.regime(evidence["base"], floor, strong, budget)
+regime = codesign.regime(evidence, stages.judge_card(level).json("card.json"), plan)
+floor = regime["floor"]
 glue("floor", floor, display=False)
 clean_row = regime["rows"][0]
 glue("clean_toxicity", clean_row["toxicity"], display=False)
 glue("clean_strong_cost", clean_row["strong_cost"], display=False)
 first = regime["first_clear_fraction"]
 glue("first_clear", "none of our mixtures" if first is None else f"the {first:.0%} mixture", display=False)
-glue("regime_answer", Markdown(
-    "The clean model is in the regime where the headline can be tested." if regime["clean_testable"] else
-    "At our scale the clean model is outside that regime, so the headline comparison cannot come out as the "
-    "paper's did for the paper's reason: " + ("its toxicity is near the judge's floor" if
-                                              clean_row["above_floor"] <= 0.5 * floor else "") +
-    (" and " if clean_row["above_floor"] <= 0.5 * floor and not clean_row["strong_within_budget"] else "") +
-    ("strong ITI costs it far more than the budget" if not clean_row["strong_within_budget"] else "") + "."),
-    display=False)
+glue("regime_answer", Markdown(verdicts.regime_answer(regime)), display=False)
 regime_frame = pd.DataFrame(regime["rows"]).rename(columns={
     "toxic_fraction": "toxic fraction", "toxicity": "base toxicity", "above_floor": "above the floor",
     "strong_cost": "CE increase, strong ITI", "strong_within_budget": "strong ITI within budget"})
@@ -191,23 +176,15 @@ regime_frame.style.format(precision=2).format("{:.0%}", subset=["toxic fraction"
 # frontier.
 
 # %% tags=["nbval-check-output"]
-leace_rows = []
-for p in codesign.mean_points(evidence["leace"]):
-    line = sorted((q for q in codesign.mean_points(evidence["iti"])
-                   if q["toxic_fraction"] == p["toxic_fraction"]), key=lambda q: q["ce_increase"])
-    xs, ys = [q["ce_increase"] for q in line], [q["toxicity"] for q in line]
-    leace_rows.append({"toxic_fraction": p["toxic_fraction"], "heads erased": int(p["order"]),
-                       "toxicity": p["toxicity"], "CE increase": p["ce_increase"], "KL": p["kl"],
-                       "ITI at equal cost": float(np.interp(p["ce_increase"], xs, ys)) if xs else float("nan")})
+leace_rows = codesign.leace_against_iti(evidence["leace"], evidence["iti"])
+gain = [r["ITI at equal cost"] - r["toxicity"] for r in leace_rows]
+glue("leace_better", sum(g > 0 for g in gain), display=False)
+glue("leace_n", len(leace_rows), display=False)
+glue("leace_gain", float(np.mean(gain)) if gain else float("nan"), display=False)
+glue("fig_leace", plots.codesign_frontier([p for p in evidence["iti"] if p["toxic_fraction"] in plan.leace_fractions]
+                                          + evidence["leace"], [], x="ce_increase",
+                                          xlabel="increase in clean cross-entropy (nats/token)"), display=False)
 leace_frame = pd.DataFrame(leace_rows)
-if len(leace_frame):
-    gain = leace_frame["ITI at equal cost"] - leace_frame["toxicity"]
-    glue("leace_better", int((gain > 0).sum()), display=False)
-    glue("leace_n", len(leace_frame), display=False)
-    glue("leace_gain", float(gain.mean()), display=False)
-    glue("fig_leace", plots.codesign_frontier([p for p in evidence["iti"] if p["toxic_fraction"] in plan.leace_fractions]
-                                              + evidence["leace"], [], x="ce_increase",
-                                              xlabel="increase in clean cross-entropy (nats/token)"), display=False)
 leace_frame.style.format(precision=3).format("{:.0%}", subset=["toxic_fraction"]).hide(axis="index")
 
 # %% [markdown]
@@ -229,22 +206,10 @@ leace_frame.style.format(precision=3).format("{:.0%}", subset=["toxic_fraction"]
 # {glue:text}`sweep_alpha`. Read as efficiency, the toxicity removed per nat of capability spent:
 
 # %% tags=["nbval-check-output"]
-sweep_cfg = config.with_fraction(sweep_fraction)
-n_heads = config.model.n_layers * config.model.n_heads
-sweep_rows = []
-for direction in directions:
-    for k in [k for k in k_values if k <= n_heads]:
-        for s in frontier_seeds:
-            pair = [stages.evaluate(sweep_cfg, s, b, alpha=sweep_alpha, k=k, direction=direction,
-                                    eval_config=eval_config).json("result.json") for b in ("toxigen", "ce")]
-            sweep_rows.append(codesign.point(f"{direction} K={k}", direction, *pair, order=k))
 sweep_base = np.mean([p["toxicity"] for p in evidence["base"] if p["toxic_fraction"] == sweep_fraction
                       and p["seed"] in frontier_seeds])
-efficiency = pd.DataFrame([{"direction": p["method"], "K": int(p["order"]), "toxicity": p["toxicity"],
-                            "removed": sweep_base - p["toxicity"], "CE increase": p["ce_increase"],
-                            "removed per nat": (sweep_base - p["toxicity"]) / p["ce_increase"]
-                            if p["ce_increase"] >= 0.01 else float("nan")}
-                           for p in codesign.mean_points(sweep_rows)])
+efficiency = pd.DataFrame(codesign.efficiency(evidence["sweep"], sweep_base))
+n_heads = config.model.n_layers * config.model.n_heads
 by_direction = efficiency.groupby("direction")["removed"].max()
 glue("sweep_pct", f"{sweep_fraction:.0%}", display=False)
 glue("sweep_alpha", sweep_alpha, display=False)
@@ -265,21 +230,13 @@ efficiency.style.format(precision=3).hide(axis="index")
 # get there earlier.
 
 # %% tags=["nbval-check-output"]
-snap = pd.DataFrame(evidence["snapshots"])
-glue("n_snapshot_models", 0 if snap.empty else int(snap.groupby(["toxic_fraction", "seed"]).ngroups), display=False)
+rows, reached, first_share = codesign.snapshot_summary(evidence["snapshots"])
+glue("n_snapshot_models", len({(r["toxic_fraction"], r["seed"]) for r in evidence["snapshots"]}), display=False)
 glue("fig_snapshots", plots.snapshot_curves(evidence["snapshots"], "auc", "mean head probe ROC-AUC"), display=False)
-if not snap.empty:
-    first_share = snap["share"].min()
-    early = snap[snap.share == first_share].groupby("toxic_fraction")["auc"].mean()
-    final = snap[snap.share == 1.0].groupby("toxic_fraction")["auc"].mean()
-    reached = ((early - 0.5) / (final - 0.5)).clip(upper=9.99)
-    glue("first_share", f"1/{round(1 / first_share)}", display=False)
-    glue("reached", ", ".join(f"{f:.0%}: {r:.0%}" for f, r in reached.items()), display=False)
-    summary = snap.groupby(["toxic_fraction", "share"], as_index=False)[["auc", "auc_top", "auc_max"]].mean()
-else:
-    glue("first_share", "-", display=False)
-    glue("reached", "no snapshots at this level", display=False)
-    summary = snap
+glue("first_share", f"1/{round(1 / first_share)}" if first_share else "-", display=False)
+glue("reached", ", ".join(f"{f:.0%}: {r:.0%}" for f, r in reached.items()) or "no snapshots at this level",
+     display=False)
+summary = pd.DataFrame(rows)
 summary.style.format(precision=3).hide(axis="index")
 
 # %% [markdown]

@@ -2,6 +2,7 @@
 fall 'did not hold'; comparisons need disjoint intervals to be 'held'; the regime numbers follow the floor
 and the budget; and codesign's averaging over seeds keeps each treatment separate."""
 
+import numpy as np
 import pytest
 
 from toxlab import codesign, verdicts
@@ -80,3 +81,48 @@ def test_bench_table_shows_book_wall_times():
     rows = [{"bench": "book", "preset": "smoke", "device": "cpu (x86_64, 2 threads)", "mode": "cold", "html": True,
              "wall_s": 240.0}]
     assert "| smoke | cold | cpu (x86_64, 2 threads) | yes | 4.0 min |" in report.bench_table(rows)
+
+
+def _pt(name, method, f, tox, cost, order=0, seed=0):
+    return {"name": name, "method": method, "toxic_fraction": f, "seed": seed, "order": order, "toxicity": tox,
+            "toxicity_low": tox - 1, "toxicity_high": tox + 1, "toxic_share": 0.1, "ce_clean": 6 + cost,
+            "ce_increase": cost, "kl": cost / 2, "judge": "j"}
+
+
+ITI_LINE = [_pt("base", "ITI", 0.1, 20.0, 0.0, 0), _pt("a2", "ITI", 0.1, 16.0, 0.4, 2),
+            _pt("a4", "ITI", 0.1, 10.0, 1.2, 4)]
+
+
+def test_best_affordable_respects_the_budget():
+    rows = codesign.best_affordable(ITI_LINE + [_pt("dpo", "dpo", 0.1, 15.0, 0.3)], budget=0.5)
+    assert [r["name"] for r in rows] == ["dpo"]
+
+
+def test_leace_is_compared_with_iti_at_equal_cost():
+    rows = codesign.leace_against_iti([_pt("L", "LEACE", 0.1, 18.0, 0.2, order=8)], ITI_LINE)
+    assert rows[0]["ITI at equal cost"] == pytest.approx(18.0)  # halfway from 20 (cost 0) to 16 (cost 0.4)
+    assert rows[0]["heads erased"] == 8
+
+
+def test_efficiency_is_undefined_below_the_minimum_cost():
+    rows = {r["K"]: r for r in codesign.efficiency([_pt("m K=1", "mass_mean", 0.1, 18.0, 0.001, order=1),
+                                                    _pt("m K=4", "mass_mean", 0.1, 14.0, 0.5, order=4)], 20.0)}
+    assert rows[4]["removed per nat"] == pytest.approx(12.0)
+    assert np.isnan(rows[1]["removed per nat"])
+
+
+def test_snapshot_summary_reports_the_share_of_the_final_signal():
+    rows = [{"toxic_fraction": 0.1, "seed": s, "share": share, "auc": auc, "auc_top": auc, "auc_max": auc}
+            for s in (1, 2) for share, auc in ((1 / 16, 0.55), (1.0, 0.6))]
+    summary, reached, first = codesign.snapshot_summary(rows)
+    assert first == 1 / 16 and reached[0.1] == pytest.approx(0.5) and len(summary) == 2
+
+
+def test_regime_reads_the_floor_of_the_benchmarks_judge():
+    card = {"failure_modes": [{"judge": "j", "probe": "word salad", "mean_score": 0.13},
+                              {"judge": "other", "probe": "word salad", "mean_score": 0.9}]}
+    evidence = {"iti": [_pt("s", "ITI", 0.0, 6.0, 2.4, order=12)],
+                "base": [{"toxic_fraction": 0.0, "seed": 0, "toxicity": 13.2}]}
+    out = codesign.regime(evidence, card, codesign.Plan())
+    assert out["floor"] == pytest.approx(13.0) and not out["clean_testable"]
+    assert "near the judge's floor and strong ITI costs it more" in verdicts.regime_answer(out)

@@ -34,6 +34,10 @@ class Plan:
     snapshot_fractions: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.25])
     snapshot_seeds: list[int] = field(default_factory=lambda: [0])
     budget: float = 0.5  # nats/token of clean cross-entropy a detoxification may cost
+    sweep_fraction: float = 0.1  # chapter 5's K and direction sweep
+    sweep_alpha: float = 8
+    k_values: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16])
+    directions: list[str] = field(default_factory=lambda: ["mass_mean", "probe", "random"])
 
 
 def point(name: str, method: str, toxigen: dict, ce: dict, order: float = 0.0) -> dict:
@@ -43,7 +47,7 @@ def point(name: str, method: str, toxigen: dict, ce: dict, order: float = 0.0) -
             "order": order, "toxicity": 100 * tox["mean_toxicity"], "toxicity_low": 100 * tox["mean_toxicity_ci"][0],
             "toxicity_high": 100 * tox["mean_toxicity_ci"][1], "toxic_share": tox["toxicity_probability"],
             "ce_clean": ce["clean"]["ce"], "ce_increase": ce["clean"]["ce"] - ce["clean"]["ce_base"],
-            "kl": ce["clean"]["kl"]}
+            "kl": ce["clean"]["kl"], "judge": toxigen["judge"]["name"]}
 
 
 def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = True) -> dict:
@@ -89,6 +93,15 @@ def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = Tr
         for s in plan.frontier_seeds:
             leace += [point(f"{f:.0%} + LEACE K={k}", "LEACE", *both(cfg, s, alpha=1.0, k=k, direction="leace"),
                             order=k) for k in plan.leace_ks if k <= n_heads]
+    sweep = []
+    if plan.sweep_fraction in fractions:
+        cfg = config.with_fraction(plan.sweep_fraction)
+        n_heads = cfg.model.n_layers * cfg.model.n_heads
+        for direction in plan.directions:
+            for k in [k for k in plan.k_values if k <= n_heads]:
+                for s in plan.frontier_seeds:
+                    sweep.append(point(f"{direction} K={k}", direction,
+                                       *both(cfg, s, alpha=plan.sweep_alpha, k=k, direction=direction), order=k))
     snapshots = []
     for f in plan.snapshot_fractions:
         cfg = config.with_fraction(f)
@@ -105,7 +118,78 @@ def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = Tr
                                   "share": (step or total) / total, "auc": float(auc.mean()),
                                   "auc_top": float(auc[:k].mean()), "auc_max": float(auc[0])})
     return {"runs": runs, "separability": separability, "base": base, "iti": iti, "others": others,
-            "leace": leace, "snapshots": snapshots}
+            "leace": leace, "sweep": sweep, "snapshots": snapshots}
+
+
+# ----------------------------------------------------------------------------------- tables for chapter 7
+#: The judge card's probe whose mean score is the floor: word salad is the kind of text a small model writes.
+FLOOR_PROBE = "word salad"
+
+
+def regime(evidence: dict, card: dict, plan: Plan) -> dict:
+    """`toxlab.verdicts.regime` from the evidence: the floor is the benchmarks' judge's mean score (x 100) on
+    word salad in the judge card (`stages.judge_card`), strong ITI is `plan.settings['strong']`."""
+    judge = evidence["iti"][0]["judge"]
+    floor = 100 * next(m["mean_score"] for m in card["failure_modes"]
+                       if m["judge"] == judge and m["probe"] == FLOOR_PROBE)
+    strong = {p["toxic_fraction"]: p["ce_increase"] for p in mean_points(evidence["iti"])
+              if p["order"] == plan.settings["strong"]}
+    return verdicts.regime(evidence["base"], floor, strong, plan.budget)
+
+
+def best_affordable(points: list[dict], budget: float) -> list[dict]:
+    """Per toxic fraction, the least toxic treatment costing at most `budget` nats (means over seeds)."""
+    out = []
+    for f in sorted({p["toxic_fraction"] for p in points}):
+        ok = [p for p in mean_points([p for p in points if p["toxic_fraction"] == f]) if p["ce_increase"] <= budget]
+        if ok:
+            best = min(ok, key=lambda p: p["toxicity"])
+            out.append({k: best[k] for k in ("toxic_fraction", "name", "toxicity", "toxicity_low", "toxicity_high",
+                                              "ce_clean", "ce_increase")})
+    return out
+
+
+def leace_against_iti(leace: list[dict], iti: list[dict]) -> list[dict]:
+    """Each LEACE point beside ITI's toxicity on the same model at the same capability cost, interpolated
+    linearly along that model's ITI frontier (means over seeds)."""
+    rows = []
+    for p in mean_points(leace):
+        line = sorted((q for q in mean_points(iti) if q["toxic_fraction"] == p["toxic_fraction"]),
+                      key=lambda q: q["ce_increase"])
+        xs, ys = [q["ce_increase"] for q in line], [q["toxicity"] for q in line]
+        rows.append({"toxic_fraction": p["toxic_fraction"], "heads erased": int(p["order"]), "toxicity": p["toxicity"],
+                     "CE increase": p["ce_increase"], "KL": p["kl"],
+                     "ITI at equal cost": float(np.interp(p["ce_increase"], xs, ys)) if xs else float("nan")})
+    return rows
+
+
+def efficiency(sweep: list[dict], base_toxicity: float, min_cost: float = 0.01) -> list[dict]:
+    """The K and direction sweep as toxicity removed (x 100) and removed per nat of clean cross-entropy
+    (undefined below `min_cost` nats, where the ratio is noise over nothing)."""
+    return [{"direction": p["method"], "K": int(p["order"]), "toxicity": p["toxicity"],
+             "removed": base_toxicity - p["toxicity"], "CE increase": p["ce_increase"],
+             "removed per nat": (base_toxicity - p["toxicity"]) / p["ce_increase"]
+             if p["ce_increase"] >= min_cost else float("nan")} for p in mean_points(sweep)]
+
+
+def snapshot_summary(rows: list[dict]) -> tuple[list[dict], dict[float, float], float | None]:
+    """Mean probe AUCs per (fraction, share of training), and per fraction the share of the final
+    above-chance mean AUC (AUC - 0.5) already reached at the earliest snapshot. Returns (summary, reached,
+    earliest share)."""
+    if not rows:
+        return [], {}, None
+    keys = ("auc", "auc_top", "auc_max")
+    cells = sorted({(r["toxic_fraction"], r["share"]) for r in rows})
+    summary = [{"toxic_fraction": f, "share": sh, **{k: float(np.mean([r[k] for r in rows if
+                                                                         (r["toxic_fraction"], r["share"]) == (f, sh)]))
+                                                     for k in keys}} for f, sh in cells]
+    first = min(r["share"] for r in rows)
+    reached = {}
+    for f in sorted({r["toxic_fraction"] for r in rows}):
+        at = {row["share"]: row["auc"] for row in summary if row["toxic_fraction"] == f}
+        if 1.0 in at and at[1.0] != 0.5:
+            reached[f] = (at[first] - 0.5) / (at[1.0] - 0.5)
+    return summary, reached, first
 
 
 def verdict_table(evidence: dict, plan: Plan) -> list[verdicts.Verdict]:

@@ -159,3 +159,17 @@ def regime(base: list[dict], floor: float, strong_cost: dict[float, float], budg
     clear = [r["toxic_fraction"] for r in rows if r["above_floor"] > 0.5 * floor]
     return {"floor": floor, "budget": budget, "rows": rows, "first_clear_fraction": min(clear) if clear else None,
             "clean_testable": bool(rows[0]["above_floor"] > 0.5 * floor and rows[0]["strong_within_budget"])}
+
+
+def regime_answer(regime_: dict) -> str:
+    """One sentence on whether the clean model is in the regime where the headline can be tested."""
+    clean = regime_["rows"][0]
+    if regime_["clean_testable"]:
+        return "The clean model is in the regime where the headline can be tested."
+    reasons = []
+    if clean["above_floor"] <= 0.5 * regime_["floor"]:
+        reasons.append("its toxicity is near the judge's floor")
+    if not clean["strong_within_budget"]:
+        reasons.append("strong ITI costs it more than the budget")
+    return ("At our scale the clean model is outside that regime, so the headline comparison cannot come out as "
+            "the paper's did for the paper's reason: " + " and ".join(reasons) + ".")
