@@ -112,10 +112,11 @@ def test_efficiency_is_undefined_below_the_minimum_cost():
 
 
 def test_snapshot_summary_reports_the_share_of_the_final_signal():
-    rows = [{"toxic_fraction": 0.1, "seed": s, "share": share, "auc": auc, "auc_top": auc, "auc_max": auc}
-            for s in (1, 2) for share, auc in ((1 / 16, 0.55), (1.0, 0.6))]
-    summary, reached, first = codesign.snapshot_summary(rows)
-    assert first == 1 / 16 and reached[0.1] == pytest.approx(0.5) and len(summary) == 2
+    rows = [{"toxic_fraction": f, "seed": s, "share": share, "auc": auc, "auc_top": auc, "auc_max": auc}
+            for s in (1, 2) for f, first in ((0.1, 1 / 16), (0.25, 1 / 17))
+            for share, auc in ((first, 0.55), (1.0, 0.6))]
+    summary, reached, first = codesign.snapshot_summary(rows)  # each fraction's run has its own earliest share
+    assert first == 1 / 17 and reached == pytest.approx({0.1: 0.5, 0.25: 0.5}) and len(summary) == 4
 
 
 def test_regime_reads_the_floor_of_the_benchmarks_judge():

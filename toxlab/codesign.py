@@ -174,8 +174,9 @@ def efficiency(sweep: list[dict], base_toxicity: float, min_cost: float = 0.01) 
 
 def snapshot_summary(rows: list[dict]) -> tuple[list[dict], dict[float, float], float | None]:
     """Mean probe AUCs per (fraction, share of training), and per fraction the share of the final
-    above-chance mean AUC (AUC - 0.5) already reached at the earliest snapshot. Returns (summary, reached,
-    earliest share)."""
+    above-chance mean AUC (AUC - 0.5) already reached at its earliest snapshot (runs of different fractions
+    have different lengths, so the earliest share differs slightly between them). Returns (summary, reached,
+    the earliest share over all rows)."""
     if not rows:
         return [], {}, None
     keys = ("auc", "auc_top", "auc_max")
@@ -183,13 +184,12 @@ def snapshot_summary(rows: list[dict]) -> tuple[list[dict], dict[float, float], 
     summary = [{"toxic_fraction": f, "share": sh, **{k: float(np.mean([r[k] for r in rows if
                                                                          (r["toxic_fraction"], r["share"]) == (f, sh)]))
                                                      for k in keys}} for f, sh in cells]
-    first = min(r["share"] for r in rows)
     reached = {}
     for f in sorted({r["toxic_fraction"] for r in rows}):
         at = {row["share"]: row["auc"] for row in summary if row["toxic_fraction"] == f}
         if 1.0 in at and at[1.0] != 0.5:
-            reached[f] = (at[first] - 0.5) / (at[1.0] - 0.5)
-    return summary, reached, first
+            reached[f] = (at[min(at)] - 0.5) / (at[1.0] - 0.5)
+    return summary, reached, min(r["share"] for r in rows)
 
 
 def verdict_table(evidence: dict, plan: Plan) -> list[verdicts.Verdict]:
