@@ -98,3 +98,22 @@ def test_newton_stops_at_a_stationary_point(strength, l2):
     grad = torch.bmm((torch.sigmoid(z) - y.double()).unsqueeze(1), xd).squeeze(1) + penalty * wd
     assert float(grad.abs().max()) / N <= 1.5e-4  # float32 passes inside the solver
     torch.testing.assert_close(logits.double(), z, atol=1e-3, rtol=1e-4)
+
+
+def test_ill_conditioned_inputs_do_not_break_the_solver():
+    """Huge, nearly collinear activations (an early training snapshot's residual stream) can make the float32
+    Hessian lose positive definiteness; the solver refactors those problems in float64, and a well-conditioned
+    problem in the same batch gets the probe it gets alone (to the stopping tolerance: a batch iterates
+    until all of its problems have converged)."""
+    from toxlab.probe import fit_probes
+    g = torch.Generator().manual_seed(0)
+    n, d = 400, 64
+    x = torch.randn(n, 1, generator=g) * 1e5 + 1e-2 * torch.randn(n, d, generator=g)  # one huge shared signal
+    y = (torch.rand(n, generator=g) < 0.5).long()
+    x[:, 0] += 5.0 * y
+    good = torch.randn(n, d, generator=g)
+    good[:, 0] += 2.0 * y
+    both = fit_probes(torch.stack([x, good], 1)[:300], y[:300], torch.stack([x, good], 1)[300:], y[300:])
+    alone = fit_probes(good[:300, None], y[:300], good[300:, None], y[300:])
+    assert torch.isfinite(both.weight).all()
+    assert torch.allclose(both.weight[1], alone.weight[0], atol=1e-2)  # same optimum, to the stopping tolerance
