@@ -81,6 +81,7 @@ plan = codesign.Plan(seeds=seeds, frontier_seeds=frontier_seeds, alphas=alphas, 
                      snapshot_seeds=snapshot_seeds, budget=budget, sweep_fraction=sweep_fraction,
                      sweep_alpha=sweep_alpha, k_values=k_values, directions=directions)
 evidence = codesign.collect(config, plan, eval_config)  # progress on stderr
+card = stages.judge_card(level).json("card.json")  # the judge's failure modes (appendix), for the regime question
 
 # %% [markdown]
 # ## The pipeline as one choice
@@ -140,7 +141,7 @@ verdict_frame.style.hide(axis="index").set_properties(**{"text-align": "left", "
 # score on word salad (the appendix's failure modes), the kind of text a small model writes.
 
 # %% tags=["nbval-check-output"]
-regime = codesign.regime(evidence, stages.judge_card(level).json("card.json"), plan)
+regime = codesign.regime(evidence, card, plan)
 floor = regime["floor"]
 glue("floor", floor, display=False)
 clean_row = regime["rows"][0]
