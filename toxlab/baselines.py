@@ -355,17 +355,7 @@ def train_dpo(policy, batch: dict[str, torch.Tensor], reference: torch.Tensor, b
 
 # ----------------------------------------------------------------------------------------------- capability
 def capability_against(model, reference, blocks: np.ndarray, batch_size: int = 16, iti=None) -> dict:
-    """Cross-entropy (nats/token) of `blocks` [n, seq_len] under `model` (ce), with `iti` applied when given,
-    and under the untreated `reference` (ce_base), and the mean per-token KL(p_reference || p_model): the
-    same fields as `toxlab.evaluate.capability`, with the baseline's model in place of the intervention."""
-    from toxlab.evaluate import compare_next_token
-    from toxlab.intervene import applied
-    model.eval()
-    reference.eval()
-
-    def treated(x):
-        with applied(model, iti):
-            return model(input_ids=x).logits
-
-    return compare_next_token(lambda x: reference(input_ids=x).logits, treated, blocks, batch_size,
-                              next(model.parameters()).device)
+    """`toxlab.evaluate.capability` with the baseline's model (under `iti` when given) against the untreated
+    `reference`: ce, ce_base and KL(p_reference || p_model) on `blocks` [n, seq_len]."""
+    from toxlab.evaluate import capability
+    return capability(model, blocks, iti, batch_size, reference=reference)

@@ -178,15 +178,18 @@ def compare_next_token(base, treated, blocks: np.ndarray, batch_size: int, devic
     return {name: value / max(count, 1) for name, value in totals.items()} | {"tokens": count}
 
 
-def capability(model, blocks: np.ndarray, iti: ITI | None, batch_size: int = 16) -> dict:
-    """`compare_next_token` of the model with and without `iti`: the intervention's capability cost."""
+def capability(model, blocks: np.ndarray, iti: ITI | None, batch_size: int = 16, reference=None) -> dict:
+    """`compare_next_token` of `model` under `iti` (treated) against `reference` (base; default: the same
+    model without the intervention): the capability cost of the intervention, or of a baseline's model
+    (with or without ITI) against the plain model it came from."""
     model.eval()
+    reference = model if reference is None else reference.eval()
 
     def intervened(x):
         with applied(model, iti):
             return model(input_ids=x).logits
 
-    return compare_next_token(lambda x: model(input_ids=x).logits, intervened, blocks, batch_size,
+    return compare_next_token(lambda x: reference(input_ids=x).logits, intervened, blocks, batch_size,
                               next(model.parameters()).device)
 
 

@@ -332,8 +332,7 @@ def snapshots(config: RunConfig, seed: int, progress: bool = True) -> list[int]:
 
 
 def _snapshot_dir(model_entry: Entry, step) -> Path:
-    folder = model_entry.path / "snapshots" / f"step_{int(step):06d}" if isinstance(step, (int, np.integer)) \
-        and not isinstance(step, bool) else None
+    folder = model_entry.path / "snapshots" / f"step_{step:06d}" if type(step) is int else None
     if folder is None or not folder.exists():
         have = sorted(p.name.removeprefix("step_").lstrip("0") for p in (model_entry.path / "snapshots").glob("step_*"))
         raise ConfigError(f"snapshot={step!r}: this model kept weights at steps {', '.join(have) or 'none'} "
