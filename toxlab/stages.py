@@ -40,7 +40,7 @@ EVALUATE_VERSION = 1
 def data_fingerprint(root: Path, names: tuple[str, ...] = data.PRETRAIN_SOURCES) -> dict[str, str]:
     """SHA-256 of each data file a stage reads: results are keyed by content, not by path."""
     data.check_layout(names, root)
-    return {name: artifacts.file_sha256(root / data.FILES[name][0]) for name in names}
+    return {name: artifacts.file_sha256(data.resolve(name, root)) for name in names}
 
 
 def _data_dict(config: RunConfig, keep_fraction: bool = True) -> dict:
@@ -592,11 +592,12 @@ def judge_card(level: str = "cpu", progress: bool = True) -> Entry:
     config, card_config = judges.judge_config(level), cards.card_config(level)
     judge_entry = judge(level, progress)
     root = data.data_root()
-    lexical: dict = {"alt-profanity-check": judges.ProfanityCheckJudge()}
-    try:
-        lexical["hatesonar"] = judges.HateSonarJudge()
-    except JudgeUnavailableError as err:
-        lexical["hatesonar"] = str(err)
+    lexical: dict = {}
+    for name, make in (("alt-profanity-check", judges.ProfanityCheckJudge), ("hatesonar", judges.HateSonarJudge)):
+        try:
+            lexical[name] = make()
+        except JudgeUnavailableError as err:  # e.g. on a GPU machine that carries only what the run needs
+            lexical[name] = str(err)
     stage_config = {"card": dataclasses.asdict(card_config), "judge": dataclasses.asdict(config),
                     "available": {name: not isinstance(j, str) for name, j in lexical.items()},
                     "files": data_fingerprint(root, ("toxigen_annotated", "wikinews"))}

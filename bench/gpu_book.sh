@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The gpu level in one run (issue 12): every chapter but the toy's, executed by papermill on one GPU, then
+# the GPU benchmarks with whatever time is left. Run it on a lent GPU machine from a copy of the repository
+# that holds, git-ignored beside the code (README: GPU):
+#   .gpudata/  `toxlab data pack .gpudata`: the data (gzip, /biz/ cut) and the judge's compact encoder
+#   .whl/      wheels of what the machine lacks (papermill, ipykernel, jupytext, myst-nb, concept-erasure,
+#              alt-profanity-check and their needs; the machine has PyTorch, transformers, scikit-learn)
+# Usage: bench/gpu_book.sh [LEVEL]   (LEVEL defaults to gpu; smoke runs the same path on a CPU in minutes)
+# Writes $OUT/gpu_book.tar.gz (executed chapters, every result JSON of the cache, timings, logs; rewritten
+# after each chapter, so a run cut short still returns what finished) and $OUT/log.txt. The chapters stop
+# being started once BUDGET_S seconds (default 540) have passed; the toy model (chapter 2) is a CPU
+# experiment whose results do not depend on the level, so the book shows it at the cpu level.
+set -uo pipefail
+start=$(date +%s)
+cd "$(dirname "$0")/.."
+LEVEL="${1:-gpu}"
+BUDGET_S="${BUDGET_S:-540}"
+OUT="${OUT:-/tmp/toxlab-out}"
+RUN="${RUN_DIR:-/tmp/toxlab-run}"
+mkdir -p "$OUT" "$RUN"
+PY="${PYTHON:-python3}"
+export PYTHONUNBUFFERED=1 MPLBACKEND=Agg IPYTHONDIR="$RUN/ipython" TOKENIZERS_PARALLELISM=false
+export PYTHONPATH="$PWD:$RUN/site${PYTHONPATH:+:$PYTHONPATH}"
+export TOXLAB_DATA="${TOXLAB_DATA:-$PWD/.gpudata/data}" TOXLAB_ENCODER="${TOXLAB_ENCODER:-$PWD/.gpudata/encoder}"
+export TOXLAB_CACHE="${TOXLAB_CACHE:-$RUN/cache}"
+LOG="$OUT/log.txt"
+say() { echo "[$(( $(date +%s) - start ))s] $*" | tee -a "$LOG"; }
+
+say "gpu_book: level $LEVEL, budget ${BUDGET_S}s, commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if ! "$PY" -c "import papermill, ipykernel, jupytext, myst_nb, concept_erasure, profanity_check" 2>/dev/null; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$RUN/site" \
+        .whl/*.whl >>"$LOG" 2>&1 || { say "cannot install the carried wheels (.whl/)"; exit 1; }
+fi
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || echo "no nvidia-smi"
+  "$PY" -c "import sys, torch, transformers, sklearn; print('python', sys.version.split()[0], 'torch', torch.__version__,
+'transformers', transformers.__version__, 'scikit-learn', sklearn.__version__, 'cuda', torch.cuda.is_available())"
+} >"$RUN/machine.txt" 2>&1
+cat "$RUN/machine.txt" >>"$LOG"
+
+pack() {  # everything small the run made, in one archive: chapters, result JSONs, timings, logs
+    (cd "$RUN" && find cache -name '*.json' -size -4M >files.txt
+     echo machine.txt >>files.txt; echo timings.jsonl >>files.txt; [ -d book/chapters ] && echo book/chapters >>files.txt
+     cp "$LOG" log.txt; echo log.txt >>files.txt
+     tar czf "$OUT/gpu_book.tar.gz.tmp" -T files.txt 2>/dev/null && mv "$OUT/gpu_book.tar.gz.tmp" "$OUT/gpu_book.tar.gz")
+}
+: >"$RUN/timings.jsonl"
+for nn in 01 03 04 08 05 06 07; do
+    left=$(( BUDGET_S - ($(date +%s) - start) ))
+    if [ "$left" -lt 20 ]; then say "chapter $nn: not started, ${left}s of the budget left"; continue; fi
+    t0=$(date +%s)
+    timeout "$left" "$PY" -m toxlab.cli book --level "$LEVEL" --only "$nn" --no-html --out "$RUN/book" \
+        >>"$RUN/chapter_$nn.log" 2>&1
+    rc=$?
+    echo "{\"chapter\": \"$nn\", \"rc\": $rc, \"wall_s\": $(( $(date +%s) - t0 ))}" >>"$RUN/timings.jsonl"
+    say "chapter $nn: rc $rc in $(( $(date +%s) - t0 ))s"
+    [ "$rc" -ne 0 ] && tail -5 "$RUN/chapter_$nn.log" | tee -a "$LOG"
+    pack
+done
+
+# The GPU figures (issue 9) with the time left: train MFU at the gpu preset, ITI overhead, CPU/GPU parity.
+[ "${BENCHES:-1}" = 1 ] || BUDGET_S=-100  # BENCHES=0: chapters only (a test of the path on a CPU)
+for bench in "train_bench.py --preset gpu --steps 30" "iti_bench.py --preset gpu" "device_parity.py"; do
+    left=$(( BUDGET_S + 40 - ($(date +%s) - start) ))
+    if [ "$left" -lt 25 ]; then say "bench $bench: not started"; continue; fi
+    timeout "$left" "$PY" bench/$bench >>"$LOG" 2>&1; say "bench $bench: rc $?"
+done
+cp bench/results.json "$RUN/cache/bench_results.json" 2>/dev/null
+pack
+say "gpu_book: done in $(( $(date +%s) - start ))s"
