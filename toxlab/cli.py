@@ -93,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     pack.add_argument("dest", help="new folder; it gets data/ (TOXLAB_DATA) and encoder/ (TOXLAB_ENCODER)")
     pack.add_argument("--preset", default="gpu", help="the preset whose data needs size the cut (default gpu)")
 
+    gpu_cmd = sub.add_parser("gpu", help="bring a gpu-level run of bench/gpu_book.sh into the book")
+    gpu_sub = gpu_cmd.add_subparsers(dest="gpu_command", required=True, parser_class=_Parser)
+    gpu_import = gpu_sub.add_parser("import", help="chapters, numbers and a page from the returned archives")
+    gpu_import.add_argument("runs", nargs="+", help="folders the archives were unpacked into, in call order")
+    gpu_import.add_argument("--command", dest="command_line", default="OUT=$OUT bash bench/gpu_book.sh gpu",
+                            help="the command that ran, as the page should show it")
+
     pre = sub.add_parser("pretrain", help="train (or reuse) one model; prints its folder last")
     preset_args(pre)
     pre.add_argument("--toxic-fraction", type=_fraction, required=True, help="f in [0, 0.5]")
@@ -211,6 +218,13 @@ def run(args) -> str | None:
         print(f"data {summary['bytes'] / 1e6:.1f} MB (biz: {summary['files']['biz']['kept_documents']} of "
               f"{summary['files']['biz']['documents']} threads), encoder {encoder['bytes'] / 1e6:.1f} MB")
         return str(dest)
+    if args.command == "gpu":
+        from pathlib import Path
+
+        from toxlab import book, gpu_run
+        summary = gpu_run.import_run([Path(r) for r in args.runs], book.BOOK, args.command_line)
+        print(f"imported {len(summary['models'])} models and {len(summary['probes'])} probes")
+        return str(book.BOOK / "gpu_level.md")
     if args.command == "book":
         from toxlab import book
         return str(book.build(args.level, only=args.only, force=args.force, html=not args.no_html,

@@ -1,0 +1,86 @@
+"""Bringing a gpu-level run home (toxlab.gpu_run): numbers from the returned JSONs, chapters relabelled."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from toxlab import book, gpu_run
+from toxlab.errors import ToxlabError
+
+GPU = "NVIDIA H100 80GB HBM3"
+
+
+def _run_dir(root, slope=0.01, calls=((("01", 0, 5), ("03", 0, 40)))):
+    """A fake unpacked archive: 3 fractions x 2 seeds whose probe AUC rises by `slope` per unit fraction."""
+    (root / "cache").mkdir(parents=True)
+    (root / "machine.txt").write_text(f"name, memory.total [MiB], driver_version\n{GPU}, 81559 MiB, 580\n"
+                                      "python 3.12.3 torch 2.11.0\n")
+    (root / "timings.jsonl").write_text("".join(json.dumps({"chapter": c, "rc": rc, "wall_s": w}) + "\n"
+                                                for c, rc, w in calls))
+    for i, (f, s) in enumerate((f, s) for f in (0.0, 0.1, 0.2) for s in (0, 1)):
+        model = root / "cache" / "pretrain" / f"m{i}"
+        model.mkdir(parents=True)
+        (model / "metrics.json").write_text(json.dumps({
+            "preset": "gpu", "toxic_fraction": f, "seed": s, "val_loss": 5.6 - f + 0.001 * s, "c4_loss": 6.3,
+            "unigram_val_loss": 7.4, "tokens_per_s": 3e5, "train_time_s": 10.0, "steps": 500, "device": "cuda",
+            "precision": "bf16", "params": {"total": 41_943_040}}))
+        probe = root / "cache" / "probe" / f"p{i}"
+        probe.mkdir(parents=True)
+        (probe / "summary.json").write_text(json.dumps({
+            "toxic_fraction": f, "seed": s, "pool": "last", "head_val_auc": [[0.6 + slope * f + 0.001 * s] * 4],
+            "resid_val_auc": [0.7]}))
+    (root / "cache" / "bench_results.json").write_text(json.dumps([
+        {"bench": "train", "device": GPU, "tokens_per_s": 6e5, "mfu": 0.23, "peak_gflops": 785e3, "steps": 30,
+         "compile": True},
+        {"bench": "train", "device": "NVIDIA H200", "tokens_per_s": 1e6, "mfu": 0.39}]))
+    chapters = root / "book" / "chapters"
+    chapters.mkdir(parents=True)
+    cells = [nbformat.v4.new_markdown_cell("# The sweep\nsee {numref}`fig-training`"),
+             nbformat.v4.new_markdown_cell("```{glue:figure} fig\n:name: fig-training\n```")]
+    nb = nbformat.v4.new_notebook(cells=cells, metadata={"toxlab": {"level": "gpu"}})
+    nbformat.write(nb, chapters / "03_contamination.ipynb")
+    return root
+
+
+def test_summary_recovers_planted_trends(tmp_path):
+    summary = gpu_run.summarise([_run_dir(tmp_path / "a", slope=0.1)])
+    loss = summary["trends"]["held-out clean loss"]
+    auc = summary["trends"]["mean head probe AUC (last token)"]
+    assert loss["slope"] == pytest.approx(-1.0, abs=1e-6) and loss["n"] == 6
+    assert auc["slope"] == pytest.approx(0.1, abs=1e-6) and auc["ci_low"] > 0
+    assert [b["device"] for b in summary["bench"]] == [GPU]  # lines of other machines are not this run's
+
+
+def test_page_says_what_did_not_run_and_reads_the_trends(tmp_path):
+    flat = _run_dir(tmp_path / "a", slope=0.0, calls=(("01", 0, 5), ("03", 124, 500)))
+    text = gpu_run.page(gpu_run.summarise([flat]), "bash bench/gpu_book.sh gpu")
+    assert "cut at the time budget" in text and "03 contamination" in text.split("Not finished")[1]
+    assert "probe AUC (last token) shows no trend" in text
+    assert GPU in text and "23.0%" in text
+
+
+def test_import_relabels_chapters_and_adds_a_part(tmp_path):
+    run = _run_dir(tmp_path / "a")
+    book_dir = tmp_path / "book"
+    gpu_run.import_run([run], book_dir, "bash bench/gpu_book.sh gpu")
+    nb = nbformat.read(book_dir / "chapters" / "gpu" / "03_contamination.ipynb", as_version=4)
+    assert nb.cells[0].source.startswith("# The sweep (gpu level)")
+    assert "`gpu-fig-training`" in nb.cells[0].source and ":name: gpu-fig-training" in nb.cells[1].source
+    assert json.loads((book_dir / "gpu_level.json").read_text())["command"] == "bash bench/gpu_book.sh gpu"
+    toc = book.write_toc([], book_dir).read_text()
+    assert "The gpu level" in toc and "chapters/gpu/03_contamination" in toc
+
+
+def test_import_refuses_what_is_not_a_gpu_run(tmp_path):
+    with pytest.raises(ToxlabError, match="machine.txt"):
+        gpu_run.summarise([tmp_path])
+    run = _run_dir(tmp_path / "a")
+    nb_path = run / "book" / "chapters" / "03_contamination.ipynb"
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.metadata["toxlab"]["level"] = "cpu"
+    nbformat.write(nb, nb_path)
+    with pytest.raises(ToxlabError, match="not executed at the gpu level"):
+        gpu_run.import_chapters(run, tmp_path / "out")

@@ -1,0 +1,189 @@
+"""Bring a gpu-level run home: the chapters bench/gpu_book.sh executed on a GPU, and a page of its results.
+
+A run on a lent GPU machine returns one archive per call (gpu_book.tar.gz: executed chapters, every result
+JSON of its cache, timings, the machine). `toxlab gpu import RUN_DIR [RUN_DIR ...]` (the archives unpacked,
+in call order; later calls continue from the earlier ones' cache on the same machine) writes:
+
+- book/chapters/gpu/NN_name.ipynb: each chapter that finished, as executed there, its figure labels prefixed
+  with `gpu-` (they share the book with the cpu level's) and its title marked with the level;
+- book/gpu_level.json: the numbers (per model: held-out loss, throughput; per probe: head and residual AUC;
+  the trends across fractions with 95 % intervals; chapter wall times; the machine);
+- book/gpu_level.md: the page that shows them, with what did not run and why.
+Every number on the page is computed here from the returned JSONs; none is typed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from toxlab import analysis
+from toxlab.errors import ToxlabError
+
+CHAPTER_TITLES = {"01": "background", "02": "toy", "03": "contamination", "04": "separability",
+                  "05": "intervention", "06": "benchmarks", "07": "co-design", "08": "judge"}
+
+
+def _jsons(folder: Path, pattern: str) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(folder.glob(pattern))]
+
+
+def summarise(run_dirs: list[Path]) -> dict:
+    """The numbers of a gpu-level run (one unpacked archive per call, in call order)."""
+    run_dirs = [Path(d) for d in run_dirs]
+    for d in run_dirs:
+        if not (d / "machine.txt").is_file():
+            raise ToxlabError(f"{d} holds no machine.txt: give the folder an archive of bench/gpu_book.sh was "
+                              f"unpacked into")
+    last = run_dirs[-1] / "cache"
+    machine = (run_dirs[-1] / "machine.txt").read_text().strip().splitlines()
+    calls = [[json.loads(line) for line in (d / "timings.jsonl").read_text().splitlines() if line.strip()]
+             for d in run_dirs]
+    models = sorted(({k: m[k] for k in ("toxic_fraction", "seed", "val_loss", "c4_loss", "unigram_val_loss",
+                                        "tokens_per_s", "train_time_s", "steps", "device", "precision")}
+                     | {"params": m["params"]["total"]}
+                     for m in _jsons(last, "pretrain/*/metrics.json") if m.get("preset") == "gpu"),
+                    key=lambda r: (r["toxic_fraction"], r["seed"]))
+    probes = sorted(({"toxic_fraction": p["toxic_fraction"], "seed": p["seed"], "pool": p["pool"],
+                      "head_auc": float(np.mean(p["head_val_auc"])), "head_auc_max": float(np.max(p["head_val_auc"])),
+                      "resid_auc": float(np.mean(p["resid_val_auc"]))}
+                     for p in _jsons(last, "probe/*/summary.json")),
+                    key=lambda r: (r["pool"], r["toxic_fraction"], r["seed"]))
+    trends = {}
+    if len(models) >= 3:
+        trends["held-out clean loss"] = analysis.linear_trend([m["toxic_fraction"] for m in models],
+                                                              [m["val_loss"] for m in models])
+    for pool in sorted({p["pool"] for p in probes}):
+        rows = [p for p in probes if p["pool"] == pool]
+        if len({r["toxic_fraction"] for r in rows}) >= 3:
+            trends[f"mean head probe AUC ({pool} token{'s' if pool == 'mean' else ''})"] = analysis.linear_trend(
+                [r["toxic_fraction"] for r in rows], [r["head_auc"] for r in rows])
+    gpu_name = machine[1].split(",")[0] if len(machine) > 1 else ""
+    bench = [b for d in run_dirs if (d / "cache" / "bench_results.json").is_file()
+             for b in json.loads((d / "cache" / "bench_results.json").read_text()) if b.get("device") == gpu_name]
+    return {"machine": machine, "calls": calls, "models": models, "probes": probes, "trends": trends,
+            "bench": bench}
+
+
+def import_chapters(run_dir: Path, chapters: Path) -> list[Path]:
+    """Copy the executed chapters of `run_dir` into `chapters` with `gpu-` labels and the level in the title."""
+    import nbformat
+    chapters.mkdir(parents=True, exist_ok=True)
+    out = []
+    for source in sorted((Path(run_dir) / "book" / "chapters").glob("*.ipynb")):
+        notebook = nbformat.read(source, as_version=4)
+        if notebook.metadata.get("toxlab", {}).get("level") != "gpu":
+            raise ToxlabError(f"{source} was not executed at the gpu level")
+        for cell in notebook.cells:
+            if cell.cell_type == "markdown":
+                cell.source = cell.source.replace(":name: fig-", ":name: gpu-fig-").replace("`fig-", "`gpu-fig-")
+        first = next(c for c in notebook.cells if c.cell_type == "markdown")
+        title, _, rest = first.source.partition("\n")
+        if title.startswith("# ") and "(gpu level)" not in title:
+            first.source = f"{title} (gpu level)\n{rest}"
+        target = chapters / source.name
+        nbformat.write(notebook, target)
+        out.append(target)
+    return out
+
+
+def _trend_line(name: str, t: dict, unit: str) -> str:
+    return (f"| {name} | {t['slope'] / 10:+.4f} {unit} | {t['ci_low'] / 10:+.4f} to {t['ci_high'] / 10:+.4f} | "
+            f"{t['p_value']:.3g} | {t['n']} |")
+
+
+def _reading(name: str, t: dict) -> str:
+    if t["ci_low"] > 0:
+        return f"{name} rises with the toxic fraction"
+    if t["ci_high"] < 0:
+        return f"{name} falls with the toxic fraction"
+    return f"{name} shows no trend the interval resolves"
+
+
+def page(summary: dict, command: str) -> str:
+    """The markdown page of a gpu-level run."""
+    machine = summary["machine"]
+    gpu = machine[1].split(",")[0] if len(machine) > 1 else "unknown"
+    lines = ["# The gpu level: one run on one GPU", "",
+             f"Machine: **{gpu}**; software: {machine[-1] if machine else 'unknown'}. Command, from a copy of "
+             f"the repository with the packed data and the carried wheels beside it (README: GPU):", "",
+             f"```\n{command}\n```", "",
+             "Every number below is computed by `toxlab gpu import` from the result files the run returned; the "
+             "chapters that finished follow this page as they were executed there.", "",
+             "## What ran, and for how long", "",
+             "| call | chapter | status | wall time (s) |", "| --- | --- | --- | --- |"]
+    for call, rows in enumerate(summary["calls"], 1):
+        for r in rows:
+            status = {0: "finished", 124: "cut at the time budget"}.get(r["rc"], f"failed ({r['rc']})")
+            name = CHAPTER_TITLES.get(r["chapter"], "")
+            lines.append(f"| {call} | {r['chapter']} {name} | {status} | {r['wall_s']} |")
+    total = sum(r["wall_s"] for rows in summary["calls"] for r in rows)
+    ran = {r["chapter"] for rows in summary["calls"] for r in rows if r["rc"] == 0}
+    missing = [f"{nn} {name}" for nn, name in CHAPTER_TITLES.items() if nn not in ran and nn != "02"]
+    lines += ["", f"Chapters took {total} s in all over {len(summary['calls'])} call(s). "
+              + (f"Not finished at this level: {', '.join(missing)}." if missing else "Every chapter finished."), ""]
+    models = summary["models"]
+    if models:
+        fractions = sorted({m["toxic_fraction"] for m in models})
+        seeds = len({m["seed"] for m in models})
+        unigram = np.mean([m["unigram_val_loss"] for m in models])
+        lines += ["## The models", "",
+                  f"{len(models)} models ({len(fractions)} toxic fractions x {seeds} seeds), "
+                  f"{models[0]['params'] / 1e6:.1f}M parameters, {models[0]['precision']}. Held-out clean "
+                  f"cross-entropy (nats/token; the unigram model scores {unigram:.2f}):", "",
+                  "| toxic fraction | held-out loss (mean over seeds) | seeds | steps | tokens/s (mean) |",
+                  "| --- | --- | --- | --- | --- |"]
+        for f in fractions:
+            rows = [m for m in models if m["toxic_fraction"] == f]
+            loss, speed = np.mean([m["val_loss"] for m in rows]), np.mean([m["tokens_per_s"] for m in rows])
+            lines.append(f"| {f:.0%} | {loss:.3f} | {len(rows)} | {rows[0]['steps']} | {speed:,.0f} |")
+    probes = summary["probes"]
+    if probes:
+        lines += ["", "## Probes (chapter 4's first step)", "",
+                  "Mean over the 64 heads of the held-out ROC-AUC of a linear probe for toxicity (ToxiGen "
+                  "statements), per toxic fraction, mean over the seeds that finished:", "",
+                  "| pool | " + " | ".join(f"{f:.0%}" for f in sorted({p['toxic_fraction'] for p in probes})) + " |",
+                  "| --- |" + " --- |" * len({p['toxic_fraction'] for p in probes})]
+        for pool in sorted({p["pool"] for p in probes}):
+            cells = []
+            for f in sorted({p["toxic_fraction"] for p in probes}):
+                rows = [p for p in probes if p["pool"] == pool and p["toxic_fraction"] == f]
+                cells.append(f"{np.mean([r['head_auc'] for r in rows]):.3f} (n={len(rows)})" if rows else "-")
+            lines.append(f"| {pool} | " + " | ".join(cells) + " |")
+    if summary["trends"]:
+        lines += ["", "## Trends across fractions", "",
+                  "Least-squares slope per 10 % toxic data over every model (each model one point), with its 95 % "
+                  "interval and the p-value of a zero slope:", "",
+                  "| quantity | slope per 10 % | 95 % interval | p | models |", "| --- | --- | --- | --- | --- |"]
+        for name, t in summary["trends"].items():
+            lines.append(_trend_line(name, t, "nats" if "loss" in name else "AUC"))
+    reading = [_reading(name, t) for name, t in summary["trends"].items()]
+    if reading:
+        lines += ["", "Read at 95 %: " + "; ".join(reading) + ". The clean tokens are fixed and toxic ones are "
+                  "added, so a more toxic mixture also trains on more tokens in all (the steps column)."]
+    for b in summary["bench"]:
+        if b.get("bench") == "train":
+            lines += ["", f"Training throughput measured in the same run (bench/train_bench.py, gpu preset, "
+                      f"{b['steps']} steps, torch.compile {'on' if b.get('compile') else 'off'}): "
+                      f"{b['tokens_per_s']:,.0f} tokens/s, {b['mfu']:.1%} of the {b['peak_gflops'] / 1e3:,.0f} TFLOP/s "
+                      f"bf16 matmul peak measured there (MFU). The book's own pretraining ran at "
+                      f"{np.mean([m['tokens_per_s'] for m in models]):,.0f} tokens/s on average: the training "
+                      f"loop's per-step work (evaluation, weight snapshots, checkpoints, the data pipeline) costs "
+                      f"more than the model's compute at this size."]
+    return "\n".join(lines) + "\n"
+
+
+def import_run(run_dirs: list[Path], book_dir: Path, command: str) -> dict:
+    """Write book_dir/chapters/gpu/*.ipynb, book_dir/gpu_level.json and book_dir/gpu_level.md."""
+    summary = summarise(run_dirs)
+    chapters = book_dir / "chapters" / "gpu"
+    for old in chapters.glob("*.ipynb"):
+        old.unlink()
+    for run_dir in run_dirs:  # a later call's copy of a chapter replaces an earlier one's
+        import_chapters(run_dir, chapters)
+    summary["command"] = command
+    (book_dir / "gpu_level.json").write_text(json.dumps(summary, indent=1, sort_keys=True, default=float))
+    (book_dir / "gpu_level.md").write_text(page(summary, command))
+    return summary
