@@ -116,3 +116,20 @@ def test_snapshots_hold_the_weights_of_the_run_at_that_step(tmp_path):
     early, _ = training.train(_model(), blocks, blocks[:4], config, seed=3, progress=False, stop_after=first)
     saved = AutoModelForCausalLM.from_pretrained(str(tmp_path / f"step_{first:06d}"))
     assert torch.equal(_params(early), _params(saved))
+
+
+@pytest.mark.parametrize("every", [1, 7])
+def test_reading_losses_back_late_changes_nothing(monkeypatch, every):
+    """Losses are read back from the device every SYNC_EVERY steps: the weights and every step's recorded
+    loss are those of reading them each step, and none is left unread."""
+    blocks = _blocks()
+    config = TrainConfig(batch_size=4, epochs=3.0, lr=1e-2, eval_every=5, checkpoint_every=0)
+    monkeypatch.setattr(training, "SYNC_EVERY", 1)
+    a, each = training.train(_model(), blocks, blocks[:4], config, seed=0, progress=False)
+    monkeypatch.setattr(training, "SYNC_EVERY", every if every > 1 else 1000)
+    b, late = training.train(_model(), blocks, blocks[:4], config, seed=0, progress=False)
+    assert torch.equal(_params(a), _params(b))
+    assert [h["loss"] for h in late.history] == [h["loss"] for h in each.history]
+    assert all(isinstance(h["loss"], float) for h in late.history)
+    assert [h.get("val_loss") for h in late.history] == [h.get("val_loss") for h in each.history]
+    assert late.train_time_s > 0

@@ -140,6 +140,10 @@ def _load_checkpoint(path: Path, model, optimizer, scheduler) -> TrainState:
     return TrainState(**meta["state"])
 
 
+#: Steps between reading the losses back from the device (see `train`); results do not depend on it.
+SYNC_EVERY = 50
+
+
 def train(model, train_blocks: np.ndarray, val_blocks: np.ndarray, config: TrainConfig, seed: int,
           work_dir: Path | None = None, progress: bool = True, stop_after: int | None = None,
           accelerator: Accelerator | None = None, snapshot_dir: Path | None = None):
@@ -173,11 +177,27 @@ def train(model, train_blocks: np.ndarray, val_blocks: np.ndarray, config: Train
     end = steps if stop_after is None else min(steps, state.step + stop_after)
     bar = tqdm(total=steps, initial=state.step, disable=not progress or not accelerator.is_main_process,
                desc="pretrain", unit="step", mininterval=2.0, dynamic_ncols=True)
+    # Losses stay on the device until a sync point (every SYNC_EVERY steps, an evaluation, a snapshot, a
+    # checkpoint, the end): reading one back each step would make a GPU wait for the CPU's next launch.
+    pending: list[tuple[dict, torch.Tensor]] = []
+    segment_start, segment_tokens = time.perf_counter(), 0
+
+    def sync() -> None:
+        nonlocal segment_start, segment_tokens
+        if pending:
+            for (record, _), value in zip(pending, torch.stack([v for _, v in pending]).tolist()):
+                record["loss"] = value
+            bar.set_postfix(loss=f"{pending[-1][0]['loss']:.3f}",
+                            tok_s=f"{segment_tokens / max(time.perf_counter() - segment_start, 1e-9):,.0f}",
+                            refresh=False)
+            pending.clear()
+        state.train_time_s += time.perf_counter() - segment_start
+        segment_start, segment_tokens = time.perf_counter(), 0
+
     while state.step < end:
-        started = time.perf_counter()
         idx = batch_indices(state.step, len(train_blocks), config.batch_size, seed,
                             accelerator.process_index, accelerator.num_processes)
-        x = torch.from_numpy(train_blocks[idx].astype(np.int64)).to(device)  # [B, T]
+        x = torch.from_numpy(train_blocks[idx].astype(np.int64)).to(device, non_blocking=True)  # [B, T]
         with accelerator.autocast():
             loss = model(input_ids=x, labels=x).loss
         accelerator.backward(loss)
@@ -188,22 +208,27 @@ def train(model, train_blocks: np.ndarray, val_blocks: np.ndarray, config: Train
         optimizer.zero_grad(set_to_none=True)
         state.step += 1
         state.tokens += x.numel() * accelerator.num_processes
-        elapsed = time.perf_counter() - started
-        state.train_time_s += elapsed
-        record = {"step": state.step, "tokens": state.tokens, "loss": loss.item(),
-                  "lr": scheduler.get_last_lr()[0]}
-        if config.eval_every and (state.step % config.eval_every == 0) or state.step == steps:
-            record["val_loss"] = evaluate(model, val_blocks[: config.eval_batches * config.batch_size],
-                                          config.batch_size, device)
+        segment_tokens += x.numel()
+        record = {"step": state.step, "tokens": state.tokens, "loss": None, "lr": scheduler.get_last_lr()[0]}
+        pending.append((record, loss.detach().float()))
         state.history.append(record)
         bar.update(1)
-        bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{x.numel() / elapsed:,.0f}", refresh=False)
-        if snapshot_dir and state.step in snapshot_steps(steps) and accelerator.is_main_process:
+        evaluating = config.eval_every and (state.step % config.eval_every == 0) or state.step == steps
+        snapshot = snapshot_dir and state.step in snapshot_steps(steps) and accelerator.is_main_process
+        checkpointing = checkpoint and config.checkpoint_every and state.step % config.checkpoint_every == 0 \
+            and state.step < steps and accelerator.is_main_process
+        if evaluating or snapshot or checkpointing or state.step % SYNC_EVERY == 0 or state.step == end:
+            sync()  # training time is counted up to here; evaluation and saving are not training
+        if evaluating:
+            record["val_loss"] = evaluate(model, val_blocks[: config.eval_batches * config.batch_size],
+                                          config.batch_size, device)
+        if snapshot:
             accelerator.unwrap_model(model).save_pretrained(str(snapshot_dir / f"step_{state.step:06d}"),
                                                             safe_serialization=True)
-        if checkpoint and config.checkpoint_every and state.step % config.checkpoint_every == 0 \
-                and state.step < steps and accelerator.is_main_process:
+        if checkpointing:
             _save_checkpoint(checkpoint, accelerator.unwrap_model(model), optimizer, scheduler, state)
+        if evaluating or snapshot or checkpointing:
+            segment_start = time.perf_counter()
     bar.close()
     if stop_after is not None and checkpoint and state.step < steps and accelerator.is_main_process:
         _save_checkpoint(checkpoint, accelerator.unwrap_model(model), optimizer, scheduler, state)
