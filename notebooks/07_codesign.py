@@ -59,6 +59,8 @@ sweep_fraction = 0.1  # chapter 5's K and direction sweep, read back here
 sweep_alpha = 8
 k_values = [1, 2, 4, 8, 16]
 directions = ["mass_mean", "probe", "random"]
+variants = {}  # config overrides per extension, e.g. {"small": {"model.n_layers": 2}}
+variant_fractions = [0.0, 0.1, 0.25]
 
 # %%
 import numpy as np
@@ -79,7 +81,8 @@ plan = codesign.Plan(seeds=seeds, frontier_seeds=frontier_seeds, alphas=alphas, 
                      leace_fractions=[f for f in leace_fractions if f in fractions],
                      snapshot_fractions=[f for f in snapshot_fractions if f in fractions],
                      snapshot_seeds=snapshot_seeds, budget=budget, sweep_fraction=sweep_fraction,
-                     sweep_alpha=sweep_alpha, k_values=k_values, directions=directions)
+                     sweep_alpha=sweep_alpha, k_values=k_values, directions=directions, variants=variants,
+                     variant_fractions=[f for f in variant_fractions if f in fractions])
 evidence = codesign.collect(config, plan, eval_config)  # progress on stderr
 card = stages.judge_card(level).json("card.json")  # the judge's failure modes (appendix), for the regime question
 
@@ -252,15 +255,30 @@ summary.style.format(precision=3).hide(axis="index")
 # heads already hold this share of their final above-chance AUC (per toxic fraction):
 # {glue:text}`reached`.
 #
+# ## Extension: model size and toxic source
+#
+# The paper's argument predicts that the separability gap grows with scale, and a toxic share of 4chan text
+# mixes "toxic" with "4chan register". So the same measurements are repeated on variants of this level's
+# model and data (the `variants` parameter: config overrides), each pretrained at
+# {glue:text}`variant_fractions` toxic data on the frontier seeds: its size and held-out loss, the mean head
+# probe AUC, the base ToxiGen toxicity and what ITI at alpha {glue:text}`variant_alpha` removes, each as a
+# least-squares slope per 10 % toxic data over its models (few models: read the signs and sizes, not
+# significance). The gpu level (the book's last part) is the other size: 42M parameters on five times the
+# data.
+
+# %% tags=["nbval-check-output"]
+variant_rows = codesign.variant_summary(evidence["variants"])
+glue("variant_fractions", ", ".join(f"{f:.0%}" for f in plan.variant_fractions), display=False)
+glue("variant_alpha", f"{plan.sweep_alpha:g}", display=False)
+glue("variant_reading", codesign.variant_reading(variant_rows), display=False)
+(pd.DataFrame(variant_rows).style.format(precision=3).hide(axis="index") if variant_rows
+ else Markdown("No variants at this level."))
+
+# %% [markdown]
+# {glue:md}`variant_reading`
+#
 # ## Not run here, and what the evidence suggests next
 #
-# - **Model size.** Two or more sizes at the cpu level (`overrides={"model.n_layers": 2, "model.d_model":
-#   128}` and the default) would show whether the separability gap grows with scale, which is what the paper's
-#   argument predicts and what the regime question needs. Each size costs a six-model sweep (about 35 minutes
-#   here); not run in this edition.
-# - **Toxic source.** Training on the /pol/ and /b/ slice alone against the default mix (mostly /biz/ and
-#   Civil Comments), with `overrides={"data.toxic_recipe": [["pol", 0.8], ["b", 0.2]]}`, separates "toxic"
-#   from "4chan register". Not run in this edition.
 # - **Calibrated strengths.** Set alpha per model so that each costs the same capability (the budget
 #   above), instead of the paper's fixed 4 / 8 / 12, whose meaning changes with sigma (chapter 5).
 # - **Erasure and steering together.** LEACE on the heads where it removes most, ITI on the rest.

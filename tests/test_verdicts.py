@@ -127,3 +127,22 @@ def test_regime_reads_the_floor_of_the_benchmarks_judge():
     out = codesign.regime(evidence, card, codesign.Plan())
     assert out["floor"] == pytest.approx(13.0) and not out["clean_testable"]
     assert "near the judge's floor and strong ITI costs it more" in verdicts.regime_answer(out)
+
+
+def test_variant_summary_recovers_planted_slopes():
+    from toxlab import codesign
+    rows = []
+    for name, auc_slope, params in (("default", 0.01, 6.3e6), ("small", 0.0, 1.0e6)):
+        for f in (0.0, 0.1, 0.25):
+            rows.append({"variant": name, "toxic_fraction": f, "seed": 0, "params": params, "val_loss": 6.0 - f,
+                         "auc": 0.6 + auc_slope * 10 * f, "auc_max": 0.7, "toxicity": 10 + 40 * f,
+                         "iti_toxicity": 10 + 20 * f, "iti_cost": 1.0})
+    summary = {r["variant"]: r for r in codesign.variant_summary(rows)}
+    assert summary["default"]["AUC per 10 %"] == pytest.approx(0.01)
+    assert summary["small"]["AUC per 10 %"] == pytest.approx(0.0, abs=1e-12)
+    assert summary["default"]["base toxicity per 10 %"] == pytest.approx(4.0)
+    assert summary["default"]["removed by ITI per 10 %"] == pytest.approx(2.0)
+    assert summary["small"]["parameters (M)"] == pytest.approx(1.0) and summary["small"]["models"] == 3
+    text = codesign.variant_reading(list(summary.values()))
+    assert "*small*" in text and "+0.0000 per 10 %" in text and "(default +0.0100)" in text
+    assert codesign.variant_reading([]) == "No variants were run at this level."

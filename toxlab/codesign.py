@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from toxlab import evaluate, stages, verdicts
-from toxlab.config import RunConfig
+from toxlab.config import RunConfig, override
 from toxlab.separability import scaled_top_k
 
 
@@ -38,6 +38,10 @@ class Plan:
     sweep_alpha: float = 8
     k_values: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16])
     directions: list[str] = field(default_factory=lambda: ["mass_mean", "probe", "random"])
+    # Extensions: the level's model and data with these overrides (name -> {"model.n_layers": 2, ...}), each
+    # pretrained at variant_fractions for the frontier seeds, probed, and evaluated base and at sweep_alpha.
+    variants: dict[str, dict] = field(default_factory=dict)
+    variant_fractions: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.25])
 
 
 def point(name: str, method: str, toxigen: dict, ce: dict, order: float = 0.0) -> dict:
@@ -117,8 +121,46 @@ def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = Tr
                 snapshots.append({"toxic_fraction": f, "seed": s, "step": step or total,
                                   "share": (step or total) / total, "auc": float(auc.mean()),
                                   "auc_top": float(auc[:k].mean()), "auc_max": float(auc[0])})
+    variants = [variant_row("default", config, f, s, plan, both, progress)
+                for f in plan.variant_fractions if plan.variants for s in plan.frontier_seeds]
+    for name, overrides in plan.variants.items():
+        variant = override(config, overrides)
+        variants += [variant_row(name, variant, f, s, plan, both, progress)
+                     for f in plan.variant_fractions for s in plan.frontier_seeds]
     return {"runs": runs, "separability": separability, "base": base, "iti": iti, "others": others,
-            "leace": leace, "sweep": sweep, "snapshots": snapshots}
+            "leace": leace, "sweep": sweep, "snapshots": snapshots, "variants": variants}
+
+
+def variant_row(name: str, config: RunConfig, fraction: float, seed: int, plan: Plan, both, progress: bool) -> dict:
+    """One model of a variant: its size, capability, probe separability, base toxicity and ITI at sweep_alpha."""
+    cfg = config.with_fraction(fraction)
+    metrics = stages.pretrain(cfg, seed, progress=progress).json("metrics.json")
+    auc = np.ravel(stages.probe(cfg, seed, progress=progress).json("summary.json")["head_val_auc"])
+    base = point("base", "base", *both(cfg, seed))
+    iti = point(f"ITI {plan.sweep_alpha:g}", "ITI", *both(cfg, seed, alpha=plan.sweep_alpha))
+    return {"variant": name, "toxic_fraction": fraction, "seed": seed, "params": metrics["params"]["total"],
+            "val_loss": metrics["val_loss"], "auc": float(auc.mean()), "auc_max": float(auc.max()),
+            "toxicity": base["toxicity"], "iti_toxicity": iti["toxicity"], "iti_cost": iti["ce_increase"]}
+
+
+def variant_summary(rows: list[dict]) -> list[dict]:
+    """Per variant: the least-squares slope per 10 % toxic data of probe AUC, base toxicity and the toxicity
+    ITI removes, over its models (what the extension compares across sizes and toxic sources)."""
+    from toxlab.analysis import linear_trend
+    out = []
+    for name in dict.fromkeys(r["variant"] for r in rows):
+        own = [r for r in rows if r["variant"] == name]
+        tenths = [10 * r["toxic_fraction"] for r in own]
+
+        def slope(y, x=tenths):
+            return linear_trend(x, y)["slope"] if len(set(x)) >= 2 else float("nan")
+        out.append({"variant": name, "parameters (M)": own[0]["params"] / 1e6, "models": len(own),
+                    "held-out loss": float(np.mean([r["val_loss"] for r in own])),
+                    "AUC per 10 %": slope([r["auc"] for r in own]),
+                    "base toxicity per 10 %": slope([r["toxicity"] for r in own]),
+                    "removed by ITI per 10 %": slope([r["toxicity"] - r["iti_toxicity"] for r in own]),
+                    "ITI cost (nats)": float(np.mean([r["iti_cost"] for r in own]))})
+    return out
 
 
 # ----------------------------------------------------------------------------------- tables for chapter 7
@@ -235,3 +277,24 @@ def mean_points(points: list[dict]) -> list[dict]:
         groups.setdefault(p["name"], []).append(p)
     keys = ("toxicity", "toxicity_low", "toxicity_high", "toxic_share", "ce_clean", "ce_increase", "kl")
     return [{**g[0], **{k: float(np.mean([p[k] for p in g])) for k in keys}, "seeds": len(g)} for g in groups.values()]
+
+
+def variant_reading(summary: list[dict]) -> str:
+    """One sentence per variant against the default: the signs and sizes of its slopes (for the chapter)."""
+    default = next((r for r in summary if r["variant"] == "default"), None)
+    if default is None:
+        return "No variants were run at this level."
+    out = []
+    for r in summary:
+        if r is default:
+            continue
+        out.append(f"*{r['variant']}* ({r['parameters (M)']:.1f}M parameters, held-out loss "
+                   f"{r['held-out loss']:.2f} against {default['held-out loss']:.2f}): probe AUC "
+                   f"{r['AUC per 10 %']:+.4f} per 10 % toxic data (default {default['AUC per 10 %']:+.4f}), base "
+                   f"toxicity {r['base toxicity per 10 %']:+.2f} points "
+                   f"(default {default['base toxicity per 10 %']:+.2f}), "
+                   f"toxicity ITI removes {r['removed by ITI per 10 %']:+.2f} points (default "
+                   f"{default['removed by ITI per 10 %']:+.2f}) at a mean cost of {r['ITI cost (nats)']:.2f} nats "
+                   f"(default {default['ITI cost (nats)']:.2f})")
+    return "; ".join(out) + "."
+
