@@ -19,7 +19,7 @@ OUT="${OUT:-/tmp/toxlab-out}"
 RUN="${RUN_DIR:-/tmp/toxlab-run}"
 mkdir -p "$OUT" "$RUN"
 PY="${PYTHON:-python3}"
-export PYTHONUNBUFFERED=1 MPLBACKEND=Agg IPYTHONDIR="$RUN/ipython" TOKENIZERS_PARALLELISM=false
+export PYTHONUNBUFFERED=1 MPLBACKEND=Agg IPYTHONDIR="$RUN/ipython"
 export PYTHONPATH="$PWD:$RUN/site${PYTHONPATH:+:$PYTHONPATH}"
 export TOXLAB_DATA="${TOXLAB_DATA:-$PWD/.gpudata/data}" TOXLAB_ENCODER="${TOXLAB_ENCODER:-$PWD/.gpudata/encoder}"
 export TOXLAB_CACHE="${TOXLAB_CACHE:-$RUN/cache}"
