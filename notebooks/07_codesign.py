@@ -270,7 +270,7 @@ summary.style.format(precision=3).hide(axis="index")
 variant_rows = codesign.variant_summary(evidence["variants"])
 glue("variant_fractions", ", ".join(f"{f:.0%}" for f in plan.variant_fractions), display=False)
 glue("variant_alpha", f"{plan.sweep_alpha:g}", display=False)
-glue("variant_reading", codesign.variant_reading(variant_rows), display=False)
+glue("variant_reading", Markdown(codesign.variant_reading(variant_rows)), display=False)
 (pd.DataFrame(variant_rows).style.format(precision=3).hide(axis="index") if variant_rows
  else Markdown("No variants at this level."))
 
