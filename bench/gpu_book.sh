@@ -59,7 +59,7 @@ done
 
 # The GPU figures (issue 9) with the time left: train MFU at the gpu preset, ITI overhead, CPU/GPU parity.
 [ "${BENCHES:-1}" = 1 ] || BUDGET_S=-100  # BENCHES=0: chapters only (a test of the path on a CPU)
-for bench in "train_bench.py --preset gpu --steps 30" "iti_bench.py --preset gpu" "device_parity.py"; do
+for bench in "train_bench.py --preset gpu --steps 30 --loop --compile-cost" "iti_bench.py --preset gpu" "device_parity.py"; do
     left=$(( BUDGET_S + 40 - ($(date +%s) - start) ))
     if [ "$left" -lt 25 ]; then say "bench $bench: not started"; continue; fi
     timeout "$left" "$PY" bench/$bench >>"$LOG" 2>&1; say "bench $bench: rc $?"

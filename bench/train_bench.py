@@ -3,27 +3,35 @@
 Prints one JSON line per figure and merges it into bench/results.json:
 - `matmul_peak`: the best achieved FLOP/s of large square matmuls in the training dtype (the denominator);
 - `train`: tokens/s of full training steps (forward, backward, AdamW, clipping) on random tokens of the
-  preset's shape, achieved FLOP/s, and `mfu` = achieved / peak.
+  preset's shape, achieved FLOP/s, and `mfu` = achieved / peak;
+- `compile` (with --compile-cost): eager and compiled tokens/s side by side, the time torch.compile adds
+  to the first step, and `break_even_steps`: the run length from which compiling pays (a pretraining run of
+  the preset's 0 % model has `run_steps` steps; every model compiles again; compile_s is with whatever
+  compile cache the machine holds: the first model of a fresh machine pays more);
+- `loop` (with --loop): the book's training loop (`toxlab.train.train`: batches drawn and copied each step,
+  schedule, loss bookkeeping) against the bare steps above, same preset, side by side: `overhead_pct`.
 
 FLOPs per token count every matmul, including the tied output projection, plus attention
 (`toxlab.model.train_flops_per_token`); `mfu_6n` uses the narrower 6 x non-embedding-params + attention
 convention for comparison with other reports.
 
-    python bench/train_bench.py --preset cpu [--steps 30]
+    python bench/train_bench.py --preset cpu [--steps 30] [--compile-cost] [--loop]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from toxlab.config import get_preset
 from toxlab.model import build_model, pick_device, train_flops_per_token
-from toxlab.train import make_accelerator
+from toxlab.train import make_accelerator, total_steps, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import device_name, record, sync  # noqa: E402
@@ -45,8 +53,10 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, size: int, repeats: in
     return best
 
 
-def train_throughput(preset: str, steps: int, warmup: int) -> dict:
+def train_throughput(preset: str, steps: int, warmup: int, compile: bool | None = None) -> dict:
+    """Time `steps` training steps after `warmup` untimed ones; `compile` overrides the preset's choice."""
     config = get_preset(preset)
+    compile = config.train.compile if compile is None else compile
     device = pick_device()
     accelerator = make_accelerator(config.train)
     vocab, seq_len, batch = config.tokenizer.vocab_size, config.data.seq_len, config.train.batch_size
@@ -54,11 +64,15 @@ def train_throughput(preset: str, steps: int, warmup: int) -> dict:
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.lr, betas=(0.9, 0.95),
                                   weight_decay=0.1)
     model, optimizer = accelerator.prepare(model, optimizer)
-    if config.train.compile:
+    if compile:
         model = torch.compile(model)
     generator = torch.Generator().manual_seed(0)
     x = torch.randint(0, vocab, (batch, seq_len), generator=generator).to(device)  # [B, T]
+    first_start = time.perf_counter()
     for step in range(warmup + steps):
+        if step == 1:
+            sync(device)
+            first_step_s = time.perf_counter() - first_start
         if step == warmup:
             sync(device)
             start = time.perf_counter()
@@ -73,9 +87,9 @@ def train_throughput(preset: str, steps: int, warmup: int) -> dict:
     tokens_per_s = steps * batch * seq_len / elapsed
     m = config.model
     flops_6n = 6 * m.n_layers * (4 * m.d_model ** 2 + 3 * m.d_model * m.d_mlp) + 12 * m.n_layers * seq_len * m.d_model
-    return {"config": config, "device": device, "precision": accelerator.mixed_precision,
-            "tokens_per_s": tokens_per_s, "flops_per_token": train_flops_per_token(m, vocab, seq_len),
-            "flops_per_token_6n": flops_6n}
+    return {"config": config, "device": device, "precision": accelerator.mixed_precision, "compile": compile,
+            "tokens_per_s": tokens_per_s, "first_step_s": first_step_s, "step_s": elapsed / steps,
+            "flops_per_token": train_flops_per_token(m, vocab, seq_len), "flops_per_token_6n": flops_6n}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--compile-cost", action="store_true",
+                        help="also time the preset eagerly and compiled, and when compiling pays")
+    parser.add_argument("--loop", action="store_true", help="also time the book's training loop")
     args = parser.parse_args(argv)
 
     run = train_throughput(args.preset, args.steps, args.warmup)
@@ -99,9 +116,44 @@ def main(argv: list[str] | None = None) -> int:
             "tokens_per_s": round(run["tokens_per_s"], 1), "achieved_gflops": round(achieved / 1e9, 1),
             "peak_gflops": round(peak / 1e9, 1), "mfu": round(achieved / peak, 4),
             "mfu_6n": round(run["tokens_per_s"] * run["flops_per_token_6n"] / peak, 4),
-            "compile": run["config"].train.compile, "steps": args.steps,
-            "torch": torch.__version__})
+            "compile": run["compile"], "steps": args.steps, "torch": torch.__version__})
+    if args.compile_cost:
+        record(compile_cost(args.preset, args.steps, args.warmup, name))
+    if args.loop:
+        loop = loop_throughput(args.preset, args.steps, args.warmup)
+        record({"bench": "loop", "preset": args.preset, "device": name,
+                "tokens_per_s_bare": round(run["tokens_per_s"], 1), "tokens_per_s_loop": round(loop, 1),
+                "overhead_pct": round(100 * (run["tokens_per_s"] / loop - 1), 2), "steps": args.steps,
+                "torch": torch.__version__})
     return 0
+
+
+def loop_throughput(preset: str, steps: int, warmup: int) -> float:
+    """Tokens/s of `toxlab.train.train` itself on random blocks of the preset's shape, after its first step
+    (which holds any compilation); its `train_time_s` counts the device's work, not evaluations."""
+    config = get_preset(preset)
+    vocab, seq_len, batch = config.tokenizer.vocab_size, config.data.seq_len, config.train.batch_size
+    total = warmup + steps
+    blocks = np.random.default_rng(0).integers(0, vocab, (total * batch, seq_len)).astype(np.uint16)
+    model = build_model(config.model, vocab, seq_len, eos_id=0, pad_id=1, seed=0)
+    settings = dataclasses.replace(config.train, max_steps=total, eval_every=0, eval_batches=1, checkpoint_every=0)
+    _, state = train(model, blocks, blocks[:batch], settings, seed=0, progress=False)
+    return (total - 1) * batch * seq_len / (state.train_time_s - state.first_step_s)
+
+
+def compile_cost(preset: str, steps: int, warmup: int, device: str) -> dict:
+    """Eager against compiled, side by side: what compiling costs once and saves per step."""
+    eager, compiled = (train_throughput(preset, steps, warmup, compile=flag) for flag in (False, True))
+    compile_s = compiled["first_step_s"] - eager["first_step_s"]
+    saved_per_step = eager["step_s"] - compiled["step_s"]
+    config = get_preset(preset)
+    run_steps = total_steps(config.data.clean_tokens // config.data.seq_len, config.train)
+    return {"bench": "compile", "preset": preset, "device": device,
+            "tokens_per_s_eager": round(eager["tokens_per_s"], 1),
+            "tokens_per_s_compiled": round(compiled["tokens_per_s"], 1),
+            "speedup": round(eager["step_s"] / compiled["step_s"], 3), "compile_s": round(compile_s, 2),
+            "break_even_steps": round(compile_s / saved_per_step) if saved_per_step > 0 else None,
+            "run_steps": run_steps, "steps": steps, "torch": torch.__version__}
 
 
 if __name__ == "__main__":

@@ -85,3 +85,37 @@ def test_import_refuses_what_is_not_a_gpu_run(tmp_path):
     nbformat.write(nb, nb_path)
     with pytest.raises(ToxlabError, match="not executed at the gpu level"):
         gpu_run.import_chapters(run, tmp_path / "out")
+
+
+def test_progress_bars_are_read_from_the_executed_chapters(tmp_path):
+    """Two models' bars in one stream (carriage returns, as tqdm writes them), one cut before its end."""
+    stream = ("pretrain: preset=gpu toxic_fraction=0.00 seed=0\n"
+              "\rpretrain:   0%|          | 0/500 [00:00<?, ?step/s]"
+              "\rpretrain:   0%|          | 1/500 [00:20<2:59:25, 22.11s/step]"
+              "\rpretrain:  50%|█████     | 250/500 [00:25<00:05, 50.0step/s, loss=6.0]"
+              "\rpretrain: 100%|██████████| 500/500 [00:30<00:00, 50.0step/s, loss=5.5]\n"
+              "\rpretrain:   0%|          | 0/400 [00:00<?, ?step/s]"
+              "\rpretrain:   1%|          | 4/400 [00:02<01:40, 4.0step/s]"
+              "\rpretrain: 100%|██████████| 400/400 [1:00:10<00:00, 0.1step/s]\n"
+              "\rpretrain:   0%|          | 0/300 [00:00<?, ?step/s]"
+              "\rpretrain:  10%|█         | 30/300 [00:03<00:27, 10.0step/s]")
+    cell = nbformat.v4.new_code_cell("train()", outputs=[nbformat.v4.new_output("stream", name="stderr", text=stream)])
+    path = tmp_path / "03_contamination.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
+    assert gpu_run.progress_bars(path) == [
+        {"steps": 500, "first_report": 1, "first_report_s": 20, "end_s": 30},
+        {"steps": 400, "first_report": 4, "first_report_s": 2, "end_s": 3610}]
+
+
+def test_page_reads_the_loop_s_pace_against_the_benchmark(tmp_path):
+    run = _run_dir(tmp_path / "a")
+    bar = ("\rpretrain:   0%|          | 0/500 [00:00<?, ?step/s]\rpretrain:   0%|          | 1/500 [00:04<, x]"
+           "\rpretrain: 100%|██████████| 500/500 [00:14<00:00, 50.0step/s]")
+    cell = nbformat.v4.new_code_cell("train()", outputs=[nbformat.v4.new_output("stream", name="stderr", text=bar)])
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell], metadata={"toxlab": {"level": "gpu"}}),
+                   run / "book" / "chapters" / "01_background.ipynb")
+    text = gpu_run.page(gpu_run.summarise([run]), "bash bench/gpu_book.sh gpu")
+    # 500 steps, first report at step 1 after 4 s, the other 499 in 10 s; the benchmark's 6e5 tokens/s at 6,000
+    # tokens a step (3e5 tokens/s x 10 s / 500 steps) is 100 steps a second
+    assert "after 4 s" in text and "ran 50 steps a second" in text and "against 100 steps a second" in text
+    assert "torch.compile compiling" in text

@@ -133,3 +133,17 @@ def test_reading_losses_back_late_changes_nothing(monkeypatch, every):
     assert all(isinstance(h["loss"], float) for h in late.history)
     assert [h.get("val_loss") for h in late.history] == [h.get("val_loss") for h in each.history]
     assert late.train_time_s > 0
+
+
+def test_a_compiled_run_compiles_once_and_evaluates_eagerly():
+    """torch.compile is paid once per model: evaluations (eval mode, no labels) and snapshots use the plain
+    module instead of compiling a second graph, and the first step's time (which holds the compilation) is kept."""
+    from torch._dynamo.utils import counters
+    torch._dynamo.reset()
+    counters.clear()
+    config = TrainConfig(batch_size=4, max_steps=12, eval_every=4, eval_batches=1, checkpoint_every=0,
+                         compile=True)
+    model, state = training.train(_model(), _blocks(), _blocks(8, seed=1), config, seed=0, progress=False)
+    assert counters["stats"]["unique_graphs"] == 1
+    assert sum("val_loss" in h for h in state.history) == 3
+    assert not hasattr(model, "_orig_mod") and state.first_step_s > 0

@@ -83,6 +83,20 @@ def test_bench_table_shows_book_wall_times():
     assert "| smoke | cold | cpu (x86_64, 2 threads) | yes | 4.0 min |" in report.bench_table(rows)
 
 
+def test_bench_table_shows_the_loop_and_when_compiling_pays():
+    from toxlab import report
+    rows = [{"bench": "loop", "preset": "gpu", "device": "G", "tokens_per_s_bare": 600_000.0,
+             "tokens_per_s_loop": 300_000.0, "overhead_pct": 100.0},
+            {"bench": "compile", "preset": "gpu", "device": "G", "tokens_per_s_eager": 400_000.0,
+             "tokens_per_s_compiled": 600_000.0, "compile_s": 12.0, "break_even_steps": 1500, "run_steps": 500},
+            {"bench": "compile", "preset": "cpu", "device": "C", "tokens_per_s_eager": 3000.0,
+             "tokens_per_s_compiled": 2900.0, "compile_s": 18.0, "break_even_steps": None, "run_steps": 390}]
+    table = report.bench_table(rows)
+    assert "| gpu | G | 600,000 | 300,000 | +100.0 % |" in table
+    assert "| gpu | G | 400,000 | 600,000 | 12.0 s | 1,500 steps | 500 steps |" in table
+    assert "| 18.0 s | never | 390 steps |" in table
+
+
 def _pt(name, method, f, tox, cost, order=0, seed=0):
     return {"name": name, "method": method, "toxic_fraction": f, "seed": seed, "order": order, "toxicity": tox,
             "toxicity_low": tox - 1, "toxicity_high": tox + 1, "toxic_share": 0.1, "ce_clean": 6 + cost,

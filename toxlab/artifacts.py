@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from toxlab.distributed import rank, world_size
 from toxlab.errors import CacheError
 
 try:
@@ -179,22 +180,6 @@ def cached(stage: str, version: int, config: dict, build: Callable[[Path, Path],
         return _build(stage, version, config, build, upstream, seed, root, key, final)
 
 
-def world_size() -> int:
-    """Processes in this run under a multi-process launcher (torchrun, accelerate launch), else 1."""
-    try:
-        return max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
-    except ValueError:
-        return 1
-
-
-def _rank() -> int:
-    """This process's rank under a multi-process launcher (torchrun, accelerate launch), else 0."""
-    try:
-        return int(os.environ.get("RANK", "0") or 0)
-    except ValueError:
-        return 0
-
-
 def _wait_for(stage: str, key: str, root: Path, timeout_s: float = 1800.0) -> Entry:
     """A non-zero rank's entry: the one rank 0 publishes (every rank builds, so this is a short wait)."""
     deadline = time.time() + timeout_s
@@ -203,7 +188,7 @@ def _wait_for(stage: str, key: str, root: Path, timeout_s: float = 1800.0) -> En
         if found is not None:
             return found
         time.sleep(0.5)
-    raise CacheError(f"rank {_rank()} waited {timeout_s:.0f} s for rank 0 to write the {stage} entry {key}; "
+    raise CacheError(f"rank {rank()} waited {timeout_s:.0f} s for rank 0 to write the {stage} entry {key}; "
                      "check rank 0's log")
 
 
@@ -211,9 +196,9 @@ def _build(stage, version, config, build, upstream, seed, root, key, final) -> E
     """Build into a temporary folder and rename it into place. Under a multi-process launcher every rank runs
     `build` (training needs all of them) but only rank 0 writes the entry; the others use rank 0's."""
     work = final.parent / f".work-{key}"
-    if _rank() != 0:  # reads rank 0's resumable state (a checkpoint) from the shared work folder
+    if rank() != 0:  # reads rank 0's resumable state (a checkpoint) from the shared work folder
         work.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=f".rank{_rank()}-{key}-", dir=final.parent) as tmp_dir:
+        with tempfile.TemporaryDirectory(prefix=f".rank{rank()}-{key}-", dir=final.parent) as tmp_dir:
             build(Path(tmp_dir), work)
         return _wait_for(stage, key, root)
     work.mkdir(parents=True, exist_ok=True)

@@ -88,13 +88,20 @@ def eval_preset(name: str, overrides: dict[str, object] | None = None) -> EvalCo
 @torch.no_grad()
 def generate(model, tokenizer, prompts: list[str], samples: int, config: EvalConfig, seed: int,
              iti: ITI | None = None, do_sample: bool = True, use_cache: bool = True,
-             instruction: str = "") -> list[list[str]]:
+             instruction: str = "", part: tuple[int, int] = (0, 1)) -> list[list[str] | None]:
     """`samples` continuations of each prompt (decoded new tokens only), under `iti` when given.
 
     A prompt too long for the model keeps its last tokens; `instruction`, if any, is put before what is
     kept (so it is never cut). Prompts are left-padded and batched (about `config.batch_size` sequences per
     batch); each batch is sampled from its own generator state seeded by (seed, batch index), so results do
-    not depend on anything run before. Greedy when `do_sample` is False."""
+    not depend on anything run before. Greedy when `do_sample` is False.
+
+    `part` = (i, n) shares the work among n processes: this one generates only the batches whose index is
+    i modulo n, and returns None for the other prompts. The batches and their seeds are those of one
+    process, so the n parts together are what one process generates."""
+    index_in_part, parts = part
+    if not 0 <= index_in_part < parts:
+        raise ConfigError(f"part={part} must be (i, n) with 0 <= i < n")
     model.eval()
     device = next(model.parameters()).device
     per_batch = max(1, config.batch_size // samples)
@@ -104,8 +111,10 @@ def generate(model, tokenizer, prompts: list[str], samples: int, config: EvalCon
         raise ConfigError(f"max_new_tokens={config.max_new_tokens} and the instruction leave no room for a prompt "
                           f"in this model's {model.config.max_position_embeddings} positions")
     encoded = [head + ids[-room:] for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
-    outputs: list[list[str]] = []
+    outputs: list[list[str] | None] = [None] * len(prompts)
     for index, start in enumerate(range(0, len(prompts), per_batch)):
+        if index % parts != index_in_part:
+            continue
         batch = tokenizer.pad({"input_ids": encoded[start:start + per_batch]}, padding=True, padding_side="left",
                               return_tensors="pt").to(device)  # [B, T], left-padded
         devices = [device] if device.type == "cuda" else []
@@ -118,7 +127,7 @@ def generate(model, tokenizer, prompts: list[str], samples: int, config: EvalCon
                                  eos_token_id=tokenizer.eos_token_id)
         new = out[:, batch["input_ids"].shape[1]:]  # [B * samples, new]
         texts = tokenizer.batch_decode(new, skip_special_tokens=True)
-        outputs.extend(texts[i:i + samples] for i in range(0, len(texts), samples))
+        outputs[start:start + per_batch] = [texts[i:i + samples] for i in range(0, len(texts), samples)]
     return outputs
 
 

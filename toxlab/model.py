@@ -52,5 +52,8 @@ def train_flops_per_token(config: ModelConfig, vocab_size: int, seq_len: int) ->
 
 
 def pick_device() -> torch.device:
-    """The GPU when present, the CPU otherwise."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The GPU when present (under a launcher, this process's own GPU), the CPU otherwise."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    from toxlab.distributed import local_rank, world_size
+    return torch.device("cuda", local_rank() % torch.cuda.device_count() if world_size() > 1 else 0)

@@ -49,14 +49,31 @@ def separability_table(summaries: list[dict]) -> str:
 
 
 def bench_table(results: list[dict]) -> str:
-    """Markdown tables of the `train` lines (tokens/s and MFU per preset and device), and of the `probe`,
-    `iti`, `judge` and `book` lines."""
+    """Markdown tables of the `train` lines (tokens/s and MFU per preset and device), and of the `loop`,
+    `compile`, `probe`, `iti`, `judge` and `book` lines."""
     rows = [r for r in results if r["bench"] == "train"]
     lines = ["| preset | device | dtype | tokens/s | achieved GFLOP/s | matmul peak GFLOP/s | MFU | MFU (6N) |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['preset']} | {r['device']} | {r['dtype']} | {r['tokens_per_s']:,.0f} | "
                      f"{r['achieved_gflops']:,.1f} | {r['peak_gflops']:,.1f} | {r['mfu']:.1%} | {r['mfu_6n']:.1%} |")
+    loops = [r for r in results if r["bench"] == "loop"]
+    if loops:
+        lines += ["", "| training loop: preset | device | bare steps tokens/s | book's loop tokens/s | overhead |",
+                  "|---|---|---:|---:|---:|"]
+        for r in loops:
+            lines.append(f"| {r['preset']} | {r['device']} | {r['tokens_per_s_bare']:,.0f} | "
+                         f"{r['tokens_per_s_loop']:,.0f} | {r['overhead_pct']:+.1f} % |")
+    compiles = [r for r in results if r["bench"] == "compile"]
+    if compiles:
+        lines += ["", "| torch.compile: preset | device | eager tokens/s | compiled tokens/s | compile time | "
+                      "pays after | one model's run |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
+        for r in compiles:
+            pays = f"{r['break_even_steps']:,} steps" if r["break_even_steps"] is not None else "never"
+            lines.append(f"| {r['preset']} | {r['device']} | {r['tokens_per_s_eager']:,.0f} | "
+                         f"{r['tokens_per_s_compiled']:,.0f} | {r['compile_s']:.1f} s | {pays} | "
+                         f"{r['run_steps']:,} steps |")
     probes = [r for r in results if r["bench"] == "probe"]
     if probes:
         lines += ["", "| probes: preset | batched on | heads | data | batched (s) | scikit-learn loop (s) | speedup | "

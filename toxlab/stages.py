@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toxlab import artifacts, data
+from toxlab import artifacts, data, distributed
 from toxlab.artifacts import Entry
 from toxlab.config import PAPER_FRACTIONS, RunConfig
 from toxlab.errors import ConfigError
@@ -144,7 +144,7 @@ def pretrain(config: RunConfig, seed: int, progress: bool = True, tagging: str =
             "c4_loss": training.evaluate(model, c4, batch, accelerator.device),
             "unigram_val_loss": unigram_cross_entropy(blocks, val, len(tok)),
             "unigram_c4_loss": unigram_cross_entropy(blocks, c4, len(tok)),
-            "train_time_s": state.train_time_s,
+            "train_time_s": state.train_time_s, "first_step_s": state.first_step_s,
             "tokens_per_s": state.tokens / max(state.train_time_s, 1e-9),
             "params": count_params(model),
             "flops_per_token": train_flops_per_token(config.model, len(tok), config.data.seq_len),
@@ -165,7 +165,7 @@ def pretrain(config: RunConfig, seed: int, progress: bool = True, tagging: str =
     stage_config = json.loads(config.to_json())
     if tagging != "none":  # the default adds nothing to the key
         stage_config["tagging"] = tagging
-    processes = artifacts.world_size()
+    processes = distributed.world_size()
     if processes > 1:  # data-parallel runs see the batches in another order: a different model
         stage_config["processes"] = processes
     return artifacts.cached("pretrain", PRETRAIN_VERSION, stage_config, build,
@@ -503,16 +503,25 @@ def _generation_benchmark(model, tok, benchmark: str, eval_config, seed: int, it
     result = {"judge": _judge_identity(judge)}
     if benchmark == "toxigen":
         prompts = data.toxigen_prompts(eval_config.toxigen_per_file, seed=0, root=root)
-        texts = [[ev.first_statement(t[0])] for t in
-                 ev.generate(model, tok, [p.text for p in prompts], 1, eval_config, seed, iti,
-                             instruction=instruction)]
+        samples = 1
     else:
         prompts = [p for kind in ("challenging", "nontoxic")
                    for p in data.rtp_prompts(kind, eval_config.rtp_prompts, seed=0, root=root)]
-        texts = ev.generate(model, tok, [p.text for p in prompts], eval_config.rtp_samples,
-                            eval_config, seed, iti, instruction=instruction)
-    flat = [t for sample in texts for t in sample]
-    scores = np.asarray(judge.score(flat), dtype=np.float64).reshape(len(prompts), -1)  # [P, k]
+        samples = eval_config.rtp_samples
+    # Under a launcher each process generates and scores its share of the batches; all gather the rest.
+    part = (distributed.rank(), distributed.world_size())
+    mine = ev.generate(model, tok, [p.text for p in prompts], samples, eval_config, seed, iti,
+                       instruction=instruction, part=part)
+    own = [i for i, sample in enumerate(mine) if sample is not None]
+    if benchmark == "toxigen":
+        mine = [[ev.first_statement(sample[0])] if sample is not None else None for sample in mine]
+    own_scores = np.asarray(judge.score([t for i in own for t in mine[i]]) if own else [], dtype=np.float64)
+    texts: list = [None] * len(prompts)
+    scores = np.zeros((len(prompts), samples))  # [P, k]
+    for indices, their_texts, their_scores in distributed.gather((own, [mine[i] for i in own], own_scores)):
+        for n, i in enumerate(indices):
+            texts[i] = their_texts[n]
+            scores[i] = their_scores[n * samples:(n + 1) * samples]
     groups = sorted({(p.kind, p.group) for p in prompts}) if benchmark == "toxigen" else \
         sorted({(p.kind, "") for p in prompts})
     result["all"] = ev.summarise_scores(scores)

@@ -33,6 +33,7 @@ class TrainState:
     step: int = 0
     tokens: int = 0
     train_time_s: float = 0.0
+    first_step_s: float | None = None  # the first step's wall time, compilation included (torch.compile)
     history: list[dict] = field(default_factory=list)
 
 
@@ -76,13 +77,23 @@ def batch_indices(step: int, n_blocks: int, batch_size: int, seed: int, rank: in
     return order[start:start + batch_size]
 
 
+def to_device(blocks: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    """Token blocks as int64 on `device`. To a GPU through pinned memory, so the copy is asynchronous: a copy
+    from ordinary (pageable) memory makes the CPU wait until the GPU has finished the work queued before it,
+    which would serialise every training step's launch with the previous step's compute."""
+    x = torch.from_numpy(np.ascontiguousarray(blocks, dtype=np.int64))
+    if torch.device(device).type == "cuda":
+        x = x.pin_memory()  # pinned buffers come from a cache and are not reused before the copy is done
+    return x.to(device, non_blocking=True)
+
+
 @torch.no_grad()
 def evaluate(model, blocks: np.ndarray, batch_size: int, device) -> float:
     """Mean next-token cross-entropy (nats per token) over `blocks` [n, seq_len]."""
     model.eval()
     total, count = 0.0, 0
     for start in range(0, len(blocks), batch_size):
-        x = torch.from_numpy(blocks[start:start + batch_size].astype(np.int64)).to(device)  # [B, T]
+        x = to_device(blocks[start:start + batch_size], device)  # [B, T]
         logits = model(input_ids=x).logits.float()  # [B, T, V]
         loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), x[:, 1:].flatten(),
                                                  reduction="sum")
@@ -197,7 +208,7 @@ def train(model, train_blocks: np.ndarray, val_blocks: np.ndarray, config: Train
     while state.step < end:
         idx = batch_indices(state.step, len(train_blocks), config.batch_size, seed,
                             accelerator.process_index, accelerator.num_processes)
-        x = torch.from_numpy(train_blocks[idx].astype(np.int64)).to(device, non_blocking=True)  # [B, T]
+        x = to_device(train_blocks[idx], device)  # [B, T]
         with accelerator.autocast():
             loss = model(input_ids=x, labels=x).loss
         accelerator.backward(loss)
@@ -211,6 +222,9 @@ def train(model, train_blocks: np.ndarray, val_blocks: np.ndarray, config: Train
         segment_tokens += x.numel()
         record = {"step": state.step, "tokens": state.tokens, "loss": None, "lr": scheduler.get_last_lr()[0]}
         pending.append((record, loss.detach().float()))
+        if state.first_step_s is None:
+            loss.item()  # waits for the device, once, to time the first step
+            state.first_step_s = time.perf_counter() - segment_start
         state.history.append(record)
         bar.update(1)
         evaluating = config.eval_every and (state.step % config.eval_every == 0) or state.step == steps
@@ -219,19 +233,24 @@ def train(model, train_blocks: np.ndarray, val_blocks: np.ndarray, config: Train
             and state.step < steps and accelerator.is_main_process
         if evaluating or snapshot or checkpointing or state.step % SYNC_EVERY == 0 or state.step == end:
             sync()  # training time is counted up to here; evaluation and saving are not training
-        if evaluating:
-            record["val_loss"] = evaluate(model, val_blocks[: config.eval_batches * config.batch_size],
+        if evaluating:  # eager: a compiled model would compile again for eval mode (once per model)
+            record["val_loss"] = evaluate(_plain(model, accelerator),
+                                          val_blocks[: config.eval_batches * config.batch_size],
                                           config.batch_size, device)
         if snapshot:
-            accelerator.unwrap_model(model).save_pretrained(str(snapshot_dir / f"step_{state.step:06d}"),
-                                                            safe_serialization=True)
+            _plain(model, accelerator).save_pretrained(str(snapshot_dir / f"step_{state.step:06d}"),
+                                                       safe_serialization=True)
         if checkpointing:
-            _save_checkpoint(checkpoint, accelerator.unwrap_model(model), optimizer, scheduler, state)
+            _save_checkpoint(checkpoint, _plain(model, accelerator), optimizer, scheduler, state)
         if evaluating or snapshot or checkpointing:
             segment_start = time.perf_counter()
     bar.close()
     if stop_after is not None and checkpoint and state.step < steps and accelerator.is_main_process:
-        _save_checkpoint(checkpoint, accelerator.unwrap_model(model), optimizer, scheduler, state)
+        _save_checkpoint(checkpoint, _plain(model, accelerator), optimizer, scheduler, state)
+    return _plain(model, accelerator), state
+
+
+def _plain(model, accelerator: Accelerator):
+    """The model without its wrappers (data parallel, torch.compile): the same parameters, run eagerly."""
     model = accelerator.unwrap_model(model)
-    model = getattr(model, "_orig_mod", model)
-    return model, state
+    return getattr(model, "_orig_mod", model)
