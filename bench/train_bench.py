@@ -53,42 +53,50 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, size: int, repeats: in
     return best
 
 
-def train_throughput(preset: str, steps: int, warmup: int, compile: bool | None = None) -> dict:
-    """Time `steps` training steps after `warmup` untimed ones; `compile` overrides the preset's choice."""
-    config = get_preset(preset)
-    compile = config.train.compile if compile is None else compile
-    device = pick_device()
-    accelerator = make_accelerator(config.train)
-    vocab, seq_len, batch = config.tokenizer.vocab_size, config.data.seq_len, config.train.batch_size
-    model = build_model(config.model, vocab, seq_len, eos_id=0, pad_id=1, seed=0)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.lr, betas=(0.9, 0.95),
-                                  weight_decay=0.1)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    if compile:
-        model = torch.compile(model)
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randint(0, vocab, (batch, seq_len), generator=generator).to(device)  # [B, T]
-    first_start = time.perf_counter()
-    for step in range(warmup + steps):
-        if step == 1:
-            sync(device)
-            first_step_s = time.perf_counter() - first_start
-        if step == warmup:
-            sync(device)
-            start = time.perf_counter()
-        with accelerator.autocast():
-            loss = model(input_ids=x, labels=x).loss
-        accelerator.backward(loss)
-        accelerator.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    sync(device)
-    elapsed = time.perf_counter() - start
-    tokens_per_s = steps * batch * seq_len / elapsed
+class Stepper:
+    """The preset's model and optimiser on one fixed batch of random tokens, ready to time training steps.
+    Building it runs the first step (timed: `first_step_s`, which holds any compilation)."""
+
+    def __init__(self, preset: str, compile: bool | None = None):
+        self.config = config = get_preset(preset)
+        self.compile = config.train.compile if compile is None else compile
+        self.device = pick_device()
+        self.accelerator = make_accelerator(config.train)
+        vocab, seq_len, batch = config.tokenizer.vocab_size, config.data.seq_len, config.train.batch_size
+        self.tokens_per_step = batch * seq_len
+        model = build_model(config.model, vocab, seq_len, eos_id=0, pad_id=1, seed=0)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.lr, betas=(0.9, 0.95), weight_decay=0.1)
+        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        if self.compile:
+            self.model = torch.compile(self.model)
+        generator = torch.Generator().manual_seed(0)
+        self.x = torch.randint(0, vocab, (batch, seq_len), generator=generator).to(self.device)  # [B, T]
+        self.first_step_s = self.run(1)
+
+    def run(self, steps: int) -> float:
+        """Seconds for `steps` full training steps (forward, backward, clipping, AdamW), device work included."""
+        sync(self.device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            with self.accelerator.autocast():
+                loss = self.model(input_ids=self.x, labels=self.x).loss
+            self.accelerator.backward(loss)
+            self.accelerator.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        sync(self.device)
+        return time.perf_counter() - start
+
+
+def train_throughput(preset: str, steps: int, warmup: int) -> dict:
+    stepper = Stepper(preset)
+    stepper.run(warmup)
+    elapsed = stepper.run(steps)
+    config, (vocab, seq_len) = stepper.config, (stepper.config.tokenizer.vocab_size, stepper.config.data.seq_len)
     m = config.model
     flops_6n = 6 * m.n_layers * (4 * m.d_model ** 2 + 3 * m.d_model * m.d_mlp) + 12 * m.n_layers * seq_len * m.d_model
-    return {"config": config, "device": device, "precision": accelerator.mixed_precision, "compile": compile,
-            "tokens_per_s": tokens_per_s, "first_step_s": first_step_s, "step_s": elapsed / steps,
+    return {"config": config, "device": stepper.device, "precision": stepper.accelerator.mixed_precision,
+            "compile": stepper.compile, "tokens_per_s": steps * stepper.tokens_per_step / elapsed,
             "flops_per_token": train_flops_per_token(m, vocab, seq_len), "flops_per_token_6n": flops_6n}
 
 
@@ -141,19 +149,28 @@ def loop_throughput(preset: str, steps: int, warmup: int) -> float:
     return (total - 1) * batch * seq_len / (state.train_time_s - state.first_step_s)
 
 
-def compile_cost(preset: str, steps: int, warmup: int, device: str) -> dict:
-    """Eager against compiled, side by side: what compiling costs once and saves per step."""
-    eager, compiled = (train_throughput(preset, steps, warmup, compile=flag) for flag in (False, True))
-    compile_s = compiled["first_step_s"] - eager["first_step_s"]
-    saved_per_step = eager["step_s"] - compiled["step_s"]
+def compile_cost(preset: str, steps: int, warmup: int, device: str, rounds: int = 3) -> dict:
+    """Eager against compiled, side by side: what compiling costs once (the first step's extra time) and
+    saves per step (the best of `rounds` alternating timings of steps / rounds steps each)."""
+    eager, compiled = Stepper(preset, compile=False), Stepper(preset, compile=True)
+    compile_s = compiled.first_step_s - eager.first_step_s
+    for stepper in (eager, compiled):
+        stepper.run(warmup)
+    per_round = max(1, steps // rounds)
+    best = {eager: float("inf"), compiled: float("inf")}
+    for _ in range(rounds):
+        for stepper in (eager, compiled):
+            best[stepper] = min(best[stepper], stepper.run(per_round))
+    eager_step, compiled_step = best[eager] / per_round, best[compiled] / per_round
+    saved_per_step = eager_step - compiled_step
     config = get_preset(preset)
     run_steps = total_steps(config.data.clean_tokens // config.data.seq_len, config.train)
     return {"bench": "compile", "preset": preset, "device": device,
-            "tokens_per_s_eager": round(eager["tokens_per_s"], 1),
-            "tokens_per_s_compiled": round(compiled["tokens_per_s"], 1),
-            "speedup": round(eager["step_s"] / compiled["step_s"], 3), "compile_s": round(compile_s, 2),
+            "tokens_per_s_eager": round(eager.tokens_per_step / eager_step, 1),
+            "tokens_per_s_compiled": round(compiled.tokens_per_step / compiled_step, 1),
+            "speedup": round(eager_step / compiled_step, 3), "compile_s": round(compile_s, 2),
             "break_even_steps": round(compile_s / saved_per_step) if saved_per_step > 0 else None,
-            "run_steps": run_steps, "steps": steps, "torch": torch.__version__}
+            "run_steps": run_steps, "steps": per_round * rounds, "torch": torch.__version__}
 
 
 if __name__ == "__main__":

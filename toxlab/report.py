@@ -48,60 +48,50 @@ def separability_table(summaries: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _pays(r: dict) -> str:
+    return f"{r['break_even_steps']:,} steps" if r["break_even_steps"] is not None else "never"
+
+
+#: One markdown table per benchmark: (bench, header cells, alignments, one row's cells).
+BENCH_TABLES = (
+    ("train", ("preset", "device", "dtype", "tokens/s", "achieved GFLOP/s", "matmul peak GFLOP/s", "MFU", "MFU (6N)"),
+     "lllrrrrr",
+     lambda r: (r["preset"], r["device"], r["dtype"], f"{r['tokens_per_s']:,.0f}", f"{r['achieved_gflops']:,.1f}",
+                f"{r['peak_gflops']:,.1f}", f"{r['mfu']:.1%}", f"{r['mfu_6n']:.1%}")),
+    ("loop", ("training loop: preset", "device", "bare steps tokens/s", "book's loop tokens/s", "overhead"), "llrrr",
+     lambda r: (r["preset"], r["device"], f"{r['tokens_per_s_bare']:,.0f}", f"{r['tokens_per_s_loop']:,.0f}",
+                f"{r['overhead_pct']:+.1f} %")),
+    ("compile", ("torch.compile: preset", "device", "eager tokens/s", "compiled tokens/s", "compile time",
+                 "pays after", "one model's run"), "llrrrrr",
+     lambda r: (r["preset"], r["device"], f"{r['tokens_per_s_eager']:,.0f}", f"{r['tokens_per_s_compiled']:,.0f}",
+                f"{r['compile_s']:.1f} s", _pays(r), f"{r['run_steps']:,} steps")),
+    ("probe", ("probes: preset", "batched on", "heads", "data", "batched (s)", "scikit-learn loop (s)", "speedup",
+               "max accuracy difference"), "llrlrrrr",
+     lambda r: (r["preset"], r["device"], r["heads"], r["data"], f"{r['batched_s']:.4f}", f"{r['sklearn_loop_s']:.4f}",
+                f"{r['speedup']:.1f}x", f"{r['max_accuracy_diff']:.4f}")),
+    ("iti", ("ITI: preset", "device", "heads shifted", "batch x new tokens", "tokens/s", "tokens/s with ITI",
+             "overhead"), "llrrrrr",
+     lambda r: (r["preset"], r["device"], r["k"], f"{r['batch']} x {r['new_tokens']}", f"{r['tokens_per_s']:,.0f}",
+                f"{r['tokens_per_s_iti']:,.0f}", f"{r['overhead_pct']:+.1f} %")),
+    ("judge", ("judge", "level", "device", "texts/s"), "lllr",
+     lambda r: (r.get("judge", ""), r["preset"], r["device"], f"{r['texts_per_s']:,.0f}")),
+    ("book", ("book: level", "cache", "device", "HTML built", "wall time"), "llllr",
+     lambda r: (r["preset"], r["mode"], r["device"], "yes" if r.get("html") else "no", f"{r['wall_s'] / 60:.1f} min")),
+)
+
+
 def bench_table(results: list[dict]) -> str:
-    """Markdown tables of the `train` lines (tokens/s and MFU per preset and device), and of the `loop`,
-    `compile`, `probe`, `iti`, `judge` and `book` lines."""
-    rows = [r for r in results if r["bench"] == "train"]
-    lines = ["| preset | device | dtype | tokens/s | achieved GFLOP/s | matmul peak GFLOP/s | MFU | MFU (6N) |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['preset']} | {r['device']} | {r['dtype']} | {r['tokens_per_s']:,.0f} | "
-                     f"{r['achieved_gflops']:,.1f} | {r['peak_gflops']:,.1f} | {r['mfu']:.1%} | {r['mfu_6n']:.1%} |")
-    loops = [r for r in results if r["bench"] == "loop"]
-    if loops:
-        lines += ["", "| training loop: preset | device | bare steps tokens/s | book's loop tokens/s | overhead |",
-                  "|---|---|---:|---:|---:|"]
-        for r in loops:
-            lines.append(f"| {r['preset']} | {r['device']} | {r['tokens_per_s_bare']:,.0f} | "
-                         f"{r['tokens_per_s_loop']:,.0f} | {r['overhead_pct']:+.1f} % |")
-    compiles = [r for r in results if r["bench"] == "compile"]
-    if compiles:
-        lines += ["", "| torch.compile: preset | device | eager tokens/s | compiled tokens/s | compile time | "
-                      "pays after | one model's run |",
-                  "|---|---|---:|---:|---:|---:|---:|"]
-        for r in compiles:
-            pays = f"{r['break_even_steps']:,} steps" if r["break_even_steps"] is not None else "never"
-            lines.append(f"| {r['preset']} | {r['device']} | {r['tokens_per_s_eager']:,.0f} | "
-                         f"{r['tokens_per_s_compiled']:,.0f} | {r['compile_s']:.1f} s | {pays} | "
-                         f"{r['run_steps']:,} steps |")
-    probes = [r for r in results if r["bench"] == "probe"]
-    if probes:
-        lines += ["", "| probes: preset | batched on | heads | data | batched (s) | scikit-learn loop (s) | speedup | "
-                      "max accuracy difference |",
-                  "|---|---|---:|---|---:|---:|---:|---:|"]
-        for r in probes:
-            lines.append(f"| {r['preset']} | {r['device']} | {r['heads']} | {r['data']} | {r['batched_s']:.4f} | "
-                         f"{r['sklearn_loop_s']:.4f} | {r['speedup']:.1f}x | {r['max_accuracy_diff']:.4f} |")
-    iti = [r for r in results if r["bench"] == "iti"]
-    if iti:
-        lines += ["", "| ITI: preset | device | heads shifted | batch x new tokens | tokens/s | tokens/s with ITI | "
-                      "overhead |",
-                  "|---|---|---:|---:|---:|---:|---:|"]
-        for r in iti:
-            lines.append(f"| {r['preset']} | {r['device']} | {r['k']} | {r['batch']} x {r['new_tokens']} | "
-                         f"{r['tokens_per_s']:,.0f} | {r['tokens_per_s_iti']:,.0f} | {r['overhead_pct']:+.1f} % |")
-    judges = [r for r in results if r["bench"] == "judge"]
-    if judges:
-        lines += ["", "| judge | level | device | texts/s |", "|---|---|---|---:|"]
-        for r in judges:
-            lines.append(f"| {r.get('judge', '')} | {r['preset']} | {r['device']} | {r['texts_per_s']:,.0f} |")
-    books = [r for r in results if r["bench"] == "book"]
-    if books:
-        lines += ["", "| book: level | cache | device | HTML built | wall time |", "|---|---|---|---|---:|"]
-        for r in books:
-            lines.append(f"| {r['preset']} | {r['mode']} | {r['device']} | {'yes' if r.get('html') else 'no'} | "
-                         f"{r['wall_s'] / 60:.1f} min |")
-    return "\n".join(lines)
+    """Markdown tables of bench/results.json: training tokens/s and MFU per preset and device, then the
+    `loop`, `compile`, `probe`, `iti`, `judge` and `book` lines (a table for each that has lines)."""
+    tables = []
+    for bench, header, align, cells in BENCH_TABLES:
+        rows = [r for r in results if r["bench"] == bench]
+        if rows or bench == "train":
+            rule = "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"
+            lines = ["| " + " | ".join(header) + " |", rule]
+            lines += ["| " + " | ".join(str(c) for c in cells(r)) + " |" for r in rows]
+            tables.append("\n".join(lines))
+    return "\n\n".join(tables)
 
 
 def benchmark_table(rows: list[dict]) -> str:
