@@ -48,9 +48,11 @@ def test_same_seed_same_weights_and_different_seed_differs():
     assert not torch.equal(_params(a), _params(c))
 
 
-def test_resume_from_checkpoint_is_exact(tmp_path):
+@pytest.mark.parametrize("compiled", [False, True])
+def test_resume_from_checkpoint_is_exact(tmp_path, compiled):
+    """Also for a compiled model, whose checkpoint holds the plain module's weights (not `_orig_mod.` ones)."""
     blocks = _blocks()
-    config = TrainConfig(batch_size=4, epochs=2.0, lr=1e-2, eval_every=0, checkpoint_every=0)
+    config = TrainConfig(batch_size=4, epochs=2.0, lr=1e-2, eval_every=0, checkpoint_every=0, compile=compiled)
     straight, full = training.train(_model(), blocks, blocks[:4], config, seed=3, progress=False)
     half = full.step // 2
     training.train(_model(), blocks, blocks[:4], config, seed=3, work_dir=tmp_path, progress=False,
@@ -60,8 +62,12 @@ def test_resume_from_checkpoint_is_exact(tmp_path):
     resumed, state = training.train(_model(), blocks, blocks[:4], config, seed=3, work_dir=tmp_path,
                                     progress=False)
     assert state.step == full.step
-    assert torch.equal(_params(straight), _params(resumed))
-    assert [h["loss"] for h in state.history] == [h["loss"] for h in full.history]
+    if compiled:  # compiled kernels need not be bit-identical from one compilation to the next
+        assert torch.allclose(_params(straight), _params(resumed), atol=1e-5)
+        assert np.allclose([h["loss"] for h in state.history], [h["loss"] for h in full.history], atol=1e-5)
+    else:
+        assert torch.equal(_params(straight), _params(resumed))
+        assert [h["loss"] for h in state.history] == [h["loss"] for h in full.history]
 
 
 def test_batches_cover_each_epoch_once():
