@@ -35,6 +35,9 @@ def _run_dir(root, slope=0.01, calls=((("01", 0, 5), ("03", 0, 40)))):
     (root / "cache" / "bench_results.json").write_text(json.dumps([
         {"bench": "train", "device": GPU, "tokens_per_s": 6e5, "mfu": 0.23, "peak_gflops": 785e3, "steps": 30,
          "compile": True},
+        {"bench": "loop", "device": GPU, "tokens_per_s_bare": 6e5, "tokens_per_s_loop": 5e5, "overhead_pct": 20.0},
+        {"bench": "compile", "device": GPU, "tokens_per_s_eager": 4e5, "tokens_per_s_compiled": 6e5,
+         "compile_s": 9.0, "break_even_steps": 1300, "run_steps": 488},
         {"bench": "train", "device": "NVIDIA H200", "tokens_per_s": 1e6, "mfu": 0.39}]))
     chapters = root / "book" / "chapters"
     chapters.mkdir(parents=True)
@@ -51,7 +54,7 @@ def test_summary_recovers_planted_trends(tmp_path):
     auc = summary["trends"]["mean head probe AUC (last token)"]
     assert loss["slope"] == pytest.approx(-1.0, abs=1e-6) and loss["n"] == 6
     assert auc["slope"] == pytest.approx(0.1, abs=1e-6) and auc["ci_low"] > 0
-    assert [b["device"] for b in summary["bench"]] == [GPU]  # lines of other machines are not this run's
+    assert {b["device"] for b in summary["bench"]} == {GPU}  # lines of other machines are not this run's
 
 
 def test_page_says_what_did_not_run_and_reads_the_trends(tmp_path):
@@ -119,3 +122,4 @@ def test_page_reads_the_loop_s_pace_against_the_benchmark(tmp_path):
     # tokens a step (3e5 tokens/s x 10 s / 500 steps) is 100 steps a second
     assert "after 4 s" in text and "ran 50 steps a second" in text and "against 100 steps a second" in text
     assert "torch.compile compiling" in text
+    assert "500,000 against 600,000 tokens/s, +20.0 %" in text and "pays after 1,300 steps, against 488" in text

@@ -200,6 +200,16 @@ def page(summary: dict, command: str) -> str:
                       f"{b['tokens_per_s']:,.0f} tokens/s, {b['mfu']:.1%} of the {b['peak_gflops'] / 1e3:,.0f} TFLOP/s "
                       f"bf16 matmul peak measured there (MFU)."]
             lines += _progress_reading(summary.get("progress", []), models, b)
+        if b.get("bench") == "loop":
+            lines += ["", f"The book's training loop (`toxlab.train.train`) timed beside the bare steps in the same "
+                      f"run: {b['tokens_per_s_loop']:,.0f} against {b['tokens_per_s_bare']:,.0f} tokens/s, "
+                      f"{b['overhead_pct']:+.1f} %."]
+        if b.get("bench") == "compile":
+            pays = (f"pays after {b['break_even_steps']:,} steps" if b["break_even_steps"] is not None
+                    else "never pays")
+            lines += ["", f"torch.compile in the same run: {b['tokens_per_s_compiled']:,.0f} tokens/s compiled against "
+                      f"{b['tokens_per_s_eager']:,.0f} eager, for {b['compile_s']:.1f} s of compiling: it {pays}, "
+                      f"against {b['run_steps']:,} steps in the 0 % model's run."]
     return "\n".join(lines) + "\n"
 
 
