@@ -194,7 +194,7 @@ def test_a_killed_builder_blocks_nobody_and_leaves_nothing(tmp_path):
 DETERMINISM = {**TINY, "train.max_steps": 60}  # 60 steps, with checkpoints every 10 along the way
 PRETRAIN = [sys.executable, "-m", "toxlab.cli", "pretrain", "--preset", "smoke", "--toxic-fraction", "0.1",
             "--seed", "7", "--quiet", *[a for k, v in DETERMINISM.items() for a in ("--set", f"{k}={v}")]]
-TIMINGS = ("train_time_s", "tokens_per_s")
+TIMINGS = ("train_time_s", "tokens_per_s", "first_step_s")
 
 
 def _entry_of(cache: Path, stage: str) -> Path:
