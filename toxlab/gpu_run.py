@@ -70,7 +70,7 @@ def summarise(run_dirs: list[Path]) -> dict:
              for d in run_dirs]
     models = sorted(({k: m[k] for k in ("toxic_fraction", "seed", "val_loss", "c4_loss", "unigram_val_loss",
                                         "tokens_per_s", "train_time_s", "steps", "device", "precision")}
-                     | {"params": m["params"]["total"]}
+                     | {"params": m["params"]["total"], "first_step_s": m.get("first_step_s")}
                      for m in _jsons(last, "pretrain/*/metrics.json") if m.get("preset") == "gpu"),
                     key=lambda r: (r["toxic_fraction"], r["seed"]))
     probes = sorted(({"toxic_fraction": p["toxic_fraction"], "seed": p["seed"], "pool": p["pool"],
@@ -229,9 +229,10 @@ def _progress_reading(bars: list[dict], models: list[dict], bench: dict) -> list
             f"{min(totals)}-{max(totals)} s). Its first reported step came after {np.median(first):.0f} s "
             f"(median; up to {max(first)} s){compiling}. From there to the end the loop ran {rate:.0f} steps a "
             f"second (median; {min(rates):.0f}-{max(rates):.0f}, held-out evaluations included), "
-            f"{rate * tokens_per_step:,.0f} tokens/s, against {bench_rate:.0f} steps a second in the benchmark. "
-            f"The models' own tokens/s column above counts only the time to launch each step (an upper bound) "
-            f"for runs made before that was corrected."]
+            f"{rate * tokens_per_step:,.0f} tokens/s, against {bench_rate:.0f} steps a second in the benchmark."
+            + (" The models' own tokens/s column above counts only the time to launch each step (an upper bound): "
+               "these models were trained before toxlab timed the device's work too."
+               if any(m.get("first_step_s") is None for m in models) else "")]
 
 
 def import_run(run_dirs: list[Path], book_dir: Path, command: str) -> dict:

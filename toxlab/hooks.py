@@ -107,7 +107,7 @@ def capture(model, tokenizer, texts: list[str], kinds: tuple[str, ...] = ("head_
     model.eval()
     device = next(model.parameters()).device
     sites = {kind: site_names(model, kind) for kind in kinds}
-    body = model.base_model  # the decoder without the LM head: its logits are not needed (a third of the work)
+    body = model.base_model  # the decoder without the LM head, whose logits are not needed here
     order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths per batch: less padding
     chunks: dict[str, list[torch.Tensor]] = {kind: [] for kind in kinds}
     starts = range(0, len(texts), batch_size)
