@@ -127,3 +127,14 @@ def test_page_reads_the_loop_s_pace_against_the_benchmark(tmp_path):
     for metrics in (run / "cache" / "pretrain").glob("*/metrics.json"):
         metrics.write_text(json.dumps(json.loads(metrics.read_text()) | {"first_step_s": 3.0}))
     assert "trained before" not in gpu_run.page(gpu_run.summarise([run]), "bash bench/gpu_book.sh gpu")
+
+
+def test_page_lists_the_models_in_the_order_they_were_saved(tmp_path):
+    import os
+    run = _run_dir(tmp_path / "a")
+    for i, metrics in enumerate(sorted((run / "cache" / "pretrain").glob("*/metrics.json"))):
+        os.utime(metrics, (1_000_000 - 10 * i, 1_000_000 - 10 * i))  # saved in reverse: the 20 % seed 1 model first
+    text = gpu_run.page(gpu_run.summarise([run]), "bash bench/gpu_book.sh gpu")
+    rows = text.split("| # | saved at (s) |")[1].split("\n\n")[0].splitlines()[2:]
+    assert rows[0].startswith("| 1 | 0 | 20% | 1 |") and rows[-1].startswith("| 6 | 50 | 0% | 0 |")
+    assert "launch each step" in text  # the fake models have no first_step_s

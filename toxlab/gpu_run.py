@@ -68,11 +68,15 @@ def summarise(run_dirs: list[Path]) -> dict:
     machine = (run_dirs[-1] / "machine.txt").read_text().strip().splitlines()
     calls = [[json.loads(line) for line in (d / "timings.jsonl").read_text().splitlines() if line.strip()]
              for d in run_dirs]
-    models = sorted(({k: m[k] for k in ("toxic_fraction", "seed", "val_loss", "c4_loss", "unigram_val_loss",
-                                        "tokens_per_s", "train_time_s", "steps", "device", "precision")}
-                     | {"params": m["params"]["total"], "first_step_s": m.get("first_step_s")}
-                     for m in _jsons(last, "pretrain/*/metrics.json") if m.get("preset") == "gpu"),
-                    key=lambda r: (r["toxic_fraction"], r["seed"]))
+    models = []
+    for path in sorted(last.glob("pretrain/*/metrics.json")):
+        m = json.loads(path.read_text())
+        if m.get("preset") == "gpu":  # written_s: when the model was saved (the archive keeps file times)
+            models.append({k: m[k] for k in ("toxic_fraction", "seed", "val_loss", "c4_loss", "unigram_val_loss",
+                                             "tokens_per_s", "train_time_s", "steps", "device", "precision")}
+                          | {"params": m["params"]["total"], "first_step_s": m.get("first_step_s"),
+                             "written_s": int(path.stat().st_mtime)})
+    models.sort(key=lambda r: (r["toxic_fraction"], r["seed"]))
     probes = sorted(({"toxic_fraction": p["toxic_fraction"], "seed": p["seed"], "pool": p["pool"],
                       "heads": int(np.size(p["head_val_auc"])),
                       "head_auc": float(np.mean(p["head_val_auc"])), "head_auc_max": float(np.max(p["head_val_auc"])),
@@ -169,6 +173,7 @@ def page(summary: dict, command: str) -> str:
             rows = [m for m in models if m["toxic_fraction"] == f]
             loss, speed = np.mean([m["val_loss"] for m in rows]), np.mean([m["tokens_per_s"] for m in rows])
             lines.append(f"| {f:.0%} | {loss:.3f} | {len(rows)} | {rows[0]['steps']} | {speed:,.0f} |")
+        lines += _training_order(models)
     probes = summary["probes"]
     if probes:
         lines += ["", "## Probes (chapter 4's first step)", "",
@@ -211,6 +216,22 @@ def page(summary: dict, command: str) -> str:
                       f"{b['tokens_per_s_eager']:,.0f} eager, for {b['compile_s']:.1f} s of compiling: it {pays}, "
                       f"against {b['run_steps']:,} steps in the 0 % model's run."]
     return "\n".join(lines) + "\n"
+
+
+def _training_order(models: list[dict]) -> list[str]:
+    """Each model's pace in the order the models were saved: does a long process slow down?"""
+    order = sorted(models, key=lambda m: m["written_s"])
+    launch_only = any(m.get("first_step_s") is None for m in models)
+    lines = ["", "In the order the models were trained (by the time each was saved; a gap of more than a minute "
+             "between two marks a new process or call):", "",
+             "| # | saved at (s) | toxic fraction | seed | steps | train time (s) | ms a step |", "| --- " * 7 + "|"]
+    for i, m in enumerate(order, 1):
+        lines.append(f"| {i} | {m['written_s'] - order[0]['written_s']} | {m['toxic_fraction']:.0%} | {m['seed']} | "
+                     f"{m['steps']} | {m['train_time_s']:.1f} | {1e3 * m['train_time_s'] / m['steps']:.1f} |")
+    if launch_only:
+        lines += ["", "Train time here counts only the time to launch each step, compilation included (these "
+                  "models were trained before toxlab timed the device's work too)."]
+    return lines
 
 
 def _progress_reading(bars: list[dict], models: list[dict], bench: dict) -> list[str]:
