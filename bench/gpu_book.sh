@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# The gpu level in one run (issue 12): the GPU benchmarks (a minute or two), then every chapter but the toy's,
-# executed by papermill on one GPU. Run it on a lent GPU machine from a copy of the repository
-# that holds, git-ignored beside the code (README: GPU):
+# The gpu level in one run (issue 12): the GPU benchmarks (a minute or two), then every chapter but the
+# toy's, executed by papermill on one GPU. Run it on a lent GPU machine from a copy of the repository that
+# holds, git-ignored beside the code (README: GPU):
 #   .gpudata/  `toxlab data pack .gpudata`: the data (gzip, /biz/ cut) and the judge's compact encoder
 #   .whl/      wheels of what the machine lacks (papermill, ipykernel, jupytext, myst-nb, concept-erasure,
 #              alt-profanity-check and their needs; the machine has PyTorch, transformers, scikit-learn)
 # Usage: bench/gpu_book.sh [LEVEL]   (LEVEL defaults to gpu; smoke runs the same path on a CPU in minutes)
 # Writes $OUT/gpu_book.tar.gz (executed chapters, every result JSON of the cache, timings, logs; rewritten
 # after each chapter, so a run cut short still returns what finished) and $OUT/log.txt. The chapters stop
-# being started once BUDGET_S seconds (default 540, benchmarks included) have passed; the toy model (chapter 2) is a CPU
-# experiment whose results do not depend on the level, so the book shows it at the cpu level.
+# being started once BUDGET_S seconds (default 540, benchmarks included) have passed; the toy model
+# (chapter 2) is a CPU experiment whose results do not depend on the level, so the book shows it at the cpu
+# level.
 set -uo pipefail
 start=$(date +%s)
 cd "$(dirname "$0")/.."
@@ -72,6 +73,5 @@ for nn in 01 03 04 08 05 06 07; do
     [ "$rc" -ne 0 ] && tail -5 "$RUN/chapter_$nn.log" | tee -a "$LOG"
     pack
 done
-cp bench/results.json "$RUN/cache/bench_results.json" 2>/dev/null
 pack
 say "gpu_book: done in $(( $(date +%s) - start ))s"

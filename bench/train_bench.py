@@ -92,8 +92,8 @@ def train_throughput(preset: str, steps: int, warmup: int) -> dict:
     stepper = Stepper(preset)
     stepper.run(warmup)
     elapsed = stepper.run(steps)
-    config, (vocab, seq_len) = stepper.config, (stepper.config.tokenizer.vocab_size, stepper.config.data.seq_len)
-    m = config.model
+    config = stepper.config
+    vocab, seq_len, m = config.tokenizer.vocab_size, config.data.seq_len, config.model
     flops_6n = 6 * m.n_layers * (4 * m.d_model ** 2 + 3 * m.d_model * m.d_mlp) + 12 * m.n_layers * seq_len * m.d_model
     return {"config": config, "device": stepper.device, "precision": stepper.accelerator.mixed_precision,
             "compile": stepper.compile, "tokens_per_s": steps * stepper.tokens_per_step / elapsed,
@@ -137,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def loop_throughput(preset: str, steps: int, warmup: int) -> float:
-    """Tokens/s of `toxlab.train.train` itself on random blocks of the preset's shape, after its first step
-    (which holds any compilation); its `train_time_s` counts the device's work, not evaluations."""
+    """Tokens/s of `toxlab.train.train` itself on random blocks of the preset's shape, over warmup + steps
+    steps but its first (which holds any compilation; the bare figure also leaves out the warm-up steps);
+    its `train_time_s` counts the device's work, not evaluations."""
     config = get_preset(preset)
     vocab, seq_len, batch = config.tokenizer.vocab_size, config.data.seq_len, config.train.batch_size
     total = warmup + steps

@@ -25,7 +25,8 @@ def _run_dir(root, slope=0.01, calls=((("01", 0, 5), ("03", 0, 40)))):
         model.mkdir(parents=True)
         (model / "metrics.json").write_text(json.dumps({
             "preset": "gpu", "toxic_fraction": f, "seed": s, "val_loss": 5.6 - f + 0.001 * s, "c4_loss": 6.3,
-            "unigram_val_loss": 7.4, "tokens_per_s": 3e5, "train_time_s": 10.0, "steps": 500, "device": "cuda",
+            "unigram_val_loss": 7.4, "tokens_per_s": 3e5, "train_time_s": 10.0, "steps": 500,
+            "train_tokens_seen": 3_000_000, "device": "cuda",
             "precision": "bf16", "params": {"total": 41_943_040}}))
         probe = root / "cache" / "probe" / f"p{i}"
         probe.mkdir(parents=True)
@@ -119,7 +120,7 @@ def test_page_reads_the_loop_s_pace_against_the_benchmark(tmp_path):
                    run / "book" / "chapters" / "01_background.ipynb")
     text = gpu_run.page(gpu_run.summarise([run]), "bash bench/gpu_book.sh gpu")
     # 500 steps, first report at step 1 after 4 s, the other 499 in 10 s; the benchmark's 6e5 tokens/s at 6,000
-    # tokens a step (3e5 tokens/s x 10 s / 500 steps) is 100 steps a second
+    # tokens a step (3e6 tokens in 500 steps) is 100 steps a second
     assert "after 4 s" in text and "ran 50 steps a second" in text and "against 100 steps a second" in text
     assert "torch.compile compiling" in text
     assert "500,000 against 600,000 tokens/s, +20.0 %" in text and "pays after 1,300 steps, against 488" in text

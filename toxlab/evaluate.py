@@ -23,6 +23,7 @@ import torch
 from toxlab.config import check_numbers, replace_numbers
 from toxlab.errors import ConfigError
 from toxlab.intervene import ITI, applied
+from toxlab.model import to_device
 
 BENCHMARKS = ("toxigen", "rtp", "ce")
 #: The paper's prompting baseline (Section 5), verbatim; toxlab puts it on its own line before each prompt.
@@ -177,7 +178,7 @@ def compare_next_token(base, treated, blocks: np.ndarray, batch_size: int, devic
     totals = {"ce": 0.0, "ce_base": 0.0, "kl": 0.0}
     count = 0
     for start in range(0, len(blocks), batch_size):
-        x = torch.from_numpy(blocks[start:start + batch_size].astype(np.int64)).to(device)  # [B, T]
+        x = to_device(blocks[start:start + batch_size], device)  # [B, T]
         targets = x[:, 1:].flatten()
         reference = torch.log_softmax(base(x)[:, :-1].float(), dim=-1).flatten(0, 1)  # [B*(T-1), V]
         changed = torch.log_softmax(treated(x)[:, :-1].float(), dim=-1).flatten(0, 1)

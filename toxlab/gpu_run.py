@@ -73,7 +73,8 @@ def summarise(run_dirs: list[Path]) -> dict:
         m = json.loads(path.read_text())
         if m.get("preset") == "gpu":  # written_s: when the model was saved (the archive keeps file times)
             models.append({k: m[k] for k in ("toxic_fraction", "seed", "val_loss", "c4_loss", "unigram_val_loss",
-                                             "tokens_per_s", "train_time_s", "steps", "device", "precision")}
+                                             "tokens_per_s", "train_time_s", "steps", "train_tokens_seen", "device",
+                                             "precision")}
                           | {"params": m["params"]["total"], "first_step_s": m.get("first_step_s"),
                              "written_s": int(path.stat().st_mtime)})
     models.sort(key=lambda r: (r["toxic_fraction"], r["seed"]))
@@ -238,7 +239,7 @@ def _progress_reading(bars: list[dict], models: list[dict], bench: dict) -> list
     """Where the book's pretraining time went, read from its progress bars, against the benchmark's pace."""
     if not bars or not models:
         return []
-    tokens_per_step = np.mean([m["tokens_per_s"] * m["train_time_s"] / m["steps"] for m in models])
+    tokens_per_step = np.mean([m["train_tokens_seen"] / m["steps"] for m in models])
     first = [b["first_report_s"] for b in bars]
     rates = [(b["steps"] - b["first_report"]) / (b["end_s"] - b["first_report_s"]) for b in bars]
     totals = [b["end_s"] for b in bars]

@@ -6,10 +6,12 @@ and output embeddings. Attention uses PyTorch's fused scaled-dot-product kernel.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from transformers import Olmo2Config, Olmo2ForCausalLM, OlmoConfig, OlmoForCausalLM, PreTrainedModel
 
 from toxlab.config import ModelConfig
+from toxlab.distributed import local_rank, world_size
 
 
 def hf_config(config: ModelConfig, vocab_size: int, max_seq_len: int, eos_id: int, pad_id: int):
@@ -55,5 +57,15 @@ def pick_device() -> torch.device:
     """The GPU when present (under a launcher, this process's own GPU), the CPU otherwise."""
     if not torch.cuda.is_available():
         return torch.device("cpu")
-    from toxlab.distributed import local_rank, world_size
     return torch.device("cuda", local_rank() % torch.cuda.device_count() if world_size() > 1 else 0)
+
+
+def to_device(blocks: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    """Token blocks as int64 on `device`. To a GPU through pinned memory, so the copy is asynchronous: a copy
+    from ordinary (pageable) memory makes the CPU wait until the GPU has finished the work queued before it,
+    which would serialise every training step's launch with the previous step's compute."""
+    x = torch.from_numpy(np.ascontiguousarray(blocks, dtype=np.int64))
+    if torch.device(device).type == "cuda":
+        x = x.pin_memory()  # pinned buffers come from a cache and are not reused before the copy is done
+    return x.to(device, non_blocking=True)
+

@@ -22,6 +22,7 @@ from accelerate import Accelerator
 from tqdm import tqdm
 
 from toxlab.config import TrainConfig
+from toxlab.model import to_device
 
 CHECKPOINT = "checkpoint.safetensors"  # resumable state; never a pickle
 
@@ -75,16 +76,6 @@ def batch_indices(step: int, n_blocks: int, batch_size: int, seed: int, rank: in
     order = np.random.default_rng([seed, epoch]).permutation(n_blocks)
     start = within * per_step + rank * batch_size
     return order[start:start + batch_size]
-
-
-def to_device(blocks: np.ndarray, device: torch.device | str) -> torch.Tensor:
-    """Token blocks as int64 on `device`. To a GPU through pinned memory, so the copy is asynchronous: a copy
-    from ordinary (pageable) memory makes the CPU wait until the GPU has finished the work queued before it,
-    which would serialise every training step's launch with the previous step's compute."""
-    x = torch.from_numpy(np.ascontiguousarray(blocks, dtype=np.int64))
-    if torch.device(device).type == "cuda":
-        x = x.pin_memory()  # pinned buffers come from a cache and are not reused before the copy is done
-    return x.to(device, non_blocking=True)
 
 
 @torch.no_grad()
