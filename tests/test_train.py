@@ -150,6 +150,35 @@ def test_a_compiled_run_compiles_once_and_evaluates_eagerly():
     config = TrainConfig(batch_size=4, max_steps=12, eval_every=4, eval_batches=1, checkpoint_every=0,
                          compile=True)
     model, state = training.train(_model(), _blocks(), _blocks(8, seed=1), config, seed=0, progress=False)
-    assert counters["stats"]["unique_graphs"] == 1
+    assert counters["stats"]["unique_graphs"] == 1 and state.graphs_compiled == 1
     assert sum("val_loss" in h for h in state.history) == 3
     assert not hasattr(model, "_orig_mod") and state.first_step_s > 0
+
+
+def test_an_eager_run_compiles_no_graph():
+    config = TrainConfig(batch_size=4, max_steps=3, eval_every=0, eval_batches=1, checkpoint_every=0)
+    _, state = training.train(_model(), _blocks(), _blocks(8, seed=1), config, seed=0, progress=False)
+    assert state.graphs_compiled == 0
+
+
+def test_optimizer_decays_matrices_only_and_fuses_on_request():
+    """Weight decay on the matrices, none on the norms' and other vectors; the fused kernel makes the same
+    update as torch's default one up to rounding (the book uses it on a GPU; the CPU keeps torch's default)."""
+    config = TrainConfig(lr=1e-2)
+    cpu = torch.device("cpu")
+    default, fused = _model(), _model()
+    updates = []
+    for model, choice in ((default, None), (fused, True)):
+        optimizer = training.make_optimizer(model, config, cpu, fused=choice)
+        decay, no_decay = optimizer.param_groups
+        assert all(p.dim() >= 2 for p in decay["params"]) and decay["weight_decay"] == config.weight_decay
+        assert all(p.dim() < 2 for p in no_decay["params"]) and no_decay["weight_decay"] == 0.0
+        assert bool(decay["fused"]) is bool(choice)
+        for _ in range(3):
+            x = torch.from_numpy(_blocks(4).astype(np.int64))
+            model(input_ids=x, labels=x).loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        updates.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.allclose(updates[0], updates[1], atol=1e-5)
+    assert not torch.equal(updates[0], torch.cat([p.detach().flatten() for p in _model().parameters()]))

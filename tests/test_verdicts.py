@@ -97,6 +97,17 @@ def test_bench_table_shows_the_loop_and_when_compiling_pays():
     assert "| 18.0 s | never | 390 steps |" in table
 
 
+def test_bench_table_shows_variants_side_by_side_and_other_batches():
+    from toxlab import report
+    rows = [{"bench": "optimizer", "preset": "gpu", "device": "G", "variants": ["foreach", "fused"],
+             "tokens_per_s": [600_000.0, 660_000.0], "mfu": [0.23, 0.253], "speedup": 1.1},
+            {"bench": "train", "preset": "gpu", "device": "G", "dtype": "bfloat16", "tokens_per_s": 1e6,
+             "achieved_gflops": 1.0, "peak_gflops": 2.0, "mfu": 0.5, "mfu_6n": 0.4, "batch": 64}]
+    table = report.bench_table(rows)
+    assert "| gpu | G | foreach vs fused | 600,000 vs 660,000 | 23.0% vs 25.3% | 1.10x |" in table
+    assert "| gpu (batch 64) | G | bfloat16 |" in table
+
+
 def _pt(name, method, f, tox, cost, order=0, seed=0):
     return {"name": name, "method": method, "toxic_fraction": f, "seed": seed, "order": order, "toxicity": tox,
             "toxicity_low": tox - 1, "toxicity_high": tox + 1, "toxic_share": 0.1, "ce_clean": 6 + cost,

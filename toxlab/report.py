@@ -56,7 +56,8 @@ def _pays(r: dict) -> str:
 BENCH_TABLES = (
     ("train", ("preset", "device", "dtype", "tokens/s", "achieved GFLOP/s", "matmul peak GFLOP/s", "MFU", "MFU (6N)"),
      "lllrrrrr",
-     lambda r: (r["preset"], r["device"], r["dtype"], f"{r['tokens_per_s']:,.0f}", f"{r['achieved_gflops']:,.1f}",
+     lambda r: (r["preset"] + (f" (batch {r['batch']})" if r.get("batch") else ""), r["device"], r["dtype"],
+                f"{r['tokens_per_s']:,.0f}", f"{r['achieved_gflops']:,.1f}",
                 f"{r['peak_gflops']:,.1f}", f"{r['mfu']:.1%}", f"{r['mfu_6n']:.1%}")),
     ("loop", ("training loop: preset", "device", "bare steps tokens/s", "book's loop tokens/s", "overhead"), "llrrr",
      lambda r: (r["preset"], r["device"], f"{r['tokens_per_s_bare']:,.0f}", f"{r['tokens_per_s_loop']:,.0f}",
@@ -65,6 +66,10 @@ BENCH_TABLES = (
                  "pays after", "one model's run"), "llrrrrr",
      lambda r: (r["preset"], r["device"], f"{r['tokens_per_s_eager']:,.0f}", f"{r['tokens_per_s_compiled']:,.0f}",
                 f"{r['compile_s']:.1f} s", _pays(r), f"{r['run_steps']:,} steps")),
+    *((bench, (f"{bench}: preset", "device", "compared", "tokens/s", "MFU", "speedup"), "lllrrr",
+       lambda r: (r["preset"], r["device"], " vs ".join(r["variants"]),
+                  " vs ".join(f"{t:,.0f}" for t in r["tokens_per_s"]), " vs ".join(f"{m:.1%}" for m in r["mfu"]),
+                  f"{r['speedup']:.2f}x")) for bench in ("optimizer", "cudagraphs")),
     ("probe", ("probes: preset", "batched on", "heads", "data", "batched (s)", "scikit-learn loop (s)", "speedup",
                "max accuracy difference"), "llrlrrrr",
      lambda r: (r["preset"], r["device"], r["heads"], r["data"], f"{r['batched_s']:.4f}", f"{r['sklearn_loop_s']:.4f}",
@@ -82,7 +87,8 @@ BENCH_TABLES = (
 
 def bench_table(results: list[dict]) -> str:
     """Markdown tables of bench/results.json: training tokens/s and MFU per preset and device, then the
-    `loop`, `compile`, `probe`, `iti`, `judge` and `book` lines (a table for each that has lines)."""
+    `loop`, `compile`, `optimizer`, `cudagraphs`, `probe`, `iti`, `judge` and `book` lines (a table for each
+    that has lines)."""
     tables = []
     for bench, header, align, cells in BENCH_TABLES:
         rows = [r for r in results if r["bench"] == bench]

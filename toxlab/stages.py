@@ -145,6 +145,7 @@ def pretrain(config: RunConfig, seed: int, progress: bool = True, tagging: str =
             "unigram_val_loss": unigram_cross_entropy(blocks, val, len(tok)),
             "unigram_c4_loss": unigram_cross_entropy(blocks, c4, len(tok)),
             "train_time_s": state.train_time_s, "first_step_s": state.first_step_s,
+            "graphs_compiled": state.graphs_compiled,
             "tokens_per_s": state.tokens / max(state.train_time_s, 1e-9),
             "params": count_params(model),
             "flops_per_token": train_flops_per_token(config.model, len(tok), config.data.seq_len),
