@@ -1,4 +1,4 @@
-"""Generation throughput with and without the ITI hooks, side by side in one run.
+"""Generation throughput with and without ITI, side by side in one run.
 
 A model of the preset's shape (random weights: throughput does not depend on what the model learned)
 generates `--new-tokens` tokens for a batch of prompts, greedily, with the KV cache, alternately without

@@ -35,7 +35,7 @@ import torch
 
 from toxlab.config import get_preset
 from toxlab.model import build_model, pick_device, train_flops_per_token
-from toxlab.train import make_accelerator, make_optimizer, total_steps, train
+from toxlab.train import make_accelerator, make_optimizer, total_steps, train, uses_cuda_graphs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import device_name, record, sync  # noqa: E402
@@ -62,11 +62,12 @@ class Stepper:
     Building it runs the first step (timed: `first_step_s`, which holds any compilation)."""
 
     def __init__(self, preset: str, compile: bool | None = None, fused: bool | None = None,
-                 cudagraphs: bool = False, batch: int | None = None):
+                 cudagraphs: bool | None = None, batch: int | None = None):
         self.config = config = get_preset(preset, {"train.batch_size": batch} if batch else None)
         self.compile = config.train.compile if compile is None else compile
-        self.cudagraphs = cudagraphs
         self.device = pick_device()
+        book = uses_cuda_graphs(dataclasses.replace(config.train, compile=self.compile), self.device)
+        self.cudagraphs = book if cudagraphs is None else cudagraphs  # None: the book's choice
         self.accelerator = make_accelerator(config.train)
         vocab, seq_len, batch = config.tokenizer.vocab_size, config.data.seq_len, config.train.batch_size
         self.tokens_per_step = batch * seq_len
@@ -74,7 +75,7 @@ class Stepper:
         optimizer = make_optimizer(model, config.train, self.device, fused)  # None: the book's (fused on a GPU)
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
         if self.compile:
-            self.model = torch.compile(self.model, mode="reduce-overhead" if cudagraphs else None)
+            self.model = torch.compile(self.model, mode="reduce-overhead" if self.cudagraphs else None)
         generator = torch.Generator().manual_seed(0)
         self.x = torch.randint(0, vocab, (batch, seq_len), generator=generator).to(self.device)  # [B, T]
         self.first_step_s = self.run(1)
@@ -203,7 +204,7 @@ def variants(preset: str, steps: int, warmup: int, device: str, peak: float) -> 
     book_optimizer = "fused" if torch.cuda.is_available() else "single-tensor"  # torch's default on a CPU
     pairs = [("optimizer", "foreach", dict(fused=False), book_optimizer, dict())]
     if torch.cuda.is_available() and config.train.compile:
-        pairs.append(("cudagraphs", "without", dict(), "with", dict(cudagraphs=True)))
+        pairs.append(("cudagraphs", "without", dict(cudagraphs=False), "with", dict(cudagraphs=True)))
     out = []
     for bench, name_a, kwargs_a, name_b, kwargs_b in pairs:
         a, b = Stepper(preset, **kwargs_a), Stepper(preset, **kwargs_b)

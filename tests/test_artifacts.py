@@ -85,3 +85,28 @@ def test_lookup_only_never_computes(tmp_path):
     artifacts.cached("demo", 1, {"n": 9}, build, root=tmp_path)
     with artifacts.lookup_only():
         assert artifacts.cached("demo", 1, {"n": 9}, build, root=tmp_path).file("x.txt").read_text() == "a"
+
+
+def test_verified_entries_are_not_hashed_again_until_a_file_changes(tmp_path, monkeypatch):
+    """A second load of an entry verified in this process re-hashes nothing while its files keep their size,
+    mtime and inode; a changed file is hashed again (and caught); a just-written entry is always re-hashed
+    (its files' mtimes are too recent to trust, as git's "racy clean" rule)."""
+    def build(out, work):
+        (out / "x.txt").write_text("a" * 100)
+
+    entry = artifacts.cached("demo", 1, {"n": 4}, build, root=tmp_path)
+    hashed = []
+    real_hash = artifacts.file_sha256
+    monkeypatch.setattr(artifacts, "file_sha256", lambda p, *a: hashed.append(p.name) or real_hash(p, *a))
+    assert artifacts.load("demo", entry.key, tmp_path) is not None and "x.txt" in hashed  # too recent
+    old = entry.path.stat().st_mtime - 60
+    for p in entry.path.iterdir():
+        os.utime(p, (old, old))
+    hashed.clear()
+    for _ in range(3):
+        assert artifacts.load("demo", entry.key, tmp_path) is not None
+    assert sorted(hashed) == ["config.json", "x.txt"]  # once each, then remembered
+    entry.file("x.txt").write_text("b" * 100)  # same size, new mtime
+    with pytest.warns(UserWarning, match="does not match its recorded hash"):
+        assert artifacts.load("demo", entry.key, tmp_path) is None
+    assert hashed.count("x.txt") == 2 and not entry.path.exists()

@@ -70,13 +70,56 @@ def test_page_says_what_did_not_run_and_reads_the_trends(tmp_path):
 def test_import_relabels_chapters_and_adds_a_part(tmp_path):
     run = _run_dir(tmp_path / "a")
     book_dir = tmp_path / "book"
-    gpu_run.import_run([run], book_dir, "bash bench/gpu_book.sh gpu")
+    gpu_run.import_run([[run]], book_dir, ["bash bench/gpu_book.sh gpu"])
     nb = nbformat.read(book_dir / "chapters" / "gpu" / "03_contamination.ipynb", as_version=4)
     assert nb.cells[0].source.startswith("# The sweep (gpu level)")
     assert "`gpu-fig-training`" in nb.cells[0].source and ":name: gpu-fig-training" in nb.cells[1].source
-    assert json.loads((book_dir / "gpu_level.json").read_text())["command"] == "bash bench/gpu_book.sh gpu"
+    assert json.loads((book_dir / "gpu_level.json").read_text())[0]["command"] == "bash bench/gpu_book.sh gpu"
     toc = book.write_toc([], book_dir).read_text()
     assert "The gpu level" in toc and "chapters/gpu/03_contamination" in toc
+
+
+def _evaluations(root, removed_per_unit_fraction):
+    """Chapter 5's results for one seed: ToxiGen toxicity 0.3 at alpha 0; alpha 8 removes 0.05 plus
+    `removed_per_unit_fraction` x the fraction; each alpha costs 0.01 nats per unit."""
+    points = [(f, a, b) for f in (0.0, 0.1, 0.2) for a in (0.0, 8.0) for b in ("toxigen", "ce")]
+    for i, (f, a, bench) in enumerate(points):
+        tox = 0.3 - (0.05 + removed_per_unit_fraction * f) * (a > 0)
+        result = {"benchmark": bench, "toxic_fraction": f, "seed": 0, "alpha": a, "k": 8, "direction": "mass_mean",
+                  "instruction": "", "all": {"mean_toxicity": tox, "mean_toxicity_ci": [tox - 0.01, tox + 0.01],
+                                             "toxicity_probability": tox},
+                  "by_kind": {}, "clean": {"ce": 5.5 + 0.01 * a, "ce_base": 5.5, "kl": 0.0},
+                  "c4": {"ce": 6.0, "ce_base": 6.0}}
+        folder = root / "cache" / "evaluate" / f"e{i}"
+        folder.mkdir(parents=True)
+        (folder / "result.json").write_text(json.dumps(result))
+
+
+def test_page_reads_chapter_5_s_sweep_even_when_the_chapter_was_cut(tmp_path):
+    run = _run_dir(tmp_path / "a")
+    _evaluations(run, removed_per_unit_fraction=0.5)
+    summary = gpu_run.summarise([run])
+    assert len(summary["iti"]) == 6  # a toxigen and a ce result make one point
+    text = gpu_run.page(summary, "cmd")
+    assert "| 20% | 30.0 (+0.00) | 15.0 (+0.08) |" in text  # 0.3 - (0.05 + 0.5 x 0.2) = 0.15, cost 8 x 0.01
+    assert "+5.00 (95 % interval" in text and "removes more from models trained on more toxic data" in text
+    assert "cost changes by +0.000 (95 %" in text and "leaves ranges 15.0-25.0 across fractions, from 30.0-30.0" in text
+    flat = _run_dir(tmp_path / "b")
+    _evaluations(flat, removed_per_unit_fraction=0.0)
+    assert "no trend with the toxic fraction" in gpu_run.page(gpu_run.summarise([flat]), "cmd")
+
+
+def test_several_runs_make_one_page_with_a_section_each(tmp_path):
+    first, second = _run_dir(tmp_path / "a"), _run_dir(tmp_path / "b", calls=(("05", 124, 300),))
+    book_dir = tmp_path / "book"
+    summaries = gpu_run.import_run([[first], [second]], book_dir, ["first command", "second command"])
+    text = (book_dir / "gpu_level.md").read_text()
+    assert len(summaries) == 2 and text.count("\n## Run ") == 2 and "\n### The models" in text
+    assert text.index("first command") < text.index("## Run 2") < text.index("second command")
+    assert "| 1 | 05 intervention | cut at the time budget | 300 |" in text
+    assert (book_dir / "chapters" / "gpu" / "03_contamination.ipynb").is_file()  # the first run's chapter stays
+    with pytest.raises(ToxlabError, match="one --command per run"):
+        gpu_run.import_run([[first], [second]], book_dir, ["only one"])
 
 
 def test_import_refuses_what_is_not_a_gpu_run(tmp_path):

@@ -48,8 +48,13 @@ def iti():
     return fit_iti(probes, x[:300], y[:300], k=2, alpha=8.0)
 
 
+def _as_hooks(model, edit):
+    """The ITI as its definition: hooks adding the shift to the head outputs (`applied` folds it into o_proj)."""
+    return hooks.hooked(model, {hooks.HEAD_OUT.format(i): e for i, e in (edit.edits() if edit else {}).items()})
+
+
 def _head_outputs(model, ids, edit=None):
-    """Every layer's head outputs [L, T, H, Dh] for one sequence, under `edit` (an ITI or None)."""
+    """Every layer's head outputs [L, T, H, Dh] for one sequence, under `edit` (an ITI or None, as hooks)."""
     seen = {}
 
     def reader(layer):
@@ -57,7 +62,7 @@ def _head_outputs(model, ids, edit=None):
             seen[layer] = x[0].detach().clone()
         return read
 
-    with applied(model, edit), hooks.hooked(model, {hooks.HEAD_OUT.format(i): reader(i) for i in range(L)}):
+    with _as_hooks(model, edit), hooks.hooked(model, {hooks.HEAD_OUT.format(i): reader(i) for i in range(L)}):
         with torch.no_grad():
             logits = model(input_ids=ids[None]).logits
     return torch.stack([seen[i] for i in range(L)]), logits
@@ -91,6 +96,32 @@ def test_shift_moves_only_the_chosen_heads_by_alpha_sigma(model, tok):
     torch.testing.assert_close(projection, torch.full_like(projection, -4.0 * float(edit.sigmas[0])))
     orthogonal = (moved[1][:, 2] - base[1][:, 2]) - projection[:, None] * edit.directions[0]
     assert float(orthogonal.abs().max()) < 1e-5
+
+
+def test_applied_iti_is_its_definition_folded_into_o_proj(model, tok, iti):
+    """`applied` adds W_o s to o_proj as a bias instead of hooking the heads: the same logits (up to rounding)
+    as the hooks' definition, alpha = 0 installs nothing (bit-identical), and the model is restored even
+    when the block raises."""
+    ids = tok(TEXTS[3], return_tensors="pt")["input_ids"]
+    strong = iti.with_alpha(20.0)
+    with torch.no_grad():
+        base = model(input_ids=ids).logits
+        with _as_hooks(model, strong):
+            defined = model(input_ids=ids).logits
+        with applied(model, strong):
+            assert hooks.active_hook_count(model) == 0
+            assert {i for i in range(L) if hooks.decoder_layers(model)[i].self_attn.o_proj.bias is not None} == \
+                {layer for layer, _ in strong.heads}
+            folded = model(input_ids=ids).logits
+        with applied(model, iti.with_alpha(0.0)):
+            same = model(input_ids=ids).logits
+        with pytest.raises(RuntimeError, match="planted"), applied(model, strong):
+            raise RuntimeError("planted")
+    assert not torch.allclose(defined, base, atol=1e-3)
+    torch.testing.assert_close(folded, defined, atol=1e-5, rtol=1e-5)
+    assert torch.equal(same, base)
+    assert all(layer.self_attn.o_proj.bias is None for layer in hooks.decoder_layers(model))
+    assert all(name.endswith("weight") for name, _ in model.named_parameters())
 
 
 def test_greedy_generation_is_the_same_with_and_without_the_kv_cache(model, tok, iti):

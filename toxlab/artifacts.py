@@ -119,18 +119,35 @@ def load(stage: str, key: str, root: Path | None = None) -> Entry | None:
     return None
 
 
+# Entries this process has verified, with their files' (name, size, mtime, inode) at the time: loading one
+# again re-hashes nothing while those are unchanged (a model entry with its snapshots is about 1 GB at the gpu
+# level, and every evaluation loads it). As with git's index, a file modified less than RACY_S before it was
+# verified is not remembered: a rewrite within the file system's timestamp resolution could keep its mtime.
+_VERIFIED: dict[Path, tuple] = {}
+RACY_S = 2.0
+
+
 def _verify(path: Path) -> str | None:
     try:
         manifest = json.loads((path / MANIFEST).read_text())
         files = manifest["files"]
     except (OSError, ValueError, KeyError, TypeError):
         return "missing or unreadable manifest"
-    for name, expected in files.items():
+    stats = {}
+    for name in [MANIFEST, *files]:
         target = path / name
         if not target.is_file():
             return f"missing file {name}"
-        if target.stat().st_size != expected["bytes"] or file_sha256(target) != expected["sha256"]:
+        stats[name] = target.stat()
+    signature = tuple((name, st.st_size, st.st_mtime_ns, st.st_ino) for name, st in stats.items())
+    if _VERIFIED.get(path) == signature:
+        return None
+    for name, expected in files.items():
+        if stats[name].st_size != expected["bytes"] or file_sha256(path / name) != expected["sha256"]:
+            _VERIFIED.pop(path, None)
             return f"file {name} does not match its recorded hash"
+    if max(st.st_mtime_ns for st in stats.values()) < time.time_ns() - RACY_S * 1e9:
+        _VERIFIED[path] = signature
     return None
 
 
@@ -290,4 +307,5 @@ def write_json(path: Path, obj: object) -> None:
 
 
 def _remove(path: Path) -> None:
+    _VERIFIED.pop(path, None)
     shutil.rmtree(path, ignore_errors=True)

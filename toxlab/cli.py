@@ -96,9 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     gpu_cmd = sub.add_parser("gpu", help="bring a gpu-level run of bench/gpu_book.sh into the book")
     gpu_sub = gpu_cmd.add_subparsers(dest="gpu_command", required=True, parser_class=_Parser)
     gpu_import = gpu_sub.add_parser("import", help="chapters, numbers and a page from the returned archives")
-    gpu_import.add_argument("runs", nargs="+", help="folders the archives were unpacked into, in call order")
-    gpu_import.add_argument("--command", dest="command_line", default="OUT=$OUT bash bench/gpu_book.sh gpu",
-                            help="the command that ran, as the page should show it")
+    gpu_import.add_argument("runs", nargs="+", help="per run (oldest first), the folders its archives were unpacked "
+                            "into, comma-separated in call order")
+    gpu_import.add_argument("--command", dest="command_lines", action="append",
+                            help="per run, in the same order, the command that ran, as the page should show it "
+                                 "(default: OUT=$OUT bash bench/gpu_book.sh gpu)")
 
     pre = sub.add_parser("pretrain", help="train (or reuse) one model; prints its folder last")
     preset_args(pre)
@@ -222,8 +224,11 @@ def run(args) -> str | None:
         from pathlib import Path
 
         from toxlab import book, gpu_run
-        summary = gpu_run.import_run([Path(r) for r in args.runs], book.BOOK, args.command_line)
-        print(f"imported {len(summary['models'])} models and {len(summary['probes'])} probes")
+        runs = [[Path(d) for d in run.split(",") if d] for run in args.runs]
+        commands = args.command_lines or ["OUT=$OUT bash bench/gpu_book.sh gpu"] * len(runs)
+        for summary in gpu_run.import_run(runs, book.BOOK, commands):
+            print(f"imported {len(summary['models'])} models, {len(summary['probes'])} probes and "
+                  f"{len(summary['iti'])} ITI points")
         return str(book.BOOK / "gpu_level.md")
     if args.command == "book":
         from toxlab import book

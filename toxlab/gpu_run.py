@@ -1,14 +1,16 @@
 """Bring a gpu-level run home: the chapters bench/gpu_book.sh executed on a GPU, and a page of its results.
 
 A run on a lent GPU machine returns one archive per call (gpu_book.tar.gz: executed chapters, every result
-JSON of its cache, timings, the machine). `toxlab gpu import RUN_DIR [RUN_DIR ...]` (the archives unpacked,
-in call order; later calls continue from the earlier ones' cache on the same machine) writes:
+JSON of its cache, timings, the machine). `toxlab gpu import RUN [RUN ...]`, each RUN the folders its archives
+were unpacked into, comma-separated in call order (later calls continue from the earlier ones' cache on the
+same machine), runs oldest first (each a fresh machine, so each has its own models), writes:
 
 - book/chapters/gpu/NN_name.ipynb: each chapter that finished, as executed there, its figure labels prefixed
   with `gpu-` (they share the book with the cpu level's) and its title marked with the level;
 - book/gpu_level.json: the numbers (per model: held-out loss, throughput; per probe: head and residual AUC;
   the trends across fractions with 95 % intervals; chapter wall times; the machine);
-- book/gpu_level.md: the page that shows them, with what did not run and why.
+- book/gpu_level.md: the page that shows them, a section per run, with what did not run and why.
+A chapter that finished in several runs is shown as the latest run executed it.
 Every number on the page is computed here from the returned JSONs; none is typed.
 """
 
@@ -93,13 +95,33 @@ def summarise(run_dirs: list[Path]) -> dict:
         if len({r["toxic_fraction"] for r in rows}) >= 3:
             trends[f"mean head probe AUC ({pool} token{'s' if pool == 'mean' else ''})"] = analysis.linear_trend(
                 [r["toxic_fraction"] for r in rows], [r["head_auc"] for r in rows])
+    iti = _iti_rows(last)
     gpu_name = machine[1].split(",")[0] if len(machine) > 1 else ""
-    bench = [b for d in run_dirs if (d / "cache" / "bench_results.json").is_file()
-             for b in json.loads((d / "cache" / "bench_results.json").read_text()) if b.get("device") == gpu_name]
+    bench = {}  # a later call's copy of a figure replaces an earlier one's (calls on one machine share the file)
+    for d in run_dirs:
+        if (d / "cache" / "bench_results.json").is_file():
+            for b in json.loads((d / "cache" / "bench_results.json").read_text()):
+                if b.get("device") == gpu_name:
+                    bench[(b["bench"], b.get("preset"), b.get("batch"))] = b
+    bench = list(bench.values())
     notebooks = {n.name: n for d in run_dirs for n in sorted((d / "book" / "chapters").glob("*.ipynb"))}
     bars = [bar for name in sorted(notebooks) for bar in progress_bars(notebooks[name])]  # a later call's copy wins
     return {"machine": machine, "calls": calls, "models": models, "probes": probes, "trends": trends,
-            "bench": bench, "progress": bars}
+            "bench": bench, "progress": bars, "iti": iti}
+
+
+def _iti_rows(cache: Path) -> list[dict]:
+    """Chapter 5's points that finished: each (model, intervention) with both its ToxiGen toxicity and its
+    capability cost (`evaluate.frontier_row`), even when the chapter itself was cut."""
+    from toxlab.evaluate import frontier_row
+    runs: dict[tuple, dict] = {}
+    for path in sorted(cache.glob("evaluate/*/result.json")):
+        r = json.loads(path.read_text())
+        if r.get("benchmark") in ("toxigen", "ce") and not r.get("instruction") and not r.get("baseline"):
+            point = (r["toxic_fraction"], r["seed"], r["alpha"], r["k"], r["direction"])
+            runs.setdefault(point, {})[r["benchmark"]] = r
+    rows = [frontier_row(pair["toxigen"], pair["ce"]) for pair in runs.values() if len(pair) == 2]
+    return sorted(rows, key=lambda r: (r["direction"], r["k"], r["toxic_fraction"], r["seed"], r["alpha"]))
 
 
 def import_chapters(run_dir: Path, chapters: Path) -> list[Path]:
@@ -199,13 +221,25 @@ def page(summary: dict, command: str) -> str:
     if reading:
         lines += ["", "Read at 95 %: " + "; ".join(reading) + ". The clean tokens are fixed and toxic ones are "
                   "added, so a more toxic mixture also trains on more tokens in all (the steps column)."]
+    lines += _iti_section(summary.get("iti", []))
     for b in summary["bench"]:
         if b.get("bench") == "train":
-            lines += ["", f"Training throughput measured in the same run (bench/train_bench.py, gpu preset, "
+            batch = f" at batch {b['batch']} instead of the preset's" if b.get("batch") else ""
+            lines += ["", f"Training throughput measured in the same run (bench/train_bench.py, gpu preset{batch}, "
                       f"{b['steps']} steps, torch.compile {'on' if b.get('compile') else 'off'}): "
                       f"{b['tokens_per_s']:,.0f} tokens/s, {b['mfu']:.1%} of the {b['peak_gflops'] / 1e3:,.0f} TFLOP/s "
                       f"bf16 matmul peak measured there (MFU)."]
-            lines += _progress_reading(summary.get("progress", []), models, b)
+            if not b.get("batch"):
+                lines += _progress_reading(summary.get("progress", []), models, b)
+        if b.get("bench") in ("optimizer", "cudagraphs"):
+            (a, z), (ta, tz), (ma, mz) = b["variants"], b["tokens_per_s"], b["mfu"]
+            what = {"optimizer": "AdamW", "cudagraphs": "the compiled step with CUDA graphs"}[b["bench"]]
+            lines += ["", f"{what[0].upper() + what[1:]}, {a} against {z}, side by side in the same run: "
+                      f"{ta:,.0f} against {tz:,.0f} tokens/s ({ma:.1%} against {mz:.1%} MFU), {b['speedup']:.2f}x."]
+        if b.get("bench") == "iti":
+            lines += ["", f"ITI's cost to generation in the same run (bench/iti_bench.py, {b['k']} heads, batch "
+                      f"{b['batch']} x {b['new_tokens']} new tokens): {b['tokens_per_s_iti']:,.0f} against "
+                      f"{b['tokens_per_s']:,.0f} tokens/s without, {b['overhead_pct']:+.1f} %."]
         if b.get("bench") == "loop":
             lines += ["", f"The book's training loop (`toxlab.train.train`) timed beside the bare steps in the same "
                       f"run: {b['tokens_per_s_loop']:,.0f} against {b['tokens_per_s_bare']:,.0f} tokens/s, "
@@ -217,6 +251,63 @@ def page(summary: dict, command: str) -> str:
                       f"{b['tokens_per_s_eager']:,.0f} eager, for {b['compile_s']:.1f} s of compiling: it {pays}, "
                       f"against {b['run_steps']:,} steps in the 0 % model's run."]
     return "\n".join(lines) + "\n"
+
+
+def _iti_section(rows: list[dict]) -> list[str]:
+    """Chapter 5's alpha sweep at the most common K (mass-mean direction): toxicity and cost per fraction, and
+    how what ITI removes, what it costs and what it leaves change with the toxic fraction."""
+    sweep = [r for r in rows if r["direction"] == "mass_mean"]
+    if not sweep:
+        return []
+    ks = [r["k"] for r in sweep]
+    k = max(set(ks), key=ks.count)
+    sweep = [r for r in sweep if r["k"] == k]
+    alphas = sorted({r["alpha"] for r in sweep})
+    fractions = sorted({r["toxic_fraction"] for r in sweep})
+
+    def mean(key: str, f: float, a: float) -> float | None:
+        values = [r[key] for r in sweep if r["toxic_fraction"] == f and r["alpha"] == a]
+        return float(np.mean(values)) if values else None
+
+    lines = ["", "## ITI (chapter 5's sweep)", "",
+             f"ToxiGen toxicity (mean MiniLM-judge score of the continuations, x 100) and, in brackets, its capability "
+             f"cost (rise in held-out clean cross-entropy, nats/token) under ITI on the top {k} heads along the "
+             f"mass-mean direction, per toxic fraction and strength alpha (0 = no intervention), from the evaluations "
+             f"that finished (seeds: {', '.join(str(s) for s in sorted({r['seed'] for r in sweep}))}):", "",
+             "| toxic fraction | " + " | ".join(f"alpha {a:g}" for a in alphas) + " |",
+             "| --- |" + " --- |" * len(alphas)]
+    for f in fractions:
+        cells = [f"{100 * mean('toxicity', f, a):.1f} ({mean('ce_increase', f, a):+.2f})"
+                 if mean("toxicity", f, a) is not None else "-" for a in alphas]
+        lines.append(f"| {f:.0%} | " + " | ".join(cells) + " |")
+    top = max(alphas)
+    done = [f for f in fractions if mean("toxicity", f, 0.0) is not None and mean("toxicity", f, top) is not None]
+    if top > 0 and len(done) >= 3:
+        before = {f: 100 * mean("toxicity", f, 0.0) for f in done}
+        after = {f: 100 * mean("toxicity", f, top) for f in done}
+        removed = analysis.linear_trend(done, [before[f] - after[f] for f in done])
+        cost = analysis.linear_trend(done, [mean("ce_increase", f, top) for f in done])
+        lines += ["", f"The toxicity ITI removes at alpha {top:g} (alpha 0 minus alpha {top:g}, x 100) changes by "
+                  f"{_per_10(removed, '.2f')} per 10 % toxic data: "
+                  + ("it removes more from models trained on more toxic data" if removed["ci_low"] > 0 else
+                     "it removes less from models trained on more toxic data" if removed["ci_high"] < 0 else
+                     "no trend with the toxic fraction at 95 %")
+                  + f". Its capability cost changes by {_per_10(cost, '.3f')} nats per 10 %. The toxicity it leaves "
+                  f"ranges {min(after.values()):.1f}-{max(after.values()):.1f} across fractions, from "
+                  f"{min(before.values()):.1f}-{max(before.values()):.1f} without it: part of what ITI removes from "
+                  "the more toxic models is the extra toxicity they start with."]
+    others = [r for r in rows if (r["direction"], r["k"]) != ("mass_mean", k)]
+    if others:
+        lines += ["", "Other finished evaluations (toxicity x 100, cost): " + "; ".join(
+            f"{r['direction']} K={r['k']} alpha {r['alpha']:g} at {r['toxic_fraction']:.0%}: "
+            f"{100 * r['toxicity']:.1f} ({r['ce_increase']:+.2f})" for r in others) + "."]
+    return lines
+
+
+def _per_10(t: dict, fmt: str) -> str:
+    """A trend's slope per 10 % toxic data with its 95 % interval and p-value, in words."""
+    return (f"{t['slope'] / 10:+{fmt}} (95 % interval {t['ci_low'] / 10:+{fmt}} to {t['ci_high'] / 10:+{fmt}}, "
+            f"p = {t['p_value']:.2g}, {t['n']} fractions)")
 
 
 def _training_order(models: list[dict]) -> list[str]:
@@ -257,15 +348,31 @@ def _progress_reading(bars: list[dict], models: list[dict], bench: dict) -> list
                if any(m.get("first_step_s") is None for m in models) else "")]
 
 
-def import_run(run_dirs: list[Path], book_dir: Path, command: str) -> dict:
-    """Write book_dir/chapters/gpu/*.ipynb, book_dir/gpu_level.json and book_dir/gpu_level.md."""
-    summary = summarise(run_dirs)
+def import_run(runs: list[list[Path]], book_dir: Path, commands: list[str]) -> list[dict]:
+    """Write book_dir/chapters/gpu/*.ipynb, book_dir/gpu_level.json and book_dir/gpu_level.md from `runs`
+    (each the unpacked archives of its calls, in call order; runs oldest first) and the command each ran."""
+    if len(commands) != len(runs):
+        raise ToxlabError(f"{len(runs)} run(s) but {len(commands)} command(s): give one --command per run")
+    summaries = [summarise(calls) | {"command": command} for calls, command in zip(runs, commands)]
     chapters = book_dir / "chapters" / "gpu"
     for old in chapters.glob("*.ipynb"):
         old.unlink()
-    for run_dir in run_dirs:  # a later call's copy of a chapter replaces an earlier one's
-        import_chapters(run_dir, chapters)
-    summary["command"] = command
-    (book_dir / "gpu_level.json").write_text(json.dumps(summary, indent=1, sort_keys=True, default=float))
-    (book_dir / "gpu_level.md").write_text(page(summary, command))
-    return summary
+    for calls in runs:  # a later call's or run's copy of a chapter replaces an earlier one's
+        for run_dir in calls:
+            import_chapters(run_dir, chapters)
+    (book_dir / "gpu_level.json").write_text(json.dumps(summaries, indent=1, sort_keys=True, default=float))
+    (book_dir / "gpu_level.md").write_text(pages(summaries))
+    return summaries
+
+
+def pages(summaries: list[dict]) -> str:
+    """One run's page as it is; several runs: a section per run, oldest first, its headings one level down."""
+    if len(summaries) == 1:
+        return page(summaries[0], summaries[0]["command"])
+    lines = ["# The gpu level: runs on one GPU", "",
+             f"{len(summaries)} runs, each on a fresh machine (so each trained its own models), oldest first. A "
+             "chapter that finished in several runs follows this page as the latest run executed it.", ""]
+    for i, summary in enumerate(summaries, 1):
+        body = page(summary, summary["command"]).split("\n", 1)[1]  # without the page's title
+        lines += [f"## Run {i}", body.replace("\n## ", "\n### ")]
+    return "\n".join(lines)

@@ -7,7 +7,9 @@ Two kinds of site, named after the tensor they sit on:
 - `blocks.{l}.resid_post`: the residual stream after decoder layer l, `[batch, seq, d_model]`.
 
 Hooks exist only inside the `hooked` context manager (plain torch hooks; baukit is not on PyPI), and are
-removed on the way out even when the body raises.
+removed on the way out even when the body raises. A constant shift of a layer's head outputs needs no hook:
+`o_proj(x + s) = o_proj(x) + W_o s`, so `shifted` adds `W_o s` to that layer's `o_proj` as a bias for the
+duration of its block (ITI's own implementation does the same): no extra work per forward pass.
 """
 
 from __future__ import annotations
@@ -79,6 +81,28 @@ def hooked(model, functions: dict[str, Callable[[torch.Tensor], torch.Tensor | N
     finally:
         for handle in handles:
             handle.remove()
+
+
+@contextmanager
+def shifted(model, shifts: dict[int, torch.Tensor]) -> Iterator[None]:
+    """Inside the block, layer l's head outputs are shifted by `shifts[l]` ([n_heads, head_dim]) at every
+    forward pass, folded into `o_proj` as the bias `W_o s` (added to any bias it has); restored on the way out
+    even when the body raises. The same outputs as a `hooked` edit adding `s`, up to rounding."""
+    layers = decoder_layers(model)
+    saved = []
+    try:
+        for layer, shift in shifts.items():
+            o_proj = layers[layer].self_attn.o_proj
+            weight = o_proj.weight  # [d_model, n_heads * head_dim]
+            bias = weight.detach().float() @ shift.reshape(-1).to(weight.device, torch.float32)  # [d_model]
+            saved.append((o_proj, o_proj.bias))
+            if o_proj.bias is not None:
+                bias = bias + o_proj.bias.detach().float()
+            o_proj.bias = torch.nn.Parameter(bias.to(weight.dtype), requires_grad=False)
+        yield
+    finally:
+        for o_proj, bias in reversed(saved):
+            o_proj.bias = bias
 
 
 def active_hook_count(model) -> int:

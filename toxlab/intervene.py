@@ -11,7 +11,9 @@ along u_h, applying ITI with strength alpha replaces the head's output x_h (befo
 so alpha > 0 moves away from toxic (the paper's weak, mid and strong are alpha = 4, 8, 12), alpha < 0
 towards it, and alpha = 0 changes nothing. Directions: the mass-mean shift (toxic mean minus benign
 mean, the paper's default), the probe's weight vector, or a random unit vector (a control).
-`applied(model, iti)` installs the edit for the duration of a `with` block only (toxlab.hooks).
+`applied(model, iti)` installs the edit for the duration of a `with` block only (toxlab.hooks): the shift is
+constant, so it is folded into each layer's output projection as a bias (`hooks.shifted`), which costs
+generation nothing; `ITI.edits()` is the same edit as hooks on the head outputs (the definition, for tests).
 """
 
 from __future__ import annotations
@@ -152,6 +154,10 @@ def applied(model, iti: ITI | None) -> Iterator[None]:
     n_layers, n_heads, _ = iti.shape
     if (len(hooks.decoder_layers(model)), model.config.num_attention_heads) != (n_layers, n_heads):
         raise ConfigError(f"this {type(iti).__name__} was fitted on a model with {n_layers} layers x {n_heads} heads")
-    edits = iti.to(next(model.parameters()).device).edits()
-    with hooks.hooked(model, {hooks.HEAD_OUT.format(layer): edit for layer, edit in edits.items()}):
+    iti = iti.to(next(model.parameters()).device)
+    if isinstance(iti, ITI):  # a constant shift: a bias of o_proj; layers the shift leaves alone keep none
+        with hooks.shifted(model, {layer: s for layer, s in iti.shifts().items() if torch.count_nonzero(s)}):
+            yield
+        return
+    with hooks.hooked(model, {hooks.HEAD_OUT.format(layer): edit for layer, edit in iti.edits().items()}):
         yield

@@ -22,6 +22,7 @@ from accelerate import Accelerator
 from tqdm import tqdm
 
 from toxlab.config import TrainConfig
+from toxlab.distributed import world_size
 from toxlab.model import to_device
 
 CHECKPOINT = "checkpoint.safetensors"  # resumable state; never a pickle
@@ -59,6 +60,14 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.de
     return torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
                               {"params": no_decay, "weight_decay": 0.0}],
                              lr=config.lr, betas=(config.beta1, config.beta2), fused=fused or None)
+
+
+def uses_cuda_graphs(config: TrainConfig, device: torch.device) -> bool:
+    """A compiled run on a GPU replays each step's kernels as CUDA graphs (torch.compile's "reduce-overhead"):
+    one launch instead of hundreds, so a small model's step no longer waits for Python to launch its kernels
+    (the same kernels, so the same numbers). On a CPU there is nothing to replay; with several processes the
+    gradients' all-reduce runs between the backward's pieces, so those runs keep plain compiled steps."""
+    return config.compile and device.type == "cuda" and world_size() == 1
 
 
 def lr_lambda(step: int, total: int, warmup: int, min_ratio: float) -> float:
@@ -183,8 +192,9 @@ def train(model, train_blocks: np.ndarray, val_blocks: np.ndarray, config: Train
         state = _load_checkpoint(checkpoint, model, optimizer, scheduler)
     model, optimizer = accelerator.prepare(model, optimizer)
     graphs_before = _graphs_compiled()
+    cuda_graphs = uses_cuda_graphs(config, device)
     if config.compile:
-        model = torch.compile(model)
+        model = torch.compile(model, mode="reduce-overhead" if cuda_graphs else None)
     model.train()
 
     end = steps if stop_after is None else min(steps, state.step + stop_after)
@@ -208,6 +218,8 @@ def train(model, train_blocks: np.ndarray, val_blocks: np.ndarray, config: Train
         segment_start, segment_tokens = time.perf_counter(), 0
 
     while state.step < end:
+        if cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()  # this step may overwrite the last one's graph outputs
         idx = batch_indices(state.step, len(train_blocks), config.batch_size, seed,
                             accelerator.process_index, accelerator.num_processes)
         x = to_device(train_blocks[idx], device)  # [B, T]
@@ -223,7 +235,7 @@ def train(model, train_blocks: np.ndarray, val_blocks: np.ndarray, config: Train
         state.tokens += x.numel() * accelerator.num_processes
         segment_tokens += x.numel()
         record = {"step": state.step, "tokens": state.tokens, "loss": None, "lr": scheduler.get_last_lr()[0]}
-        pending.append((record, loss.detach().float()))
+        pending.append((record, loss.detach().to(torch.float32, copy=True)))  # a copy outlives a graph replay
         if state.first_step_s is None:
             loss.item()  # waits for the device, once, to time the first step
             state.first_step_s = time.perf_counter() - segment_start
