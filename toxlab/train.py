@@ -51,15 +51,18 @@ def make_accelerator(config: TrainConfig) -> Accelerator:
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.device,
                    fused: bool | None = None) -> torch.optim.AdamW:
-    """AdamW with weight decay on the matrices only. On a GPU (`fused=None`) the fused kernel: one pass over the
-    parameters and their moments instead of one per arithmetic step (same update up to rounding); `fused=False`
-    is the multi-tensor ("foreach") implementation, the default elsewhere."""
-    fused = device.type == "cuda" if fused is None else fused
+    """AdamW with weight decay on the matrices only. `fused=None` is the book's choice: on a GPU the fused
+    kernel (one pass over the parameters and their moments instead of one per arithmetic step; the same update
+    up to rounding), elsewhere torch's default. `fused=False` asks for the multi-tensor ("foreach") one."""
+    if fused is None:
+        implementation = {"fused": True} if device.type == "cuda" else {}
+    else:
+        implementation = {"fused": True} if fused else {"foreach": True}
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     return torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
                               {"params": no_decay, "weight_decay": 0.0}],
-                             lr=config.lr, betas=(config.beta1, config.beta2), fused=fused or None)
+                             lr=config.lr, betas=(config.beta1, config.beta2), **implementation)
 
 
 def uses_cuda_graphs(config: TrainConfig, device: torch.device) -> bool:
