@@ -10,7 +10,7 @@ export TOXLAB_DATA="${TOXLAB_DATA:-$PWD/.gpudata}" TOXLAB_CACHE="${TOXLAB_CACHE:
 OUT="${OUT:-/tmp/toxlab-out}"; mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 python3 -c "import torch, transformers, accelerate; print('torch', torch.__version__, 'transformers', transformers.__version__, 'accelerate', accelerate.__version__)" | tee -a "$OUT/gpu.txt"
-python3 bench/train_bench.py --preset gpu --steps 40 --loop --compile-cost 2>&1 | grep -v Warning | tee "$OUT/bench.log"
+python3 bench/train_bench.py --preset gpu --steps 40 --loop --compile-cost --variants 2>&1 | grep -v Warning | tee "$OUT/bench.log"
 python3 bench/train_bench.py --preset cpu --steps 40 2>&1 | grep -v Warning | tee -a "$OUT/bench.log"
 python3 bench/iti_bench.py --preset gpu 2>&1 | grep -v Warning | tee -a "$OUT/bench.log"
 python3 bench/probe_bench.py --preset gpu 2>&1 | grep -v Warning | tee -a "$OUT/bench.log"
