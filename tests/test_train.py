@@ -182,3 +182,26 @@ def test_optimizer_decays_matrices_only_and_fuses_on_request():
         updates.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert all(torch.allclose(updates[0], u, atol=1e-5) for u in updates[1:])
     assert not torch.equal(updates[0], torch.cat([p.detach().flatten() for p in _model().parameters()]))
+
+
+def test_the_cuda_graph_path_runs_the_same_steps(monkeypatch):
+    """The loop's CUDA-graph path (torch.compile's "reduce-overhead", a step marker before each step, losses
+    copied out of the graph's memory) runs on a CPU too, where torch skips the graphs: same losses and weights
+    as the plain compiled path. On a GPU the same path replays the graphs (bench/train_bench.py --variants)."""
+    from torch._dynamo.utils import counters
+    config = TrainConfig(batch_size=4, max_steps=6, eval_every=3, eval_batches=1, checkpoint_every=0, compile=True)
+    runs = []
+    real_mark = torch.compiler.cudagraph_mark_step_begin
+    for graphs in (False, True):
+        torch._dynamo.reset()
+        counters.clear()
+        monkeypatch.setattr(training, "uses_cuda_graphs", lambda config, device, graphs=graphs: graphs)
+        marks = []
+        monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin",
+                            lambda marks=marks: marks.append(1) or real_mark())
+        model, state = training.train(_model(), _blocks(), _blocks(8, seed=1), config, seed=0, progress=False)
+        runs.append((_params(model), [h["loss"] for h in state.history], len(marks)))
+    (plain, plain_losses, plain_marks), (graphed, graphed_losses, graphed_marks) = runs
+    assert plain_marks == 0 and graphed_marks == 6
+    assert graphed_losses == pytest.approx(plain_losses, abs=1e-5) and len(set(graphed_losses)) == 6
+    assert torch.allclose(plain, graphed, atol=1e-5)
