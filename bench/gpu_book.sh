@@ -50,8 +50,8 @@ pack() {  # everything small the run made, in one archive: chapters, result JSON
 : >"$RUN/timings.jsonl"
 # The GPU figures first (issue 9), within BENCH_BUDGET_S (default 170): train MFU at the preset with the book's
 # loop beside the bare steps, what compiling costs, the optimiser and CUDA-graph variants, the ITI overhead,
-# CPU/GPU parity, batched probes against scikit-learn, and MFU at twice the batch. They take a minute or two, and the chapters rarely leave time
-# after them. BENCHES=0 skips them (a test of the path on a CPU).
+# CPU/GPU parity, batched probes against scikit-learn, and MFU at twice the batch. They take two or three
+# minutes, and the chapters rarely leave time after them. BENCHES=0 skips them (a test of the path on a CPU).
 BENCH_PRESET="${BENCH_PRESET:-gpu}"
 bench_end=$(( $(date +%s) + ${BENCH_BUDGET_S:-170} ))
 if [ "${BENCHES:-1}" = 1 ]; then
