@@ -68,4 +68,3 @@ def to_device(blocks: np.ndarray, device: torch.device | str) -> torch.Tensor:
     if torch.device(device).type == "cuda":
         x = x.pin_memory()  # pinned buffers come from a cache and are not reused before the copy is done
     return x.to(device, non_blocking=True)
-
