@@ -110,3 +110,24 @@ def test_verified_entries_are_not_hashed_again_until_a_file_changes(tmp_path, mo
     with pytest.warns(UserWarning, match="does not match its recorded hash"):
         assert artifacts.load("demo", entry.key, tmp_path) is None
     assert hashed.count("x.txt") == 2 and not entry.path.exists()
+
+
+def _writes(text: str):
+    def build(out, work):
+        (out / "x.txt").write_text(text)
+    return build
+
+
+def test_a_ledger_lists_every_entry_returned_with_its_build_time(tmp_path, monkeypatch):
+    ledger = tmp_path / "ledger.jsonl"
+    artifacts.cached("demo", 1, {"n": 0}, _writes("before"), root=tmp_path)
+    monkeypatch.setenv(artifacts.LEDGER_ENV, str(ledger))
+    built = artifacts.cached("demo", 1, {"n": 1}, _writes("1"), root=tmp_path)
+    found = artifacts.cached("demo", 1, {"n": 1}, lambda out, work: None, root=tmp_path)  # a cache hit
+    old = artifacts.cached("demo", 1, {"n": 0}, lambda out, work: None, root=tmp_path)  # built before the ledger
+    used = artifacts.read_ledger(ledger)
+    assert used == {f"demo/{built.key}": built.manifest["wall_s"], f"demo/{old.key}": old.manifest["wall_s"]}
+    assert found.key == built.key and len(ledger.read_text().splitlines()) == 3
+    monkeypatch.delenv(artifacts.LEDGER_ENV)
+    artifacts.cached("demo", 1, {"n": 2}, _writes("2"), root=tmp_path)
+    assert len(ledger.read_text().splitlines()) == 3

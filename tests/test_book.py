@@ -1,8 +1,9 @@
-"""The book machinery: parameters cells, level parameters, skipping unchanged chapters, failure handling."""
+"""The book machinery: parameters cells, level parameters, skipping unchanged chapters, failure handling, and
+what each chapter costs from an empty cache."""
 
 import pytest
 
-from toxlab import book
+from toxlab import book, report
 from toxlab.errors import ConfigError, ToxlabError
 
 
@@ -64,3 +65,55 @@ def test_failing_chapter_raises_and_keeps_the_previous_output(tmp_path, monkeypa
         book.execute_chapter(source, "smoke", log=lambda m: None)
     assert previous.read_text() == "previous good output"
     assert (tmp_path / "failed" / "09_broken.executed.ipynb").exists()
+
+
+COSTED = '''# %% tags=["parameters"]
+level = "cpu"
+seeds = [0]
+
+# %%
+import time
+from toxlab import artifacts
+
+
+def build(out, work):
+    time.sleep(0.3)
+    (out / "x.txt").write_text("x")
+
+
+for n in {entries}:
+    artifacts.cached("demo", 1, {{"n": n}}, build)
+'''
+
+
+def test_each_chapter_records_its_entries_and_cost_counts_shared_ones_once(tmp_path, monkeypatch):
+    import nbformat
+    notebooks, chapters = tmp_path / "notebooks", tmp_path / "chapters"
+    (notebooks / "params").mkdir(parents=True)
+    (notebooks / "params" / "smoke.yaml").write_text("common:\n  seeds: [0]\n")
+    (notebooks / "01_first.py").write_text(COSTED.format(entries=[1, 2]))
+    (notebooks / "02_second.py").write_text(COSTED.format(entries=[2, 3, 4]))  # entry 2 is shared
+    monkeypatch.setattr(book, "NOTEBOOKS", notebooks)
+    monkeypatch.setenv("TOXLAB_CACHE", str(tmp_path / "cache"))
+    for source in book.chapter_sources():
+        book.execute_chapter(source, "smoke", log=lambda m: None, chapters=chapters)
+    meta = nbformat.read(chapters / "02_second.ipynb", as_version=4).metadata["toxlab"]
+    assert len(meta["stages"]) == 3 and all(s >= 0.3 for s in meta["stages"].values()) and meta["wall_s"] > 0.9
+    cost = book.cost(chapters)
+    first, second = cost["chapters"]
+    assert cost["level"] == "smoke" and cost["entries"] == 4
+    assert (first["entries"], first["new_entries"], second["entries"], second["new_entries"]) == (2, 2, 3, 2)
+    assert cost["stage_s"] == pytest.approx(first["new_stage_s"] + second["new_stage_s"])
+    assert second["stage_s"] > second["new_stage_s"] and cost["stages"][0]["entries"] == 4
+    table = report.cost_table(cost)
+    assert "| 02_second |" in table and "| **4** |" in table and "| demo | 4 |" in table and "| 100% |" in table
+    # an executed chapter without a ledger, or chapters of two levels, cannot be costed
+    notebook = nbformat.read(chapters / "01_first.ipynb", as_version=4)
+    notebook.metadata["toxlab"]["level"] = "cpu"
+    nbformat.write(notebook, chapters / "01_first.ipynb")
+    with pytest.raises(ToxlabError, match="mixes levels"):
+        book.cost(chapters)
+    del notebook.metadata["toxlab"]["stages"]
+    nbformat.write(notebook, chapters / "01_first.ipynb")
+    with pytest.raises(ToxlabError, match="no cache ledger.*--only 01 --force"):
+        book.cost(chapters)

@@ -58,6 +58,17 @@ def test_mean_pooling_and_residual_stream(model, tok):
     torch.testing.assert_close(resid[1, 0], states[1][0, -1], atol=1e-5, rtol=1e-4)
 
 
+def test_several_poolings_from_one_pass_equal_separate_captures(model, tok):
+    both = hooks.capture_pools(model, tok, TEXTS, ("head_out", "resid_post"), ("last", "mean"), batch_size=3)
+    for pool in ("last", "mean"):
+        alone = hooks.capture(model, tok, TEXTS, ("head_out", "resid_post"), pool, batch_size=3)
+        for kind in alone:
+            assert torch.equal(both[pool][kind], alone[kind]), (pool, kind)
+    assert not torch.equal(both["last"]["head_out"], both["mean"]["head_out"])
+    with pytest.raises(ValueError, match="unknown"):
+        hooks.capture_pools(model, tok, TEXTS, pools=("last", "max"))
+
+
 def test_zero_edit_is_an_exact_identity_and_a_shift_changes_the_output(model, tok):
     ids = torch.tensor([tok(TEXTS[1], add_special_tokens=False)["input_ids"]])
     with torch.no_grad():

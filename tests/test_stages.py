@@ -47,6 +47,29 @@ def test_snapshots_are_kept_and_probed_at_their_step(trained, tiny):
         stages.probe(config, 0, snapshot=steps[0] + 1, progress=False)
 
 
+def test_one_forward_pass_stores_both_poolings_as_if_built_alone(trained, tiny, monkeypatch):
+    from toxlab import hooks
+    config = tiny.with_fraction(0.1)
+    last = stages.activations(config, 0, pool="last", progress=False)
+    with artifacts.lookup_only():  # the sibling is already stored
+        mean = stages.activations(config, 0, pool="mean", progress=False)
+    assert mean.manifest["captured_with"] == last.key and "captured_with" not in last.manifest
+    stored = mean.file("activations.safetensors").read_bytes()
+    artifacts._remove(mean.path)
+    rebuilt = stages.activations(config, 0, pool="mean", progress=False)  # on its own: the same bytes
+    assert rebuilt.key == mean.key and rebuilt.file("activations.safetensors").read_bytes() == stored
+    assert rebuilt.file("activations.safetensors").read_bytes() != last.file("activations.safetensors").read_bytes()
+    # a snapshot's capture computes only the pooling asked for
+    step = stages.snapshots(config, 0, progress=False)[0]
+    pools_asked = []
+    original = hooks.capture_pools
+    monkeypatch.setattr(hooks, "capture_pools", lambda *a, **k: (pools_asked.append(a[4]), original(*a, **k))[1])
+    stages.activations(config, 0, pool="last", snapshot=step, progress=False)
+    assert pools_asked == [("last",)]
+    with artifacts.lookup_only(), pytest.raises(artifacts.CacheMiss):
+        stages.activations(config, 0, pool="mean", snapshot=step, progress=False)
+
+
 def test_second_call_reuses_the_cache(trained, tiny, monkeypatch):
     from toxlab import train as training
     monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("retrained a cached model"))

@@ -10,6 +10,10 @@ Work that must survive interruption (training checkpoints) goes in `<root>/<stag
 `cached` hands to the builder and removes once the entry is in place. While an entry is built, its builder
 holds a lock (`<root>/<stage>/.lock-<key>`), so a second process asking for the same entry waits for it
 and loads the result rather than building it again in the same work folder.
+
+When `TOXLAB_LEDGER` names a file, every entry returned (found or built) appends a line to it: the stage,
+the key and the wall time its build took. `toxlab book` keeps one per chapter, which says what the chapter
+costs from an empty cache.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ except ImportError:  # Windows: no advisory locks; concurrent builders race to t
     fcntl = None
 
 MANIFEST = "manifest.json"
+LEDGER_ENV = "TOXLAB_LEDGER"
 
 
 def cache_root() -> Path:
@@ -112,11 +117,32 @@ def load(stage: str, key: str, root: Path | None = None) -> Entry | None:
         return None
     problem = _verify(path)
     if problem is None:
-        return Entry(stage, key, path, json.loads((path / MANIFEST).read_text()))
+        entry = Entry(stage, key, path, json.loads((path / MANIFEST).read_text()))
+        _note(entry)
+        return entry
     warnings.warn(f"toxlab: cache entry {path} is corrupt ({problem}); removing it and recomputing",
                   stacklevel=2)
     _remove(path)
     return None
+
+
+def _note(entry: Entry) -> None:
+    """Append the entry to the ledger named by TOXLAB_LEDGER, if any (one JSON line: lines from several
+    processes do not interleave, each is one short append)."""
+    ledger = os.environ.get(LEDGER_ENV)
+    if ledger:
+        line = json.dumps({"stage": entry.stage, "key": entry.key, "wall_s": entry.manifest.get("wall_s", 0.0)})
+        with open(ledger, "a") as handle:
+            handle.write(line + "\n")
+
+
+def read_ledger(path: Path) -> dict[str, float]:
+    """{"stage/key": wall seconds its build took} for every distinct entry a ledger file lists."""
+    used = {}
+    for line in Path(path).read_text().splitlines():
+        row = json.loads(line)
+        used[f"{row['stage']}/{row['key']}"] = float(row["wall_s"])
+    return used
 
 
 # Entries this process has verified, with their files' (name, size, mtime, inode) at the time: loading one

@@ -4,7 +4,9 @@ notebooks with Jupyter Book 1 (`execute_notebooks: off`: papermill is the only e
 Chapter sources are jupytext percent-format files `notebooks/NN_name.py`; `notebooks/params/<level>.yaml`
 holds each level's parameters (`common:` for every chapter, `chapters: {NN_name: {...}}` for one).
 An executed chapter records a fingerprint of its source, its parameters and the toxlab code; a rebuild
-skips chapters whose fingerprint is unchanged, and the stages a chapter calls are cached anyway.
+skips chapters whose fingerprint is unchanged, and the stages a chapter calls are cached anyway. It also
+records how long it ran and every cache entry it used, with the time each took to build (`cost`): what the
+chapter costs from an empty cache.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
+from toxlab import artifacts
 from toxlab.errors import ConfigError, ToxlabError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -124,9 +130,13 @@ def execute_chapter(source_path: Path, level: str, force: bool = False, log=prin
         src = Path(tmp) / f"{source_path.stem}.ipynb"
         executed = Path(tmp) / f"{source_path.stem}.executed.ipynb"
         nbformat.write(notebook, src)
+        ledger = Path(tmp) / "ledger.jsonl"
+        ledger.touch()
+        start = time.perf_counter()
         try:
-            papermill.execute_notebook(str(src), str(executed), parameters=params, kernel_name="python3",
-                                       cwd=str(chapters), progress_bar=sys.stderr.isatty(), log_output=True)
+            with _environment(artifacts.LEDGER_ENV, str(ledger)):  # the kernel inherits it
+                papermill.execute_notebook(str(src), str(executed), parameters=params, kernel_name="python3",
+                                           cwd=str(chapters), progress_bar=sys.stderr.isatty(), log_output=True)
         except papermill.PapermillExecutionError as err:
             FAILED.mkdir(parents=True, exist_ok=True)
             shutil.copy(executed, FAILED / executed.name)
@@ -137,11 +147,26 @@ def execute_chapter(source_path: Path, level: str, force: bool = False, log=prin
             raise ToxlabError(f"chapter {source_path.stem} could not be executed ({type(err).__name__}: "
                               f"{str(err).splitlines()[0] if str(err) else ''}); run it again") from None
         result = nbformat.read(executed, as_version=4)
-        result.metadata["toxlab"] = {"fingerprint": fingerprint, "level": level, "params": params}
+        result.metadata["toxlab"] = {"fingerprint": fingerprint, "level": level, "params": params,
+                                     "wall_s": round(time.perf_counter() - start, 1),
+                                     "stages": artifacts.read_ledger(ledger)}
         tmp_out = out.with_suffix(".tmp")
         nbformat.write(result, tmp_out)
         os.replace(tmp_out, out)  # a chapter is replaced only by a complete, successful execution
     return out
+
+
+@contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 def write_toc(chapters: list[Path], book_dir: Path = BOOK) -> Path:
@@ -199,3 +224,37 @@ def build(level: str, only: str | None = None, force: bool = False, html: bool =
     if not html:
         return chapters
     return build_html(log, book_dir) / "index.html"
+
+
+def cost(chapters: Path = CHAPTERS) -> dict:
+    """What the executed chapters in `chapters` cost, from the ledgers they recorded (`execute_chapter`).
+
+    Per chapter, in book order: the wall time of its last execution, the cache entries it used and the time
+    they took to build, and those it needs first (an entry shared with an earlier chapter is counted there):
+    their sum over the chapters is the compute of the whole level from an empty cache. Also those totals by
+    stage. Raises if a chapter has no ledger (executed before ledgers were kept) or the levels differ."""
+    import nbformat
+    rows, seen, by_stage, levels = [], set(), {}, set()
+    for source in chapter_sources():
+        path = Path(chapters) / f"{source.stem}.ipynb"
+        if not path.exists():
+            continue
+        meta = nbformat.read(path, as_version=4).metadata.get("toxlab", {})
+        if "stages" not in meta:
+            raise ToxlabError(f"{path} records no cache ledger (executed by an older toxlab); re-execute it: "
+                              f"toxlab book --level {meta.get('level', 'cpu')} --only {source.stem[:2]} --force")
+        levels.add(meta["level"])
+        new = {name: s for name, s in meta["stages"].items() if name not in seen}
+        seen.update(new)
+        for name, seconds in new.items():
+            count, total = by_stage.get(name.split("/")[0], (0, 0.0))
+            by_stage[name.split("/")[0]] = (count + 1, total + seconds)
+        rows.append({"chapter": source.stem, "wall_s": meta["wall_s"], "entries": len(meta["stages"]),
+                     "stage_s": sum(meta["stages"].values()), "new_entries": len(new),
+                     "new_stage_s": sum(new.values())})
+    if len(levels) > 1:
+        raise ToxlabError(f"{chapters} mixes levels {sorted(levels)}; re-execute the book at one level")
+    stages = sorted(({"stage": name, "entries": n, "stage_s": s} for name, (n, s) in by_stage.items()),
+                    key=lambda r: -r["stage_s"])
+    return {"level": levels.pop() if levels else None, "chapters": rows, "stages": stages,
+            "entries": len(seen), "stage_s": sum(r["new_stage_s"] for r in rows)}

@@ -248,7 +248,7 @@ def run(args) -> str | None:
         return str(entry.file("summary.json"))
     if args.command == "readme":
         from toxlab import report
-        summary, probes, benchmarks, verdicts = args.summary, [], [], []
+        summary, probes, benchmarks, verdicts, cost = args.summary, [], [], [], None
         if args.level:
             from toxlab import artifacts, book
             from toxlab.config import get_preset
@@ -264,8 +264,12 @@ def run(args) -> str | None:
                         pass
             benchmarks = _computed_table1(config, seeds)
             verdicts = _computed_verdicts(args.level)
+            cost = book.cost()
+            if cost["level"] != args.level:
+                raise ToxlabError(f"book/chapters holds the {cost['level']} level, not {args.level}: "
+                                  f"run toxlab book --level {args.level} first")
         return str(report.update_readme(summary, probes=probes, benchmarks=benchmarks, verdicts=verdicts,
-                                        level=args.level or "cpu"))
+                                        level=args.level or "cpu", cost=cost))
     if args.command == "judge":
         return _judge(args)
     config = _config(args)

@@ -110,6 +110,9 @@ def active_hook_count(model) -> int:
     return sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for m in model.modules())
 
 
+POOLS = ("last", "mean")
+
+
 def _pool(x: torch.Tensor, mask: torch.Tensor, pool: str) -> torch.Tensor:
     """x [B, T, ...], mask [B, T] -> [B, ...] at the last real token or averaged over real tokens."""
     if pool == "last":
@@ -121,35 +124,50 @@ def _pool(x: torch.Tensor, mask: torch.Tensor, pool: str) -> torch.Tensor:
     raise ValueError(f"pool={pool!r} must be 'last' or 'mean'")
 
 
-@torch.no_grad()
 def capture(model, tokenizer, texts: list[str], kinds: tuple[str, ...] = ("head_out",), pool: str = "last",
             batch_size: int = 64, max_length: int = 128, progress=None) -> dict[str, torch.Tensor]:
     """Activations of every layer for `texts`, pooled over tokens, on the CPU in float32, one forward pass
     per batch for all `kinds`: head_out -> [N, L, H, Dh]; resid_post -> [N, L, d_model].
 
     Texts are truncated to `max_length` tokens and batched by length (right padding)."""
+    return capture_pools(model, tokenizer, texts, kinds, (pool,), batch_size, max_length, progress)[pool]
+
+
+@torch.no_grad()
+def capture_pools(model, tokenizer, texts: list[str], kinds: tuple[str, ...] = ("head_out",),
+                  pools: tuple[str, ...] = ("last", "mean"), batch_size: int = 64, max_length: int = 128,
+                  progress=None) -> dict[str, dict[str, torch.Tensor]]:
+    """`capture` for several poolings from the same forward passes: {pool: {kind: tensor}}, each exactly
+    what `capture` with that pool returns (the forward pass is most of the cost)."""
+    unknown = [pool for pool in pools if pool not in POOLS]
+    if unknown:
+        raise ValueError(f"pools {unknown} unknown: use {' or '.join(map(repr, POOLS))}")
     model.eval()
     device = next(model.parameters()).device
     sites = {kind: site_names(model, kind) for kind in kinds}
     body = model.base_model  # the decoder without the LM head, whose logits are not needed here
     order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths per batch: less padding
-    chunks: dict[str, list[torch.Tensor]] = {kind: [] for kind in kinds}
+    chunks: dict[tuple[str, str], list[torch.Tensor]] = {(pool, kind): [] for pool in pools for kind in kinds}
     starts = range(0, len(texts), batch_size)
     for start in (progress(starts) if progress else starts):
         idx = order[start:start + batch_size]
         batch = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, padding_side="right",
                           truncation=True, max_length=max_length, add_special_tokens=False).to(device)
         mask = batch["attention_mask"]  # [B, T]
-        taken: dict[str, torch.Tensor] = {}
+        taken: dict[tuple[str, str], torch.Tensor] = {}
 
         def reader(name, taken=taken, mask=mask):
             def read(x):
-                taken[name] = _pool(x, mask, pool).float().cpu()
+                for pool in pools:
+                    taken[pool, name] = _pool(x, mask, pool).float().cpu()
             return read
 
         with hooked(model, {site: reader(site) for names in sites.values() for site in names}):
             body(input_ids=batch["input_ids"], attention_mask=mask)
-        for kind, names in sites.items():
-            chunks[kind].append(torch.stack([taken[s] for s in names], dim=1))  # [B, L, ...]
-    inverse = torch.from_numpy(np.argsort(order))
-    return {kind: torch.cat(parts)[inverse] for kind, parts in chunks.items()}  # back to the input order
+        for (pool, kind), parts in chunks.items():
+            parts.append(torch.stack([taken[pool, s] for s in sites[kind]], dim=1))  # [B, L, ...]
+    inverse = torch.from_numpy(np.argsort(order))  # back to the input order
+    out: dict[str, dict[str, torch.Tensor]] = {pool: {} for pool in pools}
+    for (pool, kind), parts in chunks.items():
+        out[pool][kind] = torch.cat(parts)[inverse]
+    return out

@@ -126,6 +126,30 @@ def verdict_table(rows: list[dict], level: str) -> str:
     return "\n".join(lines)
 
 
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:,.1f} min"
+
+
+def cost_table(cost: dict) -> str:
+    """The book's cost from an empty cache (`toxlab.book.cost`): by chapter, then by stage."""
+    lines = [f"What the {cost['level']} level computes, from the ledgers its executed chapters recorded: the cache "
+             "entries each chapter used and the wall time each took to build when it was computed (on the machine "
+             "that built it), an entry shared by several chapters counted where it is first needed, so that the "
+             "last column adds up to the level's compute from an empty cache.", "",
+             "| chapter | last execution | entries used | their build time | first needed here | their build time |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in cost["chapters"]:
+        lines.append(f"| {r['chapter']} | {_minutes(r['wall_s'])} | {r['entries']:,} | {_minutes(r['stage_s'])} | "
+                     f"{r['new_entries']:,} | {_minutes(r['new_stage_s'])} |")
+    lines.append(f"| **all** | {_minutes(sum(r['wall_s'] for r in cost['chapters']))} | | | **{cost['entries']:,}** | "
+                 f"**{_minutes(cost['stage_s'])}** |")
+    lines += ["", "| stage | entries | build time | share |", "|---|---:|---:|---:|"]
+    for r in cost["stages"]:
+        share = r["stage_s"] / cost["stage_s"] if cost["stage_s"] else 0.0
+        lines.append(f"| {r['stage']} | {r['entries']:,} | {_minutes(r['stage_s'])} | {share:.0%} |")
+    return "\n".join(lines)
+
+
 def replace_block(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
     if not pattern.search(text):
@@ -136,8 +160,10 @@ def replace_block(text: str, name: str, body: str) -> str:
 def update_readme(summary_path: Path | None, readme: Path = PROJECT_ROOT / "README.md",
                   bench: Path = PROJECT_ROOT / "bench" / "results.json", probes: list[dict] | None = None,
                   benchmarks: list[dict] | None = None, verdicts: list[dict] | None = None,
-                  level: str = "cpu") -> Path:
+                  level: str = "cpu", cost: dict | None = None) -> Path:
     text = readme.read_text()
+    if cost:
+        text = replace_block(text, "cost", cost_table(cost))
     if verdicts:
         text = replace_block(text, "verdicts", verdict_table(verdicts, level))
     if probes:
