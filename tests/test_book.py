@@ -117,3 +117,19 @@ def test_each_chapter_records_its_entries_and_cost_counts_shared_ones_once(tmp_p
     nbformat.write(notebook, chapters / "01_first.ipynb")
     with pytest.raises(ToxlabError, match="no cache ledger.*--only 01 --force"):
         book.cost(chapters)
+
+
+def test_readme_refuses_a_level_other_than_the_executed_chapters(tmp_path, monkeypatch, capsys):
+    import nbformat
+
+    from toxlab import cli
+    (tmp_path / "notebooks" / "params").mkdir(parents=True)
+    (tmp_path / "notebooks" / "params" / "cpu.yaml").write_text("common:\n  seeds: [0]\n")
+    (tmp_path / "notebooks" / "01_only.py").write_text(COSTED.format(entries=[1]))
+    (tmp_path / "chapters").mkdir()
+    notebook = nbformat.v4.new_notebook(metadata={"toxlab": {"level": "smoke", "wall_s": 1.0, "stages": {}}})
+    nbformat.write(notebook, tmp_path / "chapters" / "01_only.ipynb")
+    monkeypatch.setattr(book, "NOTEBOOKS", tmp_path / "notebooks")
+    monkeypatch.setattr(book, "CHAPTERS", tmp_path / "chapters")
+    assert cli.main(["readme", "--level", "cpu"]) != 0
+    assert "holds the smoke level, not cpu: run toxlab book --level cpu first" in capsys.readouterr().err

@@ -226,7 +226,7 @@ def build(level: str, only: str | None = None, force: bool = False, html: bool =
     return build_html(log, book_dir) / "index.html"
 
 
-def cost(chapters: Path = CHAPTERS) -> dict:
+def cost(chapters: Path | None = None) -> dict:
     """What the executed chapters in `chapters` cost, from the ledgers they recorded (`execute_chapter`).
 
     Per chapter, in book order: the wall time of its last execution, the cache entries it used and the time
@@ -234,9 +234,10 @@ def cost(chapters: Path = CHAPTERS) -> dict:
     their sum over the chapters is the compute of the whole level from an empty cache. Also those totals by
     stage. Raises if a chapter has no ledger (executed before ledgers were kept) or the levels differ."""
     import nbformat
+    chapters = Path(chapters or CHAPTERS)
     rows, seen, by_stage, levels = [], set(), {}, set()
     for source in chapter_sources():
-        path = Path(chapters) / f"{source.stem}.ipynb"
+        path = chapters / f"{source.stem}.ipynb"
         if not path.exists():
             continue
         meta = nbformat.read(path, as_version=4).metadata.get("toxlab", {})

@@ -253,6 +253,10 @@ def run(args) -> str | None:
             from toxlab import artifacts, book
             from toxlab.config import get_preset
             seeds = (book.level_params(args.level).get("common") or {}).get("seeds", [0])
+            cost = book.cost()
+            if cost["level"] != args.level:
+                raise ToxlabError(f"book/chapters holds the {cost['level']} level, not {args.level}: "
+                                  f"run toxlab book --level {args.level} first")
             config = get_preset(args.level)
             summary = stages.sweep(config, seeds, log=lambda m: print(m, flush=True)).file("summary.json")
             for fraction in stages.fractions_for(config):
@@ -264,10 +268,6 @@ def run(args) -> str | None:
                         pass
             benchmarks = _computed_table1(config, seeds)
             verdicts = _computed_verdicts(args.level)
-            cost = book.cost()
-            if cost["level"] != args.level:
-                raise ToxlabError(f"book/chapters holds the {cost['level']} level, not {args.level}: "
-                                  f"run toxlab book --level {args.level} first")
         return str(report.update_readme(summary, probes=probes, benchmarks=benchmarks, verdicts=verdicts,
                                         level=args.level or "cpu", cost=cost))
     if args.command == "judge":
