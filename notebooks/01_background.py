@@ -184,8 +184,9 @@ ids = tokenizer(sentence, add_special_tokens=False)["input_ids"]
 pd.DataFrame({"token id": ids, "piece": [tokenizer.decode([i]) for i in ids]}).T
 
 # %% [markdown]
-# And the model pretrained on clean text only, at this level, asked what comes after the start of a
-# sentence. A model that has learned language puts most of its probability on a few plausible words.
+# Last, the model pretrained on clean text only, at this level, is asked which token comes after "The city
+# council said that the". After "the" many nouns fit, so even a good model spreads its probability over
+# many of them; what shows that it has learned something is which tokens it ranks first.
 
 # %% tags=["nbval-check-output"]
 from transformers import AutoModelForCausalLM  # noqa: E402
@@ -196,13 +197,15 @@ with torch.no_grad():
     probs = model(**prompt).logits[0, -1].softmax(-1)  # [vocab]
 top = probs.topk(8)
 glue("top8_mass", float(top.values.sum()), display=False)
+glue("vocab_rest", f"{probs.numel() - 8:,}", display=False)
 glue("val_ce", metrics["val_loss"], display=False)
 glue("unigram_ce", metrics["unigram_val_loss"], display=False)
 pd.DataFrame({"next token": [repr(tokenizer.decode([i])) for i in top.indices.tolist()],
               "probability": top.values.numpy().round(3)})
 
 # %% [markdown]
-# The eight most likely next tokens carry {glue:text}`top8_mass:.2f` of the probability. On held-out Wikinews
+# The eight most likely next tokens carry {glue:text}`top8_mass:.2f` of the probability, the rest spread over
+# the other {glue:text}`vocab_rest` tokens of the vocabulary. On held-out Wikinews
 # this model's cross-entropy is {glue:text}`val_ce:.3f` nats per token, against {glue:text}`unigram_ce:.3f`
 # for a model that knows only how often each token occurs.
 #

@@ -95,7 +95,8 @@ for name, value in {"rarest_share": rarest["share"], "rarest_rare": rarest["rare
                     "rarest_diff": rarest["difference"], "rarest_low": rarest["difference_ci"][0],
                     "rarest_high": rarest["difference_ci"][1], "rarest_p": rarest["p_value"],
                     "rarest_rare_loss": rarest["rare_chain_loss"], "rarest_control_loss": rarest["control_chain_loss"],
-                    "equal_diff": equal["difference"]}.items():
+                    "equal_diff": equal["difference"], "equal_low": equal["difference_ci"][0],
+                    "equal_high": equal["difference_ci"][1]}.items():
     glue(name, value, display=False)
 main_effect = toy.share_effect(main_rows, rarest["share"], equal["share"])
 glue("main_effect", main_effect["effect"], display=False)
@@ -122,10 +123,11 @@ table.style.format(precision=3).hide(axis="index")
 # At the rarest share ({glue:text}`rarest_share:.2f`) the rare features' entanglement is
 # {glue:text}`rarest_rare:.3f` against {glue:text}`rarest_control:.3f` for the controls: a difference of
 # {glue:text}`rarest_diff:.3f` (95 % interval {glue:text}`rarest_low:.3f` to {glue:text}`rarest_high:.3f`,
-# paired t-test p = {glue:text}`rarest_p:.3f`). At equal shares the difference is {glue:text}`equal_diff:.3f`:
-# not zero, because the three chains are not alike (chain B's sequences repeat with period 2, so its four
-# features come in pairs that share every token), and chain A is always the rare one. The claim is about
-# the share, so the measure of the effect is the gap at the rarest share *beyond* the gap at equal shares,
+# paired t-test p = {glue:text}`rarest_p:.3f`). At equal shares the difference is {glue:text}`equal_diff:.3f`
+# (95 % interval {glue:text}`equal_low:.3f` to {glue:text}`equal_high:.3f`). It need not be zero even there:
+# the three chains are not alike (chain B's sequences repeat with period 2, so its four features come in
+# pairs that share every token), and chain A is always the rare one. The claim is about the share, so the
+# measure of the effect is the gap at the rarest share *beyond* the gap at equal shares,
 # paired by seed: {glue:text}`main_effect:.3f` (95 % interval {glue:text}`main_effect_low:.3f` to
 # {glue:text}`main_effect_high:.3f`, p = {glue:text}`main_effect_p:.3f`); positive would mean the rare
 # features are more entangled because they are rare.

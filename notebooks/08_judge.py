@@ -48,7 +48,7 @@ from toxlab.notebook import setup
 setup(level)
 training = stages.judge(level).json("training.json")  # trained on first use (progress on stderr), then cached
 card = stages.judge_card(level).json("card.json")
-for key, value in judge_card.headline(card).items():
+for key, value in judge_card.headline(card, training).items():
     glue(key, value, display=False)
 
 # %% [markdown]

@@ -287,6 +287,9 @@ def test_card_on_fixture_data_holds_numbers_only(judge_env):
     head = cards.headline(card)
     assert "hatesonar could not run here" in head["lexical_missing"].data
     assert 0 <= head["auc_ood"] <= 1 and isinstance(head["n_train"], int)
+    rebuilt = {**card["training"], "train_time_s": 120.0}  # the judge entry rebuilt since the card was made
+    assert cards.headline(card, rebuilt)["train_minutes"] == 2.0
+    assert cards.headline(card)["train_minutes"] == card["training"]["train_time_s"] / 60
 
 
 def test_judge_figures():

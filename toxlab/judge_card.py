@@ -282,10 +282,13 @@ def format_card(card: dict) -> str:
 GIBBERISH = ("random bytes", "repetition", "word salad")
 
 
-def headline(card: dict) -> dict:
+def headline(card: dict, training: dict | None = None) -> dict:
     """The numbers and phrases a chapter quotes from a card (for myst-nb glue): floats, ints and Markdown
-    strings, the same keys whether or not every lexical judge was available."""
+    strings, the same keys whether or not every lexical judge was available. `training`: the judge entry's
+    own training.json, for its training time (the card keeps a copy made when the card was built, and a
+    judge rebuilt since, with the same result, took its own time)."""
     from IPython.display import Markdown
+    timing = training or card["training"]
     training = card["training"]
     rows = {(r["set"], r["judge"]): r for r in card["validation"]}
     modes = {(r["probe"], r["judge"]): r for r in card["failure_modes"]}
@@ -310,8 +313,8 @@ def headline(card: dict) -> dict:
     return {
         "n_train": training["n_train"], "n_val": training["n_val"], "n_test": training["n_test"],
         "overlap_dropped": training["overlap_dropped"], "duplicates_dropped": training["duplicates_dropped"],
-        "l2": training["l2"], "train_minutes": training["train_time_s"] / 60,
-        "encode_rate": training["encode_texts_per_s"],
+        "l2": training["l2"], "train_minutes": timing["train_time_s"] / 60,
+        "encode_rate": timing["encode_texts_per_s"],
         "auc_test": rows[("test: all", "minilm")]["auc"], "ece_test": rows[("test: all", "minilm")]["ece"],
         "auc_ood": rows[(ood, "minilm")]["auc"], "ece_ood": rows[(ood, "minilm")]["ece"],
         "n_ood": card["sizes"]["ood"], "lexical_ood": Markdown(lexical_ood),
