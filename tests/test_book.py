@@ -133,3 +133,38 @@ def test_readme_refuses_a_level_other_than_the_executed_chapters(tmp_path, monke
     monkeypatch.setattr(book, "CHAPTERS", tmp_path / "chapters")
     assert cli.main(["readme", "--level", "cpu"]) != 0
     assert "holds the smoke level, not cpu: run toxlab book --level cpu first" in capsys.readouterr().err
+
+
+PARAMETRIC = '''# %% tags=["parameters"]
+level = "cpu"
+seeds = [0]
+label = "default"
+
+# %%
+print(level, seeds, label)
+'''
+
+
+def test_params_override_declared_parameters_in_a_separate_build(tmp_path, monkeypatch):
+    import nbformat
+    notebooks = tmp_path / "notebooks"
+    (notebooks / "params").mkdir(parents=True)
+    (notebooks / "params" / "smoke.yaml").write_text("common:\n  seeds: [0, 1]\n")
+    (notebooks / "01_first.py").write_text(PARAMETRIC)
+    (notebooks / "02_second.py").write_text(PARAMETRIC)
+    monkeypatch.setattr(book, "NOTEBOOKS", notebooks)
+    sources = book.chapter_sources()
+    assert book.parse_params(["seeds=[0]", "label=two words"], sources) == {"seeds": [0], "label": "two words"}
+    for bad, message in [(["seeds"], "not of the form name=value"), (["level=cpu"], "choose the level with --level"),
+                         (["n_boot=3"], "no chapter run here declares it; they declare label, seeds"),
+                         (["seeds=[0"], "not valid YAML")]:
+        with pytest.raises(ConfigError, match=message):
+            book.parse_params(bad, sources)
+    with pytest.raises(ConfigError, match="build it beside them with --out DIR"):
+        book.build("smoke", params=["seeds=[0]"], html=False)
+    out = book.build("smoke", only="01, 02", params=["seeds=[3]"], html=False, out=tmp_path / "variant",
+                     log=lambda m: None)
+    for name in ("01_first", "02_second"):
+        meta = nbformat.read(out / f"{name}.ipynb", as_version=4).metadata["toxlab"]
+        assert meta["params"] == {"level": "smoke", "seeds": [3]}
+    assert book.chapter_params("smoke", sources[0]) == {"level": "smoke", "seeds": [0, 1]}

@@ -81,13 +81,39 @@ def declared_parameters(source: str) -> dict[str, object]:
     raise ConfigError("chapter has no cell tagged `parameters`")
 
 
-def chapter_params(level: str, source_path: Path) -> dict:
-    """The level's values for the parameters this chapter declares (others are not passed)."""
+def chapter_params(level: str, source_path: Path, overrides: dict[str, object] | None = None) -> dict:
+    """The level's values for the parameters this chapter declares (others are not passed), with
+    `overrides` (`parse_params`) applied to those it declares."""
     params = level_params(level)
     declared = declared_parameters(source_path.read_text())
     merged = {"level": level, **(params.get("common") or {}),
-              **((params.get("chapters") or {}).get(source_path.stem) or {})}
+              **((params.get("chapters") or {}).get(source_path.stem) or {}), **(overrides or {})}
     return {k: v for k, v in merged.items() if k in declared}
+
+
+def parse_params(items: list[str], sources: list[Path]) -> dict[str, object]:
+    """`["seeds=[0]", "n_boot=200"]` -> `{"seeds": [0], "n_boot": 200}` (values are YAML), each a parameter
+    that at least one of `sources` declares; the level is chosen with --level, not here."""
+    declared = {}
+    for source in sources:
+        declared.update(declared_parameters(source.read_text()))
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ConfigError(f"--param {item!r} is not of the form name=value; write it as e.g. --param seeds=[0]")
+        if name == "level":
+            raise ConfigError("--param level=...: choose the level with --level")
+        if name not in declared:
+            raise ConfigError(f"--param {name}: no chapter run here declares it; they declare "
+                              f"{', '.join(sorted(set(declared) - {'level'}))}")
+        try:
+            out[name] = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--param {item!r}: the value is not valid YAML ({err.__class__.__name__}); "
+                              f"write lists as [0, 1] and text in quotes") from None
+    return out
 
 
 def code_fingerprint() -> str:
@@ -103,14 +129,14 @@ def chapter_fingerprint(source_path: Path, params: dict) -> str:
 
 
 def execute_chapter(source_path: Path, level: str, force: bool = False, log=print,
-                    chapters: Path | None = None) -> Path:
-    """Execute one chapter at `level` into `chapters`/NN_name.ipynb (default book/chapters; skipped when
-    unchanged)."""
+                    chapters: Path | None = None, overrides: dict[str, object] | None = None) -> Path:
+    """Execute one chapter at `level` (with parameter `overrides`) into `chapters`/NN_name.ipynb (default
+    book/chapters; skipped when unchanged)."""
     import jupytext
     import nbformat
     import papermill
 
-    params = chapter_params(level, source_path)
+    params = chapter_params(level, source_path, overrides)
     fingerprint = chapter_fingerprint(source_path, params)
     chapters = chapters or CHAPTERS
     out = chapters / f"{source_path.stem}.ipynb"
@@ -202,15 +228,21 @@ def build_html(log=print, book_dir: Path = BOOK) -> Path:
 
 
 def build(level: str, only: str | None = None, force: bool = False, html: bool = True, log=print,
-          out: Path | None = None) -> Path:
-    """Execute the chapters (all, or `only` one) at `level`, then render the HTML book.
+          out: Path | None = None, params: list[str] | None = None) -> Path:
+    """Execute the chapters (all, or those `only` lists: "03" or "01,02,03") at `level`, then render the HTML
+    book. `params` ("name=value", YAML values) overrides the level's parameters in every chapter that declares
+    them: a variant of the book, so it must be built elsewhere (`out`).
 
     `out` builds a separate copy of the book (its pages and the executed chapters) in another folder, so
     that a smoke-level test build does not replace the chapters in book/.
     """
-    level_params(level)
-    sources = [find_chapter(only)] if only else chapter_sources()  # bad input fails before anything is written
+    level_params(level)  # bad input fails before anything is written
+    sources = [find_chapter(n.strip()) for n in only.split(",")] if only else chapter_sources()
+    overrides = parse_params(params or [], sources)
     book_dir = Path(out).resolve() if out else BOOK
+    if overrides and book_dir == BOOK:
+        raise ConfigError("--param would replace the book's chapters with a variant; build it beside them with "
+                          "--out DIR")
     if book_dir != BOOK:
         book_dir.mkdir(parents=True, exist_ok=True)
         for page in BOOK.glob("*.md"):
@@ -218,7 +250,7 @@ def build(level: str, only: str | None = None, force: bool = False, html: bool =
                 shutil.copy(page, book_dir / page.name)
     chapters = book_dir / "chapters"
     for source in sources:
-        execute_chapter(source, level, force=force, log=log, chapters=chapters)
+        execute_chapter(source, level, force=force, log=log, chapters=chapters, overrides=overrides)
     executed = [chapters / f"{p.stem}.ipynb" for p in chapter_sources() if (chapters / f"{p.stem}.ipynb").exists()]
     write_toc(executed, book_dir)
     if not html:

@@ -11,7 +11,8 @@
                     [--benchmark toxigen|rtp|ce] [--alpha A]   a detoxification baseline on one
                                                    benchmark (alpha > 0: followed by ITI)
     toxlab toy --shares 0.01,0.1,0.333 --seeds 10 [--set estimator=mean]
-    toxlab book --level L [--only NN]        execute the chapters (papermill) and render the book
+    toxlab book --level L [--only NN[,NN]] [-p NAME=VALUE --out DIR]
+                                             execute the chapters (papermill) and render the book
     toxlab readme [--level L | --summary PATH] regenerate the README's tables from the latest results
     toxlab bench {train,probe,iti,judge,book} [ARGS]   one benchmark (bench/NAME_bench.py in a clone of the
                                              repository): JSON lines, merged into bench/results.json
@@ -152,10 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     book = sub.add_parser("book", help="execute the chapters with papermill and render the book")
     book.add_argument("--level", default=DEFAULT_PRESET, help="smoke, cpu (default) or gpu")
-    book.add_argument("--only", default=None, metavar="NN", help="re-run one chapter, e.g. --only 03")
+    book.add_argument("--only", default=None, metavar="NN[,NN]", help="re-run these chapters, e.g. --only 03 or "
+                                                                       "--only 01,02,03,04")
     book.add_argument("--force", action="store_true", help="re-execute chapters even if unchanged")
     book.add_argument("--no-html", action="store_true", help="execute the chapters only")
     book.add_argument("--out", default=None, help="build a separate copy of the book in this folder")
+    book.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                      help="override a chapter parameter (YAML value, e.g. -p seeds=[0]); needs --out")
 
     bench = sub.add_parser("bench", help="run one benchmark (a clone's bench/NAME_bench.py); --help after NAME "
                                          "lists its options")
@@ -233,7 +237,7 @@ def run(args) -> str | None:
     if args.command == "book":
         from toxlab import book
         return str(book.build(args.level, only=args.only, force=args.force, html=not args.no_html,
-                              log=lambda m: print(m, flush=True), out=args.out))
+                              log=lambda m: print(m, flush=True), out=args.out, params=args.param))
     if args.command == "toy":
         from toxlab.toy import ToyConfig, parse_overrides
         if args.seeds < 1:
