@@ -80,7 +80,10 @@ def test_bench_table_shows_book_wall_times():
     from toxlab import report
     rows = [{"bench": "book", "preset": "smoke", "device": "cpu (x86_64, 2 threads)", "mode": "cold", "html": True,
              "wall_s": 240.0}]
-    assert "| smoke | cold | cpu (x86_64, 2 threads) | yes | 4.0 min |" in report.bench_table(rows)
+    assert "| smoke | cold | cpu (x86_64, 2 threads) | yes | 4.0 min |  |" in report.bench_table(rows)
+    rows.append({**rows[0], "preset": "cpu", "part": "chapters 01,02; seeds=[0]", "wall_s": 3000.0, "stage_s": 2880.0})
+    assert "| cpu (chapters 01,02; seeds=[0]) | cold | cpu (x86_64, 2 threads) | yes | 50.0 min | 48.0 min |" in \
+        report.bench_table(rows)
 
 
 def test_bench_table_shows_the_loop_and_when_compiling_pays():

@@ -80,8 +80,10 @@ BENCH_TABLES = (
                 f"{r['tokens_per_s_iti']:,.0f}", f"{r['overhead_pct']:+.1f} %")),
     ("judge", ("judge", "level", "device", "texts/s"), "lllr",
      lambda r: (r.get("judge", ""), r["preset"], r["device"], f"{r['texts_per_s']:,.0f}")),
-    ("book", ("book: level", "cache", "device", "HTML built", "wall time"), "llllr",
-     lambda r: (r["preset"], r["mode"], r["device"], "yes" if r.get("html") else "no", f"{r['wall_s'] / 60:.1f} min")),
+    ("book", ("book: level", "cache", "device", "HTML built", "wall time", "stage builds (ledgers)"), "llllrr",
+     lambda r: (r["preset"] + (f" ({r['part']})" if r.get("part") else ""), r["mode"], r["device"],
+                "yes" if r.get("html") else "no", f"{r['wall_s'] / 60:.1f} min",
+                f"{r['stage_s'] / 60:.1f} min" if r.get("stage_s") is not None else "")),
 )
 
 
