@@ -20,9 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 import yaml
 
@@ -160,7 +159,7 @@ def execute_chapter(source_path: Path, level: str, force: bool = False, log=prin
         ledger.touch()
         start = time.perf_counter()
         try:
-            with _environment(artifacts.LEDGER_ENV, str(ledger)):  # the kernel inherits it
+            with mock.patch.dict(os.environ, {artifacts.LEDGER_ENV: str(ledger)}):  # the kernel inherits it
                 papermill.execute_notebook(str(src), str(executed), parameters=params, kernel_name="python3",
                                            cwd=str(chapters), progress_bar=sys.stderr.isatty(), log_output=True)
         except papermill.PapermillExecutionError as err:
@@ -180,19 +179,6 @@ def execute_chapter(source_path: Path, level: str, force: bool = False, log=prin
         nbformat.write(result, tmp_out)
         os.replace(tmp_out, out)  # a chapter is replaced only by a complete, successful execution
     return out
-
-
-@contextmanager
-def _environment(name: str, value: str) -> Iterator[None]:
-    previous = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = previous
 
 
 def write_toc(chapters: list[Path], book_dir: Path = BOOK) -> Path:
@@ -280,8 +266,9 @@ def cost(chapters: Path | None = None) -> dict:
         new = {name: s for name, s in meta["stages"].items() if name not in seen}
         seen.update(new)
         for name, seconds in new.items():
-            count, total = by_stage.get(name.split("/")[0], (0, 0.0))
-            by_stage[name.split("/")[0]] = (count + 1, total + seconds)
+            stage = name.split("/")[0]
+            count, total = by_stage.get(stage, (0, 0.0))
+            by_stage[stage] = (count + 1, total + seconds)
         rows.append({"chapter": source.stem, "wall_s": meta["wall_s"], "entries": len(meta["stages"]),
                      "stage_s": sum(meta["stages"].values()), "new_entries": len(new),
                      "new_stage_s": sum(new.values())})

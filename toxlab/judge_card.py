@@ -282,14 +282,14 @@ def format_card(card: dict) -> str:
 GIBBERISH = ("random bytes", "repetition", "word salad")
 
 
-def headline(card: dict, training: dict | None = None) -> dict:
+def headline(card: dict, judge_training: dict | None = None) -> dict:
     """The numbers and phrases a chapter quotes from a card (for myst-nb glue): floats, ints and Markdown
-    strings, the same keys whether or not every lexical judge was available. `training`: the judge entry's
+    strings, the same keys whether or not every lexical judge was available. `judge_training`: the judge entry's
     own training.json, for its training time (the card keeps a copy made when the card was built, and a
     judge rebuilt since, with the same result, took its own time)."""
     from IPython.display import Markdown
-    timing = training or card["training"]
     training = card["training"]
+    timing = judge_training or training
     rows = {(r["set"], r["judge"]): r for r in card["validation"]}
     modes = {(r["probe"], r["judge"]): r for r in card["failure_modes"]}
     lexical = [name for name in card["judges"] if name != "minilm"]

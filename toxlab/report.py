@@ -52,6 +52,10 @@ def _pays(r: dict) -> str:
     return f"{r['break_even_steps']:,} steps" if r["break_even_steps"] is not None else "never"
 
 
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:,.1f} min"
+
+
 #: One markdown table per benchmark: (bench, header cells, alignments, one row's cells).
 BENCH_TABLES = (
     ("train", ("preset", "device", "dtype", "tokens/s", "achieved GFLOP/s", "matmul peak GFLOP/s", "MFU", "MFU (6N)"),
@@ -82,8 +86,8 @@ BENCH_TABLES = (
      lambda r: (r.get("judge", ""), r["preset"], r["device"], f"{r['texts_per_s']:,.0f}")),
     ("book", ("book: level", "cache", "device", "HTML built", "wall time", "stage builds (ledgers)"), "llllrr",
      lambda r: (r["preset"] + (f" ({r['part']})" if r.get("part") else ""), r["mode"], r["device"],
-                "yes" if r.get("html") else "no", f"{r['wall_s'] / 60:.1f} min",
-                f"{r['stage_s'] / 60:.1f} min" if r.get("stage_s") is not None else "")),
+                "yes" if r.get("html") else "no", _minutes(r["wall_s"]),
+                _minutes(r["stage_s"]) if r.get("stage_s") is not None else "")),
 )
 
 
@@ -128,16 +132,10 @@ def verdict_table(rows: list[dict], level: str) -> str:
     return "\n".join(lines)
 
 
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:,.1f} min"
-
-
 def cost_table(cost: dict) -> str:
     """The book's cost from an empty cache (`toxlab.book.cost`): by chapter, then by stage."""
-    lines = [f"What the {cost['level']} level computes, from the ledgers its executed chapters recorded: the cache "
-             "entries each chapter used and the wall time each took to build when it was computed (on the machine "
-             "that built it), an entry shared by several chapters counted where it is first needed, so that the "
-             "last column adds up to the level's compute from an empty cache.", "",
+    lines = [f"The {cost['level']} level, from its chapters' ledgers: an entry shared by several chapters is counted "
+             "where it is first needed, so the last column adds up to the level's compute from an empty cache.", "",
              "| chapter | last execution | entries used | their build time | first needed here | their build time |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in cost["chapters"]:
