@@ -117,3 +117,52 @@ def test_ill_conditioned_inputs_do_not_break_the_solver():
     alone = fit_probes(good[:300, None], y[:300], good[300:, None], y[300:])
     assert torch.isfinite(both.weight).all()
     assert torch.allclose(both.weight[1], alone.weight[0], atol=1e-2)  # same optimum, to the stopping tolerance
+
+
+def _one_problem(seed=3, n=300, d=6):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    y = (x[:, 0] + 0.5 * torch.randn(n, generator=g, dtype=torch.float64) > 0).long()
+    return x, y
+
+
+def test_integer_sample_weights_equal_duplicated_rows():
+    """A weight of k counts a row k times: the weighted fit is the fit on the data with rows duplicated."""
+    x, y = _one_problem()
+    k = torch.ones(len(y), dtype=torch.float64)
+    k[:60], k[60:90] = 3.0, 2.0
+    repeat = k.long()
+    weighted, _ = logistic_newton(with_intercept(x.unsqueeze(1)), y, 0.5, weights=k, gtol=1e-10)
+    duplicated, _ = logistic_newton(with_intercept(x.repeat_interleave(repeat, 0).unsqueeze(1)),
+                                    y.repeat_interleave(repeat), 0.5, gtol=1e-10)
+    torch.testing.assert_close(weighted, duplicated, atol=1e-8, rtol=1e-8)
+
+
+def test_unit_weights_change_nothing_and_weights_are_checked():
+    x, y = _one_problem()
+    xa = with_intercept(x.unsqueeze(1))
+    plain, plain_logits = logistic_newton(xa, y, 1.0)
+    unit, unit_logits = logistic_newton(xa, y, 1.0, weights=torch.ones(len(y)))
+    torch.testing.assert_close(unit, plain, atol=0, rtol=0)
+    torch.testing.assert_close(unit_logits, plain_logits, atol=0, rtol=0)
+    for bad in (torch.ones(5), -torch.ones(len(y)), torch.zeros(len(y)), torch.full((len(y),), float("nan"))):
+        with pytest.raises(ValueError, match="weights"):
+            logistic_newton(xa, y, 1.0, weights=bad)
+    with pytest.raises(ValueError, match="init"):
+        logistic_newton(xa, y, 1.0, init=torch.zeros(2, 8))
+
+
+def test_warm_start_reaches_the_same_optimum_in_fewer_steps():
+    """Started from the optimum at a neighbouring l2, Newton converges to the optimum it reaches from zero."""
+    x, y = _one_problem()
+    xa = with_intercept(x.unsqueeze(1))
+    weights = torch.linspace(0.5, 2.0, len(y), dtype=torch.float64)
+    near, _ = logistic_newton(xa, y, 3.0, weights=weights, gtol=1e-10)
+    cold, cold_logits = logistic_newton(xa, y, 1.0, weights=weights, gtol=1e-10)
+    cold_steps = logistic_newton.iterations
+    warm, warm_logits = logistic_newton(xa, y, 1.0, weights=weights, gtol=1e-10, init=near)
+    torch.testing.assert_close(warm, cold, atol=1e-8, rtol=1e-8)
+    torch.testing.assert_close(warm_logits, cold_logits, atol=1e-8, rtol=1e-8)
+    assert logistic_newton.iterations <= cold_steps
+    same, _ = logistic_newton(xa, y, 1.0, weights=weights, gtol=1e-10, init=cold)
+    assert logistic_newton.iterations == 0 and torch.equal(same, cold)  # already optimal: no step

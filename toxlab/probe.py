@@ -79,49 +79,63 @@ def with_intercept(x: torch.Tensor) -> torch.Tensor:
 
 
 def logistic_newton(xa: torch.Tensor, y: torch.Tensor, l2: float = 1.0, max_iter: int = 50,
-                    gtol: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
+                    gtol: float = 1e-4, weights: torch.Tensor | None = None,
+                    init: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Batched L2-regularised logistic regression by Newton's method with step halving.
 
     xa: [G, N, D+1] (G independent problems, last column ones: see `with_intercept`), y: [N] in {0, 1}.
-    Minimises, per problem, sum_n log-loss + l2/2 |w|^2 (intercept unpenalised). The passes over the data
-    run in xa's dtype; the Newton system is solved in float64. Stops when every problem's gradient, divided
-    by N, is below `gtol` in max norm: scikit-learn's default stopping rule for lbfgs on the same (mean)
-    objective. An iteration reads the data three times: the gradient (a cheap row-vector product), the
-    Hessian, and the trial step's logits, which are the next iteration's. Once the gradient has shrunk
-    twentyfold in one step, the iterate is deep in Newton's quadratic region and the Hessian barely moves,
-    so the last one is reused (a chord step) until the gradient stops falling that fast. Returns the
-    weights [G, D+1] (intercept last) in float64 and the training logits [G, N] at those weights.
+    Minimises, per problem, sum_n s_n log-loss_n + l2/2 |w|^2 (intercept unpenalised), where the sample
+    weights s: [N] >= 0 default to ones (an integer weight counts a row that many times: the toxicity
+    judge weighs its sources equally this way). init: [G, D+1] starting weights (a warm start, e.g. from
+    the fit at a neighbouring l2); zeros by default. The passes over the data run in xa's dtype; the
+    Newton system is solved in float64. Stops when every problem's gradient, divided by sum_n s_n (N
+    with unit weights), is below `gtol` in max norm: scikit-learn's default stopping rule for lbfgs on the
+    same (mean) objective. An iteration reads the data three times: the gradient (a cheap row-vector
+    product), the Hessian, and the trial step's logits, which are the next iteration's. Once the gradient
+    has shrunk twentyfold in one step, the iterate is deep in Newton's quadratic region and the Hessian
+    barely moves, so the last one is reused (a chord step) until the gradient stops falling that fast.
+    Returns the weights [G, D+1] (intercept last) in float64 and the training logits [G, N] at those
+    weights.
     """
     g, n, d1 = xa.shape
     yd = y.to(xa.dtype)
+    s = None if weights is None else _sample_weights(weights, n, xa)  # [N] in xa's dtype
+    total = n if s is None else float(s.to(torch.float64).sum())
     reg = torch.full((d1,), l2, dtype=torch.float64, device=xa.device)
     reg[-1] = 0.0
     w = torch.zeros(g, d1, dtype=torch.float64, device=xa.device)
+    if init is not None:
+        if tuple(init.shape) != (g, d1):
+            raise ValueError(f"init has shape {tuple(init.shape)}; it must be [G, D+1] = {[g, d1]}")
+        w = init.to(device=xa.device, dtype=torch.float64).clone()
     weighted = torch.empty_like(xa)  # S X, reused: fresh large buffers cost page faults on the CPU
 
     def logits(weights):  # [G, N]
         return torch.bmm(xa, weights.to(xa.dtype).unsqueeze(-1)).squeeze(-1)
 
     def objective(z, weights):  # [G], float64
-        data = (torch.nn.functional.softplus(z) - z * yd).to(torch.float64).sum(1)
+        losses = torch.nn.functional.softplus(z) - z * yd  # [G, N]
+        data = (losses if s is None else losses * s).to(torch.float64).sum(1)
         return data + 0.5 * (reg * weights ** 2).sum(1)
 
-    z = torch.zeros(g, n, dtype=xa.dtype, device=xa.device)
+    z = torch.zeros(g, n, dtype=xa.dtype, device=xa.device) if init is None else logits(w)
     loss = objective(z, w)
     iterations, factor, last_gradient = 0, None, float("inf")
     while iterations < max_iter:
         p = torch.sigmoid(z)  # [G, N]
-        grad = torch.bmm((p - yd).unsqueeze(1), xa).squeeze(1).to(torch.float64) + reg * w  # [G, D+1]
+        residual = p - yd if s is None else (p - yd) * s  # [G, N]
+        grad = torch.bmm(residual.unsqueeze(1), xa).squeeze(1).to(torch.float64) + reg * w  # [G, D+1]
         gradient = float(grad.abs().max())
-        if gradient <= gtol * n:
+        if gradient <= gtol * total:
             break
         iterations += 1
         if factor is None or gradient > 0.05 * last_gradient:  # else keep the last Hessian (chord step)
-            torch.mul(xa, (p * (1 - p)).unsqueeze(-1), out=weighted)
+            curvature = p * (1 - p) if s is None else p * (1 - p) * s  # [G, N]
+            torch.mul(xa, curvature.unsqueeze(-1), out=weighted)
             hess = torch.bmm(xa.transpose(1, 2), weighted).to(torch.float64) + torch.diag(reg + 1e-9)
             factor, info = torch.linalg.cholesky_ex(hess)  # [G, D+1, D+1]
             if bool((info > 0).any()):  # rounding in a low-precision X^T S X (large, nearly collinear inputs)
-                factor = _refactor(xa, p, reg, hess, factor, info)
+                factor = _refactor(xa, curvature, reg, hess, factor, info)
         last_gradient = gradient
         step = torch.cholesky_solve(grad.unsqueeze(-1), factor).squeeze(-1)
         scale = torch.ones(g, 1, dtype=torch.float64, device=xa.device)
@@ -139,14 +153,24 @@ def logistic_newton(xa: torch.Tensor, y: torch.Tensor, l2: float = 1.0, max_iter
     return w, z
 
 
-def _refactor(xa: torch.Tensor, p: torch.Tensor, reg: torch.Tensor, hess: torch.Tensor, factor: torch.Tensor,
-              info: torch.Tensor) -> torch.Tensor:
+def _sample_weights(weights: torch.Tensor, n: int, xa: torch.Tensor) -> torch.Tensor:
+    """Sample weights [N] checked (finite, non-negative, not all zero) and cast to xa's dtype and device."""
+    weights = torch.as_tensor(weights)
+    if tuple(weights.shape) != (n,) or not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()) \
+            or not bool((weights > 0).any()):
+        raise ValueError(f"weights must be [N] = [{n}] finite non-negative numbers, not all zero")
+    return weights.to(device=xa.device, dtype=xa.dtype)
+
+
+def _refactor(xa: torch.Tensor, curvature: torch.Tensor, reg: torch.Tensor, hess: torch.Tensor,
+              factor: torch.Tensor, info: torch.Tensor) -> torch.Tensor:
     """Cholesky factors for the problems whose Hessian lost positive definiteness to rounding: the Hessian
     recomputed in float64, with a growing ridge on the intercept if it still fails. The other problems keep
-    their factors, so well-conditioned probes are unchanged bit for bit."""
+    their factors, so well-conditioned probes are unchanged bit for bit. curvature: [G, N], the Hessian's
+    row weights s p (1 - p)."""
     bad = (info > 0).nonzero().flatten()
     x64 = xa[bad].to(torch.float64)  # [B, N, D+1]
-    exact = torch.bmm(x64.transpose(1, 2), x64 * (p[bad] * (1 - p[bad])).to(torch.float64).unsqueeze(-1))
+    exact = torch.bmm(x64.transpose(1, 2), x64 * curvature[bad].to(torch.float64).unsqueeze(-1))
     eye = torch.eye(hess.shape[-1], dtype=torch.float64, device=hess.device)
     for jitter in (1e-9, 1e-6, 1e-3, 1.0):
         fixed, still = torch.linalg.cholesky_ex(exact + torch.diag(reg) + jitter * eye)
