@@ -1,5 +1,7 @@
 # The README's commands. `make main` and `make test` install into .venv first (torch's CPU build, pinned
-# here and not in pyproject.toml, so that GPU users keep their own build).
+# here and not in pyproject.toml, so that GPU users keep their own build). `make main` renders the book from
+# the executed chapters and executes nothing; `make reproduce` re-executes the stale and missing chapters
+# (hours at the cpu level from an empty cache: it prints what it will compute and the time first).
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3
@@ -9,7 +11,7 @@ TORCH ?= torch==2.13.0
 LEVEL ?= cpu
 PRESET ?= cpu
 
-.PHONY: install main test lint bench clean
+.PHONY: install main reproduce test lint bench clean
 
 install: $(VENV)/.installed
 
@@ -24,6 +26,10 @@ main: install
 	$(BIN)/toxlab book --level $(LEVEL)
 	$(BIN)/toxlab readme --level $(LEVEL)
 
+reproduce: install
+	$(BIN)/toxlab book --level $(LEVEL) --execute
+	$(BIN)/toxlab readme --level $(LEVEL)
+
 lint: install
 	$(BIN)/ruff check toxlab tests bench notebooks
 
@@ -32,7 +38,7 @@ lint: install
 SMOKE_BOOK := _build/book-smoke
 
 test: lint
-	$(BIN)/toxlab book --level smoke --out $(SMOKE_BOOK)
+	$(BIN)/toxlab book --level smoke --execute --out $(SMOKE_BOOK)
 	TOXLAB_BOOK_DIR=$(SMOKE_BOOK) $(BIN)/python -m pytest -q
 	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		$(SMOKE_BOOK)/chapters

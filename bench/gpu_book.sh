@@ -70,7 +70,7 @@ for nn in ${CHAPTERS:-01 05 06 07 08 03 04}; do
     left=$(( BUDGET_S - ($(date +%s) - start) ))
     if [ "$left" -lt 20 ]; then say "chapter $nn: not started, ${left}s of the budget left"; continue; fi
     t0=$(date +%s)
-    timeout "$left" "$PY" -m toxlab.cli book --level "$LEVEL" --only "$nn" --no-html --out "$RUN/book" \
+    timeout "$left" "$PY" -m toxlab.cli book --level "$LEVEL" --only "$nn" --execute --no-html --out "$RUN/book" \
         >>"$RUN/chapter_$nn.log" 2>&1
     rc=$?
     echo "{\"chapter\": \"$nn\", \"rc\": $rc, \"wall_s\": $(( $(date +%s) - t0 ))}" >>"$RUN/timings.jsonl"

@@ -39,7 +39,7 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from toxlab import analysis, plots, stages
-from toxlab.notebook import setup
+from toxlab.notebook import record, setup
 
 config = setup(level, overrides)
 fractions = stages.fractions_for(config)
@@ -96,6 +96,7 @@ sweep = stages.sweep(config, seeds).json("summary.json")  # progress goes to std
 runs = pd.DataFrame(sweep["runs"])[["toxic_fraction", "seed", "realised_fraction", "train_tokens_seen",
                                      "val_loss", "c4_loss", "unigram_val_loss", "tokens_per_s", "train_time_s"]]
 glue("fig_training", plots.training_curves(stages.run_histories(sweep)), display=False)
+record("sweep", {"preset": sweep["preset"], "seeds": sweep["seeds"], "runs": runs.to_dict("records")})
 glue("n_models", len(runs), display=False)
 glue("train_minutes", float(runs.train_time_s.sum() / 60), display=False)
 (runs.style.format({"toxic_fraction": "{:.0%}", "realised_fraction": "{:.4f}", "val_loss": "{:.3f}",

@@ -43,7 +43,7 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from toxlab import analysis, plots, separability, stages
-from toxlab.notebook import setup
+from toxlab.notebook import record, setup
 
 config = setup(level, overrides)
 fractions = stages.fractions_for(config)
@@ -71,6 +71,7 @@ glue("toxic_share", first["toxic_share_val"], display=False)
 glue("majority", first["majority_baseline"], display=False)
 glue("top_k", first["top_k"], display=False)
 glue("n_heads", len(np.ravel(first["head_val_accuracy"])), display=False)
+record("probes", [separability.headline(summaries[(f, s, main_pool)]) for f in fractions for s in seeds])
 table = pd.DataFrame(separability.summary_rows(summaries))
 table.style.format(precision=3).format({"toxic fraction": "{:.0%}"}).hide(axis="index")
 

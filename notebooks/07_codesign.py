@@ -69,7 +69,7 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from toxlab import codesign, evaluate, plots, stages, verdicts
-from toxlab.notebook import setup
+from toxlab.notebook import record, setup
 from toxlab.separability import scaled_top_k
 
 config = setup(level, overrides)
@@ -124,6 +124,7 @@ best.style.format(precision=2).format("{:.0%}", subset=["toxic_fraction"]).hide(
 # %% tags=["nbval-check-output"]
 table = codesign.verdict_table(evidence, plan)
 verdict_frame = pd.DataFrame([v.row() for v in table])
+record("verdicts", [v.row() for v in table])
 glue("n_held", sum(v.verdict == "held" for v in table), display=False)
 glue("n_claims", len(table), display=False)
 glue("n_seeds", len(seeds), display=False)

@@ -89,8 +89,7 @@ def _cache_under_a_file(tmp, monkeypatch):
 
 
 def _input_files(tmp, monkeypatch):
-    files = {"empty": "", "object": "{}\n", "not_a_summary": '{"preset": "smoke", "seeds": [0], "runs": [{}]}\n',
-             "bad_jsonl": '{"text": "fine"}\n{"text": \n', "no_text": '{"txt": "a"}\n'}
+    files = {"empty": "", "bad_jsonl": '{"text": "fine"}\n{"text": \n', "no_text": '{"txt": "a"}\n'}
     for name, content in files.items():
         (tmp / f"{name}.json").write_text(content)
     return {name: tmp / f"{name}.json" for name in files}
@@ -196,14 +195,6 @@ CASES = [
     # cache root
     pytest.param(Bad(PRETRAIN, "not writable", prepare=_cache_under_a_file), id="cache-root-under-a-file"),
     # JSON input
-    pytest.param(Bad(("readme", "--summary", "{empty}"), "cannot read sweep summary", prepare=_input_files),
-                 id="readme-empty-json"),
-    pytest.param(Bad(("readme", "--summary", "{object}"), "is not a sweep summary", prepare=_input_files),
-                 id="readme-json-not-a-summary"),
-    pytest.param(Bad(("readme", "--summary", "{not_a_summary}"), "is not a sweep summary", prepare=_input_files),
-                 id="readme-summary-rows-incomplete"),
-    pytest.param(Bad(("readme", "--summary", "{tmp}/absent.json"), "cannot read sweep summary"),
-                 id="readme-summary-missing"),
     pytest.param(Bad(("judge", "score", "--input", "{bad_jsonl}"), "line 2 is not valid JSON",
                      prepare=_input_files), id="judge-malformed-json-lines"),
     pytest.param(Bad(("judge", "score", "--input", "{no_text}"), "no string `text` field", prepare=_input_files),

@@ -1,6 +1,8 @@
 """The book machinery: parameters cells, level parameters, skipping unchanged chapters, failure handling, and
 what each chapter costs from an empty cache."""
 
+import shutil
+
 import pytest
 
 from toxlab import book, report
@@ -132,7 +134,8 @@ def test_readme_refuses_a_level_other_than_the_executed_chapters(tmp_path, monke
     monkeypatch.setattr(book, "NOTEBOOKS", tmp_path / "notebooks")
     monkeypatch.setattr(book, "CHAPTERS", tmp_path / "chapters")
     assert cli.main(["readme", "--level", "cpu"]) != 0
-    assert "holds the smoke level, not cpu: run toxlab book --level cpu first" in capsys.readouterr().err
+    assert "holds the smoke level, not cpu: execute it first with toxlab book --level cpu --execute" in \
+        capsys.readouterr().err
 
 
 PARAMETRIC = '''# %% tags=["parameters"]
@@ -168,3 +171,74 @@ def test_params_override_declared_parameters_in_a_separate_build(tmp_path, monke
         meta = nbformat.read(out / f"{name}.ipynb", as_version=4).metadata["toxlab"]
         assert meta["params"] == {"level": "smoke", "seeds": [3]}
     assert book.chapter_params("smoke", sources[0]) == {"level": "smoke", "seeds": [0, 1]}
+
+
+def _demo_book(tmp_path, monkeypatch, chapters=("01_first", "02_second")):
+    notebooks = tmp_path / "notebooks"
+    (notebooks / "params").mkdir(parents=True)
+    (notebooks / "params" / "smoke.yaml").write_text("common:\n  seeds: [0]\n")
+    for name in chapters:
+        (notebooks / f"{name}.py").write_text(COSTED.format(entries=[int(name[:2])]))
+    monkeypatch.setattr(book, "NOTEBOOKS", notebooks)
+    monkeypatch.setenv("TOXLAB_CACHE", str(tmp_path / "cache"))
+    return notebooks
+
+
+def test_rendering_executes_nothing_and_names_the_command_for_what_is_missing(tmp_path, monkeypatch):
+    _demo_book(tmp_path, monkeypatch)
+    with pytest.raises(ConfigError, match=r"holds no 01_first, 02_second executed at the smoke level; execute them "
+                                          r"with: toxlab book --level smoke --only 01,02 --execute --out "):
+        book.build("smoke", html=False, out=tmp_path / "out", log=lambda m: None)
+    assert not (tmp_path / "out" / "chapters").exists()
+
+
+def test_stale_chapters_are_kept_and_noted_and_execute_re_executes_them_with_a_price_tag(tmp_path, monkeypatch):
+    import nbformat
+    notebooks = _demo_book(tmp_path, monkeypatch)
+    lines = []
+    chapters = book.build("smoke", execute=True, html=False, out=tmp_path / "out", log=lines.append)
+    assert "book: executing 2 chapter(s) at the smoke level: 01_first (missing), 02_second (missing)" in lines
+    assert any(line.startswith("book: [2/2] 02_second: about an unknown time (no ledger)") for line in lines)
+    first = nbformat.read(chapters / "01_first.ipynb", as_version=4).metadata["toxlab"]
+    assert first["commit"] == book.current_commit()
+    # the code of chapter 1 changes: it is stale, kept as executed and not executed again
+    (notebooks / "01_first.py").write_text(COSTED.format(entries=[1]) + "\nprint('changed')\n")
+    lines.clear()
+    book.build("smoke", html=False, out=tmp_path / "out", log=lines.append)
+    assert nbformat.read(chapters / "01_first.ipynb", as_version=4).metadata["toxlab"] == first
+    assert not any("executing" in line for line in lines)
+    assert any(line.startswith("book: kept 01_first as executed (smoke level, seeds 0, commit ") and "stale" in line
+               for line in lines)
+    assert any(line.startswith("book: kept 02_second") and "stale" not in line for line in lines)
+    stale = [line for line in lines if "1 chapter(s) stale" in line]
+    assert stale and "`toxlab book --level smoke --only 01 --execute --out " in stale[0]
+    state = {c.name: c for c in book.survey("smoke", book.chapter_sources(), chapters)}
+    assert (state["01_first"].state, state["02_second"].state) == (book.STALE, book.FRESH)
+    note = book.stale_note(state["01_first"], "smoke")
+    assert f"commit `{first['commit']}` (smoke level, seeds 0)" in note and "--only 01 --execute" in note
+    # with its cache entry gone, the ledger prices the re-execution; --execute runs the stale chapter only
+    shutil.rmtree(tmp_path / "cache" / "demo")
+    lines.clear()
+    book.build("smoke", execute=True, html=False, out=tmp_path / "out", log=lines.append)
+    assert "book: executing 1 chapter(s) at the smoke level: 01_first (stale)" in lines
+    assert any("builds 1 cache entries that" in line for line in lines)
+    assert nbformat.read(chapters / "01_first.ipynb", as_version=4).metadata["toxlab"]["fingerprint"] != \
+        first["fingerprint"]
+    lines.clear()
+    book.build("smoke", force=True, only="02", html=False, out=tmp_path / "out", log=lines.append)
+    assert "book: executing 1 chapter(s) at the smoke level: 02_second (forced)" in lines
+
+
+def test_a_stale_note_goes_under_the_title_of_a_copy(tmp_path):
+    import nbformat
+    chapters = tmp_path / "book" / "chapters"
+    chapters.mkdir(parents=True)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title\n\nIntro."),
+                                               nbformat.v4.new_code_cell("x = 1")])
+    nbformat.write(notebook, chapters / "01_first.ipynb")
+    (tmp_path / "book" / "_build" / "html").mkdir(parents=True)
+    staging = book._with_notes(tmp_path / "book", {"01_first": "NOTE"})
+    assert nbformat.read(staging / "chapters" / "01_first.ipynb", as_version=4).cells[0].source == \
+        "# Title\n\nNOTE\n\nIntro."
+    assert nbformat.read(chapters / "01_first.ipynb", as_version=4).cells[0].source == "# Title\n\nIntro."
+    assert not (staging / "_build").exists()

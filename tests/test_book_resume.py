@@ -26,7 +26,7 @@ RUNNER = textwrap.dedent("""
     from pathlib import Path
     from toxlab import book
     book.NOTEBOOKS = Path(sys.argv[1])
-    book.build("smoke", html=False, out=Path(sys.argv[2]), log=lambda m: print(m, flush=True))
+    book.build("smoke", execute=True, html=False, out=Path(sys.argv[2]), log=lambda m: print(m, flush=True))
 """)
 
 
@@ -52,7 +52,7 @@ def test_a_killed_book_resumes_without_redoing_finished_chapters(tmp_path):
     env = {**os.environ, "SECOND_SLEEP": "120"}
     process = _run(folder, out, env, wait=False)
     for line in process.stdout:  # wait until the second chapter is being executed, then kill everything
-        if "executing 02_second" in line:
+        if "executing 02_second at level" in line:
             time.sleep(3)  # let its kernel start and enter the cell
             os.killpg(process.pid, signal.SIGKILL)
             break
@@ -64,7 +64,7 @@ def test_a_killed_book_resumes_without_redoing_finished_chapters(tmp_path):
 
     result = _run(folder, out, {**os.environ, "SECOND_SLEEP": "0"})
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "01_first unchanged at level smoke, kept" in result.stdout
-    assert "executing 02_second" in result.stdout and "executing 01_first" not in result.stdout
+    assert "book: kept 01_first as executed (smoke level, seeds 0, commit " in result.stdout
+    assert "executing 02_second at level" in result.stdout and "executing 01_first at level" not in result.stdout
     assert first.stat().st_mtime_ns == finished_at
     assert (out / "chapters" / "02_second.ipynb").exists()

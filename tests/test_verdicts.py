@@ -65,13 +65,11 @@ def testmean_points_average_seeds_of_one_treatment_only():
     assert out["x"]["toxicity"] == 12.0 and out["x"]["seeds"] == 2 and out["y"]["toxicity"] == 100.0
 
 
-def test_readme_block_lists_every_verdict(tmp_path):
+def test_readme_block_lists_every_verdict():
     from toxlab import report
     rows = [verdicts.headline_claim((15.2, 13.0, 17.5), (5.8, 4.9, 6.8), 2.36, 0.5).row()]
-    readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- verdicts:start -->\nSTALE\n<!-- verdicts:end -->\n")
-    report.update_readme(None, readme=readme, bench=tmp_path / "none.json", verdicts=rows, level="cpu")
-    text = readme.read_text()
+    text = report.replace_block("intro\n<!-- verdicts:start -->\nSTALE\n<!-- verdicts:end -->\n", "verdicts",
+                                report.verdict_table(rows, "cpu"))
     assert "STALE" not in text and "| 10 % toxic + weak ITI is less toxic than clean + strong ITI |" in text
     assert "did not hold" in text and "cpu level" in text
 

@@ -136,6 +136,12 @@ def _note(entry: Entry) -> None:
             handle.write(line + "\n")
 
 
+def stored(name: str, root: Path | None = None) -> bool:
+    """Whether the entry a ledger names "stage/key" is in the cache (present; not verified)."""
+    stage, _, key = name.partition("/")
+    return (entry_dir(stage, key, root or cache_root()) / MANIFEST).is_file()
+
+
 def read_ledger(path: Path) -> dict[str, float]:
     """{"stage/key": wall seconds its build took} for every distinct entry a ledger file lists."""
     used = {}

@@ -3,10 +3,14 @@ notebooks with Jupyter Book 1 (`execute_notebooks: off`: papermill is the only e
 
 Chapter sources are jupytext percent-format files `notebooks/NN_name.py`; `notebooks/params/<level>.yaml`
 holds each level's parameters (`common:` for every chapter, `chapters: {NN_name: {...}}` for one).
-An executed chapter records a fingerprint of its source, its parameters and the toxlab code; a rebuild
-skips chapters whose fingerprint is unchanged, and the stages a chapter calls are cached anyway. It also
-records how long it ran and every cache entry it used, with the time each took to build (`cost`): what the
-chapter costs from an empty cache.
+An executed chapter records a fingerprint of its source, its parameters and the toxlab code, the commit it
+was executed at, how long it ran, every cache entry it used with the time each took to build (`cost`: what
+the chapter costs from an empty cache), and the values the README is generated from (`records`).
+
+Rendering never executes: `build` keeps every executed chapter as it is, and a chapter whose fingerprint no
+longer matches (stale) is rendered as executed, with a note on its page naming the commit and level it was
+executed at. Executing is asked for (`execute=True`: stale and missing chapters; `force=True`: all), and
+first says what it will compute and what the ledgers say that costs.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
 
@@ -127,26 +132,30 @@ def chapter_fingerprint(source_path: Path, params: dict) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def execute_chapter(source_path: Path, level: str, force: bool = False, log=print,
-                    chapters: Path | None = None, overrides: dict[str, object] | None = None) -> Path:
+def current_commit() -> str | None:
+    """The checkout's short commit, with "+changes" when toxlab/ or notebooks/ differ from it; None outside git."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        changed = git("status", "--porcelain", "--", "toxlab", "notebooks")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if changed else "")
+
+
+def execute_chapter(source_path: Path, level: str, log=print, chapters: Path | None = None,
+                    overrides: dict[str, object] | None = None) -> Path:
     """Execute one chapter at `level` (with parameter `overrides`) into `chapters`/NN_name.ipynb (default
-    book/chapters; skipped when unchanged)."""
+    book/chapters), replacing it only when the execution succeeds."""
     import jupytext
     import nbformat
     import papermill
 
     params = chapter_params(level, source_path, overrides)
-    fingerprint = chapter_fingerprint(source_path, params)
     chapters = chapters or CHAPTERS
     out = chapters / f"{source_path.stem}.ipynb"
-    if not force and out.exists():
-        try:
-            meta = nbformat.read(out, as_version=4).metadata.get("toxlab", {})
-        except (ValueError, OSError):  # unreadable output: execute again
-            meta = {}
-        if meta.get("fingerprint") == fingerprint:
-            log(f"book: {source_path.stem} unchanged at level {level}, kept")
-            return out
     log(f"book: executing {source_path.stem} at level {level} with {params}")
     chapters.mkdir(parents=True, exist_ok=True)
     notebook = jupytext.read(source_path)
@@ -157,6 +166,7 @@ def execute_chapter(source_path: Path, level: str, force: bool = False, log=prin
         nbformat.write(notebook, src)
         ledger = Path(tmp) / "ledger.jsonl"
         ledger.touch()
+        commit = current_commit()
         start = time.perf_counter()
         try:
             with mock.patch.dict(os.environ, {artifacts.LEDGER_ENV: str(ledger)}):  # the kernel inherits it
@@ -172,13 +182,175 @@ def execute_chapter(source_path: Path, level: str, force: bool = False, log=prin
             raise ToxlabError(f"chapter {source_path.stem} could not be executed ({type(err).__name__}: "
                               f"{str(err).splitlines()[0] if str(err) else ''}); run it again") from None
         result = nbformat.read(executed, as_version=4)
-        result.metadata["toxlab"] = {"fingerprint": fingerprint, "level": level, "params": params,
+        result.metadata["toxlab"] = {"fingerprint": chapter_fingerprint(source_path, params), "level": level,
+                                     "params": params, "commit": commit,
                                      "wall_s": round(time.perf_counter() - start, 1),
                                      "stages": artifacts.read_ledger(ledger)}
         tmp_out = out.with_suffix(".tmp")
         nbformat.write(result, tmp_out)
         os.replace(tmp_out, out)  # a chapter is replaced only by a complete, successful execution
     return out
+
+
+@dataclass(frozen=True)
+class Executed:
+    """An executed chapter as its notebook describes itself (the `toxlab` metadata `execute_chapter` writes)."""
+
+    path: Path
+    level: str | None
+    params: dict
+    fingerprint: str | None
+    commit: str | None
+    wall_s: float
+    stages: dict[str, float] | None  # its ledger, {"stage/key": seconds the entry took to build}; None if not kept
+
+    @property
+    def seeds(self) -> str:
+        seeds = self.params.get("seeds")
+        return ", ".join(map(str, seeds)) if isinstance(seeds, list) else "?"
+
+    def describe(self) -> str:
+        return f"{self.level} level, seeds {self.seeds}, commit {self.commit or 'unknown'}"
+
+    def empty_cache_s(self) -> float | None:
+        """What executing it costs from an empty cache, by its ledger (None without one)."""
+        return None if self.stages is None else sum(self.stages.values()) + self.wall_s
+
+
+def read_executed(path: Path) -> Executed | None:
+    """The executed chapter at `path`; None if there is none, or it cannot be read (then it must be executed)."""
+    import nbformat
+    if not path.is_file():
+        return None
+    try:
+        meta = nbformat.read(path, as_version=4).metadata.get("toxlab", {})
+    except (ValueError, OSError):
+        return None
+    return Executed(path, meta.get("level"), meta.get("params") or {}, meta.get("fingerprint"), meta.get("commit"),
+                    float(meta.get("wall_s") or 0.0), meta.get("stages"))
+
+
+def records(path: Path) -> dict[str, object]:
+    """The values an executed chapter saved with `toxlab.notebook.record`: {name: JSON value}."""
+    import nbformat
+
+    from toxlab.notebook import RECORD_MIME
+    found = {}
+    for cell in nbformat.read(path, as_version=4).cells:
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name and RECORD_MIME in output.get("data", {}):
+                found[name] = output["data"][RECORD_MIME]
+    return found
+
+
+FRESH, STALE, MISSING, OTHER_LEVEL = "fresh", "stale", "missing", "other level"
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A chapter source and the state of its executed notebook at a level: fresh (executed with this source,
+    these parameters and this code), stale (with earlier ones), missing, or executed at another level."""
+
+    source: Path
+    executed: Executed | None
+    state: str
+
+    @property
+    def name(self) -> str:
+        return self.source.stem
+
+
+def survey(level: str, sources: list[Path], chapters: Path, overrides: dict[str, object] | None = None
+           ) -> list[Chapter]:
+    """The state of each chapter of `sources` in the folder `chapters` at `level`."""
+    states = []
+    for source in sources:
+        executed = read_executed(chapters / f"{source.stem}.ipynb")
+        if executed is None:
+            state = MISSING
+        elif executed.level != level:
+            state = OTHER_LEVEL
+        elif executed.fingerprint == chapter_fingerprint(source, chapter_params(level, source, overrides)):
+            state = FRESH
+        else:
+            state = STALE
+        states.append(Chapter(source, executed, state))
+    return states
+
+
+def estimates(chapters: list[Chapter]) -> dict[str, float | None]:
+    """Seconds each chapter would take to execute now, by its ledger: the build times of the entries it uses
+    that the cache lacks (an entry several chapters share counted in the first), plus its last execution's
+    wall time. None for a chapter without a ledger."""
+    root = artifacts.cache_root()
+    counted, out = set(), {}
+    for chapter in chapters:
+        executed = chapter.executed
+        if executed is None or executed.stages is None:
+            out[chapter.name] = None
+            continue
+        lacking = {name: s for name, s in executed.stages.items()
+                   if name not in counted and not artifacts.stored(name, root)}
+        counted.update(lacking)
+        out[chapter.name] = sum(lacking.values()) + executed.wall_s
+    return out
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "an unknown time (no ledger)"
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{max(seconds / 60, 0.1):.1f} min"
+
+
+def total(times: list[float | None]) -> str:
+    known = [t for t in times if t is not None]
+    unknown = len(times) - len(known)
+    return duration(sum(known)) + (f" plus {unknown} chapter(s) without a ledger" if unknown else "")
+
+
+def execute_command(level: str, chapters: list[Chapter], out: Path | None = None) -> str:
+    only = f" --only {','.join(c.name[:2] for c in chapters)}" if chapters else ""
+    return f"toxlab book --level {level}{only} --execute" + (f" --out {out}" if out else "")
+
+
+def stale_note(chapter: Chapter, level: str) -> str:
+    """The note a stale chapter's page carries (MyST)."""
+    executed = chapter.executed
+    return ("```{admonition} Executed with an earlier version\n:class: warning\n"
+            f"This page shows the chapter as it was executed at commit `{executed.commit or 'unknown'}` "
+            f"({executed.level} level, seeds {executed.seeds}). The code or the chapter's parameters have "
+            "changed since, so re-executing it may give other numbers: "
+            f"`{execute_command(level, [chapter])}` (about {duration(executed.empty_cache_s())} from an empty "
+            "cache, by its ledger).\n```")
+
+
+def _announce(todo: list[Chapter], level: str, times: dict[str, float | None], log) -> None:
+    """What executing `todo` will compute, and what its ledgers say it costs, before any of it starts."""
+    log(f"book: executing {len(todo)} chapter(s) at the {level} level: "
+        + ", ".join(f"{c.name} ({'forced' if c.state == FRESH else c.state})" for c in todo))
+    root = artifacts.cache_root()
+    lacking = {name for c in todo if c.executed and c.executed.stages
+               for name in c.executed.stages if not artifacts.stored(name, root)}
+    log(f"book: by the chapters' ledgers this builds {len(lacking)} cache entries that {root} lacks and takes "
+        f"about {total([times[c.name] for c in todo])} (as measured where the ledgers were recorded)")
+
+
+def _with_notes(book_dir: Path, notes: dict[str, str]) -> Path:
+    """A copy of the book's sources in which each chapter named in `notes` carries its note under its title."""
+    import nbformat
+    staging = book_dir / "_build" / "source"
+    if staging.exists():
+        shutil.rmtree(staging)
+    shutil.copytree(book_dir, staging, ignore=shutil.ignore_patterns("_build"))
+    for name, note in notes.items():
+        path = staging / "chapters" / f"{name}.ipynb"
+        notebook = nbformat.read(path, as_version=4)
+        first = next(c for c in notebook.cells if c.cell_type == "markdown")
+        title, _, rest = first.source.partition("\n")
+        first.source = f"{title}\n\n{note}\n{rest}"
+        nbformat.write(notebook, path)
+    return staging
 
 
 def write_toc(chapters: list[Path], book_dir: Path = BOOK) -> Path:
@@ -199,9 +371,11 @@ def write_toc(chapters: list[Path], book_dir: Path = BOOK) -> Path:
     return path
 
 
-def build_html(log=print, book_dir: Path = BOOK) -> Path:
-    """Render the book with Jupyter Book 1; any Sphinx warning fails the build."""
-    command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(book_dir),
+def build_html(log=print, book_dir: Path = BOOK, notes: dict[str, str] | None = None) -> Path:
+    """Render the book with Jupyter Book 1 into `book_dir`/_build/html; any Sphinx warning fails the build.
+    `notes` ({chapter: MyST}) are shown at the top of those chapters' pages (the notebooks are left alone)."""
+    source = _with_notes(book_dir, notes) if notes else book_dir
+    command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(source),
                "--config", str(PROJECT_ROOT / "_config.yml"), "--path-output", str(book_dir),
                "-W", "-n", "--keep-going"]
     log("book: rendering HTML with Jupyter Book")
@@ -213,14 +387,19 @@ def build_html(log=print, book_dir: Path = BOOK) -> Path:
     return book_dir / "_build" / "html"
 
 
-def build(level: str, only: str | None = None, force: bool = False, html: bool = True, log=print,
-          out: Path | None = None, params: list[str] | None = None) -> Path:
-    """Execute the chapters (all, or those `only` lists: "03" or "01,02,03") at `level`, then render the HTML
-    book. `params` ("name=value", YAML values) overrides the level's parameters in every chapter that declares
-    them: a variant of the book, so it must be built elsewhere (`out`).
+def build(level: str, only: str | None = None, execute: bool = False, force: bool = False, html: bool = True,
+          log=print, out: Path | None = None, params: list[str] | None = None) -> Path:
+    """Render the HTML book from the chapters executed at `level`; execute none unless asked.
 
-    `out` builds a separate copy of the book (its pages and the executed chapters) in another folder, so
-    that a smoke-level test build does not replace the chapters in book/.
+    Every executed chapter is kept as it is. One that is stale (executed with an earlier version of its code or
+    parameters) is rendered as executed, with a note on its page, and the command that would re-execute it is
+    printed with what its ledger says that costs. `execute` executes the chapters (all, or those `only` lists:
+    "03" or "01,02,03") that are stale or missing, `force` all of them; either first prints what it will
+    compute and the time it takes by the ledgers, then each chapter's progress with the time left.
+
+    `params` ("name=value", YAML values) overrides the level's parameters in every chapter that declares them:
+    a variant of the book, executed and built elsewhere (`out`). `out` builds a separate copy of the book (its
+    pages and the executed chapters) in another folder, so that a test build does not replace book/.
     """
     level_params(level)  # bad input fails before anything is written
     sources = [find_chapter(n.strip()) for n in only.split(",")] if only else chapter_sources()
@@ -229,48 +408,72 @@ def build(level: str, only: str | None = None, force: bool = False, html: bool =
     if overrides and book_dir == BOOK:
         raise ConfigError("--param would replace the book's chapters with a variant; build it beside them with "
                           "--out DIR")
+    execute = execute or force or bool(overrides)  # a variant exists only once executed
+    chapters = book_dir / "chapters"
+    states = survey(level, chapter_sources(), chapters, overrides)
+    chosen = [c for c in states if c.source in sources]
+    todo = [c for c in chosen if force or (execute and c.state != FRESH)]
+    absent = [c for c in chosen if c.state in (MISSING, OTHER_LEVEL)]
+    if absent and not execute:
+        raise ConfigError(f"{chapters} holds no {', '.join(c.name for c in absent)} executed at the {level} level; "
+                          f"execute them with: {execute_command(level, absent, out)}")
     if book_dir != BOOK:
         book_dir.mkdir(parents=True, exist_ok=True)
         for page in BOOK.glob("*.md"):
             if page.name != "gpu_level.md":  # a separate build holds its own level's chapters only
                 shutil.copy(page, book_dir / page.name)
-    chapters = book_dir / "chapters"
-    for source in sources:
-        execute_chapter(source, level, force=force, log=log, chapters=chapters, overrides=overrides)
+    times = estimates(todo)
+    if todo:
+        _announce(todo, level, times, log)
+    for i, chapter in enumerate(todo, 1):
+        log(f"book: [{i}/{len(todo)}] {chapter.name}: about {duration(times[chapter.name])} by its ledger; "
+            f"about {total([times[c.name] for c in todo[i - 1:]])} left")
+        start = time.perf_counter()
+        execute_chapter(chapter.source, level, log=log, chapters=chapters, overrides=overrides)
+        log(f"book: [{i}/{len(todo)}] {chapter.name} executed in {duration(time.perf_counter() - start)}")
+    kept = [c for c in states if c not in todo and c.state in (FRESH, STALE)]
+    for chapter in kept:
+        log(f"book: kept {chapter.name} as executed ({chapter.executed.describe()})"
+            + ("; stale: its code or parameters changed since" if chapter.state == STALE else ""))
+    stale = [c for c in kept if c.state == STALE]
+    if stale:
+        log(f"book: {len(stale)} chapter(s) stale, kept as executed (their pages say so); "
+            f"`{execute_command(level, stale if len(stale) < len(states) else [], out)}` re-executes them: "
+            f"about {total(list(estimates(stale).values()))} by their ledgers with this cache")
     executed = [chapters / f"{p.stem}.ipynb" for p in chapter_sources() if (chapters / f"{p.stem}.ipynb").exists()]
     write_toc(executed, book_dir)
     if not html:
         return chapters
-    return build_html(log, book_dir) / "index.html"
+    return build_html(log, book_dir, {c.name: stale_note(c, level) for c in stale}) / "index.html"
 
 
 def cost(chapters: Path | None = None) -> dict:
     """What the executed chapters in `chapters` cost, from the ledgers they recorded (`execute_chapter`).
 
-    Per chapter, in book order: the wall time of its last execution, the cache entries it used and the time
-    they took to build, and those it needs first (an entry shared with an earlier chapter is counted there):
-    their sum over the chapters is the compute of the whole level from an empty cache. Also those totals by
-    stage. Raises if a chapter has no ledger (executed before ledgers were kept) or the levels differ."""
-    import nbformat
+    Per chapter, in book order: the commit and seeds it was executed with, the wall time of its last
+    execution, the cache entries it used and the time they took to build, and those it needs first (an entry
+    shared with an earlier chapter is counted there): their sum over the chapters is the compute of the whole
+    level from an empty cache. Also those totals by stage. Raises if a chapter has no ledger (executed before
+    ledgers were kept) or the levels differ."""
     chapters = Path(chapters or CHAPTERS)
     rows, seen, by_stage, levels = [], set(), {}, set()
     for source in chapter_sources():
-        path = chapters / f"{source.stem}.ipynb"
-        if not path.exists():
+        executed = read_executed(chapters / f"{source.stem}.ipynb")
+        if executed is None:
             continue
-        meta = nbformat.read(path, as_version=4).metadata.get("toxlab", {})
-        if "stages" not in meta:
-            raise ToxlabError(f"{path} records no cache ledger (executed by an older toxlab); re-execute it: "
-                              f"toxlab book --level {meta.get('level', 'cpu')} --only {source.stem[:2]} --force")
-        levels.add(meta["level"])
-        new = {name: s for name, s in meta["stages"].items() if name not in seen}
+        if executed.stages is None:
+            raise ToxlabError(f"{executed.path} records no cache ledger (executed by an older toxlab); re-execute "
+                              f"it: toxlab book --level {executed.level or 'cpu'} --only {source.stem[:2]} --force")
+        levels.add(executed.level)
+        new = {name: s for name, s in executed.stages.items() if name not in seen}
         seen.update(new)
         for name, seconds in new.items():
             stage = name.split("/")[0]
-            count, total = by_stage.get(stage, (0, 0.0))
-            by_stage[stage] = (count + 1, total + seconds)
-        rows.append({"chapter": source.stem, "wall_s": meta["wall_s"], "entries": len(meta["stages"]),
-                     "stage_s": sum(meta["stages"].values()), "new_entries": len(new),
+            count, total_s = by_stage.get(stage, (0, 0.0))
+            by_stage[stage] = (count + 1, total_s + seconds)
+        rows.append({"chapter": source.stem, "commit": executed.commit, "seeds": executed.seeds,
+                     "wall_s": executed.wall_s, "entries": len(executed.stages),
+                     "stage_s": sum(executed.stages.values()), "new_entries": len(new),
                      "new_stage_s": sum(new.values())})
     if len(levels) > 1:
         raise ToxlabError(f"{chapters} mixes levels {sorted(levels)}; re-execute the book at one level")

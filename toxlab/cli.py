@@ -11,9 +11,10 @@
                     [--benchmark toxigen|rtp|ce] [--alpha A]   a detoxification baseline on one
                                                    benchmark (alpha > 0: followed by ITI)
     toxlab toy --shares 0.01,0.1,0.333 --seeds 10 [--set estimator=mean]
-    toxlab book --level L [--only NN[,NN]] [-p NAME=VALUE --out DIR]
-                                             execute the chapters (papermill) and render the book
-    toxlab readme [--level L | --summary PATH] regenerate the README's tables from the latest results
+    toxlab book --level L [--only NN[,NN]] [--execute | --force] [-p NAME=VALUE --out DIR]
+                                             render the book from the executed chapters; --execute
+                                             (re-)executes stale and missing chapters (papermill)
+    toxlab readme [--level L]                the README's tables from what the executed chapters hold
     toxlab bench {train,probe,iti,judge,book} [ARGS]   one benchmark (bench/NAME_bench.py in a clone of the
                                              repository): JSON lines, merged into bench/results.json
     toxlab judge score --input FILE [--judge NAME] [--level L]   one {"toxicity": p} JSON line per text
@@ -151,24 +152,28 @@ def build_parser() -> argparse.ArgumentParser:
     ty.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                     help="change a ToyConfig field, e.g. --set estimator=mean --set d_model=8")
 
-    book = sub.add_parser("book", help="execute the chapters with papermill and render the book")
+    book = sub.add_parser("book", help="render the book from the executed chapters (executing them if asked)")
     book.add_argument("--level", default=DEFAULT_PRESET, help="smoke, cpu (default) or gpu")
-    book.add_argument("--only", default=None, metavar="NN[,NN]", help="re-run these chapters, e.g. --only 03 or "
-                                                                       "--only 01,02,03,04")
-    book.add_argument("--force", action="store_true", help="re-execute chapters even if unchanged")
+    book.add_argument("--only", default=None, metavar="NN[,NN]", help="execute only these chapters, e.g. --only 03 "
+                                                                       "or --only 01,02,03,04")
+    book.add_argument("--execute", action="store_true", help="execute the stale and missing chapters (prints "
+                                                             "what it computes and its time first)")
+    book.add_argument("--force", action="store_true", help="execute the chapters even if unchanged")
     book.add_argument("--no-html", action="store_true", help="execute the chapters only")
     book.add_argument("--out", default=None, help="build a separate copy of the book in this folder")
     book.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
-                      help="override a chapter parameter (YAML value, e.g. -p seeds=[0]); needs --out")
+                      help="override a chapter parameter (YAML value, e.g. -p seeds=[0]); needs --out, "
+                           "and executes")
 
     bench = sub.add_parser("bench", help="run one benchmark (a clone's bench/NAME_bench.py); --help after NAME "
                                          "lists its options")
     bench.add_argument("name", help=", ".join(BENCHES))
     bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed to the benchmark script")
 
-    readme = sub.add_parser("readme", help="regenerate the README's results and benchmark tables")
-    readme.add_argument("--level", default=None, help="take the sweep of this book level (its preset and seeds)")
-    readme.add_argument("--summary", default=None, help="or a sweep summary.json (as `toxlab sweep` prints)")
+    readme = sub.add_parser("readme", help="regenerate the README's tables from the executed chapters (computes "
+                                           "nothing)")
+    readme.add_argument("--level", default=DEFAULT_PRESET, help="the level book/chapters was executed at "
+                                                                "(default cpu)")
 
     judge = sub.add_parser("judge", help="score texts with a toxicity judge, or print the judge card")
     judge_sub = judge.add_subparsers(dest="judge_command", required=True, parser_class=_Parser)
@@ -236,7 +241,8 @@ def run(args) -> str | None:
         return str(book.BOOK / "gpu_level.md")
     if args.command == "book":
         from toxlab import book
-        return str(book.build(args.level, only=args.only, force=args.force, html=not args.no_html,
+        return str(book.build(args.level, only=args.only, execute=args.execute, force=args.force,
+                              html=not args.no_html,
                               log=lambda m: print(m, flush=True), out=args.out, params=args.param))
     if args.command == "toy":
         from toxlab.toy import ToyConfig, parse_overrides
@@ -251,29 +257,11 @@ def run(args) -> str | None:
                   f"{row['p_value']:7.3f}")
         return str(entry.file("summary.json"))
     if args.command == "readme":
-        from toxlab import report
-        summary, probes, benchmarks, verdicts, cost = args.summary, [], [], [], None
-        if args.level:
-            from toxlab import artifacts, book
-            from toxlab.config import get_preset
-            seeds = (book.level_params(args.level).get("common") or {}).get("seeds", [0])
-            cost = book.cost()
-            if cost["level"] != args.level:
-                raise ToxlabError(f"book/chapters holds the {cost['level']} level, not {args.level}: "
-                                  f"run toxlab book --level {args.level} first")
-            config = get_preset(args.level)
-            summary = stages.sweep(config, seeds, log=lambda m: print(m, flush=True)).file("summary.json")
-            for fraction in stages.fractions_for(config):
-                for seed in seeds:
-                    try:
-                        with artifacts.lookup_only():  # only what the book already computed
-                            probes.append(stages.probe(config.with_fraction(fraction), seed).json("summary.json"))
-                    except artifacts.CacheMiss:
-                        pass
-            benchmarks = _computed_table1(config, seeds)
-            verdicts = _computed_verdicts(args.level)
-        return str(report.update_readme(summary, probes=probes, benchmarks=benchmarks, verdicts=verdicts,
-                                        level=args.level or "cpu", cost=cost))
+        from toxlab import book, report
+        changed = report.regenerate(args.level)
+        print(f"readme: {'rewrote' if changed else 'kept'} {report.README.name}'s tables: they "
+              f"{'now match' if changed else 'match'} what the chapters in {book.CHAPTERS} hold")
+        return str(report.README)
     if args.command == "judge":
         return _judge(args)
     config = _config(args)
@@ -329,43 +317,6 @@ def run(args) -> str | None:
                   f"{r['val_loss']:7.3f} {r['c4_loss']:7.3f} {r['unigram_val_loss']:7.3f}")
         return str(entry.file("summary.json"))
     raise AssertionError(args.command)
-
-
-def _computed_table1(config, seeds: list[int]) -> list[dict]:
-    """Chapter 6's rows for base, weak, mid and strong ITI, from the cache only (what the book computed)."""
-    from toxlab import artifacts, evaluate, stages
-    rows = []
-    for fraction in stages.fractions_for(config):
-        for seed in seeds:
-            for setting, alpha in (("base", 0), ("weak", 4), ("mid", 8), ("strong", 12)):
-                try:
-                    with artifacts.lookup_only():
-                        parts = [stages.evaluate(config.with_fraction(fraction), seed, b, alpha=alpha,
-                                                 progress=False).json("result.json") for b in ("toxigen", "rtp", "ce")]
-                except artifacts.CacheMiss:
-                    continue
-                rows.append(evaluate.table_row(setting, *parts))
-    return rows
-
-
-def _computed_verdicts(level: str) -> list[dict]:
-    """Chapter 7's verdict rows with that level's chapter parameters, from the cache only (empty if the book
-    has not computed everything the chapter reads)."""
-    import dataclasses
-
-    from toxlab import artifacts, book, codesign, evaluate
-    from toxlab.config import get_preset
-    source = book.NOTEBOOKS / "07_codesign.py"
-    params = {**book.declared_parameters(source.read_text()), **book.chapter_params(level, source)}
-    plan = codesign.Plan(**{f.name: params[f.name] for f in dataclasses.fields(codesign.Plan) if f.name in params})
-    config = get_preset(level, params.get("overrides") or {})
-    try:
-        with artifacts.lookup_only():
-            evidence = codesign.collect(config, plan, evaluate.eval_preset(config.preset, params.get("eval_overrides")),
-                                        progress=False)
-    except artifacts.CacheMiss:
-        return []
-    return [v.row() for v in codesign.verdict_table(evidence, plan)]
 
 
 def _evaluate(config, args) -> str:

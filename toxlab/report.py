@@ -1,7 +1,10 @@
 """Tables for the README, generated from results (never typed by hand).
 
-`toxlab readme --summary PATH` rewrites the blocks between `<!-- results:start -->` / `<!-- results:end -->`
-(from a sweep summary) and `<!-- bench:start -->` / `<!-- bench:end -->` (from bench/results.json).
+`toxlab readme --level L` (`regenerate`) rewrites the blocks between `<!-- NAME:start -->` and
+`<!-- NAME:end -->` from what the book's executed chapters hold: the values each saved with
+`toxlab.notebook.record` (`results`: chapter 3's sweep, `probes`: chapter 4's probes, `table1`: chapter 6's
+benchmarks, `verdicts`: chapter 7's verdicts), their ledgers (`cost`), and bench/results.json (`bench`). It
+trains, evaluates and loads nothing from the cache.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ import json
 import re
 from pathlib import Path
 
+from toxlab import book
 from toxlab.errors import ToxlabError
+from toxlab.separability import ProbeHeadline
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +35,7 @@ def sweep_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def separability_table(summaries: list[dict]) -> str:
+def separability_table(rows: list[ProbeHeadline]) -> str:
     """Markdown table of the head probes per model (last-token activations, as the paper)."""
     lines = ["Head probes on the held-out ToxiGen statements (last token, as the paper): accuracy against the "
              "majority-class rate, ROC-AUC (0.5 = chance), and entanglement of the toxicity direction with the "
@@ -39,12 +44,10 @@ def separability_table(summaries: list[dict]) -> str:
              "| toxic fraction | seed | majority | mean head acc. | best head acc. | mean head AUC | best head AUC | "
              "best residual-layer AUC | entanglement | random |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for s in summaries:
-        heads, ent = s["heads"], s["entanglement"]
-        lines.append(f"| {s['toxic_fraction']:.2f} | {s['seed']} | {s['majority_baseline']:.3f} | "
-                     f"{heads['val_accuracy']['mean']:.3f} | {heads['val_accuracy']['max']:.3f} | "
-                     f"{heads['val_auc']['mean']:.3f} | {heads['val_auc']['max']:.3f} | "
-                     f"{max(s['resid_val_auc']):.3f} | {ent['mean']:.3f} | {ent['random_reference']:.3f} |")
+    for r in rows:
+        lines.append(f"| {r.toxic_fraction:.2f} | {r.seed} | {r.majority_rate:.3f} | {r.head_accuracy_mean:.3f} | "
+                     f"{r.head_accuracy_max:.3f} | {r.head_auc_mean:.3f} | {r.head_auc_max:.3f} | "
+                     f"{r.resid_auc_max:.3f} | {r.entanglement_mean:.3f} | {r.entanglement_random:.3f} |")
     return "\n".join(lines)
 
 
@@ -116,8 +119,8 @@ def benchmark_table(rows: list[dict]) -> str:
              "|---:|---:|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         low, high = r["ToxiGen 95% CI"]
-        lines.append(f"| {r['toxic fraction']:.2f} | {r['seed']} | {r['setting']} | {r['ToxiGen toxicity']:.1f} | "
-                     f"{low:.1f}-{high:.1f} | {r['RTP challenging exp. max']:.1f} | {r['RTP challenging prob.']:.1f} | "
+        lines.append(f"| {r['toxic fraction']:.2f} | {r['seed']} | {r['setting']} | {r['ToxiGen toxicity']:.2f} | "
+                     f"{low:.1f}-{high:.1f} | {r['RTP challenging exp. max']:.2f} | {r['RTP challenging prob.']:.2f} | "
                      f"{r['CE increase']:+.2f} |")
     return "\n".join(lines)
 
@@ -135,14 +138,17 @@ def verdict_table(rows: list[dict], level: str) -> str:
 def cost_table(cost: dict) -> str:
     """The book's cost from an empty cache (`toxlab.book.cost`): by chapter, then by stage."""
     lines = [f"The {cost['level']} level, from its chapters' ledgers: an entry shared by several chapters is counted "
-             "where it is first needed, so the last column adds up to the level's compute from an empty cache.", "",
-             "| chapter | last execution | entries used | their build time | first needed here | their build time |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "where it is first needed, so the last column adds up to the level's compute from an empty cache. "
+             "Each chapter was executed with the code of the commit given, with those seeds.", "",
+             "| chapter | commit | seeds | last execution | entries used | their build time | first needed here | "
+             "their build time |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in cost["chapters"]:
-        lines.append(f"| {r['chapter']} | {_minutes(r['wall_s'])} | {r['entries']:,} | {_minutes(r['stage_s'])} | "
-                     f"{r['new_entries']:,} | {_minutes(r['new_stage_s'])} |")
-    lines.append(f"| **all** | {_minutes(sum(r['wall_s'] for r in cost['chapters']))} | | | **{cost['entries']:,}** | "
-                 f"**{_minutes(cost['stage_s'])}** |")
+        lines.append(f"| {r['chapter']} | {r['commit'] or 'unknown'} | {r['seeds']} | {_minutes(r['wall_s'])} | "
+                     f"{r['entries']:,} | {_minutes(r['stage_s'])} | {r['new_entries']:,} | "
+                     f"{_minutes(r['new_stage_s'])} |")
+    lines.append(f"| **all** | | | {_minutes(sum(r['wall_s'] for r in cost['chapters']))} | | | "
+                 f"**{cost['entries']:,}** | **{_minutes(cost['stage_s'])}** |")
     lines += ["", "| stage | entries | build time | share |", "|---|---:|---:|---:|"]
     for r in cost["stages"]:
         share = r["stage_s"] / cost["stage_s"] if cost["stage_s"] else 0.0
@@ -157,32 +163,54 @@ def replace_block(text: str, name: str, body: str) -> str:
     return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
-def update_readme(summary_path: Path | None, readme: Path = PROJECT_ROOT / "README.md",
-                  bench: Path = PROJECT_ROOT / "bench" / "results.json", probes: list[dict] | None = None,
-                  benchmarks: list[dict] | None = None, verdicts: list[dict] | None = None,
-                  level: str = "cpu", cost: dict | None = None) -> Path:
-    text = readme.read_text()
-    if cost:
-        text = replace_block(text, "cost", cost_table(cost))
-    if verdicts:
-        text = replace_block(text, "verdicts", verdict_table(verdicts, level))
-    if probes:
-        text = replace_block(text, "probes", separability_table(probes))
-    if benchmarks:
-        text = replace_block(text, "table1", benchmark_table(benchmarks))
-    if summary_path is not None:
+#: The README blocks generated from the executed chapters' records: block -> (chapter, record).
+RECORDED = {"results": ("03_contamination", "sweep"), "probes": ("04_separability", "probes"),
+            "table1": ("06_benchmarks", "table1"), "verdicts": ("07_codesign", "verdicts")}
+
+
+def recorded_tables(chapters: Path, level: str) -> dict[str, str]:
+    """{block: markdown} from the records of the chapters in `chapters` (executed at `level`). A missing chapter
+    or record, or one that is not what its table reads, stops with one line naming the chapter to re-execute."""
+    tables = {"results": sweep_table, "table1": benchmark_table,
+              "probes": lambda rows: separability_table([ProbeHeadline(**r) for r in rows]),
+              "verdicts": lambda rows: verdict_table(rows, level)}
+    out = {}
+    for block, (chapter, name) in RECORDED.items():
+        again = f"re-execute it: toxlab book --level {level} --only {chapter[:2]} --execute"
+        path = chapters / f"{chapter}.ipynb"
+        if not path.is_file():
+            raise ToxlabError(f"{chapters} holds no executed {chapter}; {again}")
+        found = book.records(path)
+        if name not in found:
+            raise ToxlabError(f"{chapter} holds no `{name}` record (executed before it saved one); {again}")
         try:
-            summary = json.loads(Path(summary_path).read_text())
-        except (OSError, ValueError) as err:
-            raise ToxlabError(f"cannot read sweep summary {summary_path} ({err}); "
-                              f"pass the path `toxlab sweep` printed last") from None
-        try:
-            table = sweep_table(summary)
+            out[block] = tables[block](found[name])
         except (KeyError, TypeError, ValueError, AttributeError) as err:
-            raise ToxlabError(f"{summary_path} is not a sweep summary (no usable field {err}); "
-                              f"pass the path `toxlab sweep` printed last") from None
-        text = replace_block(text, "results", table)
+            raise ToxlabError(f"{chapter}'s `{name}` record is not what the README's table reads "
+                              f"({type(err).__name__}: {err}); {again}") from None
+    return out
+
+
+README = PROJECT_ROOT / "README.md"
+BENCH = PROJECT_ROOT / "bench" / "results.json"
+
+
+def regenerate(level: str, chapters: Path | None = None, readme: Path | None = None,
+               bench: Path | None = None) -> bool:
+    """Rewrite the README's generated blocks from the chapters executed at `level` (default book/chapters) and
+    bench/results.json; everything is read, nothing is computed. Returns whether the README changed."""
+    book.level_params(level)  # an unknown level fails before anything is read
+    chapters, readme, bench = Path(chapters or book.CHAPTERS), Path(readme or README), Path(bench or BENCH)
+    cost = book.cost(chapters)
+    if cost["level"] != level:
+        raise ToxlabError(f"{chapters} holds the {cost['level']} level, not {level}: "
+                          f"execute it first with toxlab book --level {level} --execute")
+    before = readme.read_text()
+    text = before
+    for block, table in {"cost": cost_table(cost), **recorded_tables(chapters, level)}.items():
+        text = replace_block(text, block, table)
     if bench.exists():
         text = replace_block(text, "bench", bench_table(json.loads(bench.read_text())))
-    readme.write_text(text)
-    return readme
+    if text != before:
+        readme.write_text(text)
+    return text != before

@@ -11,6 +11,7 @@ is about. The reference value is the same statistic for random directions in the
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -174,3 +175,28 @@ def paired_statistics(folders: dict[tuple[float, int], Path], fractions: list[fl
                       "p_one_sided": analysis.one_sided_p(fit), "spearman_rho": rank["rho"],
                       "spearman_p": rank["p_value"]})
     return tests, points
+
+
+@dataclass(frozen=True)
+class ProbeHeadline:
+    """One probed model in a line (the README's probe table): accuracies and ROC-AUCs over its heads against
+    the majority-class rate, the best residual layer's AUC, and the mean entanglement beside random directions'."""
+
+    toxic_fraction: float
+    seed: int
+    majority_rate: float
+    head_accuracy_mean: float
+    head_accuracy_max: float
+    head_auc_mean: float
+    head_auc_max: float
+    resid_auc_max: float
+    entanglement_mean: float
+    entanglement_random: float
+
+
+def headline(summary: dict) -> ProbeHeadline:
+    """The headline of one probe entry's `summary.json`."""
+    heads, ent = summary["heads"], summary["entanglement"]
+    return ProbeHeadline(summary["toxic_fraction"], summary["seed"], summary["majority_baseline"],
+                         heads["val_accuracy"]["mean"], heads["val_accuracy"]["max"], heads["val_auc"]["mean"],
+                         heads["val_auc"]["max"], max(summary["resid_val_auc"]), ent["mean"], ent["random_reference"])
