@@ -297,16 +297,17 @@ def estimates(chapters: list[Chapter]) -> dict[str, float | None]:
     return out
 
 
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "an unknown time (no ledger)"
+def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{max(seconds / 60, 0.1):.1f} min"
 
 
 def total(times: list[float | None]) -> str:
+    """"about 2.1 h" for estimates by ledgers (None: a chapter without one, whose time is not known)."""
     known = [t for t in times if t is not None]
     unknown = len(times) - len(known)
-    return duration(sum(known)) + (f" plus {unknown} chapter(s) without a ledger" if unknown else "")
+    if not known:
+        return "an unknown time (no ledger yet)"
+    return f"about {duration(sum(known))}" + (f" plus {unknown} chapter(s) without a ledger" if unknown else "")
 
 
 def execute_command(level: str, chapters: list[Chapter], out: Path | None = None) -> str:
@@ -321,7 +322,7 @@ def stale_note(chapter: Chapter, level: str) -> str:
             f"This page shows the chapter as it was executed at commit `{executed.commit or 'unknown'}` "
             f"({executed.level} level, seeds {executed.seeds}). The code or the chapter's parameters have "
             "changed since, so re-executing it may give other numbers: "
-            f"`{execute_command(level, [chapter])}` (about {duration(executed.empty_cache_s())} from an empty "
+            f"`{execute_command(level, [chapter])}` ({total([executed.empty_cache_s()])} from an empty "
             "cache, by its ledger).\n```")
 
 
@@ -333,7 +334,7 @@ def _announce(todo: list[Chapter], level: str, times: dict[str, float | None], l
     lacking = {name for c in todo if c.executed and c.executed.stages
                for name in c.executed.stages if not artifacts.stored(name, root)}
     log(f"book: by the chapters' ledgers this builds {len(lacking)} cache entries that {root} lacks and takes "
-        f"about {total([times[c.name] for c in todo])} (as measured where the ledgers were recorded)")
+        f"{total([times[c.name] for c in todo])} (as measured where the ledgers were recorded)")
 
 
 def _with_notes(book_dir: Path, notes: dict[str, str]) -> Path:
@@ -426,8 +427,10 @@ def build(level: str, only: str | None = None, execute: bool = False, force: boo
     if todo:
         _announce(todo, level, times, log)
     for i, chapter in enumerate(todo, 1):
-        log(f"book: [{i}/{len(todo)}] {chapter.name}: about {duration(times[chapter.name])} by its ledger; "
-            f"about {total([times[c.name] for c in todo[i - 1:]])} left")
+        own = times[chapter.name]
+        log(f"book: [{i}/{len(todo)}] {chapter.name}: "
+            + (f"about {duration(own)} by its ledger" if own is not None else "no ledger to time it by")
+            + f"; {total([times[c.name] for c in todo[i - 1:]])} left in all")
         start = time.perf_counter()
         execute_chapter(chapter.source, level, log=log, chapters=chapters, overrides=overrides)
         log(f"book: [{i}/{len(todo)}] {chapter.name} executed in {duration(time.perf_counter() - start)}")
@@ -439,7 +442,7 @@ def build(level: str, only: str | None = None, execute: bool = False, force: boo
     if stale:
         log(f"book: {len(stale)} chapter(s) stale, kept as executed (their pages say so); "
             f"`{execute_command(level, stale if len(stale) < len(states) else [], out)}` re-executes them: "
-            f"about {total(list(estimates(stale).values()))} by their ledgers with this cache")
+            f"{total(list(estimates(stale).values()))} by their ledgers with this cache")
     executed = [chapters / f"{p.stem}.ipynb" for p in chapter_sources() if (chapters / f"{p.stem}.ipynb").exists()]
     write_toc(executed, book_dir)
     if not html:
