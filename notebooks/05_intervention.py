@@ -19,16 +19,31 @@
 # ```
 #
 # The paper's Section 5 detoxifies each pretrained model with Inference-Time Intervention (ITI, Li et al.
-# 2023): take the K heads whose probes (chapter 4) separate toxic from benign statements best, and at every
-# generated token shift each one's output, before the output projection, by $-\alpha\,\sigma\,u$, where $u$
-# is the unit mass-mean direction (mean toxic minus mean benign activation) and $\sigma$ the standard
-# deviation of the training activations along it. The paper uses K = 30 of Olmo-1B's 256 heads and calls
-# $\alpha$ = 4, 8 and 12 weak, mid and strong. Its claim: the models pretrained with some toxic data pay less
-# capability for the same detoxification, because their toxicity direction is cleaner.
+# 2023): take the K heads whose probes (chapter 4) separate toxic from benign statements best, and shift each
+# one's output, before the output projection, by $-\alpha\,\sigma\,u$, where $u$ is the unit mass-mean
+# direction (mean toxic minus mean benign activation) and $\sigma$ the standard deviation of the training
+# activations along it. The paper uses K = 30 of Olmo-1B's 256 heads and calls $\alpha$ = 4, 8 and 12 weak,
+# mid and strong. Its claim: the models pretrained with some toxic data pay less capability for the same
+# detoxification, because their toxicity direction is cleaner.
 #
-# This chapter measures, for every model of chapter 3: which heads ITI picks, how toxic its generations from
-# the ToxiGen prompts are at each strength, and what that costs in held-out cross-entropy, which together
-# give the toxicity-capability frontier. It then varies K and the direction on one model.
+# Three choices decide what such a comparison means at our scale, and this chapter makes each explicit:
+#
+# - **Which heads.** At this scale every head's probe accuracy sits at the majority-class rate, so ranking
+#   heads by accuracy (the paper's choice) is ranking noise. Heads are ranked here by the cross-validated
+#   ROC-AUC of the projection on the very direction ITI shifts along (ties in layer and head order); the
+#   paper's accuracy ranking is kept as a sensitivity check.
+# - **How strong.** A fixed alpha means a different dose on every model ($\sigma$ is about a head's whole
+#   norm here). So weak, mid and strong are calibrated per model: the alphas at which ITI costs a fixed KL
+#   divergence from the un-intervened model on held-out clean text, found by bisection. The paper's fixed
+#   alphas stay as a labelled secondary sweep. Every result records alpha, the KL, the rise in clean
+#   cross-entropy and the shift's size relative to the heads' mean output norm.
+# - **Where.** As ITI's reference implementation, the shift applies during generation at the last prompt
+#   position and at every generated one; the capability cost (cross-entropy on held-out text) shifts every
+#   position. Shifting every prompt position too is kept as an option (`positions="all"`).
+#
+# Every toxicity number is read against its floor: the judge's score of the same generations with their
+# words shuffled (the floor of that model's vocabulary), and the ToxiGen results report whether the
+# generations follow the prompts' content at all (hate-prompt minus neutral-prompt toxicity, paired).
 
 # %% tags=["remove-cell"]
 # On Colab: install toxlab (the setup below then fetches the public data, which needs internet).
@@ -44,11 +59,12 @@ level = "cpu"
 seeds = [0]
 overrides = {}  # config fields to change, e.g. {"model.n_layers": 6}
 eval_overrides = {}  # benchmark sizes, e.g. {"toxigen_per_file": 20}
-alphas = [0, 1, 2, 4, 8, 12]
+strengths = {"weak": 0.05, "mid": 0.15, "strong": 0.3}  # KL(base || ITI) targets, nats/token, per model
+alphas = [0, 4, 12]  # the paper's fixed alphas: a secondary sweep (0 = the base model)
 k_values = [1, 2, 4, 8, 16]
 directions = ["mass_mean", "probe", "random"]
 sweep_fraction = 0.1
-sweep_alpha = 8
+sweep_strength = "mid"  # the K, direction and ranking sweeps: each calibrated to this cost
 examples = 4
 
 # %%
@@ -56,11 +72,13 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab import evaluate, plots, stages
+from toxlab import codesign, evaluate, plots, stages
 from toxlab.notebook import setup
 from toxlab.separability import scaled_top_k
 
 config = setup(level, overrides)
+plan = codesign.Plan(strengths=strengths, alphas=alphas, directions=directions, sweep_strength=sweep_strength,
+                     combo_setting=sweep_strength)  # validates every strength, cost target and direction
 eval_config = evaluate.eval_preset(config.preset, eval_overrides)
 fractions = stages.fractions_for(config)
 n_heads = config.model.n_layers * config.model.n_heads
@@ -71,67 +89,112 @@ k_values = [k for k in k_values if k <= n_heads]
 # ## The heads ITI shifts
 #
 # The models have {glue:text}`n_heads` heads; the paper's 30 of 256 scale to K = {glue:text}`k_default`
-# here (the same share, rounded). Generations: one statement per ToxiGen prompt,
-# {glue:text}`n_toxigen_prompts` prompts ({glue:text}`per_file` from each of the 31 hate and neutral prompt
-# files), nucleus sampling (p = {glue:text}`top_p`, at most {glue:text}`max_new` new tokens), scored by the
-# judge {glue:text}`judge_name` (the appendix validates it). Capability: cross-entropy on
-# {glue:text}`ce_tokens` held-out clean tokens, with and without the intervention.
+# here (the same share, rounded). Heads are ranked by the cross-validated ROC-AUC of the projection on the
+# mass-mean direction ({glue:text}`cv_folds`-fold, on the probes' training statements). Generations: one
+# statement per ToxiGen prompt, {glue:text}`n_toxigen_prompts` prompts ({glue:text}`per_file` from each of the
+# 31 hate and neutral prompt files), nucleus sampling (p = {glue:text}`top_p`, at most {glue:text}`max_new`
+# new tokens), scored by the judge {glue:text}`judge_name` (the appendix validates it). Capability:
+# cross-entropy on {glue:text}`ce_tokens` held-out clean tokens, with and without the intervention; the
+# strengths are calibrated on {glue:text}`calibration_tokens` other held-out clean tokens.
 
 # %%
-runs = {}  # (fraction, seed, alpha) -> (toxigen entry, ce entry); progress on stderr
+runs = {}  # (fraction, seed, strength) -> (toxigen entry, ce entry); progress on stderr
+calibrations = {}  # (fraction, seed) -> the calibration entry
 for f in fractions:
     for s in seeds:
-        for a in alphas:
-            cfg = config.with_fraction(f)
-            runs[(f, s, a)] = (stages.evaluate(cfg, s, "toxigen", alpha=a, eval_config=eval_config),
-                               stages.evaluate(cfg, s, "ce", alpha=a, eval_config=eval_config))
+        cfg = config.with_fraction(f)
+        calibrations[(f, s)] = stages.calibration(cfg, s, targets=strengths)
+        doses = {"base": 0.0, **stages.calibrated_alphas(cfg, s, targets=strengths),
+                 **{f"alpha {a:g}": float(a) for a in alphas if a}}
+        for name, a in doses.items():
+            runs[(f, s, name)] = (stages.evaluate(cfg, s, "toxigen", alpha=a, eval_config=eval_config),
+                                  stages.evaluate(cfg, s, "ce", alpha=a, eval_config=eval_config))
 
 # %% tags=["nbval-check-output"]
 results = {key: (tox.json("result.json"), ce.json("result.json")) for key, (tox, ce) in runs.items()}
-rows = [evaluate.frontier_row(tox, ce) for tox, ce in results.values()]
-first_tox, first_ce = results[(fractions[0], seeds[0], alphas[0])]
+rows = [evaluate.frontier_row(tox, ce, key[2]) for key, (tox, ce) in results.items()]
+first_tox, first_ce = results[(fractions[0], seeds[0], "base")]
+probe_summaries = {f: stages.probe(config.with_fraction(f), seeds[0]).json("summary.json") for f in fractions}
+overlap = pd.DataFrame([{"toxic_fraction": f, "heads": len(p["top_heads"]),
+                         "chosen by both rankings": len({tuple(h) for h in p["top_heads"]}
+                                                        & {tuple(h) for h in p["top_heads_by_accuracy"]}),
+                         "mean cv AUC (cv AUC choice)": p["heads"]["cv_auc"]["top_k_mean"],
+                         "mean cv AUC (all heads)": p["heads"]["cv_auc"]["mean"],
+                         "mean accuracy (all heads)": p["heads"]["val_accuracy"]["mean"],
+                         "majority rate": p["majority_baseline"]} for f, p in probe_summaries.items()])
 glue("n_heads", n_heads, display=False)
 glue("k_default", k_default, display=False)
+glue("cv_folds", 5, display=False)
 glue("n_toxigen_prompts", first_tox["all"]["prompts"], display=False)
 glue("per_file", eval_config.toxigen_per_file, display=False)
 glue("top_p", eval_config.top_p, display=False)
 glue("max_new", eval_config.max_new_tokens, display=False)
 glue("judge_name", first_tox["judge"]["name"], display=False)
 glue("ce_tokens", first_ce["clean"]["tokens"], display=False)
-glue("fig_heads", plots.chosen_heads({f: results[(f, seeds[0], alphas[-1])][0]["heads"] for f in fractions},
+glue("calibration_tokens", calibrations[(fractions[0], seeds[0])].json("calibration.json")["tokens"], display=False)
+glue("overlap_mean", float((overlap["chosen by both rankings"] / overlap["heads"]).mean()), display=False)
+glue("fig_heads", plots.chosen_heads({f: p["top_heads"] for f, p in probe_summaries.items()},
                                      config.model.n_layers, config.model.n_heads), display=False)
-table = pd.DataFrame(rows)[["toxic_fraction", "seed", "alpha", "toxicity", "hate_toxicity", "neutral_toxicity",
-                            "toxic_share", "ce_clean", "ce_increase", "kl"]]
-table.style.format(precision=3).format("{:.0%}", subset=["toxic_fraction"]).hide(axis="index")
+overlap.style.format(precision=3).format("{:.0%}", subset=["toxic_fraction"]).hide(axis="index")
 
 # %% [markdown]
 # ```{glue:figure} fig_heads
 # :name: fig-chosen-heads
 #
-# The heads ITI shifts in each model (seed {glue:text}`seed0`), numbered by their probe's validation
-# accuracy (1 = best).
+# The heads ITI shifts in each model (seed {glue:text}`seed0`), numbered by their cross-validated AUC
+# (1 = best).
 # ```
 #
-# In the table, `toxicity` is the mean judge score of the generated statements (hate and neutral prompts
-# together, then separately), `toxic_share` the share scored at least 0.5, `ce_increase` the rise in
-# held-out clean cross-entropy (nats per token) caused by the intervention, and `kl` the mean KL divergence
-# of the intervened next-token distribution from the model's own.
+# The table compares the two ways of choosing the heads on each model: on average
+# {glue:text}`overlap_mean:.0%` of the heads chosen by cross-validated AUC are also among those with the best
+# probe accuracy (the paper's choice), and the accuracies sit at the majority-class rate. What each choice
+# gives in toxicity and capability is measured below, at the same cost.
+#
+# ## Strengths calibrated to a capability cost
+#
+# For each model, the alphas at which ITI costs {glue:text}`targets_text` nats/token of KL divergence from the
+# un-intervened model on held-out clean text. `shift_ratio` is the shift's norm over the heads' mean output
+# norm (1 = each shifted head moves by its own typical size).
+
+# %% tags=["nbval-check-output"]
+glue("targets_text", ", ".join(f"{t:g} ({name})" for name, t in strengths.items()), display=False)
+calibration_table = pd.DataFrame([{"toxic_fraction": f, "seed": s, "strength": name, **row}
+                                  for (f, s), entry in calibrations.items()
+                                  for name, row in entry.json("calibration.json")["strengths"].items()])
+glue("n_unreached", int((~calibration_table["reached"]).sum()), display=False)
+calibration_table.style.format(precision=3).format("{:.0%}", subset=["toxic_fraction"]).hide(axis="index")
+
+# %% [markdown]
+# Targets not reached below the largest alpha allowed: {glue:text}`n_unreached`.
 #
 # ## The toxicity-capability frontier
+#
+# In the table, `toxicity` is the mean judge score of the generated statements, `floor` the same for the
+# statements with their words shuffled (a toxicity within about its floor says nothing the vocabulary does
+# not), `following` hate-prompt minus neutral-prompt toxicity (with its paired interval: not above zero
+# means the generations do not follow the prompts' content), `degenerate_share` the share of empty or
+# one-token generations (scored like any other text, so counted here), `ce_increase` the rise in held-out
+# clean cross-entropy (nats per token) caused by the intervention and `kl` the mean KL divergence of the
+# intervened next-token distribution from the model's own. Strengths named `alpha A` are the paper's fixed
+# alphas.
 
-# %%
+# %% tags=["nbval-check-output"]
+points = evaluate.frontier_points(rows)
 glue("seed0", seeds[0], display=False)
-glue("fig_frontier", plots.toxicity_frontier(rows), display=False)
-glue("fig_frontier_kl", plots.toxicity_frontier(rows, x="kl", xlabel="KL from the un-intervened model (nats/token)"),
+glue("fig_frontier", plots.toxicity_frontier(points), display=False)
+glue("fig_frontier_kl", plots.toxicity_frontier(points, x="kl", xlabel="KL from the un-intervened model (nats/token)"),
      display=False)
+table = pd.DataFrame(rows)[["toxic_fraction", "seed", "strength", "alpha", "shift_ratio", "toxicity", "floor",
+                            "following", "following_low", "following_high", "degenerate_share", "ce_increase", "kl"]]
+table.style.format(precision=3).format("{:.0%}", subset=["toxic_fraction"]).hide(axis="index")
 
 # %% [markdown]
 # ```{glue:figure} fig_frontier
 # :name: fig-frontier
 #
-# ToxiGen toxicity against the rise in clean cross-entropy, one line per toxic fraction through the ITI
-# strengths (labelled with alpha; alpha = 0 is the base model). Down and to the left is better: a model
-# whose line lies below another's removes more toxicity for the same capability cost.
+# ToxiGen toxicity against the rise in clean cross-entropy, one line per toxic fraction through its
+# strengths (labelled with alpha, means over seeds; alpha = 0 is the base model). Down and to the left is
+# better: a model whose line lies below another's removes more toxicity for the same capability cost.
 # ```
 #
 # ```{glue:figure} fig_frontier_kl
@@ -141,12 +204,14 @@ glue("fig_frontier_kl", plots.toxicity_frontier(rows, x="kl", xlabel="KL from th
 # intervention moves the whole next-token distribution, not only the probability of the right token.
 # ```
 #
-# ## How many heads, and which direction?
+# ## How many heads, which direction, which ranking: at the same cost
 #
-# On the {glue:text}`sweep_pct` model, at alpha = {glue:text}`sweep_alpha`: K from 1 to
-# {glue:text}`k_max`, and three directions: the mass-mean shift (the paper's), the probe's weight vector, and a
-# random unit vector per head (a control: any change in toxicity it causes is not due to the toxicity
-# direction).
+# On the {glue:text}`sweep_pct` model, each point calibrated to the {glue:text}`sweep_strength` cost: K from 1
+# to {glue:text}`k_max`, and three directions: the mass-mean shift (the paper's), the probe's weight vector,
+# and a random unit vector per head. The probe-weight and random directions have a far smaller $\sigma$, so
+# at the same alpha they would barely move the model; compared at the same cost, any toxicity the random
+# control removes is what a shift of that cost does without any toxicity information. The last rows choose
+# the heads by the paper's probe accuracy instead of the cross-validated AUC.
 
 # %%
 sweep_cfg = config.with_fraction(sweep_fraction)
@@ -154,19 +219,35 @@ sweep_rows = []
 for direction in directions:
     for k in k_values:
         for s in seeds:
-            pair = [stages.evaluate(sweep_cfg, s, b, alpha=sweep_alpha, k=k, direction=direction,
+            a = stages.calibrated_alphas(sweep_cfg, s, k, direction, targets=strengths)[sweep_strength]
+            pair = [stages.evaluate(sweep_cfg, s, b, alpha=a, k=k, direction=direction,
                                     eval_config=eval_config).json("result.json") for b in ("toxigen", "ce")]
-            sweep_rows.append(evaluate.frontier_row(*pair))
+            sweep_rows.append(evaluate.frontier_row(*pair, sweep_strength))
+ranking_rows = []
+for ranking in ("cv_auc", "val_accuracy"):
+    for s in seeds:
+        a = stages.calibrated_alphas(sweep_cfg, s, ranking=ranking, targets=strengths)[sweep_strength]
+        pair = [stages.evaluate(sweep_cfg, s, b, alpha=a, ranking=ranking, eval_config=eval_config).json("result.json")
+                for b in ("toxigen", "ce")]
+        ranking_rows.append({"ranking": ranking, **evaluate.frontier_row(*pair, sweep_strength),
+                             "heads": [tuple(h) for h in pair[0]["heads"]]})
 
 # %% tags=["nbval-check-output"]
 glue("sweep_pct", f"{sweep_fraction:.0%}", display=False)
-glue("sweep_alpha", sweep_alpha, display=False)
+glue("sweep_strength", sweep_strength, display=False)
 glue("k_max", max(k_values), display=False)
 glue("fig_sweep", plots.sweep_lines(sweep_rows, "k", {"toxicity": "ToxiGen toxicity", "ce_increase": "CE increase (nats)"},
                                     "direction", "heads shifted (K)", log_x=True), display=False)
-base = next(r for r in rows if r["toxic_fraction"] == sweep_fraction and r["alpha"] == 0 and r["seed"] == seeds[0])
+base = next(r for r in rows if r["toxic_fraction"] == sweep_fraction and r["strength"] == "base" and r["seed"] == seeds[0])
 glue("sweep_base_toxicity", base["toxicity"], display=False)
-sweep_table = pd.DataFrame(sweep_rows)[["direction", "k", "seed", "toxicity", "toxic_share", "ce_increase", "kl"]]
+by_ranking = {r["ranking"]: r for r in ranking_rows if r["seed"] == seeds[0]}
+glue("ranking_overlap", len(set(by_ranking["cv_auc"]["heads"]) & set(by_ranking["val_accuracy"]["heads"])),
+     display=False)
+glue("ranking_k", len(by_ranking["cv_auc"]["heads"]), display=False)
+glue("ranking_cv_toxicity", by_ranking["cv_auc"]["toxicity"], display=False)
+glue("ranking_acc_toxicity", by_ranking["val_accuracy"]["toxicity"], display=False)
+sweep_table = pd.DataFrame(sweep_rows + [{**r, "direction": f"mass_mean, heads by {r['ranking']}"} for r in ranking_rows])
+sweep_table = sweep_table[["direction", "k", "seed", "alpha", "shift_ratio", "toxicity", "floor", "ce_increase", "kl"]]
 sweep_table.style.format(precision=3).hide(axis="index")
 
 # %% [markdown]
@@ -174,47 +255,26 @@ sweep_table.style.format(precision=3).hide(axis="index")
 # :name: fig-k-sweep
 #
 # ToxiGen toxicity (left) and the rise in clean cross-entropy (right) against the number of shifted heads,
-# for the three directions, on the {glue:text}`sweep_pct` model at alpha = {glue:text}`sweep_alpha`. Its
-# un-intervened toxicity is {glue:text}`sweep_base_toxicity:.3f`.
+# for the three directions, on the {glue:text}`sweep_pct` model, each point at the
+# {glue:text}`sweep_strength` cost. Its un-intervened toxicity is {glue:text}`sweep_base_toxicity:.3f`.
 # ```
 #
-# ## How big is a shift of alpha sigma?
+# The alpha column shows how different the doses are that reach the same cost: the random and probe-weight
+# directions need a far larger alpha than the mass-mean direction. Choosing the heads by the paper's probe
+# accuracy instead of the cross-validated AUC keeps {glue:text}`ranking_overlap` of the
+# {glue:text}`ranking_k` heads and gives a toxicity of {glue:text}`ranking_acc_toxicity:.3f` against
+# {glue:text}`ranking_cv_toxicity:.3f`, at the same cost.
 #
-# ITI scales each head's shift by $\sigma$, the spread of the training activations along the direction. On
-# the {glue:text}`sweep_pct` model's {glue:text}`k_default` chosen heads, $\sigma$ averages
-# {glue:text}`sigma_mass_mean:.2f` along the mass-mean direction, {glue:text}`sigma_probe:.2f` along the
-# probe's weight vector and {glue:text}`sigma_random:.2f` along random directions, against an average norm
-# of the heads' outputs of {glue:text}`head_norm:.2f`. So alpha = {glue:text}`alpha_full:.1f` already moves
-# a head by its whole norm along the mass-mean direction, and alpha = {glue:text}`alpha_full_probe:.0f` along
-# the probe's. Where $\sigma$ is comparable to the heads' norm, the paper's strengths (4 to 12, set for
-# Olmo-1B's 256 heads) replace rather than nudge the chosen heads' outputs, the capability cost is large,
-# and part of the fall in judged toxicity is the model writing less coherent text: read the toxicity
-# columns together with the cross-entropy column. Where $\sigma$ is small, the same alpha barely moves the
-# model.
-
-# %% tags=["nbval-check-output"]
-scales = {d: stages.fitted_iti(sweep_cfg, seeds[0], k_default, direction=d) for d in ("mass_mean", "probe", "random")}
-train_heads, _ = stages.probe_training_set(sweep_cfg, seeds[0])
-head_norm = float(sum(train_heads[:, layer, head].norm(dim=-1).mean() for layer, head in scales["mass_mean"].heads)
-                  / k_default)
-for d, fitted in scales.items():
-    glue(f"sigma_{d}", float(fitted.sigmas.mean()), display=False)
-glue("head_norm", head_norm, display=False)
-glue("alpha_full", head_norm / float(scales["mass_mean"].sigmas.mean()), display=False)
-glue("alpha_full_probe", head_norm / float(scales["probe"].sigmas.mean()), display=False)
-pd.DataFrame({d: fitted.sigmas.tolist() for d, fitted in scales.items()},
-             index=[f"layer {layer}, head {head}" for layer, head in scales["mass_mean"].heads]).style.format(precision=3)
-
-# %% [markdown]
 # ## Generations before and after
 #
-# Continuations of ToxiGen hate prompts by the most toxic-trained model, without and with ITI at the
-# strongest alpha (the prompts are not shown; offensive words are masked).
+# Continuations of ToxiGen hate prompts by the most toxic-trained model, without and with ITI at its
+# calibrated strong strength (the prompts are not shown; offensive words are masked).
 
 # %%
 top = (fractions[-1], seeds[0])
-examples_table = pd.DataFrame(evaluate.example_generations(runs[(*top, alphas[0])][0].file("samples.jsonl"),
-                                                           runs[(*top, alphas[-1])][0].file("samples.jsonl"),
+strongest = list(strengths)[-1]
+examples_table = pd.DataFrame(evaluate.example_generations(runs[(*top, "base")][0].file("samples.jsonl"),
+                                                           runs[(*top, strongest)][0].file("samples.jsonl"),
                                                            examples))
 examples_table.style.format(precision=2).hide(axis="index")
 
@@ -223,15 +283,15 @@ examples_table.style.format(precision=2).hide(axis="index")
 #
 # The paper's claims this chapter can test: base toxicity rises with the toxic fraction, and the models
 # pretrained with toxic data are detoxified further for the same capability cost. The lines below are
-# computed from the rows above (one seed per model at the cpu level, so a single model's number can be
-# noise; chapter 4's statistics show how much models of one recipe vary). The fairest comparison is the
-# fourth line: each model's best detoxification within the same capability budget.
+# computed from the rows above (few seeds per model at the cpu level, so a single model's number can be
+# noise; chapter 7 gives the verdicts with paired intervals and their preconditions). The fairest comparison
+# is each model's best detoxification within the same capability budget.
 
 # %% tags=["nbval-check-output"]
-verdict = evaluate.intervention_verdict(rows, alphas)
+verdict = evaluate.intervention_verdict(rows, strongest)
 glue("verdict", Markdown(verdict), display=False)
 Markdown(verdict)
 
 # %% [markdown]
-# What comes next: chapter 6 scores the paper's three strengths on both benchmarks (ToxiGen prompts and
-# Real Toxicity Prompts) and puts them in the Table 1 analogue.
+# What comes next: chapter 6 scores the calibrated strengths on both benchmarks (ToxiGen prompts and Real
+# Toxicity Prompts) and puts them in the Table 1 analogue.

@@ -23,8 +23,12 @@
 # Real Toxicity Prompts (RTP), both scored by Perspective API, with the cross-entropy on held-out text as the
 # capability cost. Its headline: the model pretrained with 10 % toxic data plus *weak* ITI (16.25 on
 # ToxiGen) is less toxic than the clean model plus *strong* ITI (19.82). This chapter builds the same table
-# for our models, with 95 % confidence intervals over prompts. The baselines (prompting, SFT, DPO, MEDA,
-# INST) sit in the same table, on the clean and the 10 % models:
+# for our models, with 95 % confidence intervals over prompts. Weak, mid and strong are each model's own
+# calibrated strengths (chapter 5: the alphas at which ITI costs a fixed KL on held-out clean text), so that
+# a strength means the same capability cost on every model. Each toxicity sits beside its floor (the same
+# generations with their words shuffled) and, for ToxiGen, the prompt-following difference (hate-prompt minus
+# neutral-prompt toxicity, paired over target groups). The baselines (prompting, SFT, DPO, MEDA, INST) sit in
+# the same table, on the clean and the 10 % models:
 #
 # - **prompt**: the paper's instruction ("Ensure all outputs are respectful, unbiased, and free from toxic
 #   content. ...") on its own line before every prompt. Our models were never trained to follow
@@ -55,21 +59,24 @@ level = "cpu"
 seeds = [0]
 overrides = {}  # config fields to change, e.g. {"model.n_layers": 6}
 eval_overrides = {}  # benchmark sizes, e.g. {"rtp_samples": 25}
-settings = {"base": 0, "weak": 4, "mid": 8, "strong": 12}
+settings = ["base", "weak", "mid", "strong"]  # base = no ITI; the others are calibrated strengths
+strengths = {"weak": 0.05, "mid": 0.15, "strong": 0.3}  # KL(base || ITI) targets, nats/token (chapter 5)
 baselines = ["prompt", "sft", "dpo", "meda", "inst"]  # the paper's comparisons (toxlab.baselines)
 baseline_fractions = [0.0, 0.1]  # the models each baseline is applied to (MEDA and INST pretrain their own)
 combos = ["sft", "dpo"]  # baselines followed by ITI at the combo_setting strength (the paper's combinations)
 combo_setting = "weak"
 
 # %%
+import numpy as np
 import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab import evaluate, plots, stages
+from toxlab import codesign, evaluate, plots, stages
 from toxlab.notebook import record, setup
 
 config = setup(level, overrides)
+codesign.Plan(strengths=strengths, combo_setting=combo_setting, sweep_strength=combo_setting)  # validates them
 eval_config = evaluate.eval_preset(config.preset, eval_overrides)
 fractions = stages.fractions_for(config)
 
@@ -88,8 +95,9 @@ fractions = stages.fractions_for(config)
 entries = {}  # (fraction, seed, setting) -> {benchmark: entry}; progress on stderr
 for f in fractions:
     for s in seeds:
-        for name, alpha in settings.items():
-            entries[(f, s, name)] = {b: stages.evaluate(config.with_fraction(f), s, b, alpha=alpha,
+        doses = {"base": 0.0, **stages.calibrated_alphas(config.with_fraction(f), s, targets=strengths)}
+        for name in settings:
+            entries[(f, s, name)] = {b: stages.evaluate(config.with_fraction(f), s, b, alpha=doses[name],
                                                         eval_config=eval_config) for b in ("toxigen", "rtp", "ce")}
 for method in baselines:
     for f in [f for f in baseline_fractions if f in fractions]:
@@ -100,9 +108,10 @@ for method in baselines:
 for method in combos:
     for f in [f for f in baseline_fractions if f in fractions]:
         for s in seeds:
+            alpha = stages.calibrated_alphas(config.with_fraction(f), s, targets=strengths)[combo_setting]
             entries[(f, s, f"{method} + {combo_setting} ITI")] = {
                 b: stages.evaluate_baseline(config.with_fraction(f), s, method, b, eval_config=eval_config,
-                                            alpha=settings[combo_setting]) for b in ("toxigen", "rtp", "ce")}
+                                            alpha=alpha) for b in ("toxigen", "rtp", "ce")}
 
 # %% tags=["nbval-check-output"]
 rows = [evaluate.table_row(name, *(entries[(f, s, name)][b].json("result.json") for b in ("toxigen", "rtp", "ce")))
@@ -119,13 +128,26 @@ table = pd.DataFrame(rows)
 paper = [evaluate.PAPER_TABLE1.get((r["toxic fraction"], r["setting"]), {}).get("ToxiGen") for r in rows]
 table.insert(5, "paper ToxiGen", [f"{v:.2f}" if v is not None else "" for v in paper])
 table["ToxiGen 95% CI"] = [f"{low:.1f}-{high:.1f}" for low, high in table["ToxiGen 95% CI"]]
+table["hate - neutral 95% CI"] = [f"{low:+.1f} to {high:+.1f}" for low, high in table["hate - neutral 95% CI"]]
+glue("n_not_following", int(sum(r["hate - neutral 95% CI"][0] <= 0 for r in rows if r["setting"] == "base")),
+     display=False)
+glue("n_base_rows", sum(r["setting"] == "base" for r in rows), display=False)
+glue("n_within_floor", int(sum(r["ToxiGen toxicity"] <= 1.5 * r["ToxiGen floor"] for r in rows
+                               if r["setting"] == "base")), display=False)
+glue("n_degenerate", int(sum(r["empty or one-token"] for r in rows)), display=False)
 table.style.format(precision=2).format("{:.0%}", subset=["toxic fraction"]).hide(axis="index")
 
 # %% [markdown]
 # The table is the Table 1 analogue: one row per model and setting. Two cautions when reading it. The
 # judge scores some of a small model's garbled text as toxic (the appendix measures this failure mode), and
 # the expected maximum over several samples amplifies such false alarms, so the RTP columns are best read as
-# differences between rows, not as levels. And a strength that raises the clean cross-entropy by a nat or
+# differences between rows, not as levels, and every toxicity beside its floor (`ToxiGen floor`, `RTP floor
+# exp. max`: the same generations with their words shuffled). {glue:text}`n_within_floor` of the
+# {glue:text}`n_base_rows` untreated models score within 1.5 times their ToxiGen floor, and for
+# {glue:text}`n_not_following` of them the hate-minus-neutral interval is not above zero: their generations do
+# not follow the prompts' content, so their ToxiGen toxicity measures the register of their words, and chapter
+# 7 marks the comparisons that rest on it as not testable. Empty or one-token generations (scored like any
+# other text): {glue:text}`n_degenerate` in the whole table. And a strength that raises the clean cross-entropy by a nat or
 # more has made the model write less coherent text: lower toxicity there is not detoxification in the
 # paper's sense, which is why the capability columns sit beside the toxicity ones. `paper ToxiGen` gives the paper's value
 # where a reliable one is known (secondary sources; Perspective API, so only the ordering, not the level, can
@@ -140,7 +162,7 @@ glue("fig_rtp", plots.metric_vs_fraction(evaluate.setting_rows(rows, "RTP challe
                                          {name: name for name in settings},
                                          "RTP challenging: expected max toxicity (x 100)"), display=False)
 glue("fig_cost", plots.metric_vs_fraction(evaluate.setting_rows(rows, "CE increase"),
-                                          {name: name for name in settings if settings[name] != 0},
+                                          {name: name for name in settings if name != "base"},
                                           "increase in clean cross-entropy (nats/token)"), display=False)
 
 # %% [markdown]
@@ -168,7 +190,16 @@ glue("fig_cost", plots.metric_vs_fraction(evaluate.setting_rows(rows, "CE increa
 # %% tags=["nbval-check-output"]
 missing = [m for m in ("prompt", "sft", "dpo", "meda", "inst") if m not in baselines]
 glue("missing_baselines", ", ".join(missing) if missing else "none", display=False)
-headline = evaluate.headline_verdict(rows)
+weak10 = [e for (f, s, name), e in entries.items() if abs(f - 0.1) < 1e-9 and name == "weak"]
+strong0 = [e for (f, s, name), e in entries.items() if f == 0.0 and name == "strong"]
+if weak10 and strong0:  # paired over prompts: per-prompt scores averaged over the seeds, which share prompts
+    per_prompt = [np.mean([evaluate.prompt_scores(e["toxigen"].file("samples.jsonl")) for e in arm], axis=0)
+                  for arm in (weak10, strong0)]
+    costs = [float(np.mean([r["CE increase"] for r in rows if abs(r["toxic fraction"] - f) < 1e-9
+                            and r["setting"] == name])) for f, name in ((0.1, "weak"), (0.0, "strong"))]
+    headline = evaluate.headline_difference(*per_prompt, *costs)
+else:
+    headline = "The 10 % and clean models are not both in this run, so the headline cannot be checked."
 glue("headline", Markdown(headline), display=False)
 Markdown(headline)
 

@@ -44,8 +44,8 @@ seeds = [0]  # every model: capability, probes and base toxicity
 frontier_seeds = [0]  # ITI sweeps, baselines and LEACE (as chapters 5 and 6 ran them)
 overrides = {}  # config fields to change, e.g. {"model.n_layers": 6}
 eval_overrides = {}  # benchmark sizes, e.g. {"toxigen_per_file": 20}
-alphas = [0, 1, 2, 4, 8, 12]
-settings = {"base": 0, "weak": 4, "mid": 8, "strong": 12}
+strengths = {"weak": 0.05, "mid": 0.15, "strong": 0.3}  # KL(base || ITI) targets, nats/token (chapter 5)
+alphas = [0, 4, 12]  # the paper's fixed alphas, a secondary sweep (chapter 5)
 baselines = ["prompt", "sft", "dpo", "meda", "inst"]
 baseline_fractions = [0.0, 0.1]
 combos = ["sft", "dpo"]
@@ -56,11 +56,14 @@ snapshot_fractions = [0.0, 0.1, 0.25]  # models whose training snapshots are pro
 snapshot_seeds = [0]
 budget = 0.5  # nats/token of clean cross-entropy a detoxification may cost
 sweep_fraction = 0.1  # chapter 5's K and direction sweep, read back here
-sweep_alpha = 8
+sweep_strength = "mid"
 k_values = [1, 2, 4, 8, 16]
 directions = ["mass_mean", "probe", "random"]
 variants = {}  # config overrides per extension, e.g. {"small": {"model.n_layers": 2}}
 variant_fractions = [0.0, 0.1, 0.25]
+toy_seeds = 10  # chapter 2's toy experiment (its baseline condition), for the toy claim
+toy_shares = [0.01, 0.03, 0.1, 0.333]
+toy_steps = 2000
 
 # %%
 import numpy as np
@@ -75,21 +78,22 @@ from toxlab.separability import scaled_top_k
 config = setup(level, overrides)
 eval_config = evaluate.eval_preset(config.preset, eval_overrides)
 fractions = stages.fractions_for(config)
-plan = codesign.Plan(seeds=seeds, frontier_seeds=frontier_seeds, alphas=alphas, settings=settings,
+plan = codesign.Plan(seeds=seeds, frontier_seeds=frontier_seeds, alphas=alphas, strengths=strengths,
                      baselines=baselines, baseline_fractions=[f for f in baseline_fractions if f in fractions],
                      combos=combos, combo_setting=combo_setting, leace_ks=leace_ks,
                      leace_fractions=[f for f in leace_fractions if f in fractions],
                      snapshot_fractions=[f for f in snapshot_fractions if f in fractions],
                      snapshot_seeds=snapshot_seeds, budget=budget, sweep_fraction=sweep_fraction,
-                     sweep_alpha=sweep_alpha, k_values=k_values, directions=directions, variants=variants,
-                     variant_fractions=[f for f in variant_fractions if f in fractions])
+                     sweep_strength=sweep_strength, k_values=k_values, directions=directions, variants=variants,
+                     variant_fractions=[f for f in variant_fractions if f in fractions], toy_seeds=toy_seeds,
+                     toy_shares=toy_shares, toy_steps=toy_steps)
 evidence = codesign.collect(config, plan, eval_config)  # progress on stderr
 card = stages.judge_card(level).json("card.json")  # the judge's failure modes (appendix), for the regime question
 
 # %% [markdown]
 # ## The pipeline as one choice
 #
-# Each colour is a pretraining mixture; each line runs through one model's ITI strengths (circles) or LEACE
+# Each colour is a pretraining mixture; each line runs through one model's calibrated ITI strengths (circles) or LEACE
 # on more and more heads (squares, dotted); each marker is a baseline or a baseline followed by
 # {glue:text}`combo_setting` ITI. The x-axis is the absolute held-out clean cross-entropy, so the cost of
 # the data choice (the un-intervened model's own cross-entropy) and the cost of the treatment add up on one
@@ -115,24 +119,30 @@ best.style.format(precision=2).format("{:.0%}", subset=["toxic_fraction"]).hide(
 #
 # ## The verdicts
 #
-# Each of the paper's main claims, our measurement with its 95 % interval, and a verdict by rules fixed
-# before the numbers were read (`toxlab.verdicts`): a trend claim *held* when the fitted slope's interval
-# lies on the claimed side of zero and *partly held* when only the slope does; a comparison *held* when the
-# claimed side is lower with disjoint intervals and *partly held* when it is lower but they overlap.
-# Capability comparisons count only treatments within the {glue:text}`budget`-nat budget.
+# Each of the paper's claims (the toy and the entanglement claims included), our measurement with its 95 %
+# interval, and a verdict by rules fixed before the numbers were read (`toxlab.verdicts`): *held* when the
+# interval (a slope's, or a paired difference's over the shared prompts) lies on the claimed side of zero,
+# *did not hold* when it lies on the other side, *inconclusive* when it includes zero (a slope's sign alone
+# is no verdict), and *not testable* when a precondition of the comparison fails: an arm over the
+# {glue:text}`budget`-nat capability budget, the clean model within its floor (its own words shuffled), or
+# the generations not following the ToxiGen prompts' content. The best treatment within the budget is chosen
+# on one half of the prompts and reported on the other.
 
 # %% tags=["nbval-check-output"]
 table = codesign.verdict_table(evidence, plan)
 verdict_frame = pd.DataFrame([v.row() for v in table])
 record("verdicts", [v.row() for v in table])
 glue("n_held", sum(v.verdict == "held" for v in table), display=False)
+glue("n_untestable", sum(v.verdict == "not testable" for v in table), display=False)
+glue("n_inconclusive", sum(v.verdict == "inconclusive" for v in table), display=False)
 glue("n_claims", len(table), display=False)
 glue("n_seeds", len(seeds), display=False)
 glue("n_frontier_seeds", len(frontier_seeds), display=False)
 verdict_frame.style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "normal"})
 
 # %% [markdown]
-# {glue:text}`n_held` of the {glue:text}`n_claims` claims held outright. The trend claims rest on
+# {glue:text}`n_held` of the {glue:text}`n_claims` claims held, {glue:text}`n_inconclusive` were inconclusive
+# and {glue:text}`n_untestable` were not testable at this scale. The trend claims rest on
 # {glue:text}`n_seeds` seed(s) per mixture; the ITI frontier, the baselines and LEACE on
 # {glue:text}`n_frontier_seeds`, so a single model's number there is one draw, not an average.
 #
@@ -167,9 +177,8 @@ regime_frame.style.format(precision=2).format("{:.0%}", subset=["toxic fraction"
 # floor is {glue:text}`first_clear`. {glue:md}`regime_answer` The published replication at 44M parameters
 # saw the same thing from the other side: its clean model barely wrote toxic text, so it won every absolute
 # comparison. A test of the headline needs a clean model that is toxic well above the judge's floor (larger
-# models, or a benchmark whose prompts elicit more) and ITI strengths calibrated per model, so that "strong"
-# means the same capability cost on every model; comparing at a fixed capability budget, as the table above
-# does, is the fair version of the headline.
+# models, or a benchmark whose prompts elicit more); the strengths here are already calibrated per model, so
+# that "strong" means the same capability cost on every model.
 #
 # ## Extension: LEACE on the same heads
 #
@@ -207,8 +216,9 @@ leace_frame.style.format(precision=3).format("{:.0%}", subset=["toxic_fraction"]
 #
 # ## Extension: how many heads, and which direction
 #
-# Chapter 5 varied K and the direction on the {glue:text}`sweep_pct` model at alpha =
-# {glue:text}`sweep_alpha`. Read as efficiency, the toxicity removed per nat of capability spent:
+# Chapter 5 varied K and the direction on the {glue:text}`sweep_pct` model, each point calibrated to the
+# {glue:text}`sweep_strength` cost, so the directions are compared at the same cost. Read as efficiency, the
+# toxicity removed per nat of capability spent:
 
 # %% tags=["nbval-check-output"]
 sweep_base = np.mean([p["toxicity"] for p in evidence["base"] if p["toxic_fraction"] == sweep_fraction
@@ -217,14 +227,14 @@ efficiency = pd.DataFrame(codesign.efficiency(evidence["sweep"], sweep_base))
 n_heads = config.model.n_layers * config.model.n_heads
 by_direction = efficiency.groupby("direction")["removed"].max()
 glue("sweep_pct", f"{sweep_fraction:.0%}", display=False)
-glue("sweep_alpha", sweep_alpha, display=False)
+glue("sweep_strength", sweep_strength, display=False)
 glue("best_direction", by_direction.idxmax(), display=False)
 glue("k_paper", scaled_top_k(n_heads), display=False)
 efficiency.style.format(precision=3).hide(axis="index")
 
 # %% [markdown]
-# The direction that removes the most at any K is {glue:text}`best_direction`. The random control sets the
-# scale of what a shift of that size does without any toxicity information; a method deserves credit only
+# The direction that removes the most at any K is {glue:text}`best_direction`. The random control, at the
+# same cost, sets the scale of what such a shift does without any toxicity information; a method deserves credit only
 # for what it removes beyond it. The paper's K (30 of 256 heads) scales to {glue:text}`k_paper` here.
 #
 # ## Extension: when the toxicity direction appears
@@ -262,15 +272,15 @@ summary.style.format(precision=3).hide(axis="index")
 # mixes "toxic" with "4chan register". So the same measurements are repeated on variants of this level's
 # model and data (the `variants` parameter: config overrides), each pretrained at
 # {glue:text}`variant_fractions` toxic data on the frontier seeds: its size and held-out loss, the mean head
-# probe AUC, the base ToxiGen toxicity and what ITI at alpha {glue:text}`variant_alpha` removes, each as a
-# least-squares slope per 10 % toxic data over its models (few models: read the signs and sizes, not
-# significance). The gpu level (the book's last part) is the other size: 42M parameters on five times the
-# data.
+# probe AUC, the base ToxiGen toxicity and what ITI at its calibrated {glue:text}`variant_alpha` strength
+# removes, each as a least-squares slope per 10 % toxic data over its models (few models: read the signs and
+# sizes, not significance). The gpu level (the book's last part) is the other size: 42M parameters on five
+# times the data.
 
 # %% tags=["nbval-check-output"]
 variant_rows = codesign.variant_summary(evidence["variants"])
 glue("variant_fractions", ", ".join(f"{f:.0%}" for f in plan.variant_fractions), display=False)
-glue("variant_alpha", f"{plan.sweep_alpha:g}", display=False)
+glue("variant_alpha", plan.sweep_strength, display=False)
 glue("variant_reading", Markdown(codesign.variant_reading(variant_rows)), display=False)
 (pd.DataFrame(variant_rows).style.format(precision=3).hide(axis="index") if variant_rows
  else Markdown("No variants at this level."))
@@ -280,8 +290,8 @@ glue("variant_reading", Markdown(codesign.variant_reading(variant_rows)), displa
 #
 # ## Not run here, and what the evidence suggests next
 #
-# - **Calibrated strengths.** Set alpha per model so that each costs the same capability (the budget
-#   above), instead of the paper's fixed 4 / 8 / 12, whose meaning changes with sigma (chapter 5).
+# - **Calibrating to a share of each model's margin over unigram** instead of a fixed KL, so that "the same
+#   cost" also means the same share of what each model has learned.
 # - **Erasure and steering together.** LEACE on the heads where it removes most, ITI on the rest.
 # - **A larger benchmark per model and more seeds for the frontier**: one model's frontier is one draw; the
 #   intervals above are over prompts, not over training seeds.

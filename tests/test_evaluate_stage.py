@@ -81,3 +81,29 @@ def test_cli_evaluate_prints_the_result_path_last(env, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert code == 0 and out[-1].endswith("result.json")
     assert json.loads(out[-2])["alpha"] == 8.0
+
+
+def test_generation_results_carry_their_floor_degenerate_counts_and_prompt_following(env, tiny, small_eval):
+    result = stages.evaluate(tiny, 0, "toxigen", alpha=4, eval_config=small_eval, judge=LengthJudge(),
+                             progress=False).json("result.json")
+    assert result["positions"] == "reference" and result["ranking"] == "cv_auc" and result["shift_ratio"] > 0
+    assert result["floor"]["prompts"] == result["all"]["prompts"]  # the same texts, words shuffled
+    # the length judge ignores word order, so the floor of shuffled text equals the score up to whitespace
+    assert result["floor"]["mean_toxicity"] == pytest.approx(result["all"]["mean_toxicity"], abs=0.05)
+    counts = result["degenerate"]
+    assert counts["texts"] == 3 and 0 <= counts["empty"] + counts["one_token"] <= 3
+    following = result["prompt_following"]
+    assert following["n"] == 1 and following["low"] <= following["mean"] <= following["high"]
+
+
+def test_calibration_finds_each_strength_at_its_kl_cost(env, tiny):
+    entry = stages.calibration(tiny, 0, targets={"weak": 0.01, "strong": 0.05}, progress=False)
+    rows = entry.json("calibration.json")["strengths"]
+    assert rows["weak"]["alpha"] < rows["strong"]["alpha"]
+    for row in rows.values():
+        assert row["reached"] and row["kl"] == pytest.approx(row["target"], rel=0.05)
+        assert row["shift_ratio"] > 0
+    alphas = stages.calibrated_alphas(tiny, 0, targets={"weak": 0.01, "strong": 0.05}, progress=False)
+    assert alphas == {name: row["alpha"] for name, row in rows.items()}
+    with pytest.raises(ConfigError, match="finite positive"):
+        stages.calibration(tiny, 0, targets={"weak": float("inf")})

@@ -1,14 +1,18 @@
-"""The verdict rules on planted evidence: a clear rise is 'held', a rise inside the noise 'partly held', a
-fall 'did not hold'; comparisons need disjoint intervals to be 'held'; the regime numbers follow the floor
-and the budget; and codesign's averaging over seeds keeps each treatment separate."""
+"""The verdict rules on planted evidence, one case per category: a clear rise is 'held', a rise inside the
+noise 'inconclusive' (never a verdict from the slope's sign alone), a clear fall 'did not hold', and a failed
+precondition (an arm over its budget, the clean model within its floor, the generations not following the
+prompts) 'not testable' whatever the numbers say; comparisons use the paired interval; the toy and the
+entanglement claims are judged by the same rules; the regime numbers follow the floor and the budget; and
+codesign's averaging over seeds keeps each treatment separate and pairs prompts."""
 
 import numpy as np
 import pytest
 
 from toxlab import codesign, verdicts
-from toxlab.verdicts import HELD, NOT_HELD, PARTLY
+from toxlab.verdicts import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTABLE, Interval, Precondition
 
 FRACTIONS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25]
+OK = Precondition(True, "")
 
 
 def _points(slope, noise, key, level=1.0):
@@ -17,36 +21,69 @@ def _points(slope, noise, key, level=1.0):
             for f in FRACTIONS for s, r in enumerate((1, -1, 0))]
 
 
-@pytest.mark.parametrize("slope,noise,expected", [(40.0, 0.5, HELD), (2.0, 3.0, PARTLY), (-40.0, 0.5, NOT_HELD)])
-def test_trend_claims_follow_the_slope_interval(slope, noise, expected):
-    row = verdicts.base_toxicity_claim(_points(slope, noise, "toxicity", level=15.0))
+@pytest.mark.parametrize("slope,noise,expected", [(40.0, 0.5, HELD), (2.0, 3.0, INCONCLUSIVE),
+                                                  (-2.0, 3.0, INCONCLUSIVE), (-40.0, 0.5, NOT_HELD)])
+def test_trend_claims_follow_the_slope_interval_not_its_sign(slope, noise, expected):
+    row = verdicts.base_toxicity_claim(_points(slope, noise, "toxicity", level=15.0), [OK])
     assert row.verdict == expected
     auc = verdicts.separability_claim(_points(slope / 100, noise / 100, "auc", level=0.6))
     assert auc.verdict == expected
+    # entanglement is claimed to fall: the same evidence mirrored
+    ent = verdicts.entanglement_claim(_points(-slope / 100, noise / 100, "entanglement", level=0.6))
+    assert ent.verdict == expected
 
 
-def test_capability_flat_or_better_is_held_and_a_clear_cost_is_not():
-    flat = [{"toxic_fraction": f, "val_loss": 6.0 - 0.2 * f} for f in FRACTIONS]
+def test_a_failed_precondition_makes_a_claim_not_testable_whatever_the_numbers():
+    failed = verdicts.follows_prompts("the clean model", -2.0, 1.0)
+    row = verdicts.base_toxicity_claim(_points(40.0, 0.5, "toxicity", level=15.0), [failed])
+    assert row.verdict == NOT_TESTABLE and "do not follow the prompts" in row.reason
+
+
+def test_capability_flat_is_held_a_clear_cost_is_not_and_noise_is_inconclusive():
+    flat = [{"toxic_fraction": f, "val_loss": 6.0 - 0.2 * f + 0.001 * (i % 2)} for i, f in enumerate(FRACTIONS)]
     assert verdicts.capability_claim(flat).verdict == HELD
     assert "train longer" in verdicts.capability_claim(flat).reason
     costly = [{"toxic_fraction": f, "val_loss": 6.0 + 4.0 * f + 0.01 * i} for i, f in enumerate(FRACTIONS)]
     assert verdicts.capability_claim(costly).verdict == NOT_HELD
+    noisy = [{"toxic_fraction": f, "val_loss": 6.0 + 0.5 * f + 0.3 * (-1) ** i} for i, f in enumerate(FRACTIONS)]
+    assert verdicts.capability_claim(noisy).verdict == INCONCLUSIVE
 
 
-def test_comparisons_need_disjoint_intervals():
-    assert verdicts.comparison_verdict((10, 8, 12), (20, 18, 22)) == HELD
-    assert verdicts.comparison_verdict((10, 8, 19), (20, 18, 22)) == PARTLY
-    assert verdicts.comparison_verdict((25, 23, 27), (20, 18, 22)) == NOT_HELD
-    row = verdicts.headline_claim((15.2, 13.0, 17.5), (5.8, 4.9, 6.8), 2.36, 0.5)
-    assert row.verdict == NOT_HELD and "+2.36 nats" in row.reason
+@pytest.mark.parametrize("diff,expected", [(Interval(-10, -12, -8), HELD), (Interval(-1, -3, 1), INCONCLUSIVE),
+                                           (Interval(5, 3, 7), NOT_HELD), (Interval(float("nan"), float("nan"),
+                                                                                    float("nan")), INCONCLUSIVE)])
+def test_comparisons_read_the_paired_interval(diff, expected):
+    row = verdicts.headline_claim(10.0, 20.0, diff, [OK, OK])
+    assert row.verdict == expected
+    trade = verdicts.trade_off_claim("ours", "dpo", 10.0, 20.0, diff, 0.5, [OK])
+    assert trade.verdict == expected
 
 
-def test_trade_off_compares_only_points_within_the_budget():
-    ours = {"name": "10 % + ITI 2", "toxicity": 10.0, "toxicity_low": 9.0, "toxicity_high": 11.0, "ce_increase": 0.1}
-    rivals = [{"name": "broken", "toxicity": 1.0, "toxicity_low": 0.5, "toxicity_high": 1.5, "ce_increase": 3.0},
-              {"name": "dpo", "toxicity": 14.0, "toxicity_low": 13.0, "toxicity_high": 15.0, "ce_increase": 0.2}]
-    row = verdicts.trade_off_claim(ours, rivals, budget=0.5)
-    assert row.verdict == HELD and "dpo" in row.ours and "broken" not in row.ours
+@pytest.mark.parametrize("precondition", [verdicts.within_budget("clean + strong ITI", 2.36, 0.5),
+                                          verdicts.above_floor("the clean model", 13.0, 12.0),
+                                          verdicts.follows_prompts("the 10 % model", -0.5, 0.8)])
+def test_headline_is_not_testable_when_any_precondition_fails(precondition):
+    assert not precondition.holds
+    row = verdicts.headline_claim(10.0, 20.0, Interval(-10, -12, -8), [OK, precondition])
+    assert row.verdict == NOT_TESTABLE and row.reason == precondition.why
+    assert "+2.36 nats" in verdicts.within_budget("x", 2.36, 0.5).why
+
+
+def test_preconditions_hold_on_clear_evidence():
+    assert verdicts.within_budget("x", 0.4, 0.5).holds and verdicts.above_floor("x", 30.0, 12.0).holds
+    assert verdicts.follows_prompts("x", 0.5, 4.0).holds
+
+
+@pytest.mark.parametrize("difference,ci,expected", [(0.1, (0.05, 0.15), HELD), (0.02, (-0.03, 0.07), INCONCLUSIVE),
+                                                    (-0.1, (-0.15, -0.05), NOT_HELD)])
+def test_toy_claim_reads_the_rarest_share(difference, ci, expected):
+    summary = [{"share": 0.333, "seeds": 10, "difference": 0.5, "difference_ci": (0.4, 0.6)},
+               {"share": 0.01, "seeds": 10, "difference": difference, "difference_ci": ci}]
+    assert verdicts.toy_claim(summary).verdict == expected
+
+
+def test_every_verdict_is_one_of_four():
+    assert set(verdicts.VERDICTS) == {HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTABLE}
 
 
 def test_regime_marks_the_clean_model_untestable_at_the_floor():
@@ -56,22 +93,25 @@ def test_regime_marks_the_clean_model_untestable_at_the_floor():
     assert out["rows"][0]["strong_within_budget"] is False
 
 
-def testmean_points_average_seeds_of_one_treatment_only():
+def testmean_points_average_seeds_of_one_treatment_only_and_pair_prompts():
     a = {"name": "x", "method": "ITI", "toxic_fraction": 0.1, "order": 4, "toxicity": 10.0, "toxicity_low": 9.0,
-         "toxicity_high": 11.0, "toxic_share": 0.1, "ce_clean": 6.0, "ce_increase": 0.1, "kl": 0.01}
-    b = {**a, "toxicity": 14.0, "seed": 1}
+         "toxicity_high": 11.0, "toxic_share": 0.1, "ce_clean": 6.0, "ce_increase": 0.1, "kl": 0.01,
+         "per_prompt": [0.1, 0.3]}
+    b = {**a, "toxicity": 14.0, "seed": 1, "per_prompt": [0.3, 0.5]}
     c = {**a, "name": "y", "toxicity": 100.0}
     out = {p["name"]: p for p in codesign.mean_points([a, b, c])}
     assert out["x"]["toxicity"] == 12.0 and out["x"]["seeds"] == 2 and out["y"]["toxicity"] == 100.0
+    assert out["x"]["per_prompt"] == pytest.approx([0.2, 0.4])
 
 
 def test_readme_block_lists_every_verdict():
     from toxlab import report
-    rows = [verdicts.headline_claim((15.2, 13.0, 17.5), (5.8, 4.9, 6.8), 2.36, 0.5).row()]
+    rows = [verdicts.headline_claim(15.2, 5.8, Interval(9.4, 7.0, 11.0),
+                                    [verdicts.within_budget("clean + strong ITI", 2.36, 0.5)]).row()]
     text = report.replace_block("intro\n<!-- verdicts:start -->\nSTALE\n<!-- verdicts:end -->\n", "verdicts",
                                 report.verdict_table(rows, "cpu"))
     assert "STALE" not in text and "| 10 % toxic + weak ITI is less toxic than clean + strong ITI |" in text
-    assert "did not hold" in text and "cpu level" in text
+    assert "not testable" in text and "cpu level" in text
 
 
 def test_bench_table_shows_book_wall_times():
@@ -109,8 +149,9 @@ def test_bench_table_shows_variants_side_by_side_and_other_batches():
     assert "| gpu (batch 64) | G | bfloat16 |" in table
 
 
-def _pt(name, method, f, tox, cost, order=0, seed=0):
-    return {"name": name, "method": method, "toxic_fraction": f, "seed": seed, "order": order, "toxicity": tox,
+def _pt(name, method, f, tox, cost, order=0, seed=0, strength=""):
+    return {"name": name, "method": method, "toxic_fraction": f, "seed": seed, "order": order, "strength": strength,
+            "toxicity": tox,
             "toxicity_low": tox - 1, "toxicity_high": tox + 1, "toxic_share": 0.1, "ce_clean": 6 + cost,
             "ce_increase": cost, "kl": cost / 2, "judge": "j"}
 
@@ -148,7 +189,7 @@ def test_snapshot_summary_reports_the_share_of_the_final_signal():
 def test_regime_reads_the_floor_of_the_benchmarks_judge():
     card = {"failure_modes": [{"judge": "j", "probe": "word salad", "mean_score": 0.13},
                               {"judge": "other", "probe": "word salad", "mean_score": 0.9}]}
-    evidence = {"iti": [_pt("s", "ITI", 0.0, 6.0, 2.4, order=12)],
+    evidence = {"iti": [_pt("s", "ITI", 0.0, 6.0, 2.4, order=12, strength="strong")],
                 "base": [{"toxic_fraction": 0.0, "seed": 0, "toxicity": 13.2}]}
     out = codesign.regime(evidence, card, codesign.Plan())
     assert out["floor"] == pytest.approx(13.0) and not out["clean_testable"]
@@ -172,3 +213,44 @@ def test_variant_summary_recovers_planted_slopes():
     text = codesign.variant_reading(list(summary.values()))
     assert "*small*" in text and "+0.0000 per 10 %" in text and "(default +0.0100)" in text
     assert codesign.variant_reading([]) == "No variants were run at this level."
+
+
+def _evidence(strong0_cost=0.3, following_low=1.0):
+    """Planted chapter-7 evidence: six mixtures, ITI that removes more from the toxic-trained models, a clean
+    model well above its floor, and generations that follow the prompts (unless told otherwise)."""
+    rng = np.random.default_rng(0)
+    prompts = rng.uniform(0.1, 0.3, 60)  # what every model's per-prompt toxicity shares
+    iti, base, separability = [], [], []
+    for f in FRACTIONS:
+        level = 0.2 + f
+        for strength, cost, scale in (("base", 0.0, 1.0), ("weak", 0.05, 0.8), ("strong", 0.4, 0.5)):
+            per = (prompts + level) * scale * (1 - f if strength != "base" else 1)
+            cost = strong0_cost if (f, strength) == (0.0, "strong") else cost
+            iti.append({**_pt(f"{f:.0%} {strength}", "ITI", f, 100 * per.mean(), cost, strength=strength),
+                        "per_prompt": per.tolist(), "floor": 5.0})
+        base.append({"toxic_fraction": f, "seed": 0, "toxicity": 100 * (prompts + level).mean(), "floor": 5.0,
+                     "following": 3.0, "following_low": following_low, "following_high": 5.0})
+        separability.append({"toxic_fraction": f, "seed": 0, "auc": 0.6 + 0.2 * f, "entanglement": 0.5 - 0.4 * f})
+    others = [{**_pt("10 % + dpo", "dpo", 0.1, 100 * (prompts + 0.4).mean(), 0.2),
+               "per_prompt": (prompts + 0.4).tolist()}]
+    runs = [{"toxic_fraction": f, "val_loss": 6.0 - 0.1 * f + 0.001 * i} for i, f in enumerate(FRACTIONS)]
+    toy = [{"share": 0.01, "seeds": 10, "difference": 0.1, "difference_ci": (0.05, 0.15)}]
+    return {"runs": runs, "base": base, "separability": separability, "iti": iti, "paper": [], "others": others,
+            "toy": toy}
+
+
+def test_verdict_table_has_every_claim_and_applies_the_preconditions():
+    plan = codesign.Plan(strengths={"weak": 0.05, "strong": 0.3}, sweep_strength="strong")
+    table = {v.claim: v for v in codesign.verdict_table(_evidence(), plan)}
+    assert len(table) == 8 and all(v.verdict in verdicts.VERDICTS for v in table.values())
+    assert table["A rare feature's direction is more entangled (toy model)"].verdict == HELD
+    assert table["More toxic data gives a less entangled toxicity direction"].verdict == HELD
+    assert table["10 % toxic + weak ITI is less toxic than clean + strong ITI"].verdict != NOT_TESTABLE
+    assert "chosen on half the prompts" in table[
+        "Toxic pretraining + ITI beats the usual detoxification methods on the trade-off"].ours
+    over = {v.claim: v for v in codesign.verdict_table(_evidence(strong0_cost=2.4), plan)}
+    headline = over["10 % toxic + weak ITI is less toxic than clean + strong ITI"]
+    assert headline.verdict == NOT_TESTABLE and "+2.40 nats" in headline.reason
+    silent = {v.claim: v for v in codesign.verdict_table(_evidence(following_low=-1.0), plan)}
+    assert silent["Base toxicity rises with the toxic share"].verdict == NOT_TESTABLE
+    assert "do not follow the prompts" in silent["Base toxicity rises with the toxic share"].reason

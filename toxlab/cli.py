@@ -60,10 +60,26 @@ def _fraction(text: str) -> float:
 
 
 def _alpha(text: str) -> float:
+    from toxlab.intervene import MAX_ALPHA
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"alpha must be a number such as 4, 8 or 12, got {text!r}") from None
+    if not abs(value) <= MAX_ALPHA:  # also catches nan
+        raise argparse.ArgumentTypeError(f"alpha must be a finite number between -{MAX_ALPHA:g} and {MAX_ALPHA:g}, "
+                                         f"got {text!r}")
+    return value
+
+
+def _cost_target(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"cost target must be a finite positive number of nats, e.g. 0.05, "
+                                         f"got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,11 +139,22 @@ def build_parser() -> argparse.ArgumentParser:
     preset_args(ev)
     ev.add_argument("--toxic-fraction", type=_fraction, required=True, help="f in [0, 0.5]")
     ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--alpha", type=_alpha, default=0.0,
-                    help="ITI strength: 0 (none), 4 (weak), 8 (mid), 12 (strong); negative = towards toxic")
+    dose = ev.add_mutually_exclusive_group()
+    dose.add_argument("--alpha", type=_alpha, default=0.0,
+                      help="ITI strength: 0 (none); the paper's 4, 8, 12 (weak, mid, strong); negative: towards toxic")
+    dose.add_argument("--strength", default=None,
+                      help="weak, mid or strong: this model's alpha calibrated to a fixed KL cost (toxlab.evaluate)")
+    dose.add_argument("--cost-target", type=_cost_target, default=None, metavar="NATS",
+                      help="the alpha at which ITI costs this KL (nats/token) on held-out clean text")
     ev.add_argument("--k", type=int, default=None, help="heads to shift (default: the paper's 30/256, scaled)")
     ev.add_argument("--direction", default="mass_mean",
                     help="mass_mean (default), probe, random, or leace (LEACE erasure)")
+    ev.add_argument("--ranking", default="cv_auc",
+                    help="how heads are chosen: cv_auc (default), val_accuracy (the paper's), val_auc, "
+                         "val_balanced_accuracy")
+    ev.add_argument("--positions", default="reference",
+                    help="where the shift applies in generation: reference (last prompt position and every "
+                         "generated one; default) or all")
     ev.add_argument("--benchmark", required=True, help="toxigen, rtp or ce (capability)")
     ev.add_argument("--eval-set", dest="eval_overrides", action="append", default=[], metavar="FIELD=VALUE",
                     help="change a benchmark setting, e.g. --eval-set rtp_samples=25 (repeatable)")
@@ -138,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--toxic-fraction", type=_fraction, required=True, help="f in [0, 0.5]")
     bl.add_argument("--seed", type=int, default=0)
     bl.add_argument("--benchmark", default="toxigen", help="toxigen (default), rtp or ce (capability)")
-    bl.add_argument("--alpha", type=float, default=0.0,
+    bl.add_argument("--alpha", type=_alpha, default=0.0,
                     help="follow prompt, sft or dpo with the plain model's ITI at this strength (default 0: none)")
     bl.add_argument("--eval-set", dest="eval_overrides", action="append", default=[], metavar="FIELD=VALUE",
                     help="change a benchmark setting, e.g. --eval-set rtp_samples=25 (repeatable)")
@@ -322,9 +349,30 @@ def run(args) -> str | None:
 def _evaluate(config, args) -> str:
     from toxlab import evaluate, stages
     from toxlab.config import parse_assignments
+    from toxlab.intervene import check_direction, check_k, check_positions, check_ranking
+    evaluate.check_benchmark(args.benchmark)  # everything is checked before any model is trained or calibrated
+    check_ranking(args.ranking)
+    check_positions(args.positions)
+    if args.k is not None:
+        check_k(args.k, config.model.n_layers * config.model.n_heads)
+    if args.direction != "leace":
+        check_direction(args.direction)
+    if args.strength is not None and args.strength not in evaluate.COST_TARGETS:
+        raise ConfigError(f"--strength {args.strength!r}; choose one of {', '.join(evaluate.COST_TARGETS)} "
+                          "(or give --alpha or --cost-target)")
+    if args.direction == "leace" and (args.strength or args.cost_target):
+        raise ConfigError("LEACE has no strength to calibrate; use --alpha 1 (erasure proper)")
     eval_config = evaluate.eval_preset(config.preset, parse_assignments(args.eval_overrides))
-    entry = stages.evaluate(config.with_fraction(args.toxic_fraction), args.seed, args.benchmark, args.alpha,
-                            args.k, args.direction, eval_config, progress=not args.quiet)
+    cfg = config.with_fraction(args.toxic_fraction)
+    stages.check_seed(args.seed)
+    alpha = args.alpha
+    if args.strength or args.cost_target:
+        name = args.strength or "target"
+        targets = None if args.strength else {"target": args.cost_target}
+        alpha = stages.calibrated_alphas(cfg, args.seed, args.k, args.direction, args.ranking, targets,
+                                         progress=not args.quiet)[name]
+    entry = stages.evaluate(cfg, args.seed, args.benchmark, alpha, args.k, args.direction, eval_config,
+                            progress=not args.quiet, ranking=args.ranking, positions=args.positions)
     result = entry.json("result.json")
     _print_result(result, {k: result[k] for k in ("toxic_fraction", "seed", "benchmark", "alpha", "k", "direction")})
     return str(entry.file("result.json"))

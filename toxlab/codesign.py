@@ -4,6 +4,11 @@ their combinations with ITI; LEACE on the same heads; and probes at training sna
 
 `collect` only calls stages (cached), so inside `artifacts.lookup_only()` it reads what the book has
 computed and raises `CacheMiss` for anything it has not. Toxicity is x 100 throughout, as in the paper.
+
+ITI's weak, mid and strong are each model's calibrated strengths (`stages.calibrated_alphas`: the alphas at
+which ITI costs `Plan.strengths` nats of KL on held-out clean text); the paper's fixed alphas are a labelled
+secondary sweep (`Plan.alphas`). `verdict_table` applies `toxlab.verdicts`' rules to every claim of the paper,
+the toy and the entanglement claims included, with paired comparisons and the preconditions checked.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import numpy as np
 
 from toxlab import evaluate, stages, verdicts
 from toxlab.config import RunConfig, override
+from toxlab.errors import ConfigError
 from toxlab.separability import scaled_top_k
+from toxlab.verdicts import Interval, Precondition
 
 
 @dataclass(frozen=True)
@@ -23,8 +30,8 @@ class Plan:
 
     seeds: list[int] = field(default_factory=lambda: [0])  # every model: capability, probes, base toxicity
     frontier_seeds: list[int] = field(default_factory=lambda: [0])  # ITI sweeps, baselines, LEACE
-    alphas: list[float] = field(default_factory=lambda: [0, 1, 2, 4, 8, 12])
-    settings: dict[str, float] = field(default_factory=lambda: {"base": 0, "weak": 4, "mid": 8, "strong": 12})
+    alphas: list[float] = field(default_factory=lambda: [0, 4, 12])  # the paper's fixed alphas (secondary)
+    strengths: dict[str, float] = field(default_factory=lambda: dict(evaluate.COST_TARGETS))  # calibrated (KL)
     baselines: list[str] = field(default_factory=lambda: ["prompt", "sft", "dpo", "meda", "inst"])
     baseline_fractions: list[float] = field(default_factory=lambda: [0.0, 0.1])
     combos: list[str] = field(default_factory=lambda: ["sft", "dpo"])
@@ -35,23 +42,57 @@ class Plan:
     snapshot_seeds: list[int] = field(default_factory=lambda: [0])
     budget: float = 0.5  # nats/token of clean cross-entropy a detoxification may cost
     sweep_fraction: float = 0.1  # chapter 5's K and direction sweep
-    sweep_alpha: float = 8
+    sweep_strength: str = "mid"  # every (direction, K) calibrated to this cost: controls matched in cost
     k_values: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16])
     directions: list[str] = field(default_factory=lambda: ["mass_mean", "probe", "random"])
     # Extensions: the level's model and data with these overrides (name -> {"model.n_layers": 2, ...}), each
-    # pretrained at variant_fractions for the frontier seeds, probed, and evaluated base and at sweep_alpha.
+    # pretrained at variant_fractions for the frontier seeds, probed, and evaluated base and at sweep_strength.
     variants: dict[str, dict] = field(default_factory=dict)
     variant_fractions: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.25])
+    # The toy experiment as chapter 2 runs it (its baseline condition), for the toy claim.
+    toy_seeds: int = 10
+    toy_shares: list[float] = field(default_factory=lambda: [0.01, 0.03, 0.1, 0.333])
+    toy_steps: int = 2000
+
+    def __post_init__(self) -> None:
+        """Every strength, cost target and direction is checked before any work (papermill parameters)."""
+        from toxlab.intervene import check_cost_target, check_direction, check_strength
+        for target in self.strengths.values():
+            check_cost_target(target)
+        for alpha in self.alphas:
+            check_strength(alpha)
+        for direction in self.directions:
+            check_direction(direction)
+        if self.sweep_strength not in self.strengths or self.combo_setting not in self.strengths:
+            raise ConfigError(f"sweep_strength={self.sweep_strength!r} and combo_setting={self.combo_setting!r}; "
+                              f"choose one of {', '.join(self.strengths)}")
+        check_cost_target(self.budget)
 
 
-def point(name: str, method: str, toxigen: dict, ce: dict, order: float = 0.0) -> dict:
-    """One (model, treatment) on the toxicity-capability plane from its 'toxigen' and 'ce' results."""
+def point(name: str, method: str, toxigen: dict, ce: dict, order: float = 0.0, strength: str = "") -> dict:
+    """One (model, treatment) on the toxicity-capability plane from its 'toxigen' and 'ce' results (the
+    toxigen result with `per_prompt` scores added, `read_result`); strength: the calibrated strength's name."""
     tox = toxigen["all"]
+    following = toxigen.get("prompt_following") or {"mean": float("nan"), "low": float("nan"), "high": float("nan")}
     return {"name": name, "method": method, "toxic_fraction": toxigen["toxic_fraction"], "seed": toxigen["seed"],
-            "order": order, "toxicity": 100 * tox["mean_toxicity"], "toxicity_low": 100 * tox["mean_toxicity_ci"][0],
+            "order": order, "strength": strength, "alpha": toxigen.get("alpha", 0.0),
+            "toxicity": 100 * tox["mean_toxicity"], "toxicity_low": 100 * tox["mean_toxicity_ci"][0],
             "toxicity_high": 100 * tox["mean_toxicity_ci"][1], "toxic_share": tox["toxicity_probability"],
+            "floor": 100 * toxigen["floor"]["mean_toxicity"] if "floor" in toxigen else float("nan"),
+            "following": 100 * following["mean"], "following_low": 100 * following["low"],
+            "following_high": 100 * following["high"],
             "ce_clean": ce["clean"]["ce"], "ce_increase": ce["clean"]["ce"] - ce["clean"]["ce_base"],
-            "kl": ce["clean"]["kl"], "judge": toxigen["judge"]["name"]}
+            "kl": ce["clean"]["kl"], "judge": toxigen["judge"]["name"],
+            "per_prompt": toxigen.get("per_prompt", [])}
+
+
+def read_result(entry) -> dict:
+    """An evaluation entry's `result.json`, with `per_prompt`: its per-prompt mean scores where it has samples."""
+    result = entry.json("result.json")
+    samples = entry.path / "samples.jsonl"
+    if samples.exists():
+        result["per_prompt"] = evaluate.prompt_scores(samples).tolist()
+    return result
 
 
 def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = True) -> dict:
@@ -60,34 +101,49 @@ def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = Tr
     fractions = stages.fractions_for(config)
 
     def both(cfg, seed, **kw):
-        return [stages.evaluate(cfg, seed, b, eval_config=eval_config, progress=progress, **kw).json("result.json")
+        return [read_result(stages.evaluate(cfg, seed, b, eval_config=eval_config, progress=progress, **kw))
                 for b in ("toxigen", "ce")]
 
     def both_baseline(cfg, seed, method, alpha=0.0):
-        return [stages.evaluate_baseline(cfg, seed, method, b, eval_config=eval_config, progress=progress,
-                                         alpha=alpha).json("result.json") for b in ("toxigen", "ce")]
+        return [read_result(stages.evaluate_baseline(cfg, seed, method, b, eval_config=eval_config, progress=progress,
+                                                     alpha=alpha)) for b in ("toxigen", "ce")]
+
+    def strengths(cfg, seed, **kw) -> dict[str, float]:
+        return stages.calibrated_alphas(cfg, seed, targets=plan.strengths, progress=progress, **kw)
 
     runs = stages.sweep(config, plan.seeds).json("summary.json")["runs"]
     separability, base = [], []
     for f in fractions:
         cfg = config.with_fraction(f)
         for s in plan.seeds:
-            auc = np.ravel(stages.probe(cfg, s, progress=progress).json("summary.json")["head_val_auc"])
-            separability.append({"toxic_fraction": f, "seed": s, "auc": float(auc.mean()), "auc_max": float(auc.max())})
+            summary = stages.probe(cfg, s, progress=progress).json("summary.json")
+            auc = np.ravel(summary["head_val_auc"])
+            separability.append({"toxic_fraction": f, "seed": s, "auc": float(auc.mean()), "auc_max": float(auc.max()),
+                                 "entanglement": summary["entanglement"]["top_k_mean"]})
             tox = stages.evaluate(cfg, s, "toxigen", eval_config=eval_config, progress=progress).json("result.json")
+            following = tox["prompt_following"]
             base.append({"toxic_fraction": f, "seed": s, "toxicity": 100 * tox["all"]["mean_toxicity"],
-                         "toxic_share": tox["all"]["toxicity_probability"]})
-    iti, others = [], []
+                         "toxic_share": tox["all"]["toxicity_probability"],
+                         "floor": 100 * tox["floor"]["mean_toxicity"], "following": 100 * following["mean"],
+                         "following_low": 100 * following["low"], "following_high": 100 * following["high"]})
+    iti, others, calibration = [], [], []
     for f in fractions:
         cfg = config.with_fraction(f)
         for s in plan.frontier_seeds:
-            iti += [point(f"{f:.0%} + ITI {a:g}" if a else f"{f:.0%} base", "ITI", *both(cfg, s, alpha=a), order=a)
-                    for a in plan.alphas]
+            iti.append(point(f"{f:.0%} base", "ITI", *both(cfg, s), order=0.0, strength="base"))
+            for name, alpha in strengths(cfg, s).items():
+                iti.append(point(f"{f:.0%} + ITI {name}", "ITI", *both(cfg, s, alpha=alpha), order=alpha,
+                                 strength=name))
+            calibration += [{"toxic_fraction": f, "seed": s, "strength": name, **row} for name, row in
+                            stages.calibration(cfg, s, targets=plan.strengths, progress=progress)
+                            .json("calibration.json")["strengths"].items()]
+    paper = [point(f"{f:.0%} + alpha {a:g}", "ITI (paper's alpha)", *both(config.with_fraction(f), s, alpha=a), order=a,
+                   strength=f"alpha {a:g}") for f in fractions for s in plan.frontier_seeds for a in plan.alphas if a]
     for f in plan.baseline_fractions:
         cfg = config.with_fraction(f)
         for s in plan.frontier_seeds:
             others += [point(f"{f:.0%} + {m}", m, *both_baseline(cfg, s, m)) for m in plan.baselines]
-            alpha = plan.settings[plan.combo_setting]
+            alpha = strengths(cfg, s)[plan.combo_setting]
             others += [point(f"{f:.0%} + {m} + {plan.combo_setting} ITI", f"{m} + ITI",
                              *both_baseline(cfg, s, m, alpha)) for m in plan.combos]
     leace = []
@@ -104,8 +160,9 @@ def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = Tr
         for direction in plan.directions:
             for k in [k for k in plan.k_values if k <= n_heads]:
                 for s in plan.frontier_seeds:
+                    alpha = strengths(cfg, s, k=k, direction=direction)[plan.sweep_strength]
                     sweep.append(point(f"{direction} K={k}", direction,
-                                       *both(cfg, s, alpha=plan.sweep_alpha, k=k, direction=direction), order=k))
+                                       *both(cfg, s, alpha=alpha, k=k, direction=direction), order=k))
     snapshots = []
     for f in plan.snapshot_fractions:
         cfg = config.with_fraction(f)
@@ -127,17 +184,23 @@ def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = Tr
         variant = override(config, overrides)
         variants += [variant_row(name, variant, f, s, plan, both, progress)
                      for f in plan.variant_fractions for s in plan.frontier_seeds]
-    return {"runs": runs, "separability": separability, "base": base, "iti": iti, "others": others,
-            "leace": leace, "sweep": sweep, "snapshots": snapshots, "variants": variants}
+    from toxlab import toy
+    toy_summary = toy.summarise(stages.toy(toy.ToyConfig(steps=plan.toy_steps), plan.toy_shares,
+                                           list(range(plan.toy_seeds))).json("rows.json"))
+    return {"runs": runs, "separability": separability, "base": base, "iti": iti, "paper": paper, "others": others,
+            "leace": leace, "sweep": sweep, "snapshots": snapshots, "variants": variants,
+            "calibration": calibration, "toy": toy_summary}
 
 
 def variant_row(name: str, config: RunConfig, fraction: float, seed: int, plan: Plan, both, progress: bool) -> dict:
-    """One model of a variant: its size, capability, probe separability, base toxicity and ITI at sweep_alpha."""
+    """One model of a variant: its size, capability, probe separability, base toxicity and ITI at its own
+    calibrated `sweep_strength`."""
     cfg = config.with_fraction(fraction)
     metrics = stages.pretrain(cfg, seed, progress=progress).json("metrics.json")
     auc = np.ravel(stages.probe(cfg, seed, progress=progress).json("summary.json")["head_val_auc"])
     base = point("base", "base", *both(cfg, seed))
-    iti = point(f"ITI {plan.sweep_alpha:g}", "ITI", *both(cfg, seed, alpha=plan.sweep_alpha))
+    alpha = stages.calibrated_alphas(cfg, seed, targets=plan.strengths, progress=progress)[plan.sweep_strength]
+    iti = point(f"ITI {plan.sweep_strength}", "ITI", *both(cfg, seed, alpha=alpha))
     return {"variant": name, "toxic_fraction": fraction, "seed": seed, "params": metrics["params"]["total"],
             "val_loss": metrics["val_loss"], "auc": float(auc.mean()), "auc_max": float(auc.max()),
             "toxicity": base["toxicity"], "iti_toxicity": iti["toxicity"], "iti_cost": iti["ce_increase"]}
@@ -170,12 +233,12 @@ FLOOR_PROBE = "word salad"
 
 def regime(evidence: dict, card: dict, plan: Plan) -> dict:
     """`toxlab.verdicts.regime` from the evidence: the floor is the benchmarks' judge's mean score (x 100) on
-    word salad in the judge card (`stages.judge_card`), strong ITI is `plan.settings['strong']`."""
+    word salad in the judge card (`stages.judge_card`), strong ITI is each model's calibrated strong."""
     judge = evidence["iti"][0]["judge"]
     floor = 100 * next(m["mean_score"] for m in card["failure_modes"]
                        if m["judge"] == judge and m["probe"] == FLOOR_PROBE)
     strong = {p["toxic_fraction"]: p["ce_increase"] for p in mean_points(evidence["iti"])
-              if p["order"] == plan.settings["strong"]}
+              if p["strength"] == "strong"}
     return verdicts.regime(evidence["base"], floor, strong, plan.budget)
 
 
@@ -235,39 +298,82 @@ def snapshot_summary(rows: list[dict]) -> tuple[list[dict], dict[float, float], 
 
 
 def verdict_table(evidence: dict, plan: Plan) -> list[verdicts.Verdict]:
-    """One Verdict per main claim of the paper, from `collect`'s rows."""
-    iti = evidence["iti"]
-    rows = [{**r, "alpha": r["order"], "toxicity": r["toxicity"]} for r in iti]
-    at_budget = evaluate.toxicity_at_budget(rows, plan.budget)
-    table = [verdicts.capability_claim(evidence["runs"]), verdicts.base_toxicity_claim(evidence["base"]),
+    """One Verdict per claim of the paper (the toy and the entanglement claims included), from `collect`'s
+    rows, by `toxlab.verdicts`' rules: comparisons paired over prompts (per-prompt scores averaged over the
+    frontier seeds, which share prompts and sampling seeds), the best within the budget chosen on one half of
+    the prompts and reported on the other, and each comparison's preconditions checked."""
+    iti, base = evidence["iti"], evidence["base"]
+    following = _following(base)
+    table = [verdicts.capability_claim(evidence["runs"]), verdicts.base_toxicity_claim(base, [following]),
              verdicts.separability_claim(evidence["separability"]),
-             verdicts.removal_claim(at_budget, plan.budget)]
-    weak, strong = plan.settings["weak"], plan.settings["strong"]
-    pick = _pick(iti)
-    if pick(0.1, weak) and pick(0.0, strong):
-        table.append(verdicts.headline_claim(_triple(pick(0.1, weak)), _triple(pick(0.0, strong)),
-                                             pick(0.0, strong)["ce_increase"], plan.budget))
+             verdicts.entanglement_claim(evidence["separability"])]
+    if evidence.get("toy"):
+        table.append(verdicts.toy_claim(evidence["toy"]))
+    removed = removal_points(iti + evidence.get("paper", []), plan.budget)
+    if len({r["toxic_fraction"] for r in removed}) >= 2:
+        from toxlab.analysis import linear_trend
+        trend = linear_trend([r["toxic_fraction"] for r in removed], [r["removed"] for r in removed])
+        shares = {f: float(np.mean([r["removed"] for r in removed if r["toxic_fraction"] == f]))
+                  for f in sorted({r["toxic_fraction"] for r in removed})}
+        table.append(verdicts.removal_claim(trend, shares, plan.budget, [following]))
+    pick = _pick_strength(iti)
+    weak10, strong0, base0 = pick(0.1, "weak"), pick(0.0, "strong"), pick(0.0, "base")
+    if weak10 and strong0 and base0:
+        diff = evaluate.paired_difference(weak10["per_prompt"], strong0["per_prompt"])
+        preconditions = [verdicts.within_budget("10 % + weak ITI", weak10["ce_increase"], plan.budget),
+                         verdicts.within_budget("clean + strong ITI", strong0["ce_increase"], plan.budget),
+                         verdicts.above_floor("the clean model", base0["toxicity"], base0["floor"]),
+                         _following([b for b in base if b["toxic_fraction"] in (0.0, 0.1)])]
+        table.append(verdicts.headline_claim(weak10["toxicity"], strong0["toxicity"],
+                                             Interval(100 * diff.mean, 100 * diff.low, 100 * diff.high), preconditions))
     # ours: the 10 % model with ITI; rivals: clean data with ITI, and the paper's baselines on either model
-    # (their combinations with ITI and LEACE are compared in the chapter, not in this claim)
-    ours = [r for r in iti if abs(r["toxic_fraction"] - 0.1) < 1e-9]
-    rivals = [r for r in iti if r["toxic_fraction"] == 0.0] + [r for r in evidence["others"]
-                                                                 if r["method"] in plan.baselines]
+    ours = [p for p in mean_points(iti) if abs(p["toxic_fraction"] - 0.1) < 1e-9]
+    rivals = [p for p in mean_points(iti) if p["toxic_fraction"] == 0.0] + \
+        [p for p in mean_points(evidence["others"]) if p["method"] in plan.baselines]
     if ours and rivals:
-        untreated = [p["toxicity"] for p in mean_points(ours) if p["order"] == 0]
-        table.append(verdicts.trade_off_claim(verdicts.best_within(mean_points(ours), plan.budget),
-                                              mean_points(rivals), plan.budget, untreated[0] if untreated else None))
+        def choose(points):
+            return evaluate.best_on_held_out_half({p["name"]: np.asarray(p["per_prompt"]) for p in points},
+                                                  {p["name"]: p["ce_increase"] for p in points}, plan.budget)
+        mine, theirs = choose(ours), choose(rivals)
+        report = list(mine.reported_on)
+        by_name = {p["name"]: np.asarray(p["per_prompt"]) for p in ours + rivals}
+        diff = evaluate.paired_difference(by_name[mine.name][report], by_name[theirs.name][report])
+        table.append(verdicts.trade_off_claim(mine.name, theirs.name, 100 * mine.toxicity, 100 * theirs.toxicity,
+                                              Interval(100 * diff.mean, 100 * diff.low, 100 * diff.high),
+                                              plan.budget, [following]))
     return table
 
 
-def _pick(points: list[dict]):
-    def pick(fraction: float, order: float) -> dict | None:
-        sel = [p for p in points if abs(p["toxic_fraction"] - fraction) < 1e-9 and p["order"] == order]
+def _following(base: list[dict]) -> Precondition:
+    """The prompt-following precondition over the untreated models in `base`: every one's hate-minus-neutral
+    interval above zero."""
+    failing = [b for b in base if not b["following_low"] > 0]
+    lows = [b["following_low"] for b in base]
+    highs = [b["following_high"] for b in base]
+    return Precondition(not failing, f"{len(failing)} of {len(base)} models' generations do not follow the prompts' "
+                                     f"content (hate minus neutral prompts, paired 95 % CIs from {min(lows):+.1f} to "
+                                     f"{max(highs):+.1f})" if base else "no prompt-following check")
+
+
+def removal_points(points: list[dict], budget: float) -> list[dict]:
+    """Per model (fraction, seed): the share of its base toxicity removed by its least toxic ITI point
+    within `budget` nats (the base itself when none is)."""
+    out = []
+    for f, s in sorted({(p["toxic_fraction"], p["seed"]) for p in points}):
+        own = [p for p in points if (p["toxic_fraction"], p["seed"]) == (f, s)]
+        base = next((p for p in own if p["strength"] == "base"), None)
+        if base is None or base["toxicity"] <= 0:
+            continue
+        best = verdicts.best_within(own, budget)
+        out.append({"toxic_fraction": f, "seed": s, "removed": 1 - best["toxicity"] / base["toxicity"]})
+    return out
+
+
+def _pick_strength(points: list[dict]):
+    def pick(fraction: float, strength: str) -> dict | None:
+        sel = [p for p in points if abs(p["toxic_fraction"] - fraction) < 1e-9 and p["strength"] == strength]
         return mean_points(sel)[0] if sel else None
     return pick
-
-
-def _triple(p: dict) -> tuple[float, float, float]:
-    return p["toxicity"], p["toxicity_low"], p["toxicity_high"]
 
 
 def mean_points(points: list[dict]) -> list[dict]:
@@ -276,7 +382,16 @@ def mean_points(points: list[dict]) -> list[dict]:
     for p in points:
         groups.setdefault(p["name"], []).append(p)
     keys = ("toxicity", "toxicity_low", "toxicity_high", "toxic_share", "ce_clean", "ce_increase", "kl")
-    return [{**g[0], **{k: float(np.mean([p[k] for p in g])) for k in keys}, "seeds": len(g)} for g in groups.values()]
+    out = []
+    for g in groups.values():
+        row = {**g[0], **{k: float(np.mean([p[k] for p in g])) for k in keys}, "seeds": len(g)}
+        if g[0].get("per_prompt"):  # the seeds share prompts: average prompt by prompt
+            row["per_prompt"] = np.mean([p["per_prompt"] for p in g], axis=0).tolist()
+        for k in ("floor", "alpha"):
+            if k in g[0]:
+                row[k] = float(np.mean([p[k] for p in g]))
+        out.append(row)
+    return out
 
 
 def variant_reading(summary: list[dict]) -> str:

@@ -10,6 +10,7 @@ Hooks exist only inside the `hooked` context manager (plain torch hooks; baukit 
 removed on the way out even when the body raises. A constant shift of a layer's head outputs needs no hook:
 `o_proj(x + s) = o_proj(x) + W_o s`, so `shifted` adds `W_o s` to that layer's `o_proj` as a bias for the
 duration of its block (ITI's own implementation does the same): no extra work per forward pass.
+`shifted_from` shifts only from one position on (ITI's reference positions during generation), as a hook.
 """
 
 from __future__ import annotations
@@ -103,6 +104,27 @@ def shifted(model, shifts: dict[int, torch.Tensor]) -> Iterator[None]:
     finally:
         for o_proj, bias in reversed(saved):
             o_proj.bias = bias
+
+
+@contextmanager
+def shifted_from(model, shifts: dict[int, torch.Tensor], start: int) -> Iterator[None]:
+    """Inside the block, layer l's head outputs are shifted by `shifts[l]` ([n_heads, head_dim]) only at
+    sequence positions >= `start` (ITI's reference during generation: `start` is the last prompt position,
+    the same for every row of a left-padded batch). A pass over the prompt (or, without the KV cache, over
+    prompt and generated tokens) is shifted from `start` on; a one-token pass is a generation step after
+    the prompt and is shifted whole, so generations with and without the KV cache agree. A hook on
+    `o_proj`'s input: unlike `shifted`, a bias cannot tell positions apart."""
+    def edit(shift):
+        def apply(heads):  # [B, T, H, Dh]
+            if heads.shape[1] == 1:
+                return heads + shift.to(heads.dtype)
+            out = heads.clone()
+            out[:, start:] += shift.to(heads.dtype)
+            return out
+        return apply
+
+    with hooked(model, {HEAD_OUT.format(layer): edit(shift) for layer, shift in shifts.items()}):
+        yield
 
 
 def active_hook_count(model) -> int:

@@ -5,7 +5,10 @@ objective as scikit-learn's `LogisticRegression(C=1/l2)` (unpenalised intercept)
 but all heads share each iteration's matrix products. It returns a frozen `Probes` object holding, per
 site, the probe weights and bias, train and validation accuracy, balanced accuracy and ROC-AUC, the
 mass-mean direction (mean of toxic minus mean of benign training activations, ITI's default direction)
-and the standard deviation of the training activations along it (ITI's sigma).
+and the standard deviation of the training activations along it (ITI's sigma), and the cross-validated
+ROC-AUC of the projection on that direction (`cv_auc`, how ITI ranks heads: accuracy sits at the majority
+rate for every head at this scale, AUC separates them). `mass_mean_direction` and `spread` are the one
+definition of ITI's direction and sigma (toxlab.intervene uses them too).
 """
 
 from __future__ import annotations
@@ -17,15 +20,19 @@ from pathlib import Path
 import torch
 
 TENSORS = ("weight", "bias", "train_accuracy", "val_accuracy", "val_balanced_accuracy", "val_auc",
-           "mass_mean", "sigma")
+           "mass_mean", "sigma", "cv_auc")
+#: How heads can be ranked: `cv_auc` (the default: cross-validated ROC-AUC of the projection on the mass-mean
+#: direction, on the training statements) or the paper's `val_accuracy` (kept as a sensitivity check).
+RANKINGS = ("cv_auc", "val_accuracy", "val_auc", "val_balanced_accuracy")
+CV_FOLDS = 5
 
 
 @dataclass(frozen=True)
 class Probes:
     """Per-site probes. `G` is the site shape: (L, H) for heads, (L,) for residual-stream layers.
 
-    weight, mass_mean: [*G, D]; bias, *accuracy, val_auc, sigma: [*G]; majority_baseline: the validation
-    accuracy of always predicting the training majority class.
+    weight, mass_mean: [*G, D]; bias, *accuracy, val_auc, sigma, cv_auc: [*G]; majority_baseline: the
+    validation accuracy of always predicting the training majority class.
     """
 
     weight: torch.Tensor
@@ -36,6 +43,7 @@ class Probes:
     val_auc: torch.Tensor
     mass_mean: torch.Tensor
     sigma: torch.Tensor
+    cv_auc: torch.Tensor
     majority_baseline: float
     l2: float
 
@@ -47,12 +55,15 @@ class Probes:
         return Probes(**{f.name: (getattr(self, f.name).to(device) if f.name in TENSORS else getattr(self, f.name))
                          for f in fields(self)})
 
-    def top_sites(self, k: int, metric: str = "val_accuracy") -> list[tuple[int, ...]]:
-        """The k sites with the highest `metric`, best first, as index tuples."""
+    def top_sites(self, k: int, metric: str = "cv_auc") -> list[tuple[int, ...]]:
+        """The k sites with the highest `metric` (one of RANKINGS), best first, as index tuples; ties keep
+        the site order (lower layer, then lower head, first), so the choice never depends on the sort."""
+        if metric not in RANKINGS:
+            raise ValueError(f"metric={metric!r}; choose one of {', '.join(RANKINGS)}")
         values = getattr(self, metric).flatten()
         if not 1 <= k <= values.numel():
             raise ValueError(f"k={k} must be between 1 and the number of sites ({values.numel()})")
-        order = values.argsort(descending=True)[:k]
+        order = torch.sort(values, descending=True, stable=True).indices[:k]
         return [tuple(int(i) for i in torch.unravel_index(o, self.site_shape)) for o in order]
 
     def save(self, folder: Path) -> None:
@@ -209,12 +220,9 @@ def fit_probes(train: torch.Tensor, y_train: torch.Tensor, val: torch.Tensor, y_
     pos = yv.bool()
     balanced = 0.5 * (predicted[:, pos].to(dtype).mean(1) + (~predicted[:, ~pos]).to(dtype).mean(1))
     auc = roc_auc(val_logits, yv)
-    # Class means (one matrix-vector product) and the spread of the training data along the mass mean.
-    yf = y.to(dtype)
-    contrast = yf / yf.sum() - (1 - yf) / (1 - yf).sum()  # [N]: mean of toxic minus mean of benign
-    mass_mean = torch.bmm(contrast.expand(len(xa), 1, -1), xa).squeeze(1)[:, :d]  # [G, D]
-    unit = mass_mean / mass_mean.norm(dim=1, keepdim=True).clamp(min=1e-12)
-    sigma = torch.bmm(xa[..., :d], unit.unsqueeze(-1)).squeeze(-1).std(1)  # [G]
+    xs = xa[..., :d].transpose(0, 1)  # [N, G, D], a view
+    mass_mean, sigma = mass_mean_direction(xs, y)
+    cv_auc = cv_direction_auc(xs, y)
     majority = float(yv.float().mean()) if int(y.sum()) * 2 > len(y) else float(1 - yv.float().mean())
 
     def shaped(t, *extra):
@@ -222,4 +230,54 @@ def fit_probes(train: torch.Tensor, y_train: torch.Tensor, val: torch.Tensor, y_
 
     return Probes(weight=shaped(w[:, :d], d), bias=shaped(w[:, d]), train_accuracy=shaped(train_acc),
                   val_accuracy=shaped(val_acc), val_balanced_accuracy=shaped(balanced), val_auc=shaped(auc),
-                  mass_mean=shaped(mass_mean, d), sigma=shaped(sigma), majority_baseline=majority, l2=l2)
+                  mass_mean=shaped(mass_mean, d), sigma=shaped(sigma), cv_auc=shaped(cv_auc),
+                  majority_baseline=majority, l2=l2)
+
+
+def spread(x: torch.Tensor, units: torch.Tensor) -> torch.Tensor:
+    """ITI's sigma: the standard deviation (ddof 1) of x [N, G, D] along the unit vectors units [G, D] -> [G]."""
+    return torch.einsum("ngd,gd->ng", x, units.to(x.dtype)).std(0)
+
+
+def mass_mean_direction(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """ITI's direction and sigma, the one definition. x: [N, G, D], y: [N] (1 = toxic) -> the mass mean
+    [G, D] (mean of the toxic rows minus mean of the benign ones; not normalised) and sigma [G], the spread
+    of x along its unit vector."""
+    yf = y.to(x.device, x.dtype)
+    contrast = yf / yf.sum() - (1 - yf) / (1 - yf).sum()  # [N]
+    raw = torch.einsum("n,ngd->gd", contrast, x)
+    return raw, spread(x, unit_rows(raw))
+
+
+def unit_rows(v: torch.Tensor) -> torch.Tensor:
+    """Each row of v [..., D] divided by its norm (a zero row stays zero)."""
+    return v / v.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+
+
+def fold_ids(y: torch.Tensor, folds: int = CV_FOLDS) -> torch.Tensor:
+    """Stratified fold of each example [N]: within each class, the i-th example (in the given order, which
+    the seeded split has already shuffled) goes to fold i mod `folds`."""
+    y = y.cpu()
+    out = torch.empty(len(y), dtype=torch.long)
+    for label in (0, 1):
+        idx = (y == label).nonzero().flatten()
+        out[idx] = torch.arange(len(idx)) % folds
+    return out
+
+
+def cv_direction_auc(x: torch.Tensor, y: torch.Tensor, folds: int = CV_FOLDS) -> torch.Tensor:
+    """How well the projection on the mass-mean direction separates the classes, out of sample: per
+    stratified fold, the direction is fitted on the other folds and the fold's rows are projected on it;
+    the mean over folds of the projections' ROC-AUC. x: [N, G, D], y: [N] -> [G]."""
+    fold = fold_ids(y, folds).to(x.device)
+    aucs = []
+    for f in range(folds):
+        held = fold == f
+        if int(y[held.cpu()].sum()) in (0, int(held.sum())):
+            continue  # a fold with one class only has no AUC (tiny data)
+        raw, _ = mass_mean_direction(x[~held], y[~held])
+        scores = torch.einsum("ngd,gd->gn", x[held], unit_rows(raw))  # [G, n_f]
+        aucs.append(roc_auc(scores, y[held.cpu()].to(x.device)))
+    if not aucs:
+        raise ValueError(f"cross-validated AUC needs both classes in some of the {folds} folds")
+    return torch.stack(aucs).mean(0)

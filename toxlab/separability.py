@@ -101,10 +101,12 @@ def analyse(heads: torch.Tensor, resid: torch.Tensor, labels: torch.Tensor, grou
         "n_train": len(train_idx), "n_val": len(val_idx), "toxic_share_val": float(yv.float().mean()),
         "majority_baseline": head_probes.majority_baseline, "top_k": k, "groups": names,
         "heads": {metric: _stats(getattr(head_probes, metric), k)
-                  for metric in ("val_accuracy", "val_balanced_accuracy", "val_auc")},
+                  for metric in ("val_accuracy", "val_balanced_accuracy", "val_auc", "cv_auc")},
         "head_val_accuracy": head_probes.val_accuracy.tolist(),
         "head_val_auc": head_probes.val_auc.tolist(),
-        "top_heads": [list(site) for site in top],
+        "head_cv_auc": head_probes.cv_auc.tolist(),
+        "top_heads": [list(site) for site in top],  # by cv_auc, as ITI chooses them
+        "top_heads_by_accuracy": [list(site) for site in head_probes.top_sites(k, "val_accuracy")],
         "resid_val_accuracy": resid_probes.val_accuracy.tolist(),
         "resid_val_auc": resid_probes.val_auc.tolist(),
         "entanglement": {
