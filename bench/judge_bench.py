@@ -8,8 +8,9 @@ book scores.) The texts are distinct, so the judge's de-duplication of repeated 
 
 Prints one JSON line and merges it into bench/results.json: `texts_per_s` (best of `--repeats` after one
 warm-up call, which also loads the model), the judge, the level its MiniLM head was trained at, the device,
-the texts' mean length in words and, for the MiniLM judge, in encoder tokens. The MiniLM judge of that level
-is trained first if it is not cached yet (minutes at the cpu level).
+the texts' mean length in words and, for the MiniLM judge, in encoder tokens, and the machine's load
+average over the minute before the line (on a shared machine the rate is what the cores had to spare).
+The MiniLM judge of that level is trained first if it is not cached yet (minutes at the cpu level).
 
     python bench/judge_bench.py [--level cpu] [--judge minilm] [--texts 2000] [--device cpu|cuda]
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 from pathlib import Path
@@ -68,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     line = {"bench": "judge", "preset": args.level, "device": device_name(torch.device(args.device)),
             "judge": judge.name, "texts": len(texts), "text_kind": TEXTS,
             "mean_words": round(float(np.mean([len(t.split()) for t in texts])), 1),
-            "texts_per_s": round(len(texts) / min(times), 1), "torch": torch.__version__}
+            "texts_per_s": round(len(texts) / min(times), 1), "load_1min": round(os.getloadavg()[0], 2),
+            "torch": torch.__version__}
     if isinstance(judge, judges.MiniLMJudge):
         tokenizer, _ = judges._encoder(args.device)
         tokens = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=judge.max_tokens)["input_ids"]]
