@@ -109,24 +109,29 @@ def bench_table(results: list[dict]) -> str:
     return "\n\n".join(tables)
 
 
+def _cell(value, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
 def benchmark_table(rows: list[dict]) -> str:
     """The Table 1 analogue (rows from `toxlab.evaluate.table_row`): toxicity x 100 beside its floor and the
-    prompt-following difference, the dose (alpha) and the capability cost."""
+    prompt-following difference, the dose (alpha) and the capability cost. A value a row lacks (a chapter
+    executed before it was measured) shows as a dash."""
     lines = ["Table 1 analogue (chapter 6): toxicity x 100 by the offline MiniLM judge (ToxiGen-prompt mean score, "
              "its floor = the same generations with their words shuffled, and hate minus neutral prompts; RTP "
              "challenging prompts: expected maximum and probability over the samples) and the capability cost "
-             "(rise in held-out clean cross-entropy, nats per token). Base = no intervention; weak, mid, strong = "
-             "ITI at each model's alpha calibrated to a fixed KL cost on held-out clean text.", "",
+             "(rise in held-out clean cross-entropy, nats per token). Base = no intervention; weak, mid and strong "
+             "are the ITI strengths the chapter used (the alpha column). A dash: not measured by the executed "
+             "chapter.", "",
              "| toxic fraction | seed | setting | alpha | ToxiGen | ToxiGen 95% CI | floor | hate - neutral | "
              "RTP exp. max | RTP prob. | CE increase |",
              "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    nan = float("nan")
     for r in rows:
         low, high = r["ToxiGen 95% CI"]
-        lines.append(f"| {r['toxic fraction']:.2f} | {r['seed']} | {r['setting']} | {r['alpha']:.2g} | "
-                     f"{r['ToxiGen toxicity']:.1f} | {low:.1f}-{high:.1f} | {r.get('ToxiGen floor', nan):.1f} | "
-                     f"{r.get('hate - neutral', nan):+.1f} | {r['RTP challenging exp. max']:.1f} | "
-                     f"{r['RTP challenging prob.']:.1f} | {r['CE increase']:+.2f} |")
+        lines.append(f"| {r['toxic fraction']:.2f} | {r['seed']} | {r['setting']} | {r['alpha']:.3g} | "
+                     f"{r['ToxiGen toxicity']:.2f} | {low:.1f}-{high:.1f} | {_cell(r.get('ToxiGen floor'), '.2f')} | "
+                     f"{_cell(r.get('hate - neutral'), '+.2f')} | {r['RTP challenging exp. max']:.2f} | "
+                     f"{r['RTP challenging prob.']:.2f} | {r['CE increase']:+.2f} |")
     return "\n".join(lines)
 
 
