@@ -61,16 +61,6 @@ def make_judge_data(root: Path) -> Path:
     _write_jsonl(root / "probe/toxigen_annotated.jsonl", probe, compress=False)
     _write_jsonl(root / "toxic/civil_comments_toxic_spans.jsonl.gz",
                  [{"comment_id": i, "text": _post(rng)} for i in range(80)], compress=True)
-    _write_jsonl(root / "judge/jigsaw_talk_balanced.jsonl.gz",
-                 [{"id": i, "label": i % 2, "text": _rude(rng) if i % 2 else f"talk page note: {_sentences(rng, 1)}"}
-                  for i in range(60)], compress=True)
-    for name, n in (("reddit", 30), ("blogs", 30), ("webtext", 30)):
-        _write_jsonl(root / judges.JUDGE_FILES[name], [{"text": _sentences(rng, 2)} for _ in range(n)], compress=True)
-    _write_jsonl(root / judges.JUDGE_FILES["pol_2025"], [{"post_id": i, "text": _post(rng)} for i in range(40)],
-                 compress=True)
-    # A harmless stand-in for C4's word list: two of the placeholder insults' words and one phrase.
-    (root / "filters").mkdir(exist_ok=True)
-    (root / judges.JUDGE_FILES["ldnoobw"]).write_text("turnip\ncabbage\nsoggy biscuit\n", encoding="utf-8")
     return root
 
 
