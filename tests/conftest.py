@@ -5,12 +5,19 @@ from __future__ import annotations
 import pytest
 
 from tests.fixtures.make_data import make_data_dir
+from tests.fixtures.tiny_model import tiny_tokenizer
 from toxlab.config import get_preset
 
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory):
     return make_data_dir(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+def tok():
+    """The tiny tokenizer of tests.fixtures.tiny_model (hooks, ITI and dose tests)."""
+    return tiny_tokenizer()
 
 
 @pytest.fixture

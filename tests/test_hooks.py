@@ -4,24 +4,16 @@ survives the context manager, even when its body raises."""
 import pytest
 import torch
 
+from tests.fixtures.tiny_model import TEXTS, tiny_model
 from toxlab import hooks
-from toxlab.config import ModelConfig, TokenizerConfig
-from toxlab.model import build_model
-from toxlab.tokenizer import train_tokenizer
+from toxlab.config import ModelConfig
 
 MODEL = ModelConfig(n_layers=2, d_model=32, n_heads=4, d_mlp=64)
-TEXTS = ["The council opened a bridge.", "Volunteers restored the old library on day 3.", "lol no",
-         "A small bakery announced plans for a park and the annual festival."]
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return train_tokenizer(TEXTS * 20, TokenizerConfig(vocab_size=512, train_chars=10_000))
 
 
 @pytest.fixture(scope="module")
 def model(tok):
-    return build_model(MODEL, len(tok), 64, tok.eos_token_id, tok.pad_token_id, seed=0).eval()
+    return tiny_model(tok, MODEL)
 
 
 def _manual_head_out(model, ids: torch.Tensor, layer: int) -> torch.Tensor:

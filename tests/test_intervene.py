@@ -7,29 +7,21 @@ import numpy as np
 import pytest
 import torch
 
+from tests.fixtures.tiny_model import TEXTS, tiny_model
 from toxlab import evaluate, hooks
-from toxlab.config import ModelConfig, TokenizerConfig
+from toxlab.config import ModelConfig
 from toxlab.errors import ConfigError
 from toxlab.evaluate import EvalConfig, capability, eval_preset, generate
 from toxlab.intervene import ITI, applied, fit_iti
-from toxlab.model import build_model
 from toxlab.probe import fit_probes
-from toxlab.tokenizer import train_tokenizer
 
 MODEL = ModelConfig(n_layers=3, d_model=32, n_heads=4, d_mlp=64)
 L, H, DH = MODEL.n_layers, MODEL.n_heads, MODEL.d_model // MODEL.n_heads
-TEXTS = ["The council opened a bridge.", "Volunteers restored the old library on day 3.", "lol no",
-         "A small bakery announced plans for a park and the annual festival."]
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return train_tokenizer(TEXTS * 20, TokenizerConfig(vocab_size=512, train_chars=10_000))
 
 
 @pytest.fixture(scope="module")
 def model(tok):
-    return build_model(MODEL, len(tok), 64, tok.eos_token_id, tok.pad_token_id, seed=0).eval()
+    return tiny_model(tok, MODEL)
 
 
 def _planted(seed=0, n=400):
