@@ -378,7 +378,7 @@ def build_html(log=print, book_dir: Path = BOOK, notes: dict[str, str] | None = 
     source = _with_notes(book_dir, notes) if notes else book_dir
     command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(source),
                "--config", str(PROJECT_ROOT / "_config.yml"), "--path-output", str(book_dir),
-               "-W", "-n", "--keep-going"]
+               "-W", "-n", "--keep-going", "--all"]  # --all: pages whose note came or went are rebuilt too
     log("book: rendering HTML with Jupyter Book")
     result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True)
     if result.returncode != 0:
