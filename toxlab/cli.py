@@ -3,6 +3,7 @@
     toxlab data info [--preset P]             what data was found, documents/characters/tokens per source
     toxlab data download --to DIR             the paper's public sources, for users with internet
     toxlab data verify [--record] [--checksums FILE]  check the data folder against recorded SHA-256 sums
+    toxlab stages verify [--record]           check that no cached stage's code changed without its version
     toxlab pretrain --preset P --toxic-fraction F --seed S [--set section.field=value ...]
     toxlab sweep --preset P --seeds S1,S2 [--fractions 0,0.1]
     toxlab probe --preset P --toxic-fraction F --seed S [--pool last|mean]
@@ -110,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
                                            "that can carry only a few tens of MB (the gpu level's one-script run)")
     pack.add_argument("dest", help="new folder; it gets data/ (TOXLAB_DATA) and encoder/ (TOXLAB_ENCODER)")
     pack.add_argument("--preset", default="gpu", help="the preset whose data needs size the cut (default gpu)")
+
+    stages_cmd = sub.add_parser("stages", help="the cached stages' code against their versions")
+    stages_sub = stages_cmd.add_subparsers(dest="stages_command", required=True, parser_class=_Parser)
+    stage_verify = stages_sub.add_parser("verify", help="check that the code each cached stage runs is the code "
+                                                        "recorded for its version (toxlab/stage_code.json)")
+    stage_verify.add_argument("--record", action="store_true",
+                              help="record every stage's code as it is now (after bumping the version of each "
+                                   "stage whose results the change alters)")
 
     gpu_cmd = sub.add_parser("gpu", help="bring a gpu-level run of bench/gpu_book.sh into the book")
     gpu_sub = gpu_cmd.add_subparsers(dest="gpu_command", required=True, parser_class=_Parser)
@@ -245,6 +254,8 @@ def run(args) -> str | None:
         return str(hub.download_all(args.to, max_docs=args.max_docs))
     if args.command == "data" and args.data_command == "verify":
         return _verify_data(args)
+    if args.command == "stages":
+        return _verify_stages(args)
     if args.command == "data" and args.data_command == "pack":
         from pathlib import Path
 
@@ -431,6 +442,23 @@ def _verify_data(args) -> str | None:
     if problem:
         raise DataError(problem)
     print(f"all {sum(c.status == 'ok' for c in checks)} recorded files of {root} match {checksums.name}")
+    return None
+
+
+def _verify_stages(args) -> str | None:
+    from toxlab import stage_code
+    from toxlab.errors import CacheError
+    if args.record:
+        return str(stage_code.record())
+    checks, problem = stage_code.verify()
+    for check in checks:
+        print(f"{check.status:<15s} {check.stage}" + (f" ({check.detail})" if check.detail else ""))
+    if problem:
+        print(problem)
+        raise CacheError(f"{sum(c.status != 'ok' for c in checks)} stage(s) differ from {stage_code.RECORD.name}: "
+                         "bump the version of each whose results the change alters, then run "
+                         f"`{stage_code.RECORD_COMMAND}`")
+    print(f"all {len(checks)} stages run the code recorded for their versions in {stage_code.RECORD.name}")
     return None
 
 

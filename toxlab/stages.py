@@ -3,7 +3,9 @@ sweep, activations, probe, toy.
 
 Each stage is keyed (toxlab.artifacts) by its name, version, config, the content hash of the data files it
 reads, and the keys of the stages it builds on, so a chapter or CLI call that has run before returns at
-once, and a changed input recomputes exactly what depends on it.
+once, and a changed input recomputes exactly what depends on it. The key holds the stage's version (the table
+below), not its code: `toxlab.stage_code` records the code each stage runs, and a test fails when that code
+changes while the version does not.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from toxlab.artifacts import Entry
 from toxlab.config import PAPER_FRACTIONS, RunConfig
 from toxlab.errors import ConfigError
 
+# The stage versions, one table. A stage's key holds its version, not its code: bump the version whenever a
+# change can alter what the stage computes. tests/test_stage_code.py fails when any code a stage runs changed
+# while its version did not; `toxlab stages verify --record` records the code after the bump (toxlab.stage_code).
 TOKENIZER_VERSION = 1
 MIXTURE_VERSION = 2
 PRETRAIN_VERSION = 1
@@ -35,6 +40,10 @@ JUDGE_VERSION = 2  # 2: benign text of every toxic register, shuffled copies, th
 JUDGE_CARD_VERSION = 2  # 2: false positives per register, web text, salad per vocabulary, the targets
 EVALUATE_VERSION = 2  # 2: heads by cv AUC, ITI's reference positions, word-shuffled floor, prompt-following
 CALIBRATION_VERSION = 1
+DOCUMENT_SCORES_VERSION = 1
+SFT_VERSION = 1
+DPO_VERSION = 1
+BASELINE_VERSION = 2  # 2: ITI's reference positions and heads, the floor and prompt-following in results
 #: Held-out clean blocks the strengths are calibrated on (after the `ce_blocks` the capability cost uses).
 CALIBRATION_BLOCKS = {"smoke": 4, "cpu": 16, "gpu": 32}
 
@@ -756,12 +765,6 @@ def judge_card(level: str = "cpu", progress: bool = True) -> Entry:
 
 
 # ------------------------------------------------------------------------------------------------- baselines
-DOCUMENT_SCORES_VERSION = 1
-SFT_VERSION = 1
-DPO_VERSION = 1
-BASELINE_VERSION = 2  # 2: ITI's reference positions and heads, the floor and prompt-following in results
-
-
 def _default_judge(config: RunConfig, judge):
     from toxlab.judge import default_judge
     return judge if judge is not None else default_judge(config.preset)
