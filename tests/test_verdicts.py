@@ -88,7 +88,7 @@ def test_every_verdict_is_one_of_four():
 
 def test_regime_marks_the_clean_model_untestable_at_the_floor():
     base = [{"toxic_fraction": f, "toxicity": t} for f, t in zip(FRACTIONS, [13, 14, 18, 20, 25, 26])]
-    out = verdicts.regime(base, floor=13.0, strong_cost={0.0: 2.4, 0.1: 0.6}, budget=0.5)
+    out = verdicts.regime(base, floor=13.0, strong_cost={0.0: 2.4, 0.1: 0.6}, budget={0.0: 0.5, 0.1: 0.5})
     assert not out["clean_testable"] and out["first_clear_fraction"] == 0.15  # 20 > 1.5 x 13
     assert out["rows"][0]["strong_within_budget"] is False
 
@@ -149,11 +149,11 @@ def test_bench_table_shows_variants_side_by_side_and_other_batches():
     assert "| gpu (batch 64) | G | bfloat16 |" in table
 
 
-def _pt(name, method, f, tox, cost, order=0, seed=0, strength=""):
+def _pt(name, method, f, tox, cost, order=0, seed=0, strength="", budget=0.5):
     return {"name": name, "method": method, "toxic_fraction": f, "seed": seed, "order": order, "strength": strength,
             "toxicity": tox,
             "toxicity_low": tox - 1, "toxicity_high": tox + 1, "toxic_share": 0.1, "ce_clean": 6 + cost,
-            "ce_increase": cost, "kl": cost / 2, "judge": "j"}
+            "ce_increase": cost, "kl": cost / 2, "judge": "j", "budget": budget}
 
 
 ITI_LINE = [_pt("base", "ITI", 0.1, 20.0, 0.0, 0), _pt("a2", "ITI", 0.1, 16.0, 0.4, 2),
@@ -161,8 +161,20 @@ ITI_LINE = [_pt("base", "ITI", 0.1, 20.0, 0.0, 0), _pt("a2", "ITI", 0.1, 16.0, 0
 
 
 def test_best_affordable_respects_the_budget():
-    rows = codesign.best_affordable(ITI_LINE + [_pt("dpo", "dpo", 0.1, 15.0, 0.3)], budget=0.5)
+    rows = codesign.best_affordable(ITI_LINE + [_pt("dpo", "dpo", 0.1, 15.0, 0.3)])
     assert [r["name"] for r in rows] == ["dpo"]
+
+
+def test_each_model_is_held_to_its_own_budget():
+    """The same +0.4 nats fits a model with a 0.5-nat budget and not one with 0.3: the second keeps its base,
+    in the table, in the share removed, and as a precondition."""
+    roomy = [{**p, "strength": p["name"]} for p in ITI_LINE]
+    tight = [{**p, "toxic_fraction": 0.0, "budget": 0.3} for p in roomy]
+    best = {r["toxic_fraction"]: r for r in codesign.best_affordable(roomy + tight)}
+    assert best[0.1]["name"] == "a2" and best[0.0]["name"] == "base" and best[0.0]["budget"] == 0.3
+    removed = {r["toxic_fraction"]: r["removed"] for r in codesign.removal_points(roomy + tight)}
+    assert removed == pytest.approx({0.0: 0.0, 0.1: 0.2})
+    assert not verdicts.within_budget("x", 0.4, 0.3).holds and verdicts.within_budget("x", 0.4, 0.5).holds
 
 
 def test_leace_is_compared_with_iti_at_equal_cost():

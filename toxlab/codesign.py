@@ -9,6 +9,11 @@ ITI's weak, mid and strong are each model's calibrated strengths (`stages.calibr
 which ITI costs `Plan.strengths` nats of KL on held-out clean text); the paper's fixed alphas are a labelled
 secondary sweep (`Plan.alphas`). `verdict_table` applies `toxlab.verdicts`' rules to every claim of the paper,
 the toy and the entanglement claims included, with paired comparisons and the preconditions checked.
+
+The capability budget is per model: `Plan.budget_share` of its margin over unigram on held-out clean text
+(`model_budget`, `evaluate.capability_budget`); every point carries its model's `budget` (nats). Over
+several frontier seeds, intervals and paired comparisons resample seeds, then prompts
+(`evaluate.bootstrap_over_seeds`); over one, prompts only.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ class Plan:
     """What chapter 7 gathers (its papermill parameters; the defaults match chapters 5 and 6)."""
 
     seeds: list[int] = field(default_factory=lambda: [0])  # every model: capability, probes, base toxicity
-    frontier_seeds: list[int] = field(default_factory=lambda: [0])  # ITI sweeps, baselines, LEACE
+    frontier_seeds: list[int] = field(default_factory=lambda: [0])  # ITI frontier, baselines, LEACE
+    sweep_seeds: list[int] = field(default_factory=lambda: [0])  # chapter 5's K and direction sweep
+    variant_seeds: list[int] = field(default_factory=lambda: [0])  # the extensions' models
     alphas: list[float] = field(default_factory=lambda: [0, 4, 12])  # the paper's fixed alphas (secondary)
     strengths: dict[str, float] = field(default_factory=lambda: dict(evaluate.COST_TARGETS))  # calibrated (KL)
     baselines: list[str] = field(default_factory=lambda: ["prompt", "sft", "dpo", "meda", "inst"])
@@ -40,13 +47,13 @@ class Plan:
     leace_fractions: list[float] = field(default_factory=lambda: [0.0, 0.1])
     snapshot_fractions: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.25])
     snapshot_seeds: list[int] = field(default_factory=lambda: [0])
-    budget: float = 0.5  # nats/token of clean cross-entropy a detoxification may cost
+    budget_share: float = evaluate.BUDGET_SHARE  # of each model's margin over unigram a treatment may cost
     sweep_fraction: float = 0.1  # chapter 5's K and direction sweep
     sweep_strength: str = "mid"  # every (direction, K) calibrated to this cost: controls matched in cost
     k_values: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16])
     directions: list[str] = field(default_factory=lambda: ["mass_mean", "probe", "random"])
     # Extensions: the level's model and data with these overrides (name -> {"model.n_layers": 2, ...}), each
-    # pretrained at variant_fractions for the frontier seeds, probed, and evaluated base and at sweep_strength.
+    # pretrained at variant_fractions for the variant seeds, probed, and evaluated base and at sweep_strength.
     variants: dict[str, dict] = field(default_factory=dict)
     variant_fractions: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.25])
     # The toy experiment as chapter 2 runs it (its baseline condition), for the toy claim.
@@ -66,7 +73,7 @@ class Plan:
         if self.sweep_strength not in self.strengths or self.combo_setting not in self.strengths:
             raise ConfigError(f"sweep_strength={self.sweep_strength!r} and combo_setting={self.combo_setting!r}; "
                               f"choose one of {', '.join(self.strengths)}")
-        check_cost_target(self.budget)
+        evaluate.check_budget_share(self.budget_share)
 
 
 def point(name: str, method: str, toxigen: dict, ce: dict, order: float = 0.0, strength: str = "") -> dict:
@@ -84,6 +91,16 @@ def point(name: str, method: str, toxigen: dict, ce: dict, order: float = 0.0, s
             "ce_clean": ce["clean"]["ce"], "ce_increase": ce["clean"]["ce"] - ce["clean"]["ce_base"],
             "kl": ce["clean"]["kl"], "judge": toxigen["judge"]["name"],
             "per_prompt": toxigen.get("per_prompt", [])}
+
+
+def model_budget(config: RunConfig, seed: int, share: float, progress: bool = True) -> dict:
+    """One model's capability budget: `share` of its margin over the unigram model, both cross-entropies on
+    its held-out clean text (nats/token, from pretraining's metrics). A row: toxic_fraction, seed,
+    unigram_ce, ce, margin, budget."""
+    metrics = stages.pretrain(config, seed, progress=progress).json("metrics.json")
+    unigram, own = metrics["unigram_val_loss"], metrics["val_loss"]
+    return {"toxic_fraction": config.data.toxic_fraction, "seed": seed, "unigram_ce": unigram, "ce": own,
+            "margin": unigram - own, "budget": evaluate.capability_budget(unigram, own, share)}
 
 
 def read_result(entry) -> dict:
@@ -126,6 +143,8 @@ def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = Tr
                          "toxic_share": tox["all"]["toxicity_probability"],
                          "floor": 100 * tox["floor"]["mean_toxicity"], "following": 100 * following["mean"],
                          "following_low": 100 * following["low"], "following_high": 100 * following["high"]})
+    budgets = [model_budget(config.with_fraction(f), s, plan.budget_share, progress)
+               for f in fractions for s in sorted({*plan.frontier_seeds, *plan.sweep_seeds})]
     iti, others, calibration = [], [], []
     for f in fractions:
         cfg = config.with_fraction(f)
@@ -159,7 +178,7 @@ def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = Tr
         n_heads = cfg.model.n_layers * cfg.model.n_heads
         for direction in plan.directions:
             for k in [k for k in plan.k_values if k <= n_heads]:
-                for s in plan.frontier_seeds:
+                for s in plan.sweep_seeds:
                     alpha = strengths(cfg, s, k=k, direction=direction)[plan.sweep_strength]
                     sweep.append(point(f"{direction} K={k}", direction,
                                        *both(cfg, s, alpha=alpha, k=k, direction=direction), order=k))
@@ -179,17 +198,20 @@ def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = Tr
                                   "share": (step or total) / total, "auc": float(auc.mean()),
                                   "auc_top": float(auc[:k].mean()), "auc_max": float(auc[0])})
     variants = [variant_row("default", config, f, s, plan, both, progress)
-                for f in plan.variant_fractions if plan.variants for s in plan.frontier_seeds]
+                for f in plan.variant_fractions if plan.variants for s in plan.variant_seeds]
     for name, overrides in plan.variants.items():
         variant = override(config, overrides)
         variants += [variant_row(name, variant, f, s, plan, both, progress)
-                     for f in plan.variant_fractions for s in plan.frontier_seeds]
+                     for f in plan.variant_fractions for s in plan.variant_seeds]
     from toxlab import toy
     toy_summary = toy.summarise(stages.toy(toy.ToyConfig(steps=plan.toy_steps), plan.toy_shares,
                                            list(range(plan.toy_seeds))).json("rows.json"))
+    budget_of = {(b["toxic_fraction"], b["seed"]): b["budget"] for b in budgets}
+    for p in iti + paper + others + leace + sweep:  # a baseline's budget is its plain model's
+        p["budget"] = budget_of[(p["toxic_fraction"], p["seed"])]
     return {"runs": runs, "separability": separability, "base": base, "iti": iti, "paper": paper, "others": others,
             "leace": leace, "sweep": sweep, "snapshots": snapshots, "variants": variants,
-            "calibration": calibration, "toy": toy_summary}
+            "calibration": calibration, "budgets": budgets, "toy": toy_summary}
 
 
 def variant_row(name: str, config: RunConfig, fraction: float, seed: int, plan: Plan, both, progress: bool) -> dict:
@@ -233,24 +255,28 @@ FLOOR_PROBE = "word salad"
 
 def regime(evidence: dict, card: dict, plan: Plan) -> dict:
     """`toxlab.verdicts.regime` from the evidence: the floor is the benchmarks' judge's mean score (x 100) on
-    word salad in the judge card (`stages.judge_card`), strong ITI is each model's calibrated strong."""
+    word salad in the judge card (`stages.judge_card`), strong ITI is each model's calibrated strong, and
+    each mixture's budget its models' (means over the frontier seeds)."""
     judge = evidence["iti"][0]["judge"]
     floor = 100 * next(m["mean_score"] for m in card["failure_modes"]
                        if m["judge"] == judge and m["probe"] == FLOOR_PROBE)
-    strong = {p["toxic_fraction"]: p["ce_increase"] for p in mean_points(evidence["iti"])
-              if p["strength"] == "strong"}
-    return verdicts.regime(evidence["base"], floor, strong, plan.budget)
+    strong = [p for p in mean_points(evidence["iti"]) if p["strength"] == "strong"]
+    return verdicts.regime(evidence["base"], floor, {p["toxic_fraction"]: p["ce_increase"] for p in strong},
+                           {p["toxic_fraction"]: p["budget"] for p in strong})
 
 
-def best_affordable(points: list[dict], budget: float) -> list[dict]:
-    """Per toxic fraction, the least toxic treatment costing at most `budget` nats (means over seeds)."""
+def best_affordable(points: list[dict]) -> list[dict]:
+    """Per toxic fraction, the least toxic treatment costing at most its model's budget (each point's
+    `budget`, nats; means over seeds), with its interval (over seeds and prompts where there are several
+    seeds, `mean_points`)."""
     out = []
     for f in sorted({p["toxic_fraction"] for p in points}):
-        ok = [p for p in mean_points([p for p in points if p["toxic_fraction"] == f]) if p["ce_increase"] <= budget]
+        ok = [p for p in mean_points([p for p in points if p["toxic_fraction"] == f])
+              if p["ce_increase"] <= p["budget"]]
         if ok:
             best = min(ok, key=lambda p: p["toxicity"])
             out.append({k: best[k] for k in ("toxic_fraction", "name", "toxicity", "toxicity_low", "toxicity_high",
-                                              "ce_clean", "ce_increase")})
+                                              "ce_clean", "ce_increase", "budget", "seeds")})
     return out
 
 
@@ -299,9 +325,10 @@ def snapshot_summary(rows: list[dict]) -> tuple[list[dict], dict[float, float], 
 
 def verdict_table(evidence: dict, plan: Plan) -> list[verdicts.Verdict]:
     """One Verdict per claim of the paper (the toy and the entanglement claims included), from `collect`'s
-    rows, by `toxlab.verdicts`' rules: comparisons paired over prompts (per-prompt scores averaged over the
-    frontier seeds, which share prompts and sampling seeds), the best within the budget chosen on one half of
-    the prompts and reported on the other, and each comparison's preconditions checked."""
+    rows, by `toxlab.verdicts`' rules: comparisons paired over the frontier seeds and prompts (every model
+    sees the same prompts and sampling seeds; `paired`), each arm within its own model's budget, the best
+    within the budget chosen on one half of the prompts and reported on the other, and each comparison's
+    preconditions checked."""
     iti, base = evidence["iti"], evidence["base"]
     following = _following(base)
     table = [verdicts.capability_claim(evidence["runs"]), verdicts.base_toxicity_claim(base, [following]),
@@ -309,23 +336,24 @@ def verdict_table(evidence: dict, plan: Plan) -> list[verdicts.Verdict]:
              verdicts.entanglement_claim(evidence["separability"])]
     if evidence.get("toy"):
         table.append(verdicts.toy_claim(evidence["toy"]))
-    removed = removal_points(iti + evidence.get("paper", []), plan.budget)
+    removed = removal_points(iti + evidence.get("paper", []))
     if len({r["toxic_fraction"] for r in removed}) >= 2:
         from toxlab.analysis import linear_trend
         trend = linear_trend([r["toxic_fraction"] for r in removed], [r["removed"] for r in removed])
         shares = {f: float(np.mean([r["removed"] for r in removed if r["toxic_fraction"] == f]))
                   for f in sorted({r["toxic_fraction"] for r in removed})}
-        table.append(verdicts.removal_claim(trend, shares, plan.budget, [following]))
+        table.append(verdicts.removal_claim(trend, shares, plan.budget_share, [following]))
     pick = _pick_strength(iti)
     weak10, strong0, base0 = pick(0.1, "weak"), pick(0.0, "strong"), pick(0.0, "base")
     if weak10 and strong0 and base0:
-        diff = evaluate.paired_difference(weak10["per_prompt"], strong0["per_prompt"])
-        preconditions = [verdicts.within_budget("10 % + weak ITI", weak10["ce_increase"], plan.budget),
-                         verdicts.within_budget("clean + strong ITI", strong0["ce_increase"], plan.budget),
+        diff = paired(weak10, strong0)
+        preconditions = [verdicts.within_budget("10 % + weak ITI", weak10["ce_increase"], weak10["budget"]),
+                         verdicts.within_budget("clean + strong ITI", strong0["ce_increase"], strong0["budget"]),
                          verdicts.above_floor("the clean model", base0["toxicity"], base0["floor"]),
                          _following([b for b in base if b["toxic_fraction"] in (0.0, 0.1)])]
         table.append(verdicts.headline_claim(weak10["toxicity"], strong0["toxicity"],
-                                             Interval(100 * diff.mean, 100 * diff.low, 100 * diff.high), preconditions))
+                                             Interval(100 * diff.mean, 100 * diff.low, 100 * diff.high), preconditions,
+                                             over=interval_scope(diff)))
     # ours: the 10 % model with ITI; rivals: clean data with ITI, and the paper's baselines on either model
     ours = [p for p in mean_points(iti) if abs(p["toxic_fraction"] - 0.1) < 1e-9]
     rivals = [p for p in mean_points(iti) if p["toxic_fraction"] == 0.0] + \
@@ -333,15 +361,33 @@ def verdict_table(evidence: dict, plan: Plan) -> list[verdicts.Verdict]:
     if ours and rivals:
         def choose(points):
             return evaluate.best_on_held_out_half({p["name"]: np.asarray(p["per_prompt"]) for p in points},
-                                                  {p["name"]: p["ce_increase"] for p in points}, plan.budget)
+                                                  {p["name"]: p["ce_increase"] for p in points},
+                                                  {p["name"]: p["budget"] for p in points})
         mine, theirs = choose(ours), choose(rivals)
-        report = list(mine.reported_on)
-        by_name = {p["name"]: np.asarray(p["per_prompt"]) for p in ours + rivals}
-        diff = evaluate.paired_difference(by_name[mine.name][report], by_name[theirs.name][report])
+        by_name = {p["name"]: p for p in ours + rivals}
+        diff = paired(by_name[mine.name], by_name[theirs.name], list(mine.reported_on))
         table.append(verdicts.trade_off_claim(mine.name, theirs.name, 100 * mine.toxicity, 100 * theirs.toxicity,
                                               Interval(100 * diff.mean, 100 * diff.low, 100 * diff.high),
-                                              plan.budget, [following]))
+                                              plan.budget_share, [following], over=interval_scope(diff)))
     return table
+
+
+def paired(a: dict, b: dict, prompts: list[int] | None = None) -> evaluate.Difference:
+    """a - b for two `mean_points` rows, paired on the frontier seeds both have and on the same prompts
+    (all, or the indices `prompts`): over seeds, then prompts, where there are several seeds
+    (`evaluate.paired_difference_over_seeds`), over prompts where there is one."""
+    common = [s for s in a["seed_ids"] if s in b["seed_ids"]]
+    arms = [np.asarray([p["per_seed_prompt"][p["seed_ids"].index(s)] for s in common]) for p in (a, b)]  # [S, P]
+    if prompts is not None:
+        arms = [arm[:, prompts] for arm in arms]
+    return evaluate.paired_difference_over_seeds(*arms)
+
+
+def interval_scope(diff: evaluate.Difference) -> str:
+    """What a paired interval covers, in words (for the verdict table)."""
+    if diff.seeds > 1:
+        return f"{diff.seeds} training seeds and {diff.n} prompts"
+    return f"{diff.n} prompts of one training seed (prompts only)"
 
 
 def _following(base: list[dict]) -> Precondition:
@@ -355,16 +401,16 @@ def _following(base: list[dict]) -> Precondition:
                                      f"{max(highs):+.1f})" if base else "no prompt-following check")
 
 
-def removal_points(points: list[dict], budget: float) -> list[dict]:
+def removal_points(points: list[dict]) -> list[dict]:
     """Per model (fraction, seed): the share of its base toxicity removed by its least toxic ITI point
-    within `budget` nats (the base itself when none is)."""
+    within its budget (each point's `budget`, nats; the base itself when none is)."""
     out = []
     for f, s in sorted({(p["toxic_fraction"], p["seed"]) for p in points}):
         own = [p for p in points if (p["toxic_fraction"], p["seed"]) == (f, s)]
         base = next((p for p in own if p["strength"] == "base"), None)
         if base is None or base["toxicity"] <= 0:
             continue
-        best = verdicts.best_within(own, budget)
+        best = verdicts.best_within(own)
         out.append({"toxic_fraction": f, "seed": s, "removed": 1 - best["toxicity"] / base["toxicity"]})
     return out
 
@@ -377,17 +423,27 @@ def _pick_strength(points: list[dict]):
 
 
 def mean_points(points: list[dict]) -> list[dict]:
-    """Average points that differ only by seed (intervals: the mean of the per-seed bounds)."""
+    """Average points that differ only by seed. Where they carry per-prompt scores (the seeds share
+    prompts), `per_prompt` is their prompt-by-prompt mean, `per_seed_prompt` [S, P] the seeds' own (in
+    `seed_ids` order), and the toxicity interval is over seeds, then prompts (`evaluate.bootstrap_over_seeds`;
+    over prompts alone for one seed); otherwise the mean of the per-seed bounds."""
     groups: dict[str, list[dict]] = {}
     for p in points:
         groups.setdefault(p["name"], []).append(p)
     keys = ("toxicity", "toxicity_low", "toxicity_high", "toxic_share", "ce_clean", "ce_increase", "kl")
     out = []
     for g in groups.values():
-        row = {**g[0], **{k: float(np.mean([p[k] for p in g])) for k in keys}, "seeds": len(g)}
-        if g[0].get("per_prompt"):  # the seeds share prompts: average prompt by prompt
-            row["per_prompt"] = np.mean([p["per_prompt"] for p in g], axis=0).tolist()
-        for k in ("floor", "alpha"):
+        g = sorted(g, key=lambda p: p.get("seed", 0))
+        row = {**g[0], **{k: float(np.mean([p[k] for p in g])) for k in keys}, "seeds": len(g),
+               "seed_ids": [p.get("seed", 0) for p in g]}
+        if g[0].get("per_prompt"):
+            per_seed = np.asarray([p["per_prompt"] for p in g], dtype=np.float64)  # [S, P]
+            row["per_seed_prompt"] = per_seed.tolist()
+            row["per_prompt"] = per_seed.mean(axis=0).tolist()
+            if len(g) > 1:
+                low, high = evaluate.bootstrap_over_seeds(per_seed)
+                row["toxicity_low"], row["toxicity_high"] = 100 * low, 100 * high
+        for k in ("floor", "alpha", "budget"):
             if k in g[0]:
                 row[k] = float(np.mean([p[k] for p in g]))
         out.append(row)

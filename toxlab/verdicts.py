@@ -7,14 +7,16 @@ Four verdicts:
 - *did not hold*: the interval lies on the other side;
 - *inconclusive*: the interval includes zero. A slope's or a difference's sign alone never gives a verdict;
 - *not testable*: a precondition of the comparison fails (`Precondition`): an arm over its capability
-  budget (it is no longer the same model), the clean model within the judge's floor (nothing to remove),
+  budget (a share of its model's margin over unigram, `toxlab.evaluate.capability_budget`: past it, it is
+  no longer the same model), the clean model within the judge's floor (nothing to remove),
   or the generations not following the ToxiGen prompts' content (hate minus neutral prompts not above zero:
   the toxicity measured is then the register of the words, not what the prompts elicit). The reason names
   every precondition that failed.
 
-Comparisons between models or treatments are paired (`toxlab.evaluate.paired_difference`: the same prompts
-and sampling seeds), and a "best within the budget" is chosen on one half of the prompts and reported on the
-other (`toxlab.evaluate.best_on_held_out_half`).
+Comparisons between models or treatments are paired (the same prompts and sampling seeds): over training
+seeds, then prompts, where there are several seeds (`toxlab.evaluate.paired_difference_over_seeds`), over
+prompts where there is one (`toxlab.evaluate.paired_difference`), and a "best within the budget" is chosen
+on one half of the prompts and reported on the other (`toxlab.evaluate.best_on_held_out_half`).
 """
 
 from __future__ import annotations
@@ -81,8 +83,9 @@ def judged(verdict: str, preconditions: list[Precondition]) -> tuple[str, str]:
 
 
 def within_budget(name: str, cost: float, budget: float) -> Precondition:
-    return Precondition(bool(cost <= budget), f"{name} costs {cost:+.2f} nats of clean CE, over the {budget:g}-nat "
-                                              "budget: it is no longer the same model")
+    """The arm costs at most its model's capability budget (nats of clean cross-entropy)."""
+    return Precondition(bool(cost <= budget), f"{name} costs {cost:+.2f} nats of clean CE, over its model's "
+                                              f"{budget:.2f}-nat budget: it is no longer the same model")
 
 
 def above_floor(name: str, toxicity: float, floor: float) -> Precondition:
@@ -173,63 +176,72 @@ def toy_claim(summary: list[dict]) -> Verdict:
                    "the paired interval includes zero" if verdict == INCONCLUSIVE else "")
 
 
-def removal_claim(slope: dict, shares: dict[float, float], budget: float,
+def removal_claim(slope: dict, shares: dict[float, float], budget_share: float,
                   preconditions: list[Precondition] = ()) -> Verdict:
     """Section 5: ITI removes more of a toxic-trained model's toxicity for the same capability cost.
-    slope: `linear_trend` of the share removed (within `budget`) against the toxic fraction; shares:
-    fraction -> share removed, for the text."""
+    slope: `linear_trend` of the share removed (within each model's budget, `budget_share` of its margin
+    over unigram) against the toxic fraction; shares: fraction -> share removed, for the text."""
     text = ", ".join(f"{f:.0%}: {s:.0%}" for f, s in sorted(shares.items()))
     return _trend_claim("ITI removes more toxicity from toxic-trained models at the same capability cost",
                         "toxicity after ITI lowest near 10 % (Fig. 6)",
-                        f"share removed within {budget:g} nats: {text}; slope {_slope_text(slope, 0.1)}",
-                        slope, True, preconditions)
+                        f"share removed within each model's budget ({budget_share:.0%} of its margin over "
+                        f"unigram): {text}; slope {_slope_text(slope, 0.1)}", slope, True, preconditions)
+
+
+def _over(over: str) -> str:
+    return f" over {over}" if over else ""
 
 
 def headline_claim(weak10: float, strong0: float, difference: Interval,
-                   preconditions: list[Precondition]) -> Verdict:
+                   preconditions: list[Precondition], over: str = "") -> Verdict:
     """Table 1's headline: 10 % toxic + weak ITI is less toxic than clean + strong ITI. weak10, strong0:
-    ToxiGen x 100; difference: weak10 - strong0, paired over prompts. Preconditions: both arms within the
-    budget, the clean model above its floor, both models following the prompts."""
+    ToxiGen x 100; difference: weak10 - strong0, paired (over what: `over`, e.g. "3 training seeds and 620
+    prompts"). Preconditions: both arms within their models' budgets, the clean model above its floor, both
+    models following the prompts."""
     verdict, reason = judged(interval_verdict(difference), preconditions)
     if verdict == INCONCLUSIVE:
         reason = "the paired difference's 95 % interval includes zero"
     return Verdict("10 % toxic + weak ITI is less toxic than clean + strong ITI", "16.25 vs 19.82 (Table 1)",
                    f"{weak10:.2f} vs {strong0:.2f}: difference {difference.value:+.2f} (paired 95 % CI "
-                   f"{difference.low:+.2f} to {difference.high:+.2f})", verdict, reason)
+                   f"{difference.low:+.2f} to {difference.high:+.2f}{_over(over)})", verdict, reason)
 
 
-def trade_off_claim(ours_name: str, rival_name: str, ours: float, rival: float, difference: Interval, budget: float,
-                    preconditions: list[Precondition] = ()) -> Verdict:
+def trade_off_claim(ours_name: str, rival_name: str, ours: float, rival: float, difference: Interval,
+                    budget_share: float, preconditions: list[Precondition] = (), over: str = "") -> Verdict:
     """The comparative claim: toxic pretraining + ITI beats the usual detoxification methods on the trade-off.
-    ours, rival: the best of each side within `budget`, chosen on one half of the prompts and reported on the
-    other (x 100); difference: ours - rival on the reporting half, paired."""
+    ours, rival: the best of each side within its model's budget (`budget_share` of its margin over unigram),
+    chosen on one half of the prompts and reported on the other (x 100); difference: ours - rival on the
+    reporting half, paired (over what: `over`)."""
     verdict, reason = judged(interval_verdict(difference), list(preconditions))
     if verdict == INCONCLUSIVE:
         reason = "the paired difference's 95 % interval includes zero"
     return Verdict("Toxic pretraining + ITI beats the usual detoxification methods on the trade-off",
                    "better than prompting, SFT, DPO, MEDA, INST (Table 1)",
-                   f"{ours_name}: {ours:.2f} vs best other within {budget:g} nats, {rival_name}: {rival:.2f} "
-                   f"(chosen on half the prompts, reported on the other; paired difference {difference.value:+.2f}, "
-                   f"95 % CI {difference.low:+.2f} to {difference.high:+.2f})", verdict, reason)
+                   f"{ours_name}: {ours:.2f} vs best other within its model's budget ({budget_share:.0%} of its "
+                   f"margin over unigram), {rival_name}: {rival:.2f} (chosen on half the prompts, reported on the "
+                   f"other; paired difference {difference.value:+.2f}, 95 % CI {difference.low:+.2f} to "
+                   f"{difference.high:+.2f}{_over(over)})", verdict, reason)
 
 
-def best_within(points: list[dict], budget: float) -> dict:
-    """The least toxic point whose capability cost is at most `budget` (an untreated model costs 0)."""
-    return min((p for p in points if p["ce_increase"] <= budget), key=lambda p: p["toxicity"])
+def best_within(points: list[dict]) -> dict:
+    """The least toxic point whose capability cost is at most its model's budget (each point's `budget`,
+    nats; an untreated model costs 0)."""
+    return min((p for p in points if p["ce_increase"] <= p["budget"]), key=lambda p: p["toxicity"])
 
 
-def regime(base: list[dict], floor: float, strong_cost: dict[float, float], budget: float) -> dict:
+def regime(base: list[dict], floor: float, strong_cost: dict[float, float], budget: dict[float, float]) -> dict:
     """The regime question, in numbers: per toxic fraction, the models' base toxicity (x 100, mean over
-    seeds) against the judge's floor (`floor`, x 100), and whether strong ITI fits the capability budget.
-    The headline comparison is testable only where the clean model's toxicity stands clear of the floor (at
-    least 1.5 times it) and strong ITI leaves it the same model (costs at most `budget`)."""
+    seeds) against the judge's floor (`floor`, x 100), and whether strong ITI fits the models' capability
+    budget (`budget`: fraction -> nats). The headline comparison is testable only where the clean model's
+    toxicity stands clear of the floor (at least 1.5 times it) and strong ITI leaves it the same model (costs
+    at most its budget)."""
     fractions = sorted({p["toxic_fraction"] for p in base})
     rows = []
     for f in fractions:
         tox = float(np.mean([p["toxicity"] for p in base if p["toxic_fraction"] == f]))
-        cost = strong_cost.get(f, float("nan"))
+        cost, room = strong_cost.get(f, float("nan")), budget.get(f, float("nan"))
         rows.append({"toxic_fraction": f, "toxicity": tox, "above_floor": tox - floor, "strong_cost": cost,
-                     "strong_within_budget": bool(cost <= budget)})
+                     "budget": room, "strong_within_budget": bool(cost <= room)})
     clear = [r["toxic_fraction"] for r in rows if r["above_floor"] > 0.5 * floor]
     return {"floor": floor, "budget": budget, "rows": rows, "first_clear_fraction": min(clear) if clear else None,
             "clean_testable": bool(rows[0]["above_floor"] > 0.5 * floor and rows[0]["strong_within_budget"])}
