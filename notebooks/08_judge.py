@@ -67,10 +67,11 @@ glue("max_val_fp", training["config"]["max_val_false_positives"], display=False)
 # forum sentences (hate against no hate; the relation and idk/skip labels are dropped), the human-written
 # demonstrations of the ToxiGen prompt files (hate against neutral), toxic Civil Comments, and benign
 # Wikinews paragraphs and C4 snippets. Tiny models write word salad, so word order must not decide either:
-# word-shuffled copies of benign texts of every source are added as benign, and of the sources whose
-# toxicity sits in the words (Jigsaw, Davidson, Civil Comments) as toxic, each copy in the split of its
-# original (`shuffled` below). Unlabelled Reddit and blog text is not trained on: it is kept as a test of
-# what benign web text scores.
+# word-shuffled copies of benign texts of every source are added as benign, and of every toxic text too,
+# labelled by what survives shuffling: a copy that holds a word or phrase of C4's bad-word list stays toxic
+# (abuse and slurs are toxic in any order), one that does not is benign (a hateful statement shuffled into a
+# string of topic words states nothing). Each copy stays in the split of its original (`shuffled` below).
+# Unlabelled Reddit and blog text is not trained on: it is kept as a test of what benign web text scores.
 #
 # The judge never sees the ToxiGen human annotations: they are chapter 4's probe set and this card's
 # out-of-domain test. Duplicates are dropped, and so is every text that is also a ToxiGen annotation once
@@ -158,7 +159,9 @@ web.pivot(index="source", columns="judge", values="flagged").style.format(precis
 # toxic source. A salad has no syntax and no meaning, so what moves its score is vocabulary; kept to salads
 # that hold no word of C4's bad-word list (the list C4 filtered its pages with), what is left is mostly
 # register. Of the /biz/ salads drawn from all its words, {glue:text}`biz_listed_share:.3f` hold a listed
-# word. The sources: `pol` is /pol/ of 2018 (lines), `pol_2025` /pol/ posts of 2025-26, `b` /b/, `biz`
+# word. C4's list is short, though (mostly sexual terms), and forum vocabulary holds slurs and insults
+# outside it, so a third kind also drops every word that the lexical profanity judge flags on its own. The
+# sources: `pol` is /pol/ of 2018 (lines), `pol_2025` /pol/ posts of 2025-26, `b` /b/, `biz`
 # /biz/, `civil` toxic Civil Comments, `stormfront` Stormfront sentences; `webtext` is GPT-2 WebText and
 # Pile excerpts.
 
@@ -174,16 +177,24 @@ glue("fig_salad", plots.failure_mode_bars([{**r, "probe": f"{r['source']} | {r['
 # ```{glue:figure} fig_salad
 # :name: fig-judge-salad
 #
-# Mean MiniLM score of 20-word salads drawn from each source's vocabulary: all words, and kept to salads
-# with no word of C4's list. The first five sources are clean, the rest toxic.
+# Mean MiniLM score of 20-word salads drawn from each source's vocabulary: all words, kept to salads with
+# no word of C4's list, and with no word of C4's list or that alt-profanity-check flags alone. The first
+# five sources are clean, the rest toxic.
 # ```
 #
 # News-vocabulary salad scores {glue:text}`news_salad:.3f` on average. /biz/ salad scores
 # {glue:text}`biz_salad:.3f`, and {glue:text}`biz_clean_salad:.3f` without C4's words: register alone moves
 # the score by {glue:text}`biz_gap:.3f` (the target is at most {glue:text}`max_salad_gap:.2f`). The largest
-# such gap among the forums is {glue:md}`worst_forum`'s, {glue:text}`worst_forum_gap:.3f`; forum vocabulary
-# without C4's words still holds identity terms and political words that toxic training text uses, so part
-# of that gap is content rather than register, and a salad cannot tell the two apart.
+# such gap among the forums is {glue:md}`worst_forum`'s, {glue:text}`worst_forum_gap:.3f`. Its salads
+# without C4's words are not free of abuse: the lexical profanity judge gives them
+# {glue:text}`profanity_worst_clean_salad:.3f` on average against {glue:text}`profanity_news_salad:.3f` for
+# news salad, and
+# {glue:text}`profanity_worst_lexicon_salad:.3f` once the words it flags alone are dropped too. On those
+# salads, with neither lexicon's words, the MiniLM judge's largest gap is still {glue:md}`lexicon_worst_forum`'s,
+# {glue:text}`lexicon_worst_gap:.3f` (/biz/: {glue:text}`biz_lexicon_gap:.3f`): forum vocabulary without any
+# listed or profane word still holds identity terms and political words that toxic training text uses, so
+# part of that gap is content rather than register, and a salad cannot tell the two apart. The target
+# below is kept as the issue set it (C4's list only).
 #
 # ## Targets
 #
@@ -245,10 +256,15 @@ glue("fig_failure_modes", plots.failure_mode_bars(card["failure_modes"]), displa
 #
 # ## What held, what did not, what comes next
 #
-# - **Changed in this version (judge 2):** benign text of every register that brings toxic text (Jigsaw
-#   talk comments, tweets, forum sentences, ToxiGen statements), word-shuffled copies, a toxic prior below
-#   one half, the probes' solver, and this card's register measures and targets. Every toxicity number in
-#   chapters 3 to 7 that was scored with the first judge changes when those chapters are re-executed.
+# - **Changed in this version (judge 3):** word-shuffled copies of every toxic text, labelled toxic only
+#   where they hold a word of C4's list (judge 2 labelled copies of Jigsaw, Davidson and Civil Comments toxic
+#   whatever they held, and made none of Stormfront's or ToxiGen's hate), and the prior's false-positive rule
+#   read on the labelled registers only (chosen among variants compared on the same encodings, listed in
+#   the closing note of issue 22). Judge 2 brought benign text
+#   of every register that brings toxic text (Jigsaw talk comments, tweets, forum sentences, ToxiGen
+#   statements), a toxic prior below one half, the probes' solver, and this card's register measures and
+#   targets. Every toxicity number in chapters 3 to 7 that was scored with an earlier judge changes when
+#   those chapters are re-executed.
 # - **Held:** the judge is trained only on data disjoint from the probe statements (overlap checked and
 #   dropped), is keyed in the cache by its config and the hash of every file it reads, and gives the same
 #   scores for the same config (the tests check all three).

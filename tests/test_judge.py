@@ -92,6 +92,7 @@ def judge_env(tmp_path_factory):
     ({"toxic_shares": ()}, r"\(0, 1\)"),
     ({"max_val_false_positives": 2.0}, r"\[0, 1\]"),
     ({"shuffled_share": 1.5}, r"\[0, 1\]"),
+    ({"shuffled_toxic_share": -0.1}, r"shuffled_toxic_share.*\[0, 1\]"),
 ])
 def test_judge_config_is_validated(changes, expect):
     with pytest.raises(ConfigError, match=expect):
@@ -140,23 +141,31 @@ def test_training_set_labels_splits_and_caps(judge_env):
     assert not any("&amp;" in t for t in data.texts)  # HTML entities in tweets are unescaped
 
 
-def test_shuffled_copies_keep_words_label_and_split(judge_env):
-    """Every shuffled copy is a permutation of the words of one kept text of its label, in that text's split;
-    toxic copies come only from the lexical sources."""
+def test_shuffled_copies_keep_words_and_split_and_only_lexical_toxicity(judge_env):
+    """Every shuffled copy is a permutation of the words of one kept text, in that text's split; a benign
+    text's copy is benign, a toxic text's copy is toxic exactly when it holds a word of C4's list."""
     data = judge_env["data"]
+    words, phrases = cards.c4_list(judge_env["root"])
     originals = {}
     for text, label, source, split in zip(data.texts, data.labels.tolist(), data.sources.tolist(),
                                           data.splits.tolist()):
         if source != judges.SHUFFLED:
-            originals.setdefault((tuple(sorted(text.split())), label), []).append((source, split))
+            originals.setdefault(tuple(sorted(text.split())), []).append((label, split))
     copies = np.flatnonzero(data.sources == judges.SHUFFLED)
     assert len(copies) > 0 and {0, 1} <= set(data.labels[copies].tolist())
+    from_toxic_benign = 0
     for i in copies:
-        found = originals[(tuple(sorted(data.texts[i].split())), int(data.labels[i]))]
+        found = originals[tuple(sorted(data.texts[i].split()))]
         assert data.splits[i] in {split for _, split in found}
+        listed = cards.holds_listed(data.texts[i], words, phrases)
         if data.labels[i] == 1:
-            assert {source for source, _ in found} & set(judges.LEXICAL_SOURCES)
-    none = judges.training_set(dataclasses.replace(TINY_JUDGE, shuffled_share=0.0), judge_env["root"])
+            assert listed and 1 in {label for label, _ in found}
+        elif {label for label, _ in found} == {1}:
+            assert not listed
+            from_toxic_benign += 1
+    assert from_toxic_benign > 0  # the fixture's toxic texts without a listed word give benign copies
+    none = judges.training_set(dataclasses.replace(TINY_JUDGE, shuffled_share=0.0, shuffled_toxic_share=0.0),
+                               judge_env["root"])
     assert judges.SHUFFLED not in set(none.sources.tolist())
     words = "a b c d e f".split()
     assert sorted(judges.shuffle_words(" ".join(words), np.random.default_rng(0)).split()) == words
@@ -621,3 +630,16 @@ def test_cli_unknown_judge_and_level(tmp_path, capsys):
     _bad(["judge", "score", "--input", str(path), "--judge", "oracle"], capsys, "unknown judge 'oracle'")
     _bad(["judge", "score", "--input", str(path), "--judge", "minilm", "--level", "huge"], capsys, "unknown level")
     _bad(["judge", "card", "--level", "huge"], capsys, "unknown level")
+
+
+def test_salads_without_profane_words_hold_no_word_either_lexicon_flags(judge_env):
+    """The card's third salad kind: no word of C4's list and no word the profanity judge flags on its own."""
+    _, salads, _, _ = cards.register_sets(cards.CardConfig(n_web=5, n_salad=5, vocab_docs=20), judge_env["root"])
+    words, phrases = cards.c4_list(judge_env["root"])
+    kept = [t for key, texts in salads.items() if key.endswith(f"| {cards.SALAD_KINDS[2]}") for t in texts]
+    assert kept
+    assert not any(cards.holds_listed(t, words, phrases) for t in kept)
+    vocabulary = sorted({w for t in kept for w in t.split()})
+    assert not cards.profane_words(vocabulary)
+    planted = ["harvest", "council", "idiot"]
+    assert "idiot" in cards.profane_words(planted) and "harvest" not in cards.profane_words(planted)

@@ -218,8 +218,6 @@ SOURCES: dict[str, tuple[str, ...]] = {
     "jigsaw": ("jigsaw",), "davidson": ("davidson",), "stormfront": ("stormfront",),
     "toxigen_prompts": ("toxigen_prompt_sentences",), "civil": ("civil",), "wikinews": ("wikinews",),
     "c4": ("c4",)}
-#: Sources whose toxic texts also enter word-shuffled (their toxicity is in the words: abuse, slurs).
-LEXICAL_SOURCES = ("jigsaw", "davidson", "civil")
 SHUFFLED = "shuffled"  # the source name of the word-shuffled copies
 #: Wikinews articles are cut into paragraphs; these bounds (characters) keep comment-sized ones.
 PARAGRAPH_CHARS = (80, 600)
@@ -232,8 +230,10 @@ class JudgeConfig:
 
     sources: judge training sources (keys of SOURCES). max_per_class: the most examples kept from each
     (source, label) pair, drawn at random (seeded) after de-duplication. shuffled_share: word-shuffled
-    copies added per (source, label) pair, as a share of its kept texts (benign pairs of every source,
-    toxic pairs of LEXICAL_SOURCES; 0 = none); the copies of each label form one stratum, source
+    copies added per benign (source, label) pair, as a share of its kept texts (0 = none), labelled benign.
+    shuffled_toxic_share: the same for the toxic pairs of every source; a toxic text's copy is labelled
+    toxic only if it holds a word or phrase of C4's bad-word list (lexical toxicity survives shuffling,
+    toxicity carried by meaning does not), else benign. The copies of each label form one stratum, source
     'shuffled', and stay in their original's split. max_tokens: encoder input length (longer texts are
     cut). l2_grid: candidate L2 strengths (on the summed log-loss) for the head; the one with the lowest
     validation log-loss is kept. seed: the draw and the train/validation/test split.
@@ -244,12 +244,14 @@ class JudgeConfig:
     candidate shares of the loss carried by the toxic pairs (the prior the head learns: toxic text is the
     minority of what a judge reads, and at 0.5 half of all ambiguous text is flagged); the largest whose
     head flags at most `max_val_false_positives` of every benign (source, label) pair's validation texts is
-    kept (else the one with the fewest), so the prior is set on the validation split, never on the card's.
+    kept (else the one with the fewest), so the prior is set on the validation split, never on the card's;
+    the shuffled copies are not a register and do not enter that rule.
     """
 
     sources: tuple[str, ...] = tuple(SOURCES)
     max_per_class: int = 4000
     shuffled_share: float = 0.25
+    shuffled_toxic_share: float = 1.0
     max_tokens: int = 64
     l2_grid: tuple[float, ...] = DEFAULT_L2_GRID
     seed: int = 0
@@ -284,8 +286,9 @@ class JudgeConfig:
                                    for v in self.l2_grid):
             raise ConfigError(f"JudgeConfig.l2_grid={list(self.l2_grid)} must be positive numbers")
         object.__setattr__(self, "l2_grid", tuple(float(v) for v in self.l2_grid))
-        if not 0.0 <= self.shuffled_share <= 1.0:
-            raise ConfigError(f"JudgeConfig.shuffled_share={self.shuffled_share} must be in [0, 1]")
+        for name in ("shuffled_share", "shuffled_toxic_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"JudgeConfig.{name}={getattr(self, name)} must be in [0, 1]")
         if self.seed < 0 or self.batch_size < 1:
             raise ConfigError("JudgeConfig.seed must be >= 0 and batch_size >= 1")
         for name in ("val_fraction", "test_fraction"):
@@ -331,7 +334,8 @@ def judge_config(level: str | JudgeConfig = DEFAULT_LEVEL, overrides: dict | Non
 def files_read(config: JudgeConfig) -> tuple[str, ...]:
     """The data files (toxlab.data.FILES or JUDGE_FILES names) training reads, the probe set included (for
     the overlap)."""
-    return tuple(sorted({f for s in config.sources for f in SOURCES[s]} | {"toxigen_annotated"}))
+    listed = {"ldnoobw"} if config.shuffled_toxic_share > 0 else set()
+    return tuple(sorted({f for s in config.sources for f in SOURCES[s]} | {"toxigen_annotated"} | listed))
 
 
 def data_file(name: str, root: Path | None = None) -> Path:
@@ -451,13 +455,13 @@ def training_set(config: JudgeConfig, root: Path | None = None,
             sources.append(stratum[0])
             splits.append(split)
         counts[stratum].update(kept=len(chosen), train=names.count("train"), val=n_val, test=n_test)
-    if config.shuffled_share > 0:
-        texts, labels, sources, splits = _with_shuffled_copies(config, texts, labels, sources, splits, counts)
-    splits_a, labels_a = np.asarray(splits), np.asarray(labels, dtype=np.int64)
-    for split in ("train", "val"):
-        if len(set(labels_a[splits_a == split].tolist())) < 2:
+    for split in ("train", "val"):  # the shuffled copies are no evidence of either label: checked before them
+        if len({label for label, s in zip(labels, splits) if s == split}) < 2:
             raise DataError(f"the judge's {split} split lacks toxic or benign examples; add sources or raise "
                             f"max_per_class")
+    if config.shuffled_share > 0 or config.shuffled_toxic_share > 0:
+        texts, labels, sources, splits = _with_shuffled_copies(config, texts, labels, sources, splits, counts, root)
+    splits_a, labels_a = np.asarray(splits), np.asarray(labels, dtype=np.int64)
     rows = [{"kept": 0, "train": 0, "val": 0, "test": 0, **row} for row in counts.values()]
     return JudgeData(texts, labels_a, np.asarray(sources), splits_a, rows,
                      overlap_dropped=sum(r["overlap_dropped"] for r in rows),
@@ -471,29 +475,34 @@ def shuffle_words(text: str, rng: np.random.Generator) -> str:
 
 
 def _with_shuffled_copies(config: JudgeConfig, texts: list[str], labels: list[int], sources: list[str],
-                          splits: list[str], counts: dict) -> tuple[list, list, list, list]:
-    """Append word-shuffled copies of a seeded `shuffled_share` of each eligible (source, label) pair's
-    kept texts (benign: every source; toxic: LEXICAL_SOURCES), each in its original's split, under source
-    SHUFFLED; texts of one word are skipped (shuffling leaves them unchanged). Adds the copies' counts."""
+                          splits: list[str], counts: dict, root: Path | None = None) -> tuple[list, list, list, list]:
+    """Append word-shuffled copies of a seeded share of each (source, label) pair's kept texts
+    (`shuffled_share` of the benign pairs, `shuffled_toxic_share` of the toxic ones), each in its original's
+    split, under source SHUFFLED: a benign text's copy is benign; a toxic text's copy is toxic if it holds a
+    word or phrase of C4's list, else benign. Texts of one word are skipped (shuffling leaves them
+    unchanged). Adds the copies' counts."""
+    from toxlab.judge_card import c4_list, holds_listed
+    words, phrases = c4_list(root) if config.shuffled_toxic_share > 0 else (frozenset(), ())
     rng = np.random.default_rng([config.seed, 1])
     out = (list(texts), list(labels), list(sources), list(splits))
-    for label in (1, 0):
-        row = {"source": SHUFFLED, "label": label, "read": 0, "overlap_dropped": 0, "duplicates_dropped": 0,
-               "kept": 0, "train": 0, "val": 0, "test": 0}
+    rows = {label: {"source": SHUFFLED, "label": label, "read": 0, "overlap_dropped": 0, "duplicates_dropped": 0,
+                    "kept": 0, "train": 0, "val": 0, "test": 0} for label in (1, 0)}
+    for label, share in ((1, config.shuffled_toxic_share), (0, config.shuffled_share)):
         for source in config.sources:
-            if label == 1 and source not in LEXICAL_SOURCES:
-                continue
             members = [i for i in range(len(texts)) if sources[i] == source and labels[i] == label
                        and len(texts[i].split()) > 1]
-            n_copies = int(round(config.shuffled_share * len(members)))
+            n_copies = int(round(share * len(members)))
             for i in sorted(rng.permutation(len(members))[:n_copies].tolist()):
                 original = members[i]
-                out[0].append(shuffle_words(texts[original], rng))
-                out[1].append(label)
+                copy = shuffle_words(texts[original], rng)
+                copy_label = int(label == 1 and holds_listed(copy, words, phrases))
+                out[0].append(copy)
+                out[1].append(copy_label)
                 out[2].append(SHUFFLED)
                 out[3].append(splits[original])
-                row["kept"] += 1
-                row[splits[original]] += 1
+                rows[copy_label]["kept"] += 1
+                rows[copy_label][splits[original]] += 1
+    for label, row in rows.items():
         row["read"] = row["kept"]
         if row["kept"]:
             counts[(SHUFFLED, label)] = row
@@ -655,8 +664,9 @@ def train(config: JudgeConfig, root: Path | None = None, progress: bool = False,
         flagged = x_val.astype(np.float64) @ weight + bias >= 0.0  # score >= 0.5
         rates = {f"{source}\t{label}": float(flagged[(val_sources == source) & (y_val == label)].mean())
                  for source, label in dict.fromkeys(zip(val_sources.tolist(), y_val.tolist()))}
+        registers = [v for k, v in rates.items() if k.endswith("\t0") and not k.startswith(f"{SHUFFLED}\t")]
         priors.append({"toxic_share": share, "l2": l2, "l2_search": search, "val_flagged": rates,
-                       "max_val_false_positives": max(v for k, v in rates.items() if k.endswith("\t0")),
+                       "max_val_false_positives": max(registers),
                        "head": (weight, bias)})
     within = [r for r in priors if r["max_val_false_positives"] <= config.max_val_false_positives]
     chosen = within[0] if within else min(priors, key=lambda r: r["max_val_false_positives"])

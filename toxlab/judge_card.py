@@ -221,7 +221,7 @@ NEWS = "wikinews"
 #: The card's files besides the judge's own (toxlab.data.FILES or toxlab.judge.JUDGE_FILES names).
 FILES_READ = ("toxigen_annotated", "wikinews", "c4", "pol", "b", "biz", "civil", "stormfront", "reddit", "blogs",
               "webtext", "pol_2025", "ldnoobw")
-SALAD_KINDS = ("any words", "no C4-list word")
+SALAD_KINDS = ("any words", "no C4-list word", "no listed or profane word")
 #: The failure-mode name of the news-vocabulary salad (chapter 7 reads it as the floor of gibberish).
 NEWS_SALAD = "word salad"
 
@@ -294,11 +294,20 @@ def c4_list(root: Path | None = None) -> tuple[frozenset[str], tuple[str, ...]]:
     return listed_words(judges.data_file("ldnoobw", root).read_text(encoding="utf-8").splitlines())
 
 
+def profane_words(vocab: list[str]) -> frozenset[str]:
+    """The words of `vocab` that the lexical profanity judge (alt-profanity-check) flags on their own: abuse
+    that C4's short list does not hold (slurs and insults outside it). Never printed."""
+    from toxlab.judge import ProfanityCheckJudge
+    scores = ProfanityCheckJudge().score(list(vocab)) if vocab else []
+    return frozenset(w for w, s in zip(vocab, scores) if s >= THRESHOLD)
+
+
 def register_sets(config: CardConfig, root: Path | None = None) -> tuple[dict[str, list[str]], dict[str, list[str]],
                                                                       dict[str, float], list[str]]:
-    """The register texts: unlabelled web samples {source: texts}, salads {"source | kind": texts}, the
-    share of each source's any-word salads that hold a word of C4's list {source: share}, and the news
-    vocabulary (most frequent first)."""
+    """The register texts: unlabelled web samples {source: texts}, salads {"source | kind": texts} of each
+    SALAD_KINDS (the third also without the words the profanity judge flags alone), the share of each
+    source's any-word salads that hold a word of C4's list {source: share}, and the news vocabulary (most
+    frequent first)."""
     words, phrases = c4_list(root)
     web, salads, listed, news = {}, {}, {}, []
     for name in CLEAN_SALAD + TOXIC_SALAD:
@@ -312,6 +321,8 @@ def register_sets(config: CardConfig, root: Path | None = None) -> tuple[dict[st
         salads[f"{name} | {SALAD_KINDS[0]}"] = plain
         salads[f"{name} | {SALAD_KINDS[1]}"] = clean_salad(config.n_salad, rng, vocab, freq, words, phrases,
                                                            config.salad_words)
+        salads[f"{name} | {SALAD_KINDS[2]}"] = clean_salad(config.n_salad, rng, vocab, freq,
+                                                           words | profane_words(vocab), phrases, config.salad_words)
         listed[name] = float(np.mean([holds_listed(t, words, phrases) for t in plain]))
     return web, salads, listed, news
 
@@ -402,11 +413,12 @@ def build_card(judges: dict[str, typing.Any], judge_data, config: CardConfig, ro
     return card
 
 
-def salad_gaps(card: dict, judge: str = "minilm") -> dict[str, float]:
-    """Per forum: mean score of its salads holding no C4-list word minus that of news salads (any words)."""
+def salad_gaps(card: dict, judge: str = "minilm", kind: str = SALAD_KINDS[1]) -> dict[str, float]:
+    """Per forum: mean score of its salads of `kind` (by default: holding no C4-list word) minus that of news
+    salads (any words)."""
     means = {(r["source"], r["kind"]): r["mean_score"] for r in card["salad"] if r["judge"] == judge}
     news = means[(NEWS, SALAD_KINDS[0])]
-    return {f: means[(f, SALAD_KINDS[1])] - news for f in FORUMS if means.get((f, SALAD_KINDS[1])) is not None}
+    return {f: means[(f, kind)] - news for f in FORUMS if means.get((f, kind)) is not None}
 
 
 def targets(card: dict, judge: str = "minilm") -> list[Target]:
@@ -507,6 +519,10 @@ def headline(card: dict, judge_training: dict | None = None) -> dict:
     worst_register = max(registers, key=lambda r: r["false_positives"])
     gaps = salad_gaps(card)
     worst_forum = max(gaps, key=gaps.get)
+    lexicon_gaps = salad_gaps(card, kind=SALAD_KINDS[2])
+    lexicon_worst = max(lexicon_gaps, key=lexicon_gaps.get) if lexicon_gaps else worst_forum
+    profanity = {(r["source"], r["kind"]): r["mean_score"] for r in card["salad"]
+                 if r["judge"] == "alt-profanity-check"}
     salad = {(r["source"], r["kind"]): r for r in card["salad"] if r["judge"] == "minilm"}
     web = {r["source"]: r["flagged"] for r in card["web"] if r["judge"] == "minilm"}
     jigsaw = rows.get(("test: jigsaw", "minilm"), {}).get("auc")
@@ -548,6 +564,12 @@ def headline(card: dict, judge_training: dict | None = None) -> dict:
         "biz_listed_share": salad[("biz", SALAD_KINDS[0])]["listed_share"],
         "biz_gap": gaps.get("biz", float("nan")), "worst_forum": Markdown(worst_forum),
         "worst_forum_gap": gaps[worst_forum], "max_salad_gap": MAX_SALAD_GAP,
+        "lexicon_worst_forum": Markdown(lexicon_worst),
+        "lexicon_worst_gap": lexicon_gaps.get(lexicon_worst, float("nan")),
+        "biz_lexicon_gap": lexicon_gaps.get("biz", float("nan")),
+        "profanity_news_salad": profanity.get((NEWS, SALAD_KINDS[0]), float("nan")),
+        "profanity_worst_clean_salad": profanity.get((worst_forum, SALAD_KINDS[1]), float("nan")),
+        "profanity_worst_lexicon_salad": profanity.get((worst_forum, SALAD_KINDS[2]), float("nan")),
         "max_false_positives": MAX_FALSE_POSITIVES, "min_toxigen_auc": MIN_TOXIGEN_AUC,
         "min_jigsaw_auc": MIN_JIGSAW_AUC,
         "reddit_flagged": web.get("reddit", float("nan")), "blogs_flagged": web.get("blogs", float("nan")),
