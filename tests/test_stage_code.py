@@ -38,11 +38,20 @@ def test_every_cached_stage_is_found_with_the_version_its_key_holds():
     assert not any(name.startswith(("toxlab.artifacts.", "toxlab.errors.")) for name in activations)
 
 
-def _planted(edits: dict[str, callable]):
-    """A file reader that applies `edits[file name](tree)` to those toxlab modules and writes the module back
-    with ast.unparse (which also drops every comment and changes the layout)."""
+def _snapshot():
+    """A file reader that keeps what it read first: a clean and a planted reading see the same files, even
+    while someone edits the checkout."""
+    texts: dict[Path, str] = {}
+    return lambda path: texts.setdefault(path, path.read_text(encoding="utf-8"))
+
+
+def _planted(edits: dict[str, callable], base=None):
+    """A file reader (over `base`, a `_snapshot`) that applies `edits[file name](tree)` to those toxlab modules
+    and writes the module back with ast.unparse (which also drops every comment and changes the layout)."""
+    base = base or _snapshot()
+
     def read(path: Path) -> str:
-        text = path.read_text(encoding="utf-8")
+        text = base(path)
         if path.name not in edits:
             return text
         tree = ast.parse(text)
@@ -63,8 +72,10 @@ def _add_statement(name: str, statement: str):
 
 
 def test_a_change_to_capture_pools_without_a_version_bump_fails_the_stages_that_run_it():
-    clean = stage_code.stage_code()
-    planted = stage_code.stage_code(read=_planted({"hooks.py": _add_statement("capture_pools", "texts = list(texts)")}))
+    snapshot = _snapshot()
+    clean = stage_code.stage_code(read=snapshot)
+    planted = stage_code.stage_code(read=_planted({"hooks.py": _add_statement("capture_pools", "texts = list(texts)")},
+                                                  snapshot))
     recorded = {s.stage: {"version": s.version, "code": s.code} for s in clean.values()}
     checks = {c.stage: c for c in stage_code.check(planted, recorded)}
     assert checks["activations"].status == "code changed"
@@ -78,7 +89,8 @@ def test_a_change_to_capture_pools_without_a_version_bump_fails_the_stages_that_
 
 
 def test_docstrings_comments_layout_and_error_messages_do_not_count():
-    clean = stage_code.stage_code()
+    snapshot = _snapshot()
+    clean = stage_code.stage_code(read=snapshot)
 
     def reword(tree):
         fn = _function(tree, "capture_pools")
@@ -90,12 +102,13 @@ def test_docstrings_comments_layout_and_error_messages_do_not_count():
 
     # every stage module and the modules they reach, re-laid out without comments, and capture_pools reworded
     edits = {name: (lambda tree: None) for name in ("stages.py", "data.py", "model.py", "evaluate.py", "judge.py")}
-    planted = stage_code.stage_code(read=_planted({**edits, "hooks.py": reword}))
+    planted = stage_code.stage_code(read=_planted({**edits, "hooks.py": reword}, snapshot))
     assert {s: c.code for s, c in planted.items()} == {s: c.code for s, c in clean.items()}
 
 
 def test_a_version_bump_asks_for_the_code_to_be_recorded_again(tmp_path):
-    clean = stage_code.stage_code()
+    snapshot = _snapshot()
+    clean = stage_code.stage_code(read=snapshot)
 
     def bump(tree):
         for node in tree.body:
@@ -103,7 +116,7 @@ def test_a_version_bump_asks_for_the_code_to_be_recorded_again(tmp_path):
                 node.value = ast.Constant(2)
 
     planted = stage_code.stage_code(read=_planted({
-        "stages.py": bump, "hooks.py": _add_statement("capture_pools", "texts = list(texts)")}))
+        "stages.py": bump, "hooks.py": _add_statement("capture_pools", "texts = list(texts)")}, snapshot))
     assert planted["activations"].version == 2
     assert planted["activations"].code["toxlab.stages.activations"] == clean["activations"].code[
         "toxlab.stages.activations"]  # the version constant is not part of the stage's code
@@ -179,11 +192,13 @@ def test_scopes_imports_and_classes_on_a_planted_package(tmp_path):
 
 def test_the_command_line_records_and_verifies(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(stage_code, "RECORD", tmp_path / "stage_code.json")
+    snapshot, found = _snapshot(), stage_code.stage_code
+    monkeypatch.setattr(stage_code, "stage_code", lambda: found(read=snapshot))
     assert cli.main(["stages", "verify", "--record"]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "stage_code.json")
     assert cli.main(["stages", "verify"]) == 0
     assert "stages run the code recorded for their versions" in capsys.readouterr().out
-    planted = stage_code.stage_code(read=_planted({"hooks.py": _add_statement("capture_pools", "texts = list(texts)")}))
+    planted = found(read=_planted({"hooks.py": _add_statement("capture_pools", "texts = list(texts)")}, snapshot))
     monkeypatch.setattr(stage_code, "stage_code", lambda: planted)
     assert cli.main(["stages", "verify"]) == 2
     out, err = capsys.readouterr()
@@ -202,3 +217,44 @@ def test_a_version_that_is_not_an_integer_constant_is_refused(tmp_path, version)
     from toxlab.errors import CacheError
     with pytest.raises(CacheError, match="integer constant"):
         stage_code.stage_code("badpkg", tmp_path, ("badpkg.stages",), (), ("badpkg.artifacts", "cached"))
+
+
+@pytest.mark.slow
+def test_every_toxlab_function_a_stage_runs_is_in_its_recorded_code(env, tiny):
+    """The static reach holds what really runs: every toxlab function called while a stage (tokenizer up to
+    probe, on the fixture data) runs is among the definitions of that stage's code, save the cache's own."""
+    import sys
+
+    from toxlab import stages
+    current = stage_code.stage_code()
+    stage_of = {s.function: s.stage for s in current.values()}
+    skip = ("toxlab.artifacts", "toxlab.errors")
+    ran: dict[str, set[str]] = {}
+
+    def top(frame) -> str | None:
+        """The top-level toxlab definition a frame runs (None outside toxlab's files, or a module's body)."""
+        module, name = frame.f_globals.get("__name__", ""), frame.f_code.co_qualname.split(".")[0]
+        inside = frame.f_code.co_filename.startswith(str(ROOT / "toxlab"))
+        return f"{module}.{name}" if inside and name != "<module>" else None
+
+    def profiler(frame, event, arg):
+        if event != "call" or (name := top(frame)) is None or name in stage_of:
+            return  # a stage's own function (and its builder) is its code by definition
+        outer = frame.f_back
+        while outer is not None and top(outer) not in stage_of:
+            if outer.f_code.co_name == "<module>" or outer.f_globals.get("__name__", "").startswith(skip):
+                return  # the cache calling in (rank, the builder) or a module's body at import
+            outer = outer.f_back
+        if outer is not None:
+            ran.setdefault(stage_of[top(outer)], set()).add(name)
+
+    sys.setprofile(profiler)
+    try:
+        stages.probe(tiny.with_fraction(0.1), seed=0, progress=False)
+    finally:
+        sys.setprofile(None)
+    assert {"tokenizer", "mixture", "pretrain", "activations", "probe"} <= set(ran)
+    assert "toxlab.hooks.capture_pools" in ran["activations"]
+    unseen = {stage: sorted(n for n in names if n not in current[stage].code and not n.startswith(skip))
+              for stage, names in ran.items()}
+    assert not any(unseen.values()), unseen
