@@ -64,7 +64,9 @@ alphas = [0, 4, 12]  # the paper's fixed alphas: a secondary sweep (0 = the base
 k_values = [1, 2, 4, 8, 16]
 directions = ["mass_mean", "probe", "random"]
 sweep_fraction = 0.1
+sweep_seeds = [0]  # the K, direction and ranking sweeps run on these seeds
 sweep_strength = "mid"  # the K, direction and ranking sweeps: each calibrated to this cost
+budget_share = 0.4  # of each model's margin over unigram a treatment may cost (toxlab.evaluate.BUDGET_SHARE)
 examples = 4
 
 # %%
@@ -78,7 +80,7 @@ from toxlab.separability import scaled_top_k
 
 config = setup(level, overrides)
 plan = codesign.Plan(strengths=strengths, alphas=alphas, directions=directions, sweep_strength=sweep_strength,
-                     combo_setting=sweep_strength)  # validates every strength, cost target and direction
+                     combo_setting=sweep_strength, budget_share=budget_share)  # validates every one of them
 eval_config = evaluate.eval_preset(config.preset, eval_overrides)
 fractions = stages.fractions_for(config)
 n_heads = config.model.n_layers * config.model.n_heads
@@ -112,7 +114,9 @@ for f in fractions:
 
 # %% tags=["nbval-check-output"]
 results = {key: (tox.json("result.json"), ce.json("result.json")) for key, (tox, ce) in runs.items()}
-rows = [evaluate.frontier_row(tox, ce, key[2]) for key, (tox, ce) in results.items()]
+budgets = {(f, s): codesign.model_budget(config.with_fraction(f), s, budget_share) for f, s in calibrations}
+rows = [{**evaluate.frontier_row(tox, ce, key[2]), "budget": budgets[key[:2]]["budget"]}
+        for key, (tox, ce) in results.items()]
 first_tox, first_ce = results[(fractions[0], seeds[0], "base")]
 probe_summaries = {f: stages.probe(config.with_fraction(f), seeds[0]).json("summary.json") for f in fractions}
 overlap = pd.DataFrame([{"toxic_fraction": f, "heads": len(p["top_heads"]),
@@ -177,9 +181,25 @@ calibration_table.style.format(precision=3).format("{:.0%}", subset=["toxic_frac
 # clean cross-entropy (nats per token) caused by the intervention and `kl` the mean KL divergence of the
 # intervened next-token distribution from the model's own. Strengths named `alpha A` are the paper's fixed
 # alphas.
+#
+# What a treatment may cost is not one number for every model: a model that learned more beyond token
+# frequencies has more to lose. Each model's capability budget is {glue:text}`budget_share_pct` of its
+# margin over the unigram model (unigram minus its own cross-entropy, both on its held-out clean text): here
+# the margins run from {glue:text}`margin_range` nats per token, so the budgets from
+# {glue:text}`budget_range`. At {glue:text}`budget_share_pct` a treated model keeps most of what it
+# learned, nearer to itself than to the unigram model, and a model with the cpu level's margins has room
+# for the calibrated strong strength ({glue:text}`strong_target` nats of KL), whose rise in cross-entropy
+# runs above its KL. The paper's treatments cost a far smaller share of a 1B model's margin; a
+# share that small here would leave only the weak strength within budget, and every verdict that needs a
+# strong arm would be not testable.
 
 # %% tags=["nbval-check-output"]
 points = evaluate.frontier_points(rows)
+budget_table = pd.DataFrame(list(budgets.values()))
+glue("budget_share_pct", f"{budget_share:.0%}", display=False)
+glue("budget_range", f"{budget_table['budget'].min():.2f} to {budget_table['budget'].max():.2f}", display=False)
+glue("margin_range", f"{budget_table['margin'].min():.2f} to {budget_table['margin'].max():.2f}", display=False)
+glue("strong_target", max(strengths.values()), display=False)
 glue("seed0", seeds[0], display=False)
 glue("fig_frontier", plots.toxicity_frontier(points), display=False)
 glue("fig_frontier_kl", plots.toxicity_frontier(points, x="kl", xlabel="KL from the un-intervened model (nats/token)"),
@@ -204,9 +224,18 @@ table.style.format(precision=3).format("{:.0%}", subset=["toxic_fraction"]).hide
 # intervention moves the whole next-token distribution, not only the probability of the right token.
 # ```
 #
+# Each model's capability budget: `unigram_ce` and `ce` are the unigram model's and the model's own
+# held-out clean cross-entropy (nats/token), `margin` their difference, `budget` {glue:text}`budget_share_pct`
+# of it.
+
+# %% tags=["nbval-check-output"]
+budget_table.style.format(precision=3).format("{:.0%}", subset=["toxic_fraction"]).hide(axis="index")
+
+# %% [markdown]
 # ## How many heads, which direction, which ranking: at the same cost
 #
-# On the {glue:text}`sweep_pct` model, each point calibrated to the {glue:text}`sweep_strength` cost: K from 1
+# On the {glue:text}`sweep_pct` model (seed {glue:text}`sweep_seeds`), each point calibrated to the
+# {glue:text}`sweep_strength` cost: K from 1
 # to {glue:text}`k_max`, and three directions: the mass-mean shift (the paper's), the probe's weight vector,
 # and a random unit vector per head. The probe-weight and random directions have a far smaller $\sigma$, so
 # at the same alpha they would barely move the model; compared at the same cost, any toxicity the random
@@ -218,14 +247,14 @@ sweep_cfg = config.with_fraction(sweep_fraction)
 sweep_rows = []
 for direction in directions:
     for k in k_values:
-        for s in seeds:
+        for s in sweep_seeds:
             a = stages.calibrated_alphas(sweep_cfg, s, k, direction, targets=strengths)[sweep_strength]
             pair = [stages.evaluate(sweep_cfg, s, b, alpha=a, k=k, direction=direction,
                                     eval_config=eval_config).json("result.json") for b in ("toxigen", "ce")]
             sweep_rows.append(evaluate.frontier_row(*pair, sweep_strength))
 ranking_rows = []
 for ranking in ("cv_auc", "val_accuracy"):
-    for s in seeds:
+    for s in sweep_seeds:
         a = stages.calibrated_alphas(sweep_cfg, s, ranking=ranking, targets=strengths)[sweep_strength]
         pair = [stages.evaluate(sweep_cfg, s, b, alpha=a, ranking=ranking, eval_config=eval_config).json("result.json")
                 for b in ("toxigen", "ce")]
@@ -238,9 +267,11 @@ glue("sweep_strength", sweep_strength, display=False)
 glue("k_max", max(k_values), display=False)
 glue("fig_sweep", plots.sweep_lines(sweep_rows, "k", {"toxicity": "ToxiGen toxicity", "ce_increase": "CE increase (nats)"},
                                     "direction", "heads shifted (K)", log_x=True), display=False)
-base = next(r for r in rows if r["toxic_fraction"] == sweep_fraction and r["strength"] == "base" and r["seed"] == seeds[0])
+base = next(r for r in rows if r["toxic_fraction"] == sweep_fraction and r["strength"] == "base"
+            and r["seed"] == sweep_seeds[0])
 glue("sweep_base_toxicity", base["toxicity"], display=False)
-by_ranking = {r["ranking"]: r for r in ranking_rows if r["seed"] == seeds[0]}
+glue("sweep_seeds", ", ".join(map(str, sweep_seeds)), display=False)
+by_ranking = {r["ranking"]: r for r in ranking_rows if r["seed"] == sweep_seeds[0]}
 glue("ranking_overlap", len(set(by_ranking["cv_auc"]["heads"]) & set(by_ranking["val_accuracy"]["heads"])),
      display=False)
 glue("ranking_k", len(by_ranking["cv_auc"]["heads"]), display=False)
@@ -285,10 +316,11 @@ examples_table.style.format(precision=2).hide(axis="index")
 # pretrained with toxic data are detoxified further for the same capability cost. The lines below are
 # computed from the rows above (few seeds per model at the cpu level, so a single model's number can be
 # noise; chapter 7 gives the verdicts with paired intervals and their preconditions). The fairest comparison
-# is each model's best detoxification within the same capability budget.
+# is each model's best detoxification within its capability budget ({glue:text}`budget_share_pct` of its
+# margin over unigram).
 
 # %% tags=["nbval-check-output"]
-verdict = evaluate.intervention_verdict(rows, strongest)
+verdict = evaluate.intervention_verdict(rows, strongest, budget_share)
 glue("verdict", Markdown(verdict), display=False)
 Markdown(verdict)
 

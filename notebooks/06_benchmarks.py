@@ -65,6 +65,7 @@ baselines = ["prompt", "sft", "dpo", "meda", "inst"]  # the paper's comparisons 
 baseline_fractions = [0.0, 0.1]  # the models each baseline is applied to (MEDA and INST pretrain their own)
 combos = ["sft", "dpo"]  # baselines followed by ITI at the combo_setting strength (the paper's combinations)
 combo_setting = "weak"
+budget_share = 0.4  # of each model's margin over unigram a treatment may cost (chapter 5)
 
 # %%
 import numpy as np
@@ -76,7 +77,8 @@ from toxlab import codesign, evaluate, plots, stages
 from toxlab.notebook import record, setup
 
 config = setup(level, overrides)
-codesign.Plan(strengths=strengths, combo_setting=combo_setting, sweep_strength=combo_setting)  # validates them
+codesign.Plan(strengths=strengths, combo_setting=combo_setting, sweep_strength=combo_setting,
+              budget_share=budget_share)  # validates them
 eval_config = evaluate.eval_preset(config.preset, eval_overrides)
 fractions = stages.fractions_for(config)
 
@@ -186,18 +188,25 @@ glue("fig_cost", plots.metric_vs_fraction(evaluate.setting_rows(rows, "CE increa
 # ```
 #
 # ## The headline, on our numbers
+#
+# The 10 % model with weak ITI against the clean model with strong ITI, paired prompt by prompt (both see
+# the same prompts and sampling seeds), each arm held to its model's capability budget
+# ({glue:text}`budget_share_pct` of its margin over unigram, chapter 5). With several training seeds the
+# interval resamples the seeds, then the prompts; with one it covers prompts only, and says so.
 
 # %% tags=["nbval-check-output"]
+glue("budget_share_pct", f"{budget_share:.0%}", display=False)
 missing = [m for m in ("prompt", "sft", "dpo", "meda", "inst") if m not in baselines]
 glue("missing_baselines", ", ".join(missing) if missing else "none", display=False)
-weak10 = [e for (f, s, name), e in entries.items() if abs(f - 0.1) < 1e-9 and name == "weak"]
-strong0 = [e for (f, s, name), e in entries.items() if f == 0.0 and name == "strong"]
-if weak10 and strong0:  # paired over prompts: per-prompt scores averaged over the seeds, which share prompts
-    per_prompt = [np.mean([evaluate.prompt_scores(e["toxigen"].file("samples.jsonl")) for e in arm], axis=0)
-                  for arm in (weak10, strong0)]
+arms = ((0.1, "weak"), (0.0, "strong"))
+if all((f, s, name) in entries for f, name in arms for s in seeds):  # paired per seed: the seeds share prompts
+    per_prompt = [np.asarray([evaluate.prompt_scores(entries[(f, s, name)]["toxigen"].file("samples.jsonl"))
+                              for s in seeds]) for f, name in arms]  # [seeds, prompts] per arm
     costs = [float(np.mean([r["CE increase"] for r in rows if abs(r["toxic fraction"] - f) < 1e-9
-                            and r["setting"] == name])) for f, name in ((0.1, "weak"), (0.0, "strong"))]
-    headline = evaluate.headline_difference(*per_prompt, *costs)
+                            and r["setting"] == name])) for f, name in arms]
+    budgets = [float(np.mean([codesign.model_budget(config.with_fraction(f), s, budget_share)["budget"]
+                              for s in seeds])) for f, _ in arms]
+    headline = evaluate.headline_difference(*per_prompt, *costs, *budgets)
 else:
     headline = "The 10 % and clean models are not both in this run, so the headline cannot be checked."
 glue("headline", Markdown(headline), display=False)

@@ -41,7 +41,9 @@ if "google.colab" in sys.modules:
 # %% tags=["parameters"]
 level = "cpu"
 seeds = [0]  # every model: capability, probes and base toxicity
-frontier_seeds = [0]  # ITI sweeps, baselines and LEACE (as chapters 5 and 6 ran them)
+frontier_seeds = [0]  # the ITI frontier, baselines and LEACE (as chapters 5 and 6 ran them)
+sweep_seeds = [0]  # chapter 5's K and direction sweep
+variant_seeds = [0]  # the extensions' models
 overrides = {}  # config fields to change, e.g. {"model.n_layers": 6}
 eval_overrides = {}  # benchmark sizes, e.g. {"toxigen_per_file": 20}
 strengths = {"weak": 0.05, "mid": 0.15, "strong": 0.3}  # KL(base || ITI) targets, nats/token (chapter 5)
@@ -54,7 +56,7 @@ leace_ks = [4, 8, 16, 32]  # LEACE on the top K heads, at alpha 1 (erasure prope
 leace_fractions = [0.0, 0.1]
 snapshot_fractions = [0.0, 0.1, 0.25]  # models whose training snapshots are probed (where they were kept)
 snapshot_seeds = [0]
-budget = 0.5  # nats/token of clean cross-entropy a detoxification may cost
+budget_share = 0.4  # of each model's margin over unigram a detoxification may cost (chapter 5)
 sweep_fraction = 0.1  # chapter 5's K and direction sweep, read back here
 sweep_strength = "mid"
 k_values = [1, 2, 4, 8, 16]
@@ -78,12 +80,13 @@ from toxlab.separability import scaled_top_k
 config = setup(level, overrides)
 eval_config = evaluate.eval_preset(config.preset, eval_overrides)
 fractions = stages.fractions_for(config)
-plan = codesign.Plan(seeds=seeds, frontier_seeds=frontier_seeds, alphas=alphas, strengths=strengths,
+plan = codesign.Plan(seeds=seeds, frontier_seeds=frontier_seeds, sweep_seeds=sweep_seeds,
+                     variant_seeds=variant_seeds, alphas=alphas, strengths=strengths,
                      baselines=baselines, baseline_fractions=[f for f in baseline_fractions if f in fractions],
                      combos=combos, combo_setting=combo_setting, leace_ks=leace_ks,
                      leace_fractions=[f for f in leace_fractions if f in fractions],
                      snapshot_fractions=[f for f in snapshot_fractions if f in fractions],
-                     snapshot_seeds=snapshot_seeds, budget=budget, sweep_fraction=sweep_fraction,
+                     snapshot_seeds=snapshot_seeds, budget_share=budget_share, sweep_fraction=sweep_fraction,
                      sweep_strength=sweep_strength, k_values=k_values, directions=directions, variants=variants,
                      variant_fractions=[f for f in variant_fractions if f in fractions], toy_seeds=toy_seeds,
                      toy_shares=toy_shares, toy_steps=toy_steps)
@@ -102,8 +105,12 @@ card = stages.judge_card(level).json("card.json")  # the judge's failure modes (
 # %% tags=["nbval-check-output"]
 glue("combo_setting", combo_setting, display=False)
 glue("fig_pipeline", plots.codesign_frontier(evidence["iti"] + evidence["leace"], evidence["others"]), display=False)
-best = pd.DataFrame(codesign.best_affordable(evidence["iti"] + evidence["others"] + evidence["leace"], budget))
-glue("budget", budget, display=False)
+best = pd.DataFrame(codesign.best_affordable(evidence["iti"] + evidence["others"] + evidence["leace"]))
+budget_frame = pd.DataFrame(evidence["budgets"])
+glue("budget_share_pct", f"{budget_share:.0%}", display=False)
+glue("budget_range", f"{budget_frame['budget'].min():.2f} to {budget_frame['budget'].max():.2f}", display=False)
+glue("interval_scope", "training seeds, then prompts" if len(frontier_seeds) > 1 else
+     "prompts only (one training seed)", display=False)
 best.style.format(precision=2).format("{:.0%}", subset=["toxic_fraction"]).hide(axis="index")
 
 # %% [markdown]
@@ -114,8 +121,11 @@ best.style.format(precision=2).format("{:.0%}", subset=["toxic_fraction"]).hide(
 # post-training treatment (line or marker); means over the frontier seeds.
 # ```
 #
-# The table lists, for each mixture, the least toxic treatment that costs at most {glue:text}`budget` nats
-# of clean cross-entropy per token (an untreated model costs nothing), with its 95 % interval over prompts.
+# The table lists, for each mixture, the least toxic treatment that costs at most its model's capability
+# budget (an untreated model costs nothing), with its 95 % interval over {glue:text}`interval_scope`. The
+# budget is {glue:text}`budget_share_pct` of each model's margin over the unigram model on its held-out clean
+# text (chapter 5 gives the reasons for that share): {glue:text}`budget_range` nats per token here, one per
+# model (`budget`, the mean over the frontier seeds).
 #
 # ## The verdicts
 #
@@ -123,10 +133,11 @@ best.style.format(precision=2).format("{:.0%}", subset=["toxic_fraction"]).hide(
 # interval, and a verdict by rules fixed before the numbers were read (`toxlab.verdicts`): *held* when the
 # interval (a slope's, or a paired difference's over the shared prompts) lies on the claimed side of zero,
 # *did not hold* when it lies on the other side, *inconclusive* when it includes zero (a slope's sign alone
-# is no verdict), and *not testable* when a precondition of the comparison fails: an arm over the
-# {glue:text}`budget`-nat capability budget, the clean model within its floor (its own words shuffled), or
-# the generations not following the ToxiGen prompts' content. The best treatment within the budget is chosen
-# on one half of the prompts and reported on the other.
+# is no verdict), and *not testable* when a precondition of the comparison fails: an arm over its model's
+# capability budget ({glue:text}`budget_share_pct` of its margin over unigram), the clean model within its
+# floor (its own words shuffled), or the generations not following the ToxiGen prompts' content. The best
+# treatment within the budget is chosen on one half of the prompts and reported on the other. The paired
+# intervals of the headline and the trade-off resample {glue:text}`interval_scope`.
 
 # %% tags=["nbval-check-output"]
 table = codesign.verdict_table(evidence, plan)
@@ -144,14 +155,14 @@ verdict_frame.style.hide(axis="index").set_properties(**{"text-align": "left", "
 # {glue:text}`n_held` of the {glue:text}`n_claims` claims held, {glue:text}`n_inconclusive` were inconclusive
 # and {glue:text}`n_untestable` were not testable at this scale. The trend claims rest on
 # {glue:text}`n_seeds` seed(s) per mixture; the ITI frontier, the baselines and LEACE on
-# {glue:text}`n_frontier_seeds`, so a single model's number there is one draw, not an average.
+# {glue:text}`n_frontier_seeds`, and their intervals cover {glue:text}`interval_scope`.
 #
 # ## The regime question
 #
 # The headline compares the 10 % model with weak ITI against the clean model with strong ITI. That is a fair
 # test only if (a) the clean model writes enough toxic text for strong ITI to have something to remove, well
 # above what the judge scores text with no toxic content in it, and (b) strong ITI leaves the clean model
-# the same model, costing at most the budget in clean cross-entropy. The judge's floor here is its mean
+# the same model, costing at most its budget in clean cross-entropy. The judge's floor here is its mean
 # score on word salad (the appendix's failure modes), the kind of text a small model writes.
 
 # %% tags=["nbval-check-output"]
@@ -161,19 +172,21 @@ glue("floor", floor, display=False)
 clean_row = regime["rows"][0]
 glue("clean_toxicity", clean_row["toxicity"], display=False)
 glue("clean_strong_cost", clean_row["strong_cost"], display=False)
+glue("clean_budget", clean_row["budget"], display=False)
 first = regime["first_clear_fraction"]
 glue("first_clear", "none of our mixtures" if first is None else f"the {first:.0%} mixture", display=False)
 glue("regime_answer", Markdown(verdicts.regime_answer(regime)), display=False)
 regime_frame = pd.DataFrame(regime["rows"]).rename(columns={
     "toxic_fraction": "toxic fraction", "toxicity": "base toxicity", "above_floor": "above the floor",
-    "strong_cost": "CE increase, strong ITI", "strong_within_budget": "strong ITI within budget"})
+    "strong_cost": "CE increase, strong ITI", "budget": "budget (nats)",
+    "strong_within_budget": "strong ITI within budget"})
 regime_frame.style.format(precision=2).format("{:.0%}", subset=["toxic fraction"]).hide(axis="index")
 
 # %% [markdown]
 # Base toxicity is the mean over all seeds of each mixture (x 100); the floor is subtracted in the third
 # column. The judge scores word salad {glue:text}`floor:.1f` on average; the clean model's generations score
 # {glue:text}`clean_toxicity:.1f`, and strong ITI raises its clean cross-entropy by
-# {glue:text}`clean_strong_cost:.2f` nats. The first mixture whose base toxicity is at least 1.5 times the
+# {glue:text}`clean_strong_cost:.2f` nats against its budget of {glue:text}`clean_budget:.2f`. The first mixture whose base toxicity is at least 1.5 times the
 # floor is {glue:text}`first_clear`. {glue:md}`regime_answer` The published replication at 44M parameters
 # saw the same thing from the other side: its clean model barely wrote toxic text, so it won every absolute
 # comparison. A test of the headline needs a clean model that is toxic well above the judge's floor (larger
@@ -222,7 +235,7 @@ leace_frame.style.format(precision=3).format("{:.0%}", subset=["toxic_fraction"]
 
 # %% tags=["nbval-check-output"]
 sweep_base = np.mean([p["toxicity"] for p in evidence["base"] if p["toxic_fraction"] == sweep_fraction
-                      and p["seed"] in frontier_seeds])
+                      and p["seed"] in sweep_seeds])
 efficiency = pd.DataFrame(codesign.efficiency(evidence["sweep"], sweep_base))
 n_heads = config.model.n_layers * config.model.n_heads
 by_direction = efficiency.groupby("direction")["removed"].max()
@@ -271,15 +284,16 @@ summary.style.format(precision=3).hide(axis="index")
 # The paper's argument predicts that the separability gap grows with scale, and a toxic share of 4chan text
 # mixes "toxic" with "4chan register". So the same measurements are repeated on variants of this level's
 # model and data (the `variants` parameter: config overrides), each pretrained at
-# {glue:text}`variant_fractions` toxic data on the frontier seeds: its size and held-out loss, the mean head
-# probe AUC, the base ToxiGen toxicity and what ITI at its calibrated {glue:text}`variant_alpha` strength
-# removes, each as a least-squares slope per 10 % toxic data over its models (few models: read the signs and
-# sizes, not significance). The gpu level (the book's last part) is the other size: 42M parameters on five
+# {glue:text}`variant_fractions` toxic data on seed(s) {glue:text}`variant_seeds`: its size and held-out
+# loss, the mean head probe AUC, the base ToxiGen toxicity and what ITI at its calibrated
+# {glue:text}`variant_alpha` strength removes, each as a least-squares slope per 10 % toxic data over its
+# models (few models: read the signs and sizes, not significance). The gpu level (the book's last part) is the other size: 42M parameters on five
 # times the data.
 
 # %% tags=["nbval-check-output"]
 variant_rows = codesign.variant_summary(evidence["variants"])
 glue("variant_fractions", ", ".join(f"{f:.0%}" for f in plan.variant_fractions), display=False)
+glue("variant_seeds", ", ".join(map(str, variant_seeds)), display=False)
 glue("variant_alpha", plan.sweep_strength, display=False)
 glue("variant_reading", Markdown(codesign.variant_reading(variant_rows)), display=False)
 (pd.DataFrame(variant_rows).style.format(precision=3).hide(axis="index") if variant_rows
@@ -293,7 +307,7 @@ glue("variant_reading", Markdown(codesign.variant_reading(variant_rows)), displa
 # - **Calibrating to a share of each model's margin over unigram** instead of a fixed KL, so that "the same
 #   cost" also means the same share of what each model has learned.
 # - **Erasure and steering together.** LEACE on the heads where it removes most, ITI on the rest.
-# - **A larger benchmark per model and more seeds for the frontier**: one model's frontier is one draw; the
-#   intervals above are over prompts, not over training seeds.
+# - **A larger benchmark per model**: the intervals above resample {glue:text}`interval_scope`; more prompts
+#   per model would narrow the prompt part, more frontier seeds the seed part.
 # - **A judge that tells garbled text from toxic text** (chapter 8): the floor above limits every
 #   comparison between models that write poorly.
