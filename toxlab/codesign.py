@@ -353,7 +353,7 @@ def verdict_table(evidence: dict, plan: Plan) -> list[verdicts.Verdict]:
                          _following([b for b in base if b["toxic_fraction"] in (0.0, 0.1)])]
         table.append(verdicts.headline_claim(weak10["toxicity"], strong0["toxicity"],
                                              Interval(100 * diff.mean, 100 * diff.low, 100 * diff.high), preconditions,
-                                             over=interval_scope(diff)))
+                                             over=diff.scope))
     # ours: the 10 % model with ITI; rivals: clean data with ITI, and the paper's baselines on either model
     ours = [p for p in mean_points(iti) if abs(p["toxic_fraction"] - 0.1) < 1e-9]
     rivals = [p for p in mean_points(iti) if p["toxic_fraction"] == 0.0] + \
@@ -368,7 +368,7 @@ def verdict_table(evidence: dict, plan: Plan) -> list[verdicts.Verdict]:
         diff = paired(by_name[mine.name], by_name[theirs.name], list(mine.reported_on))
         table.append(verdicts.trade_off_claim(mine.name, theirs.name, 100 * mine.toxicity, 100 * theirs.toxicity,
                                               Interval(100 * diff.mean, 100 * diff.low, 100 * diff.high),
-                                              plan.budget_share, [following], over=interval_scope(diff)))
+                                              plan.budget_share, [following], over=diff.scope))
     return table
 
 
@@ -381,13 +381,6 @@ def paired(a: dict, b: dict, prompts: list[int] | None = None) -> evaluate.Diffe
     if prompts is not None:
         arms = [arm[:, prompts] for arm in arms]
     return evaluate.paired_difference_over_seeds(*arms)
-
-
-def interval_scope(diff: evaluate.Difference) -> str:
-    """What a paired interval covers, in words (for the verdict table)."""
-    if diff.seeds > 1:
-        return f"{diff.seeds} training seeds and {diff.n} prompts"
-    return f"{diff.n} prompts of one training seed (prompts only)"
 
 
 def _following(base: list[dict]) -> Precondition:

@@ -229,6 +229,13 @@ class Difference:
     seeds: int = 1
 
     @property
+    def scope(self) -> str:
+        """What the interval covers, in words, e.g. '3 training seeds and 620 prompts'."""
+        if self.seeds > 1:
+            return f"{self.seeds} training seeds and {self.n} prompts"
+        return f"{self.n} prompts of one training seed (prompts only)"
+
+    @property
     def above_zero(self) -> bool:
         return self.low > 0
 
@@ -603,10 +610,8 @@ def headline_difference(weak10: np.ndarray, strong0: np.ndarray, weak10_cost: fl
     note = (" But " + " and ".join(over) + (" cost" if len(over) > 1 else " costs") + " more clean cross-entropy "
             "than its model's capability budget, so that arm is no longer the same model and the comparison is not "
             "a test of the headline.") if over else ""
-    scope = (f"over {diff.seeds} training seeds and {diff.n} prompts" if diff.seeds > 1 else
-             f"over {diff.n} prompts of one training seed: it covers prompts only, not training seeds")
     return (f"10 % toxic + weak ITI minus clean + strong ITI on ToxiGen toxicity (x 100): {100 * diff.mean:+.2f} "
-            f"(paired 95 % interval {100 * diff.low:+.2f} to {100 * diff.high:+.2f} {scope}): "
+            f"(paired 95 % interval {100 * diff.low:+.2f} to {100 * diff.high:+.2f} over {diff.scope}): "
             f"{side}.{note} The paper reports 16.25 against 19.82 (Perspective API x 100).")
 
 
