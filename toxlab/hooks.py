@@ -1,7 +1,8 @@
 """Named activation sites and the hooks that read or edit them (paper Sections 4 and 5; ITI's site).
 
 Two kinds of site, named after the tensor they sit on:
-- `blocks.{l}.attn.head_out`: every head's output of layer l *before* the output projection `o_proj`,
+- `blocks.{l}.attn.head_out`: every head's output of layer l *before* the attention output projection (`o_proj`
+  in OLMo and Llama, `c_proj` in GPT-2, `dense` in GPT-NeoX: `toxlab.adapters` says where each family keeps it),
   `[batch, seq, n_heads * head_dim]` viewed as `[batch, seq, n_heads, head_dim]`: where the paper probes
   and where ITI adds its shift;
 - `blocks.{l}.resid_post`: the residual stream after decoder layer l, `[batch, seq, d_model]`.
@@ -9,7 +10,9 @@ Two kinds of site, named after the tensor they sit on:
 Hooks exist only inside the `hooked` context manager (plain torch hooks; baukit is not on PyPI), and are
 removed on the way out even when the body raises. A constant shift of a layer's head outputs needs no hook:
 `o_proj(x + s) = o_proj(x) + W_o s`, so `shifted` adds `W_o s` to that layer's `o_proj` as a bias for the
-duration of its block (ITI's own implementation does the same): no extra work per forward pass.
+duration of its block (ITI's own implementation does the same): no extra work per forward pass. A projection
+without a bias (OLMo, Llama, Mistral, Qwen) gets one for the block and loses it after; one with a bias (GPT-2,
+GPT-NeoX) has the shift added to it and gets its own back.
 `shifted_from` shifts only from one position on (ITI's reference positions during generation), as a hook.
 """
 
@@ -21,12 +24,18 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from toxlab import adapters
+
 HEAD_OUT = "blocks.{}.attn.head_out"
 RESID_POST = "blocks.{}.resid_post"
 
 
 def decoder_layers(model) -> torch.nn.ModuleList:
-    return model.model.layers
+    return adapters.decoder_layers(model)
+
+
+def head_count(model) -> int:
+    return adapters.head_count(model)
 
 
 def site_names(model, kind: str = "head_out") -> list[str]:
@@ -38,11 +47,11 @@ def _module_and_kind(model, site: str):
     parts = site.split(".")
     if len(parts) < 3 or parts[0] != "blocks" or not parts[1].isdigit():
         raise ValueError(f"unknown site {site!r}; use {HEAD_OUT.format('L')} or {RESID_POST.format('L')}")
-    layer = decoder_layers(model)[int(parts[1])]
+    layer = int(parts[1])
     if site.endswith("attn.head_out"):
-        return layer.self_attn.o_proj, "pre"
+        return adapters.attention_output(model, layer), "pre"
     if site.endswith("resid_post"):
-        return layer, "post"
+        return decoder_layers(model)[layer], "post"
     raise ValueError(f"unknown site {site!r}")
 
 
@@ -58,7 +67,7 @@ def hooked(model, functions: dict[str, Callable[[torch.Tensor], torch.Tensor | N
         for site, function in functions.items():
             module, kind = _module_and_kind(model, site)
             if kind == "pre":
-                n_heads = model.config.num_attention_heads
+                n_heads = head_count(model)
 
                 def pre_hook(mod, args, function=function, n_heads=n_heads):
                     x = args[0]  # [B, T, H * Dh]
@@ -89,12 +98,11 @@ def shifted(model, shifts: dict[int, torch.Tensor]) -> Iterator[None]:
     """Inside the block, layer l's head outputs are shifted by `shifts[l]` ([n_heads, head_dim]) at every
     forward pass, folded into `o_proj` as the bias `W_o s` (added to any bias it has); restored on the way out
     even when the body raises. The same outputs as a `hooked` edit adding `s`, up to rounding."""
-    layers = decoder_layers(model)
     saved = []
     try:
         for layer, shift in shifts.items():
-            o_proj = layers[layer].self_attn.o_proj
-            weight = o_proj.weight  # [d_model, n_heads * head_dim]
+            o_proj = adapters.attention_output(model, layer)
+            weight = adapters.projection_weight(model, o_proj)  # [d_model, n_heads * head_dim]
             bias = weight.detach().float() @ shift.reshape(-1).to(weight.device, torch.float32)  # [d_model]
             saved.append((o_proj, o_proj.bias))
             if o_proj.bias is not None:

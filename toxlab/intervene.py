@@ -255,7 +255,7 @@ def applied(model, iti: ITI | None, from_position: int | None = None) -> Iterato
         yield
         return
     n_layers, n_heads, _ = iti.shape
-    if (len(hooks.decoder_layers(model)), model.config.num_attention_heads) != (n_layers, n_heads):
+    if (len(hooks.decoder_layers(model)), hooks.head_count(model)) != (n_layers, n_heads):
         raise ConfigError(f"this {type(iti).__name__} was fitted on a model with {n_layers} layers x {n_heads} heads")
     iti = iti.to(next(model.parameters()).device)
     if isinstance(iti, ITI):  # a constant shift: a bias of o_proj; layers the shift leaves alone keep none
