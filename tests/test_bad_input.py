@@ -99,6 +99,27 @@ def _tiny(ctx):
     return get_preset("smoke", TINY)
 
 
+def _model_folders(tmp, monkeypatch):
+    """--model folders: a tiny GPT-2 (with its tokenizer), an architecture without an adapter, one without a
+    config; and the hub unreachable (as offline)."""
+    import huggingface_hub.constants
+    from transformers import BloomConfig
+
+    from tests.fixtures.tiny_families import tiny_family_model
+    from tests.fixtures.tiny_model import tiny_tokenizer
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    import contextlib
+    import io
+    tok = tiny_tokenizer()
+    with contextlib.redirect_stderr(io.StringIO()):  # transformers' progress bar, not the message under test
+        tiny_family_model("gpt2", tok).save_pretrained(tmp / "gpt2")
+    tok.save_pretrained(tmp / "gpt2")
+    BloomConfig().save_pretrained(tmp / "bloom")
+    (tmp / "bloom" / "model.safetensors").write_bytes(b"")
+    (tmp / "no-config").mkdir()
+    return {name: tmp / name for name in ("gpt2", "bloom", "no-config")}
+
+
 ROOT_READS_ALL = pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
 
 # ---------------------------------------------------------------------------------------------- cases
@@ -227,6 +248,22 @@ CASES = [
                  id="api-evaluate-alpha-string"),
     pytest.param(Bad(lambda ctx: stages.evaluate(_tiny(ctx), 0, "ce", instruction="Be nice."), "use it with"),
                  id="api-evaluate-instruction-for-ce"),
+    # --model: any causal LM
+    pytest.param(Bad(("probe", "--preset", "smoke", "--model", "{tmp}/nowhere"), "is not a folder"),
+                 id="model-folder-missing"),
+    pytest.param(Bad(("probe", "--model", "nobody/no-such-model"), "neither a folder here nor a hub model",
+                     prepare=_model_folders), id="model-hub-unreachable"),
+    pytest.param(Bad(("probe", "--model", "{bloom}"), "has no toxlab adapter", prepare=_model_folders),
+                 id="model-unknown-architecture"),
+    pytest.param(Bad(("probe", "--model", "{no-config}"), "has no config.json", prepare=_model_folders),
+                 id="model-without-config"),
+    pytest.param(Bad(("probe", "--preset", "smoke", "--model", "{tmp}", "--toxic-fraction", "0.1"), "not both"),
+                 id="model-and-fraction"),
+    pytest.param(Bad(("probe", "--preset", "smoke"), "give --toxic-fraction"), id="probe-without-a-model"),
+    pytest.param(Bad(("evaluate", "--preset", "smoke", "--model", "{gpt2}", "--benchmark", "ce", "--k", "9"),
+                     "between 1 and the model's 8 heads", prepare=_model_folders), id="model-k-beyond-its-heads"),
+    pytest.param(Bad(("evaluate", "--preset", "huge", "--model", "{gpt2}", "--benchmark", "ce"), "unknown level",
+                     prepare=_model_folders), id="model-unknown-level"),
     # data folder
     pytest.param(Bad(PRETRAIN, "is not a folder", prepare=_no_data_folder), id="data-folder-missing"),
     pytest.param(Bad(("data", "verify"), "is not a folder", prepare=_no_data_folder), id="verify-folder-missing"),

@@ -7,7 +7,10 @@
     toxlab pretrain --preset P --toxic-fraction F --seed S [--set section.field=value ...]
     toxlab sweep --preset P --seeds S1,S2 [--fractions 0,0.1]
     toxlab probe --preset P --toxic-fraction F --seed S [--pool last|mean]
+    toxlab probe --model DIR [--preset P]      the same for any Hugging Face causal LM (a save_pretrained
+                                             folder or a hub name; toxlab.adapters lists the families)
     toxlab evaluate --preset P --toxic-fraction F --seed S --alpha A --k K --benchmark {toxigen,rtp,ce}
+    toxlab evaluate --model DIR [--preset P] --alpha A --k K --benchmark {toxigen,rtp,ce}
     toxlab baseline --method {prompt,sft,dpo,meda,inst} --preset P --toxic-fraction F --seed S
                     [--benchmark toxigen|rtp|ce] [--alpha A]   a detoxification baseline on one
                                                    benchmark (alpha > 0: followed by ITI)
@@ -94,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a config field, e.g. --set train.lr=1e-3 (repeatable)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
 
+    def model_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", default=None, metavar="DIR",
+                       help="any Hugging Face causal LM instead of a model the book trains: a save_pretrained "
+                            "folder or a hub name (e.g. EleutherAI/pythia-160m, needs internet once); --preset "
+                            "then sets the sample sizes, the judge and the held-out text")
+
     data_cmd = sub.add_parser("data", help="inspect or fetch the data folder")
     data_sub = data_cmd.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     info = data_sub.add_parser("info", help="what data was found, with token counts per source")
@@ -140,13 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--fractions", type=_fractions, default=None, help="default: 0,0.05,...,0.25")
     pr = sub.add_parser("probe", help="probe every head of one model; prints the summary JSON last")
     preset_args(pr)
-    pr.add_argument("--toxic-fraction", type=_fraction, required=True, help="f in [0, 0.5]")
+    model_arg(pr)
+    pr.add_argument("--toxic-fraction", type=_fraction, default=None, help="f in [0, 0.5] (a model the book trains)")
     pr.add_argument("--seed", type=int, default=0)
     pr.add_argument("--pool", default="last", help="last (the paper) or mean over tokens")
 
     ev = sub.add_parser("evaluate", help="one benchmark of one model under ITI; prints the result JSON last")
     preset_args(ev)
-    ev.add_argument("--toxic-fraction", type=_fraction, required=True, help="f in [0, 0.5]")
+    model_arg(ev)
+    ev.add_argument("--toxic-fraction", type=_fraction, default=None, help="f in [0, 0.5] (a model the book trains)")
     ev.add_argument("--seed", type=int, default=0)
     dose = ev.add_mutually_exclusive_group()
     dose.add_argument("--alpha", type=_alpha, default=0.0,
@@ -302,6 +313,10 @@ def run(args) -> str | None:
         return str(report.README)
     if args.command == "judge":
         return _judge(args)
+    if args.command in ("probe", "evaluate"):
+        _one_model(args)
+        if args.model is not None:
+            return _external(args)
     config = _config(args)
     if args.command == "data":
         entry = stages.data_info(config)
@@ -386,6 +401,62 @@ def _evaluate(config, args) -> str:
                             progress=not args.quiet, ranking=args.ranking, positions=args.positions)
     result = entry.json("result.json")
     _print_result(result, {k: result[k] for k in ("toxic_fraction", "seed", "benchmark", "alpha", "k", "direction")})
+    return str(entry.file("result.json"))
+
+
+def _one_model(args) -> None:
+    """`--model` or `--toxic-fraction`, exactly one."""
+    if args.model is not None and args.toxic_fraction is not None:
+        raise ConfigError("give --model DIR (any causal LM) or --toxic-fraction F (a model the book trains), not both")
+    if args.model is None and args.toxic_fraction is None:
+        raise ConfigError("give --toxic-fraction F (a model the book trains, e.g. 0.1) or --model DIR (any causal LM)")
+
+
+def _external(args) -> str:
+    """`probe` and `evaluate` on any causal LM (toxlab.external); everything is checked before any work."""
+    from toxlab import evaluate, external, stages
+    from toxlab.config import parse_assignments
+    from toxlab.intervene import check_direction, check_k, check_positions, check_ranking
+    level = external.check_level(args.preset)
+    if args.overrides:
+        raise ConfigError("--set changes the models the book trains; with --model use --eval-set for the benchmarks")
+    if args.command == "evaluate":
+        evaluate.check_benchmark(args.benchmark)
+        check_ranking(args.ranking)
+        check_positions(args.positions)
+        if args.direction != "leace":
+            check_direction(args.direction)
+        if args.strength is not None and args.strength not in evaluate.COST_TARGETS:
+            raise ConfigError(f"--strength {args.strength!r}; choose one of {', '.join(evaluate.COST_TARGETS)} "
+                              "(or give --alpha or --cost-target)")
+        if args.direction == "leace" and (args.strength or args.cost_target):
+            raise ConfigError("LEACE has no strength to calibrate; use --alpha 1 (erasure proper)")
+        eval_config = evaluate.eval_preset(level, parse_assignments(args.eval_overrides))
+        stages.check_seed(args.seed)
+    model = external.resolve_model(args.model)
+    if args.command == "evaluate" and args.k is not None:
+        check_k(args.k, external.head_sites(model))
+    if args.command == "probe":
+        entry = external.probe(model, pool=args.pool, progress=not args.quiet)
+        summary, heads = entry.json("summary.json"), entry.json("summary.json")["heads"]
+        print(json.dumps({"model": args.model, "model_type": summary["model_type"], "pool": args.pool,
+                          "majority_baseline": round(summary["majority_baseline"], 4),
+                          "head_accuracy_mean": round(heads["val_accuracy"]["mean"], 4),
+                          "head_accuracy_max": round(heads["val_accuracy"]["max"], 4),
+                          "head_auc_mean": round(heads["val_auc"]["mean"], 4),
+                          "head_auc_max": round(heads["val_auc"]["max"], 4),
+                          "entanglement_mean": round(summary["entanglement"]["mean"], 4)}))
+        return str(entry.file("summary.json"))
+    alpha = args.alpha
+    if args.strength or args.cost_target:
+        name = args.strength or "target"
+        targets = None if args.strength else {"target": args.cost_target}
+        alpha = external.calibrated_alphas(model, level, args.k, args.direction, args.ranking, targets,
+                                           progress=not args.quiet)[name]
+    entry = external.evaluate(model, args.benchmark, alpha, args.k, args.direction, level, eval_config,
+                              seed=args.seed, progress=not args.quiet, ranking=args.ranking, positions=args.positions)
+    result = entry.json("result.json")
+    _print_result(result, {"model": args.model, **{k: result[k] for k in ("benchmark", "alpha", "k", "direction")}})
     return str(entry.file("result.json"))
 
 
