@@ -1,35 +1,52 @@
-"""What the calibrated ITI design costs per model against the fixed alpha grid it replaced (issue 23, item 8).
+"""What the calibrated ITI design costs per seed against the fixed alpha grid it replaced (issue 23, item 8).
 
-On one model of a level (default: cpu, 10 % toxic, seed 0), the evaluations chapter 5 runs per model, each a
-cached stage whose manifest records the wall time its build took:
+On one model of a level (default: cpu, 10 % toxic, seed 0), the evaluations chapter 5 runs, each a cached
+stage whose manifest records the wall time its build took:
 
-- calibrated: the calibration (bisection on KL(base || ITI) over held-out clean text), then ToxiGen and
-  capability (`ce`) at the base model, weak, mid and strong, and at the paper's secondary alphas;
-- fixed grid: ToxiGen and capability at each alpha of the old grid (0, 1, 2, 4, 8, 12: as many points).
+- calibrated: the calibration (power-law steps on KL(base || ITI) over held-out clean text), then ToxiGen
+  and capability (`ce`) at the base model, weak, mid and strong, and, on the sweep seeds only, at the
+  paper's secondary alphas;
+- fixed grid: ToxiGen and capability at each alpha of the old grid (0, 1, 2, 4, 8, 12: six points).
 
-Points both designs share (alpha 0 and the secondary alphas) are built once and counted in both. The stages
-run through the cache (`TOXLAB_CACHE`), so a second run reads the build times back instead of recomputing;
-run it on a quiet machine for numbers worth quoting (the load average is recorded). Prints one JSON line and
-merges it into bench/results.json: `calibrated_s`, `grid_s`, their ratio, the calibration's own time and its
-number of KL evaluations, and `per_seed_*`: the same scaled to the level's six models.
+One untimed evaluation (alpha 0.5) warms the process up first; then the two designs' points are built
+alternately, so that a machine whose load drifts charges both alike;
+points both designs share (alpha 0 and the secondary alphas) are built once and counted in both. With
+`--sweep`, the calibrations of chapter 5's K, direction and ranking sweep on this model are built too.
 
-    python bench/dose_bench.py [--preset cpu] [--fraction 0.1] [--seed 0]
+Per seed, chapter 5 evaluates every model of the level and, on the sweep seeds, the sweep: the old design
+ran its grid and its sweep (fixed alpha) on every seed; the calibrated one runs the secondary alphas and the
+sweep (each point calibrated) on the sweep seeds only. `per_seed` scales this model's measured times to
+that plan: the calibrated design's cost on a sweep seed, on any other seed, and on average over the level's
+seeds, against the old design's. Run it on a cache that does not hold this model's evaluations yet (the
+times are read back from the manifests, whenever they were built). Prints one JSON line and merges it into
+bench/results.json.
+
+    python bench/dose_bench.py [--preset cpu] [--fraction 0.1] [--seed 0] [--sweep]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from toxlab import evaluate, stages
 from toxlab.config import get_preset
+from toxlab.separability import scaled_top_k
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import device_name, record  # noqa: E402
+
+#: Chapter 5's sweep (notebooks/05_intervention.py): directions x K at the sweep strength, and the rankings.
+DIRECTIONS = ("mass_mean", "probe", "random")
+K_VALUES = (1, 2, 4, 8, 16)
+RANKINGS = ("val_accuracy",)  # beside the default, cv_auc
+WARM_UP_ALPHA = 0.5  # in neither design
 
 
 def numbers(text: str) -> list[float]:
@@ -43,43 +60,69 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--grid", type=numbers, default=[0, 1, 2, 4, 8, 12], help="the old design's alphas")
     parser.add_argument("--secondary", type=numbers, default=[4, 12], help="the paper's alphas beside calibration")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per level (chapter 5's frontier)")
+    parser.add_argument("--sweep", action="store_true", help="also build the sweep's calibrations on this model")
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]
     config = get_preset(args.preset).with_fraction(args.fraction)
     eval_config = evaluate.eval_preset(config.preset)
     targets = dict(evaluate.COST_TARGETS)
+
+    for benchmark in ("ce", "toxigen"):  # warm-up, untimed: imports, the judge's first load, allocations
+        stages.evaluate(config, args.seed, benchmark, alpha=WARM_UP_ALPHA, eval_config=eval_config, progress=False)
     calibration = stages.calibration(config, args.seed, targets=targets, progress=False)
     alphas = stages.calibrated_alphas(config, args.seed, targets=targets, progress=False)
-
-    calibrated_points = {"base": 0.0, **alphas, **{f"alpha {a:g}": a for a in args.secondary if a}}
-    grid_points = {f"alpha {a:g}": float(a) for a in args.grid}
-    build_s = {}  # (benchmark, alpha) -> the build time (s) of that evaluation
-    for benchmark in ("ce", "toxigen"):  # capability first: it needs no judge
-        for alpha in sorted({*calibrated_points.values(), *grid_points.values()}):
-            build_s[(benchmark, alpha)] = stages.evaluate(config, args.seed, benchmark, alpha=alpha,
-                                                          eval_config=eval_config, progress=False).manifest["wall_s"]
-
-    def point_s(alpha: float) -> float:
-        """The build time (s) of one point: ToxiGen generation and scoring plus the capability cost."""
-        return build_s[("toxigen", alpha)] + build_s[("ce", alpha)]
+    primary = {"base": 0.0, **alphas}
+    secondary = {f"alpha {a:g}": a for a in args.secondary if a}
+    grid = {f"alpha {a:g}": float(a) for a in args.grid}
+    build_s = {}  # alpha -> build time (s) of ToxiGen generation and scoring plus the capability cost
+    order = [a for pair in itertools.zip_longest(sorted({*primary.values(), *secondary.values()}),
+                                                 sorted(grid.values())) for a in pair if a is not None]
+    for alpha in dict.fromkeys(order):  # alternating designs, each point once
+        build_s[alpha] = sum(stages.evaluate(config, args.seed, benchmark, alpha=alpha, eval_config=eval_config,
+                                             progress=False).manifest["wall_s"] for benchmark in ("ce", "toxigen"))
 
     calibration_s = calibration.manifest["wall_s"]
-    calibrated = {name: point_s(alpha) for name, alpha in calibrated_points.items()}
-    grid = {name: point_s(alpha) for name, alpha in grid_points.items()}
-    calibrated_s = calibration_s + sum(calibrated.values())
-    grid_s = sum(grid.values())
+    point_s = float(np.mean(list(build_s.values())))
+    n_heads = config.model.n_layers * config.model.n_heads
+    k_default = scaled_top_k(n_heads)
+    combos = [(d, k) for d in DIRECTIONS for k in K_VALUES if k <= n_heads and (d, k) != ("mass_mean", k_default)]
+    rankings = list(RANKINGS)
+    sweep_calibration_s = []
+    if args.sweep:
+        sweep_calibration_s = [stages.calibration(config, args.seed, k=k, direction=d, targets=targets,
+                                                  progress=False).manifest["wall_s"] for d, k in combos]
+        sweep_calibration_s += [stages.calibration(config, args.seed, ranking=r, targets=targets,
+                                                   progress=False).manifest["wall_s"] for r in rankings]
+    sweep_cal_s = float(np.mean(sweep_calibration_s)) if sweep_calibration_s else calibration_s
+
     models = len(stages.fractions_for(config))
+    per_model = {"calibrated": calibration_s + sum(build_s[a] for a in primary.values()),
+                 "calibrated_sweep_seed": calibration_s + sum(build_s[a] for a in {*primary.values(),
+                                                                                    *secondary.values()}),
+                 "grid": sum(build_s[a] for a in grid.values())}
+    # The sweep: each (direction, K) but the frontier's own, and each other ranking, as one more point;
+    # the calibrated design calibrates each first, the old one ran them at one fixed alpha.
+    sweep_points = len(combos) + len(rankings)
+    per_seed = {"calibrated_sweep_seed": models * per_model["calibrated_sweep_seed"]
+                + sweep_points * (sweep_cal_s + point_s),
+                "calibrated_other_seed": models * per_model["calibrated"],
+                "grid": models * per_model["grid"] + len(combos) * point_s}
+    per_seed["calibrated_mean"] = (per_seed["calibrated_sweep_seed"]
+                                   + (args.seeds - 1) * per_seed["calibrated_other_seed"]) / args.seeds
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     record({"bench": "dose", "preset": args.preset, "device": device_name(device),
             "model": f"{args.fraction:g} toxic, seed {args.seed}", "targets": targets,
+            "calibrated_alphas": {name: round(a, 3) for name, a in alphas.items()},
             "calibration_s": round(calibration_s, 1),
             "kl_evaluations": calibration.json("calibration.json")["evaluations"],
-            "calibrated_points": len(calibrated), "grid_points": len(grid),
-            "point_s": {name: round(s, 1) for name, s in {**calibrated, **grid}.items()},
-            "calibrated_s": round(calibrated_s, 1), "grid_s": round(grid_s, 1),
-            "ratio": round(calibrated_s / grid_s, 3), "models_per_seed": models,
-            "per_seed_calibrated_min": round(models * calibrated_s / 60, 1),
-            "per_seed_grid_min": round(models * grid_s / 60, 1),
+            "sweep_calibrations": len(sweep_calibration_s), "sweep_calibration_s": round(sweep_cal_s, 1),
+            "point_s": {f"alpha {a:g}": round(s, 1) for a, s in build_s.items()},
+            "per_model_s": {name: round(s, 1) for name, s in per_model.items()},
+            "models_per_seed": models, "seeds": args.seeds, "sweep_points": sweep_points,
+            "per_seed_min": {name: round(s / 60, 1) for name, s in per_seed.items()},
+            "ratio_mean_per_seed": round(per_seed["calibrated_mean"] / per_seed["grid"], 3),
+            "ratio_sweep_seed": round(per_seed["calibrated_sweep_seed"] / per_seed["grid"], 3),
             "load_avg": [round(load_before, 2), round(os.getloadavg()[0], 2)], "torch": torch.__version__})
     return 0
 

@@ -11,7 +11,7 @@ from tests.fixtures.tiny_model import TEXTS, tiny_model
 from toxlab import evaluate, hooks
 from toxlab.config import ModelConfig
 from toxlab.errors import ConfigError
-from toxlab.evaluate import EvalConfig, capability, eval_preset, generate
+from toxlab.evaluate import EvalConfig, capability, compare_next_token, eval_preset, generate
 from toxlab.intervene import ITI, applied, fit_iti
 from toxlab.probe import fit_probes
 
@@ -166,6 +166,11 @@ def test_capability_without_intervention_has_zero_kl_and_equal_ce(model, tok, it
     assert same["kl"] == 0.0 and same["ce"] == same["ce_base"]
     shifted = capability(model, blocks, iti.with_alpha(50.0), batch_size=2)
     assert shifted["kl"] > 0 and shifted["ce_base"] == same["ce_base"]
+    # alpha 0 takes the one-pass path; it gives what two passes (base, then base under a null shift) give
+    assert capability(model, blocks, iti.with_alpha(0.0), batch_size=2) == same
+    def logits(x):
+        return model(input_ids=x).logits
+    assert compare_next_token(logits, logits, blocks, 2, torch.device("cpu")) == same
 
 
 def test_rtp_metrics_on_hand_made_scores():

@@ -37,7 +37,7 @@ class Plan:
     frontier_seeds: list[int] = field(default_factory=lambda: [0])  # ITI frontier, baselines, LEACE
     sweep_seeds: list[int] = field(default_factory=lambda: [0])  # chapter 5's K and direction sweep
     variant_seeds: list[int] = field(default_factory=lambda: [0])  # the extensions' models
-    alphas: list[float] = field(default_factory=lambda: [0, 4, 12])  # the paper's fixed alphas (secondary)
+    alphas: list[float] = field(default_factory=lambda: [0, 4, 12])  # the paper's (secondary; sweep seeds)
     strengths: dict[str, float] = field(default_factory=lambda: dict(evaluate.COST_TARGETS))  # calibrated (KL)
     baselines: list[str] = field(default_factory=lambda: ["prompt", "sft", "dpo", "meda", "inst"])
     baseline_fractions: list[float] = field(default_factory=lambda: [0.0, 0.1])
@@ -157,7 +157,7 @@ def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = Tr
                             stages.calibration(cfg, s, targets=plan.strengths, progress=progress)
                             .json("calibration.json")["strengths"].items()]
     paper = [point(f"{f:.0%} + alpha {a:g}", "ITI (paper's alpha)", *both(config.with_fraction(f), s, alpha=a), order=a,
-                   strength=f"alpha {a:g}") for f in fractions for s in plan.frontier_seeds for a in plan.alphas if a]
+                   strength=f"alpha {a:g}") for f in fractions for s in plan.sweep_seeds for a in plan.alphas if a]
     for f in plan.baseline_fractions:
         cfg = config.with_fraction(f)
         for s in plan.frontier_seeds:
@@ -336,7 +336,9 @@ def verdict_table(evidence: dict, plan: Plan) -> list[verdicts.Verdict]:
              verdicts.entanglement_claim(evidence["separability"])]
     if evidence.get("toy"):
         table.append(verdicts.toy_claim(evidence["toy"]))
-    removed = removal_points(iti + evidence.get("paper", []))
+    # The calibrated strengths only: the paper's alphas run on the sweep seeds alone, and every model must
+    # choose among the same treatments for the share removed to compare across seeds.
+    removed = removal_points(iti)
     if len({r["toxic_fraction"] for r in removed}) >= 2:
         from toxlab.analysis import linear_trend
         trend = linear_trend([r["toxic_fraction"] for r in removed], [r["removed"] for r in removed])

@@ -39,7 +39,7 @@ TOY_VERSION = 1
 JUDGE_VERSION = 3  # 2: benign registers, shuffled copies, the probes' solver; 3: toxic copies labelled by C4's list
 JUDGE_CARD_VERSION = 3  # 2: false positives per register, web, salad per vocabulary, targets; 3: no-profanity salad
 EVALUATE_VERSION = 2  # 2: heads by cv AUC, ITI's reference positions, word-shuffled floor, prompt-following
-CALIBRATION_VERSION = 1
+CALIBRATION_VERSION = 2  # 2: power-law steps instead of plain bisection (the alphas move within tolerance)
 DOCUMENT_SCORES_VERSION = 1
 SFT_VERSION = 1
 DPO_VERSION = 1
@@ -468,7 +468,7 @@ def calibration(config: RunConfig, seed: int, k: int | None = None, direction: s
                 ranking: str = "cv_auc", targets: dict[str, float] | None = None, progress: bool = True) -> Entry:
     """Each model's strengths: per named target (default `evaluate.COST_TARGETS`, nats of KL(base || ITI)
     per token), the alpha at which this model's ITI reaches it on held-out clean blocks that the capability
-    cost does not use, found by bisection (`intervene.calibrate_alphas`). `calibration.json` holds, per
+    cost does not use, found by power-law steps (`intervene.calibrate_alphas`). `calibration.json` holds, per
     name, the target, alpha, KL, CE increase, whether it was reached, and the shift's norm relative to the
     heads' mean output norm. Controls (probe-weight, random directions) calibrated here sit at the same cost."""
     from toxlab import evaluate as ev
