@@ -44,6 +44,7 @@ alpha = 12.0  # the paper's strong ITI
 
 # %%
 import pandas as pd
+from IPython.display import Markdown
 from myst_nb import glue
 
 from toxlab import adapters, external, stages
@@ -54,7 +55,7 @@ seed = seeds[0]
 folder = stages.pretrain(config, seed).file("model")  # the book's checkpoint: weights, config and tokenizer
 model = external.resolve_model(folder)  # as `--model DIR` resolves it: files hashed, architecture checked
 n_layers, n_heads = model.heads
-glue("family", adapters.adapter_for(model.config()).family, display=False)
+glue("family", Markdown(adapters.adapter_for(model.config()).family), display=False)
 glue("n_layers", n_layers, display=False)
 glue("n_heads", n_heads, display=False)
 glue("fraction_pct", 100 * toxic_fraction, display=False)
@@ -72,7 +73,7 @@ pd.DataFrame([{"model type": model.model_type, "adapter": adapters.adapter_for(m
 # Llama, Mistral and Qwen, GPT-2, and GPT-NeoX (Pythia). Any other architecture stops with one line naming
 # these and how to add a row. Results are cached under the SHA-256 of the model's weight, config and tokenizer
 # files, not under its name: the same weights in another folder reuse them, new weights in the same folder do
-# not. The model here is a {glue:text}`family` model with {glue:text}`n_layers` layers of
+# not. The model here is a {glue:md}`family` model with {glue:text}`n_layers` layers of
 # {glue:text}`n_heads` heads, the {glue:text}`fraction_pct:.0f` % toxic model of the book's first seed.
 #
 # On a public model, a reader runs the same steps from the command line:
@@ -102,7 +103,7 @@ glue("probe_gap", probe_gap, display=False)
 glue("auc_max", ours["heads"]["val_auc"]["max"], display=False)  # floats from JSON
 glue("auc_mean", ours["heads"]["val_auc"]["mean"], display=False)
 glue("majority", ours["majority_baseline"], display=False)
-glue("same_top_heads", "the same" if ours["top_heads"] == book["top_heads"] else "different", display=False)
+glue("same_top_heads", Markdown("the same" if ours["top_heads"] == book["top_heads"] else "different"), display=False)
 (pd.DataFrame([{"path": name, "majority baseline": s["majority_baseline"],
                 "head accuracy (mean)": s["heads"]["val_accuracy"]["mean"],
                 "head ROC-AUC (mean)": s["heads"]["val_auc"]["mean"], "head ROC-AUC (max)": s["heads"]["val_auc"]["max"],
@@ -114,7 +115,7 @@ glue("same_top_heads", "the same" if ours["top_heads"] == book["top_heads"] else
 # Through `--model`, the per-head probes reach a mean validation ROC-AUC of {glue:text}`auc_mean:.3f` and
 # at best {glue:text}`auc_max:.3f` (majority baseline {glue:text}`majority:.3f`). Head by head, their
 # ROC-AUC differs from the book's own probes of this model by at most {glue:text}`probe_gap:.2g`, and ITI
-# chooses {glue:text}`same_top_heads` top heads on both paths.
+# chooses {glue:md}`same_top_heads` top heads on both paths.
 #
 # ## Result: ITI and the benchmarks
 
@@ -140,22 +141,23 @@ glue("k", int(table["heads shifted"].max()), display=False)
 glue("tox_base", float(toxicity["0"]), display=False)
 glue("tox_iti", float(toxicity[f"{alpha:g}"]), display=False)
 glue("ce_cost", float(wide.loc["ce", "--model DIR"][f"{alpha:g}"]), display=False)
-glue("iti_verdict", "gives the book's numbers" if iti_gap == 0 and probe_gap == 0
-     else f"differs from the book's numbers by up to {max(iti_gap, probe_gap):.2g}", display=False)
+glue("iti_verdict", Markdown("gives the book's numbers" if iti_gap == 0 and probe_gap == 0
+                             else f"differs from the book's numbers by up to {max(iti_gap, probe_gap):.2g}"),
+     display=False)
 wide.rename(index={"toxigen": "ToxiGen toxicity (mean judge score)",
                    "ce": "clean cross-entropy increase (nats/token)"}).style.format(precision=4)
 
 # %% [markdown]
-# The benchmarks through `--model`, at the paper's strong alpha = {glue:text}`alpha:g` on the
-# {glue:text}`k` heads the probes rank best: ToxiGen toxicity {glue:text}`tox_base:.3f` without ITI and
+# The benchmarks through `--model`, at the paper's strong alpha = {glue:text}`alpha:g`, shifting the heads the
+# probes rank best (k = {glue:text}`k`): ToxiGen toxicity {glue:text}`tox_base:.3f` without ITI and
 # {glue:text}`tox_iti:.3f` with it, for a rise in clean cross-entropy of {glue:text}`ce_cost:.3f`
 # nats/token. Every number differs from the book's own path by at most {glue:text}`iti_gap:.2g`.
 #
 # ## What it shows, and what next
 #
-# - **Held:** on a model handed over as a plain folder, with its own tokenizer, the `--model` path
-#   {glue:md}`iti_verdict`: the same activations, probes, heads, shifts, generations, judge scores and held-out
-#   cross-entropy as the book's path. The hooks, the bias fold and generation with left padding and the KV
+# - **Against the book's path:** on a model handed over as a plain folder, with its own tokenizer, the
+#   `--model` path {glue:md}`iti_verdict` (the probes' accuracies and ROC-AUCs, the heads ITI shifts, the
+#   judge's scores of the generations and the held-out cross-entropy, with and without ITI). The hooks, the bias fold and generation with left padding and the KV
 #   cache are tested on a tiny random model of every family the adapters cover (tests/test_adapters.py):
 #   alpha = 0 changes nothing, a shift moves exactly its head, the folded bias equals the hook form (GPT-2's
 #   transposed Conv1D weight included; OLMo, Llama, Mistral and Qwen get a bias for the duration of the
