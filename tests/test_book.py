@@ -237,8 +237,26 @@ def test_a_stale_note_goes_under_the_title_of_a_copy(tmp_path):
                                                nbformat.v4.new_code_cell("x = 1")])
     nbformat.write(notebook, chapters / "01_first.ipynb")
     (tmp_path / "book" / "_build" / "html").mkdir(parents=True)
-    staging = book._with_notes(tmp_path / "book", {"01_first": "NOTE"})
+    staging = book._staged(tmp_path / "book", {"01_first": "NOTE"})
     assert nbformat.read(staging / "chapters" / "01_first.ipynb", as_version=4).cells[0].source == \
         "# Title\n\nNOTE\n\nIntro."
     assert nbformat.read(chapters / "01_first.ipynb", as_version=4).cells[0].source == "# Title\n\nIntro."
     assert not (staging / "_build").exists()
+
+
+def test_pages_collapse_code_and_show_the_parameters_once():
+    """On the page: code behind its toggle unless a tag decides; the injected values shown, their defaults not."""
+    import nbformat
+    cell = nbformat.v4.new_code_cell
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Title"), cell("level = 'cpu'", metadata={"tags": ["parameters"]}),
+        cell("level = 'smoke'", metadata={"tags": ["injected-parameters"]}), cell("import toxlab"),
+        cell("!pip install toxlab", metadata={"tags": ["remove-cell"]}),
+        cell("plan = 1", metadata={"tags": ["show-input", "nbval-check-output"]}), cell("x = 2")])
+    book.present(notebook)
+    assert [c.metadata.get("tags") for c in notebook.cells[1:]] == [
+        ["parameters", "remove-cell"], ["injected-parameters"], ["hide-input"], ["remove-cell"],
+        ["show-input", "nbval-check-output"], ["hide-input"]]
+    alone = nbformat.v4.new_notebook(cells=[cell("level = 'cpu'", metadata={"tags": ["parameters"]})])
+    book.present(alone)  # nothing injected: the defaults are the values the page ran with
+    assert alone.cells[0].metadata["tags"] == ["parameters"]

@@ -337,19 +337,44 @@ def _announce(todo: list[Chapter], level: str, times: dict[str, float | None], l
         f"{total([times[c.name] for c in todo])} (as measured where the ledgers were recorded)")
 
 
-def _with_notes(book_dir: Path, notes: dict[str, str]) -> Path:
-    """A copy of the book's sources in which each chapter named in `notes` carries its note under its title."""
+#: Tags that already say how a code cell shows on its page; every other code cell is collapsed there.
+SHOWN_AS_TAGGED = {"remove-cell", "remove-input", "hide-input", "hide-cell", "show-input"}
+
+
+def present(notebook) -> None:
+    """How an executed chapter reads on its page (in place; `build_html` applies it to a copy): each code
+    cell collapsed behind its toggle (hide-input: the reader sees the outputs, the code one click away)
+    unless a tag already decides (`SHOWN_AS_TAGGED`; `show-input` keeps code that is the point in view),
+    and the parameters shown once: where papermill injected this page's values, the defaults cell above
+    them is removed and the injected cell stays in view."""
+    injected = any("injected-parameters" in c.metadata.get("tags", []) for c in notebook.cells)
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = cell.metadata.setdefault("tags", [])
+        if "parameters" in tags:
+            if injected and "remove-cell" not in tags:
+                tags.append("remove-cell")
+        elif "injected-parameters" not in tags and not SHOWN_AS_TAGGED & set(tags):
+            tags.append("hide-input")
+
+
+def _staged(book_dir: Path, notes: dict[str, str]) -> Path:
+    """A copy of the book's sources as the pages show them: every chapter `present`ed, and each chapter
+    named in `notes` with its note under its title."""
     import nbformat
     staging = book_dir / "_build" / "source"
     if staging.exists():
         shutil.rmtree(staging)
     shutil.copytree(book_dir, staging, ignore=shutil.ignore_patterns("_build"))
-    for name, note in notes.items():
-        path = staging / "chapters" / f"{name}.ipynb"
+    for path in sorted((staging / "chapters").rglob("*.ipynb")):
         notebook = nbformat.read(path, as_version=4)
-        first = next(c for c in notebook.cells if c.cell_type == "markdown")
-        title, _, rest = first.source.partition("\n")
-        first.source = f"{title}\n\n{note}\n{rest}"
+        present(notebook)
+        note = notes.get(path.stem) if path.parent == staging / "chapters" else None
+        if note:
+            first = next(c for c in notebook.cells if c.cell_type == "markdown")
+            title, _, rest = first.source.partition("\n")
+            first.source = f"{title}\n\n{note}\n{rest}"
         nbformat.write(notebook, path)
     return staging
 
@@ -375,7 +400,7 @@ def write_toc(chapters: list[Path], book_dir: Path = BOOK) -> Path:
 def build_html(log=print, book_dir: Path = BOOK, notes: dict[str, str] | None = None) -> Path:
     """Render the book with Jupyter Book 1 into `book_dir`/_build/html; any Sphinx warning fails the build.
     `notes` ({chapter: MyST}) are shown at the top of those chapters' pages (the notebooks are left alone)."""
-    source = _with_notes(book_dir, notes) if notes else book_dir
+    source = _staged(book_dir, notes or {})
     command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(source),
                "--config", str(PROJECT_ROOT / "_config.yml"), "--path-output", str(book_dir),
                "-W", "-n", "--keep-going", "--all"]  # --all: pages whose note came or went are rebuilt too

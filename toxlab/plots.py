@@ -9,6 +9,8 @@ import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from toxlab.config import PAPER_FRACTIONS
+
 PALETTE = "viridis"
 FIGSIZE = (7.0, 3.6)
 
@@ -28,8 +30,12 @@ def style() -> None:
 
 
 def fraction_colors(fractions) -> dict[float, tuple]:
-    colors = sns.color_palette(PALETTE, n_colors=len(fractions))
-    return {f: colors[i] for i, f in enumerate(sorted(fractions))}
+    """One colour per toxic fraction in every figure of the book, whichever fractions a figure shows: the
+    palette read at the fraction's value (0 % darkest, 25 % and above the palette's 90 %, short of its
+    hardly visible yellow end)."""
+    cmap = matplotlib.colormaps[PALETTE]
+    return {f: tuple(float(c) for c in cmap(0.9 * min(max(f / PAPER_FRACTIONS[-1], 0.0), 1.0))[:3])
+            for f in sorted(fractions)}
 
 
 def _figure(ncols: int = 1, size=FIGSIZE) -> tuple[Figure, np.ndarray]:
@@ -259,20 +265,44 @@ def toxicity_frontier(rows: list[dict], x: str = "ce_increase", y: str = "toxici
                       xlabel: str = "increase in clean cross-entropy (nats/token)",
                       ylabel: str = "ToxiGen toxicity (mean judge score)") -> Figure:
     """Toxicity against capability cost, one line per toxic fraction through its intervention strengths
-    (each point labelled with alpha; mean over seeds); lower-left is better."""
+    (each point labelled with alpha; mean over seeds); lower-left is better. Rows with a `strength` are
+    grouped by it (a calibrated strength's alpha differs between seeds; the label is the mean alpha), others
+    by alpha. Where rows carry `<y>_low` / `<y>_high` (a 95 % interval), each point gets an error bar: the
+    mean of its seeds' bounds."""
     fig, (ax,) = _figure(1, (6.8, 4.0))
     fractions = sorted({r["toxic_fraction"] for r in rows})
     colors = fraction_colors(fractions)
+    key = "strength" if rows and "strength" in rows[0] else "alpha"
     for f in fractions:
-        alphas = sorted({r["alpha"] for r in rows if r["toxic_fraction"] == f})
-        xs = [np.mean([r[x] for r in rows if r["toxic_fraction"] == f and r["alpha"] == a]) for a in alphas]
-        ys = [np.mean([r[y] for r in rows if r["toxic_fraction"] == f and r["alpha"] == a]) for a in alphas]
-        ax.plot(xs, ys, marker="o", ms=4, color=colors[f], label=f"{f:.0%}")
-        for a, xv, yv in zip(alphas, xs, ys):
-            ax.annotate(f"{a:g}", (xv, yv), textcoords="offset points", xytext=(3, 3), fontsize=6, color=colors[f])
+        groups = {}
+        for r in rows:
+            if r["toxic_fraction"] == f:
+                groups.setdefault(r[key], []).append(r)
+        points = sorted(({name: float(np.mean([r[name] for r in g])) for name in ("alpha", x, y)}
+                         for g in groups.values()), key=lambda p: p["alpha"])
+        ax.plot([p[x] for p in points], [p[y] for p in points], marker="o", ms=4, color=colors[f], label=f"{f:.0%}")
+        _interval_bars(ax, list(groups.values()), x, y, colors[f])
+        for p in points:
+            ax.annotate(f"{p['alpha']:g}", (p[x], p[y]), textcoords="offset points", xytext=(3, 3), fontsize=6,
+                        color=colors[f])
     ax.set(xlabel=xlabel, ylabel=ylabel)
     ax.legend(title="toxic", fontsize=8, ncols=2)
     return fig
+
+
+def _interval_bars(ax, groups: list[list[dict]], x: str, y: str, color) -> None:
+    """Vertical 95 % interval bars at each group's mean (x, y) where its rows carry `<y>_low` / `<y>_high`
+    (the mean of the rows' bounds: the seeds' intervals averaged)."""
+    bars = []
+    for g in groups:
+        low = np.mean([r.get(f"{y}_low", np.nan) for r in g])
+        high = np.mean([r.get(f"{y}_high", np.nan) for r in g])
+        if np.isfinite(low) and np.isfinite(high):
+            bars.append((np.mean([r[x] for r in g]), np.mean([r[y] for r in g]), low, high))
+    if bars:
+        xs, ys, lows, highs = map(np.asarray, zip(*bars))
+        ax.errorbar(xs, ys, yerr=[ys - lows, highs - ys], fmt="none", ecolor=color, elinewidth=0.8, capsize=2,
+                    alpha=0.6)
 
 
 def codesign_frontier(lines: list[dict], points: list[dict], x: str = "ce_clean", y: str = "toxicity",
@@ -281,7 +311,7 @@ def codesign_frontier(lines: list[dict], points: list[dict], x: str = "ce_clean"
     """The whole pipeline on one plane: pretraining data (colour) x post-training method. `lines`: points of
     intervention sweeps with toxic_fraction, method ('ITI', 'LEACE', ...) and an `order` to join them by;
     `points`: single points (baselines) with toxic_fraction and method. Means over seeds; lower-left is
-    better."""
+    better. Where rows carry `<y>_low` / `<y>_high`, each point has its 95 % interval as a bar."""
     fig, (ax,) = _figure(1, (7.4, 4.6))
     fractions = sorted({r["toxic_fraction"] for r in lines + points})
     colors = fraction_colors(fractions)
@@ -293,11 +323,13 @@ def codesign_frontier(lines: list[dict], points: list[dict], x: str = "ce_clean"
         ax.plot([np.mean([r[x] for r in g]) for g in sel], [np.mean([r[y] for r in g]) for g in sel],
                 linestyle=styles.get(method, "--"), marker="o" if method == "ITI" else "s", ms=3, color=colors[f],
                 alpha=0.9)
+        _interval_bars(ax, sel, x, y, colors[f])
     markers = dict(zip(sorted({r["method"] for r in points}), "^vDPX*hd<>"))
     for (f, method) in sorted({(r["toxic_fraction"], r["method"]) for r in points}):
         sel = [r for r in points if r["toxic_fraction"] == f and r["method"] == method]
         ax.scatter(np.mean([r[x] for r in sel]), np.mean([r[y] for r in sel]), marker=markers[method], s=42,
                    color=colors[f], edgecolor="black", linewidth=0.5, zorder=3)
+        _interval_bars(ax, [sel], x, y, colors[f])
     handles = [matplotlib.lines.Line2D([], [], color=colors[f], lw=2, label=f"{f:.0%} toxic") for f in fractions]
     handles += [matplotlib.lines.Line2D([], [], color="grey", linestyle=ls, marker="o" if m == "ITI" else "s", ms=3,
                                         label=f"{m} sweep") for m, ls in styles.items()
