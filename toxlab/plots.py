@@ -180,11 +180,14 @@ def layer_curves(per_model: dict[float, list[list[float]]], metric: str, referen
 def metric_vs_fraction(rows: list[dict], keys: dict[str, str], ylabel: str, reference: float | None = None,
                        reference_label: str = "") -> Figure:
     """Model-level measures against toxic fraction: one line per key (mean over seeds), bootstrap intervals
-    as error bars where rows carry `<key>_low` / `<key>_high`."""
+    as error bars where rows carry `<key>_low` / `<key>_high` (the lines then set slightly apart along the
+    axis, so that their bars do not hide each other)."""
     fig, (ax,) = _figure(1, (6.5, 3.4))
     palette = sns.color_palette("deep", len(keys))
     fractions = sorted({r["toxic_fraction"] for r in rows})
-    for color, (key, label) in zip(palette, keys.items()):
+    bars = any(f"{key}_low" in r for r in rows for key in keys)
+    for i, (color, (key, label)) in enumerate(zip(palette, keys.items())):
+        dodge = 0.4 * (i - (len(keys) - 1) / 2) if bars else 0.0  # percentage points
         means, lows, highs = [], [], []
         for f in fractions:
             sel = [r for r in rows if r["toxic_fraction"] == f]
@@ -192,8 +195,8 @@ def metric_vs_fraction(rows: list[dict], keys: dict[str, str], ylabel: str, refe
             lows.append(np.mean([r.get(f"{key}_low", r[key]) for r in sel]))
             highs.append(np.mean([r.get(f"{key}_high", r[key]) for r in sel]))
         means, lows, highs = map(np.asarray, (means, lows, highs))
-        ax.errorbar(100 * np.asarray(fractions), means, yerr=[means - lows, highs - means], marker="o", capsize=3,
-                    color=color, label=label)
+        ax.errorbar(100 * np.asarray(fractions) + dodge, means, yerr=[means - lows, highs - means], marker="o",
+                    capsize=3, color=color, label=label)
     if reference is not None:
         ax.axhline(reference, ls="--", lw=1, color="0.4", label=reference_label)
     ax.set(xlabel="toxic fraction (%)", ylabel=ylabel)
@@ -283,7 +286,7 @@ def toxicity_frontier(rows: list[dict], x: str = "ce_increase", y: str = "toxici
         ax.plot([p[x] for p in points], [p[y] for p in points], marker="o", ms=4, color=colors[f], label=f"{f:.0%}")
         _interval_bars(ax, list(groups.values()), x, y, colors[f])
         for p in points:
-            ax.annotate(f"{p['alpha']:g}", (p[x], p[y]), textcoords="offset points", xytext=(3, 3), fontsize=6,
+            ax.annotate(f"{p['alpha']:.3g}", (p[x], p[y]), textcoords="offset points", xytext=(3, 3), fontsize=6,
                         color=colors[f])
     ax.set(xlabel=xlabel, ylabel=ylabel)
     ax.legend(title="toxic", fontsize=8, ncols=2)
@@ -302,7 +305,7 @@ def _interval_bars(ax, groups: list[list[dict]], x: str, y: str, color) -> None:
     if bars:
         xs, ys, lows, highs = map(np.asarray, zip(*bars))
         ax.errorbar(xs, ys, yerr=[ys - lows, highs - ys], fmt="none", ecolor=color, elinewidth=0.8, capsize=2,
-                    alpha=0.6)
+                    alpha=0.45)
 
 
 def codesign_frontier(lines: list[dict], points: list[dict], x: str = "ce_clean", y: str = "toxicity",

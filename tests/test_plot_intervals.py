@@ -1,0 +1,36 @@
+"""Figures draw the 95 % intervals their rows carry."""
+
+from toxlab import plots
+
+
+def _bars(fig):
+    """The vertical extents of the error bars drawn on a figure's first axes."""
+    from matplotlib.collections import LineCollection
+    return sorted(tuple(round(v, 6) for v in (seg[0][1], seg[1][1]))
+                  for c in fig.axes[0].collections if isinstance(c, LineCollection) for seg in c.get_segments())
+
+
+def test_the_frontier_draws_the_interval_its_rows_carry_averaged_over_seeds():
+    rows = [{"toxic_fraction": 0.1, "seed": s, "strength": name, "alpha": alpha + s, "ce_increase": cost,
+             "toxicity": tox, "toxicity_low": tox - 0.1 - s * 0.1, "toxicity_high": tox + 0.1}
+            for s in (0, 1) for name, alpha, cost, tox in (("base", 0.0, 0.0, 0.5), ("strong", 4.0, 0.3, 0.3))]
+    assert _bars(plots.toxicity_frontier(rows)) == [(0.15, 0.4), (0.35, 0.6)]
+    without = [{k: v for k, v in r.items() if not k.endswith(("_low", "_high"))} for r in rows]
+    assert _bars(plots.toxicity_frontier(without)) == []
+
+
+def test_the_codesign_plane_draws_intervals_on_lines_and_on_baselines():
+    line = [{"toxic_fraction": 0.0, "method": "ITI", "order": o, "ce_clean": 4.0 + o, "toxicity": 20.0 - o,
+             "toxicity_low": 18.0 - o, "toxicity_high": 22.0 - o} for o in (0, 1)]
+    point = [{"toxic_fraction": 0.0, "method": "sft", "ce_clean": 4.5, "toxicity": 15.0, "toxicity_low": 14.0,
+              "toxicity_high": 17.0}]
+    assert _bars(plots.codesign_frontier(line, point)) == [(14.0, 17.0), (17.0, 21.0), (18.0, 22.0)]
+
+
+def test_lines_with_intervals_are_set_apart_so_their_bars_do_not_hide_each_other():
+    rows = [{"toxic_fraction": f, "base": 10.0, "base_low": 8.0, "base_high": 12.0,
+             "weak": 9.0, "weak_low": 7.0, "weak_high": 11.0} for f in (0.0, 0.1)]
+    fig = plots.metric_vs_fraction(rows, {"base": "base", "weak": "weak"}, "toxicity (x 100)")
+    xs = [tuple(line.get_xdata()) for line in fig.axes[0].get_lines() if line.get_marker() == "o"]
+    assert len(set(xs)) == 2 and all(abs(a - b) < 1 for a, b in zip(*xs))  # apart, by less than a point
+    assert sorted(_bars(fig)) == [(7.0, 11.0), (7.0, 11.0), (8.0, 12.0), (8.0, 12.0)]
