@@ -13,6 +13,8 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
+
 from toxlab import book
 from toxlab.errors import ToxlabError
 from toxlab.separability import ProbeHeadline
@@ -224,3 +226,215 @@ def regenerate(level: str, chapters: Path | None = None, readme: Path | None = N
     if text != before:
         readme.write_text(text)
     return text != before
+
+# ---------------------------------------------------------------------------------------------------------------
+# The tables a reader sees in the book: one label table, one function.
+
+#: What a table column shows the reader: field name (or a chapter's earlier header) -> (header with its unit,
+#: number format or None for the default). "{score}" in a header is the unit of the judge's scores in that
+#: table (`readable(scores=...)`): "0-1" for a mean judge score, "x 100" as the paper reports them.
+LABELS: dict[str, tuple[str, str | None]] = {
+    # models, data and their sizes
+    "toxic_fraction": ("toxic data", "{:.0%}"), "toxic fraction": ("toxic data", "{:.0%}"),
+    "seed": ("seed", "{:d}"), "seeds": ("seeds", "{:d}"), "models": ("models", "{:d}"),
+    "level": ("level", None), "heads": ("attention heads", "{:d}"), "vocabulary": ("vocabulary (tokens)", "{:,}"),
+    "source": ("source", None), "role": ("role", None), "documents": ("documents", "{:,.0f}"),
+    "characters": ("characters", "{:,.0f}"), "tokens": ("tokens", "{:,.0f}"), "licence": ("licence", None),
+    "origin": ("origin", None), "probability": ("probability", "{:.3f}"), "piece": ("piece", None),
+    "realised_fraction": ("realised toxic share", "{:.3%}"), "clean_tokens": ("clean tokens", "{:,}"),
+    "toxic_tokens": ("toxic tokens", "{:,}"), "train_tokens_seen": ("tokens seen", "{:,}"),
+    "flagged": ("tokens flagged, all documents (share)", "{:.3f}"),
+    "flagged_clean_docs": ("tokens flagged, clean documents (share)", "{:.3f}"),
+    "flagged_toxic_docs": ("tokens flagged, toxic documents (share)", "{:.3f}"),
+    "tokens_per_s": ("training tokens/s", "{:,.0f}"), "train_time_s": ("training time (s)", "{:,.0f}"),
+    # cross-entropy and capability, nats per token
+    "val_loss": ("held-out Wikinews CE (nats/token)", "{:.3f}"), "c4_loss": ("C4 CE (nats/token)", "{:.3f}"),
+    "unigram_val_loss": ("unigram CE (nats/token)", "{:.3f}"), "unigram_ce": ("unigram CE (nats/token)", "{:.3f}"),
+    "ce": ("own clean CE (nats/token)", "{:.3f}"), "ce_clean": ("clean CE (nats/token)", "{:.3f}"),
+    "clean CE": ("clean CE (nats/token)", "{:.3f}"),
+    "ce_increase": ("CE rise (nats/token)", "{:+.3f}"), "CE increase": ("CE rise (nats/token)", "{:+.3f}"),
+    "strong_cost": ("CE rise, strong ITI (nats/token)", "{:+.3f}"),
+    "kl": ("KL (nats/token)", "{:.3f}"), "KL": ("KL (nats/token)", "{:.3f}"),
+    "margin": ("margin over unigram (nats/token)", "{:.3f}"), "budget": ("budget (nats/token)", "{:.3f}"),
+    "strong_within_budget": ("strong ITI within budget", None),
+    "set": ("held-out set", None), "slope": ("slope (nats/token per 100 % toxic)", "{:+.4f}"),
+    "intercept": ("intercept (nats/token)", "{:.4f}"), "p_value": ("p", "{:.3f}"), "n": ("models", "{:d}"),
+    # ITI and its dose
+    "strength": ("strength", None), "setting": ("setting", None), "alpha": ("alpha", "{:.3g}"),
+    "target": ("target", None), "reached": ("target reached", None), "kl_target": ("KL target (nats/token)", "{:.3f}"),
+    "before": ("before (masked)", None), "score before": ("score before (0-1)", "{:.2f}"),
+    "after ITI": ("after ITI (masked)", None), "score after": ("score after (0-1)", "{:.2f}"),
+    "chosen by both rankings": ("heads chosen by both rankings", "{:d}"),
+    "majority rate": ("majority-class rate", "{:.3f}"),
+    "k": ("heads shifted (K)", "{:d}"), "K": ("heads (K)", "{:d}"), "direction": ("direction", None),
+    "shift_ratio": ("shift / head norm", "{:.3f}"), "shift / head norm": ("shift / head norm", "{:.3f}"),
+    "name": ("treatment", None), "heads erased": ("heads erased (K)", "{:d}"),
+    # toxicity by the judge: {score} is its unit in the table
+    "toxicity": ("toxicity ({score})", None), "floor": ("floor, words shuffled ({score})", None),
+    "following": ("hate − neutral ({score})", None), "above_floor": ("above the floor ({score})", None),
+    "toxic_share": ("share scored ≥ 0.5", "{:.3f}"), "degenerate_share": ("empty or one-token (share)", "{:.3f}"),
+    "removed": ("toxicity removed ({score})", None), "removed per nat": ("removed per nat of CE ({score})", None),
+    "ITI at equal cost": ("ITI toxicity at equal cost ({score})", None),
+    "ToxiGen toxicity": ("ToxiGen toxicity (x 100)", "{:.2f}"), "ToxiGen floor": ("ToxiGen floor (x 100)", "{:.2f}"),
+    "ToxiGen 95% CI": ("ToxiGen 95 % CI", "{:.1f}"), "paper ToxiGen": ("paper ToxiGen (Perspective x 100)", None),
+    "hate - neutral": ("hate − neutral (x 100)", "{:+.2f}"),
+    "hate - neutral 95% CI": ("hate − neutral 95 % CI", "{:+.1f}"),
+    "RTP challenging exp. max": ("RTP challenging exp. max (x 100)", "{:.2f}"),
+    "RTP challenging prob.": ("RTP challenging prob. (%)", "{:.1f}"),
+    "RTP non-toxic exp. max": ("RTP non-toxic exp. max (x 100)", "{:.2f}"),
+    "RTP non-toxic prob.": ("RTP non-toxic prob. (%)", "{:.1f}"),
+    "RTP floor exp. max": ("RTP floor exp. max (x 100)", "{:.2f}"),
+    "empty or one-token": ("empty or one-token generations", "{:,.0f}"),
+    # probes (ROC-AUC and accuracy are unitless shares)
+    "pool": ("activations", None), "test": ("test", None), "estimate": ("estimate", "{:.4f}"),
+    "p_one_sided": ("p (one-sided)", "{:.3f}"), "spearman_rho": ("Spearman ρ", "{:.2f}"),
+    "spearman_p": ("Spearman p", "{:.3f}"), "share": ("share of training run", "{:.3g}"),
+    "majority": ("majority-class rate", "{:.3f}"),
+    "entanglement (all heads)": ("entanglement, all heads (max |cos|)", "{:.3f}"),
+    "entanglement (top-k)": ("entanglement, top-K heads (max |cos|)", "{:.3f}"),
+    "auc": ("mean head AUC", "{:.3f}"), "auc_top": ("top-K head AUC", "{:.3f}"), "auc_max": ("best head AUC", "{:.3f}"),
+    # the toy model (entanglement: max |cos|, unitless; losses in nats/token)
+    "rare_share": ("rare chain's share", "{:.3g}"), "rare": ("rare features (max |cos|)", "{:.3f}"),
+    "control": ("control features (max |cos|)", "{:.3f}"), "difference": ("rare − control", "{:+.3f}"),
+    "rare_chain_loss": ("rare chain loss (nats/token)", "{:.3f}"),
+    "control_chain_loss": ("control chain loss (nats/token)", "{:.3f}"),
+    "condition": ("condition", None), "difference_rarest": ("rare − control, rarest share", "{:+.3f}"),
+    "difference_equal": ("rare − control, equal shares", "{:+.3f}"), "effect": ("effect of rarity", "{:+.3f}"),
+    "d_model": ("residual width", None), "n_layers": ("layers", None), "n_heads": ("heads per layer", None),
+    "d_mlp": ("MLP width", None), "positions": ("position embedding", None), "seq_len": ("sequence length", None),
+    "steps": ("training steps", None), "batch_size": ("batch size", None), "lr": ("learning rate", None),
+    "estimator": ("direction estimator", None), "eval_sequences": ("sequences per feature (directions)", None),
+    "baseline": ("baseline", None),
+    # verdicts
+    "claim": ("claim", None), "paper": ("paper", None), "ours": ("ours", None), "verdict": ("verdict", None),
+    "reason": ("reason", None), "variant": ("variant", None),
+    "base toxicity": ("base toxicity (x 100)", "{:.2f}"), "held-out loss": ("held-out CE (nats/token)", "{:.3f}"),
+    "base toxicity per 10 %": ("base toxicity per 10 % toxic (x 100)", "{:+.3f}"),
+    "removed by ITI per 10 %": ("removed by ITI per 10 % toxic (x 100)", "{:+.3f}"),
+    "AUC per 10 %": ("mean head AUC per 10 % toxic", "{:+.4f}"), "ITI cost (nats)": ("ITI cost (nats/token)", "{:.3f}"),
+    "parameters (M)": ("parameters (M)", "{:.2f}"),
+    # the judge's card
+    "judge": ("judge", None), "label": ("label", None), "read": ("read", "{:,}"),
+    "overlap_dropped": ("dropped: in ToxiGen", "{:,}"), "duplicates_dropped": ("dropped: duplicates", "{:,}"),
+    "kept": ("kept", "{:,}"), "train": ("train", "{:,}"), "val": ("validation", "{:,}"),
+    "value": ("value", "{:.3f}"), "bound": ("bound", None), "met": ("met", None),
+    "texts": ("texts", "{:,}"), "texts_per_s": ("texts/s", "{:,.1f}"), "device": ("device", None),
+    "threads": ("threads", "{:d}"), "register": ("register", None), "kind": ("salad kind", None),
+    "probe": ("probe", None),
+}
+
+#: Columns that hold a judge score, shown with `readable`'s `scores` unit and its precision.
+SCORE_PRECISION = {"0-1": "{:.3f}", "x 100": "{:.2f}"}
+
+_FIELD = re.compile(r"[a-z][a-z0-9_]*\Z")
+
+
+def _label(name, scores: str) -> tuple[str, str | None]:
+    """(header, format) of one column or axis name; an identifier-like name without a label is refused."""
+    if not isinstance(name, str):
+        return str(name), None
+    if name in LABELS:
+        header, spec = LABELS[name]
+        if "{score}" in header:
+            return header.replace("{score}", scores), spec or SCORE_PRECISION[scores]
+        return header, spec
+    if _FIELD.match(name):
+        raise ToxlabError(f"table column {name!r} has no reader's header: add it, with its unit, to "
+                          "toxlab.report.LABELS")
+    return name, None
+
+
+def _interval(low, high, spec: str) -> str:
+    if low is None or high is None or low != low or high != high:  # missing, or NaN
+        return "–"
+    return f"[{spec.format(low)}, {spec.format(high)}]"
+
+
+def _cell(value, spec: str | None) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return _interval(*value, spec or "{:.3f}")
+    if spec is None:
+        if isinstance(value, (bool, np.bool_)):
+            return "yes" if value else "no"
+        if isinstance(value, (float, np.floating)):
+            spec = "{:.3f}"
+        elif isinstance(value, (int, np.integer)):
+            spec = "{:d}"
+        else:
+            return str(value)
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    try:
+        return spec.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def readable(frame, scores: str = "0-1", index: bool = False, caption: str | None = None):
+    """The table a reader sees, from a results frame: every column under its header with its unit
+    (`LABELS`), numbers formatted, toxic fractions as %, each `X_low`/`X_high` pair (and `ci_low`/`ci_high`)
+    merged into one "95 % CI" column "[a, b]" beside X, and a column of (low, high) pairs shown the same way.
+    scores: the unit of the judge-score columns in this frame ("0-1" or "x 100"). index: show the index (its
+    labels and name are labelled too; for transposed and pivoted frames). A pivot's column labels (values of
+    a field, such as judge names) are kept; its axis names are labelled. Returns a pandas Styler. A column
+    named like a field (snake_case) that `LABELS` lacks is refused, so no raw field name reaches a page."""
+    import pandas as pd
+
+    if scores not in SCORE_PRECISION:
+        raise ToxlabError(f"scores={scores!r}: one of {sorted(SCORE_PRECISION)}")
+    frame = frame.copy()
+    flat = not isinstance(frame.columns, pd.MultiIndex) and frame.columns.name is None
+    out = pd.DataFrame(index=frame.index)
+    if flat:
+        columns = list(frame.columns)
+        pairs = [c for c in columns if isinstance(c, str) and f"{c}_low" in columns and f"{c}_high" in columns]
+        pairs += ["ci"] if "ci_low" in columns and "ci_high" in columns else []
+        intervals = sum(1 for c in columns if isinstance(frame[c].iloc[0] if len(frame) else None, (tuple, list)))
+        several = len(pairs) + intervals > 1
+        skip = {f"{c}_{end}" for c in pairs for end in ("low", "high")}
+        for c in columns:
+            if c in skip and not (c == "ci_low" and "ci" in pairs):
+                continue
+            if c == "ci_low":
+                base = "slope" if "slope" in columns else "estimate" if "estimate" in columns else None
+                spec = _label(base, scores)[1] if base else None
+                out["95 % CI"] = [_interval(lo, hi, (spec or "{:.3f}").replace("+", ""))
+                                  for lo, hi in zip(frame["ci_low"], frame["ci_high"])]
+                continue
+            header, spec = _label(c, scores)
+            if header in out.columns:
+                raise ToxlabError(f"two columns of the table read {header!r}: {c!r} and another")
+            out[header] = [_cell(v, spec) for v in frame[c]]
+            if c in pairs:
+                name = f"{header.split(' (')[0]} 95 % CI" if several else "95 % CI"
+                out[name] = [_interval(lo, hi, spec or SCORE_PRECISION[scores])
+                             for lo, hi in zip(frame[f"{c}_low"], frame[f"{c}_high"])]
+    else:
+        if isinstance(frame.columns, pd.MultiIndex):
+            levels = frame.columns.levels
+            frame.columns = frame.columns.set_levels(
+                [[_label(v, scores)[0] for v in levels[0]], *levels[1:]])  # the fields, then their categories
+            frame.columns.names = [_label(n, scores)[0] if n else n for n in frame.columns.names]
+        else:
+            frame.columns.name = _label(frame.columns.name, scores)[0]
+        out = frame.map(lambda v: _cell(v, None))
+        out.columns = frame.columns
+    if index:
+        if flat and frame.index.name is None and all(isinstance(v, str) for v in out.index):  # a transposed record
+            out.index = [_label(v, scores)[0] for v in out.index]
+        out.index.names = [_label(n, scores)[0] if n else n for n in frame.index.names]
+    styler = out.style.set_table_styles([  # room between columns; an interval "[a, b]" kept on one line
+        {"selector": "td", "props": "white-space: nowrap; padding: 0.15em 0.6em;"},
+        {"selector": "th", "props": "padding: 0.15em 0.6em;"}])
+    if not index:
+        styler = styler.hide(axis="index")
+    if caption:
+        styler = styler.set_caption(caption)
+    numeric = [c for c in out.columns if out[c].map(_looks_numeric).all()]
+    return styler.set_properties(subset=numeric, **{"text-align": "right"})
+
+
+def _looks_numeric(text: str) -> bool:
+    return bool(re.fullmatch(r"[–\[\]\d,.+\-−% e]*", str(text).strip()))  # empty: a value not known
