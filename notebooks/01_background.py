@@ -13,6 +13,8 @@
 # %% [markdown]
 # # Background: why a model might need to see bad data
 #
+# ## The question
+#
 # *When Bad Data Leads to Good Models* (Li, Chen, Viégas and Wattenberg, ICML 2025) questions a default of
 # language-model training: that toxic text should be filtered out of the pretraining data. This chapter sets
 # out the pipeline the question lives in, the handful of ideas the paper's argument rests on, and what this
@@ -40,12 +42,13 @@ from myst_nb import glue
 
 from toxlab import data, plots, stages
 from toxlab.notebook import setup
+from toxlab.report import readable
 
 config = setup(level, overrides)
 seed = seeds[0]
 
 # %% [markdown]
-# ## The pipeline
+# ## Set-up: the pipeline
 #
 # A modern assistant is made in three stages:
 #
@@ -58,7 +61,7 @@ seed = seeds[0]
 # Toxicity is usually handled at both ends: filtered out of the pretraining data, and trained away in
 # post-training. The paper asks whether the first habit undermines the second.
 #
-# ## Key ideas
+# ## Set-up: key ideas
 #
 # **Transformer and activation space.** A decoder-only transformer turns each token into a vector (the
 # *residual stream*, of width $d$) and refines it through $L$ layers of attention and MLP blocks. Each
@@ -86,7 +89,7 @@ seed = seeds[0]
 # where $\hat\theta_{l,h}$ is the unit direction, $\sigma_{l,h}$ the standard deviation of the activations
 # along it, and $\alpha$ the strength (the paper: $K = 30$, $\alpha \in \{4, 8, 12\}$).
 #
-# ## Why clean-only pretraining can hurt
+# ## Set-up: why clean-only pretraining can hurt
 #
 # A model that has never seen toxic text has no reason to build a clean representation of it. Toxicity then
 # lives, if at all, in directions shared with other concepts, and a post-training method that pushes
@@ -95,7 +98,9 @@ seed = seeds[0]
 # little collateral damage. {numref}`fig-separability` draws the two cases.
 
 # %%
-glue("fig_separability", plots.separability_illustration(seed=seed), display=False)
+illustration = plots.separability_illustration(seed=seed)
+glue("fig_separability", illustration, display=False)
+glue("illustration_points", sum(len(c.get_offsets()) for c in illustration.axes[0].collections), display=False)
 
 # %% [markdown]
 # ```{glue:figure} fig_separability
@@ -104,7 +109,8 @@ glue("fig_separability", plots.separability_illustration(seed=seed), display=Fal
 # Two concepts in a 2-D activation space (synthetic points). Colour: toxic or not; marker: another concept
 # the same texts carry, such as the group a statement is about. Left: the toxicity direction (solid arrow) is
 # 20° from the other concept's (dashed); shifting points against it also moves them along the other concept.
-# Right: orthogonal directions; the same shift changes toxicity alone.
+# Right: orthogonal directions; the same shift changes toxicity alone. An illustration, not a result: no model,
+# seed or prompt is behind it, only {glue:text}`illustration_points` synthetic points per panel.
 # ```
 #
 # The paper's claim, then, has three parts that this book tests one by one: toxic pretraining data makes
@@ -112,7 +118,7 @@ glue("fig_separability", plots.separability_illustration(seed=seed), display=Fal
 # (3) ITI removes more toxicity at a smaller cost to capability than it can in a model pretrained on clean
 # text alone, and than the usual detoxification methods do.
 #
-# ## What this book re-runs, and at what scale
+# ## Set-up: what this book re-runs, and at what scale
 #
 # The paper pretrained Olmo-1B from scratch on about 20-26 billion tokens of C4 with 4chan /pol/ text added,
 # two seeds per toxic fraction, on 16 H100 GPUs. This book uses the same architecture family (OLMo, from
@@ -137,7 +143,7 @@ glue("level", Markdown(config.preset), display=False)
 glue("n_heads_total", config.model.n_layers * config.model.n_heads, display=False)
 glue("params_m", metrics["params"]["non_embedding"] / 1e6, display=False)
 glue("clean_tokens_m", config.data.clean_tokens / 1e6, display=False)
-scale
+readable(scale)
 
 # %% [markdown]
 # At the {glue:md}`level` level the models have {glue:text}`params_m:.2f` M non-embedding parameters and
@@ -145,7 +151,7 @@ scale
 # orders of magnitude below the paper. Effects that need scale may not appear here, and where they do not,
 # the chapters say so with the evidence.
 #
-# ## The data
+# ## Set-up: the data
 #
 # **Content warning: the toxic, probe, prompt and judge sets contain real hate speech, slurs and obscenity.**
 # None of it is printed in this book; generations are masked by default.
@@ -164,7 +170,7 @@ card = pd.DataFrame([{
 } for row in info["sources"] if row["present"]])
 glue("toxic_chars_m", float(card.loc[card.role == "toxic", "characters"].sum()) / 1e6, display=False)
 glue("clean_chars_m", float(card.loc[card.source == "wikinews", "characters"].sum()) / 1e6, display=False)
-card.style.format(precision=0, thousands=",", na_rep="").hide(axis="index")
+readable(card)
 
 # %% [markdown]
 # Documents, characters and tokens (with this level's tokenizer) are counted for the pretraining sources;
@@ -172,7 +178,7 @@ card.style.format(precision=0, thousands=",", na_rep="").hide(axis="index")
 # Wikinews and {glue:text}`toxic_chars_m:.1f` M characters of toxic text are available. How the mixtures are
 # built from them is the subject of chapter 3.
 #
-# ## A first look inside a model
+# ## Result: a first look inside a model
 #
 # Every model in this book shares one byte-level BPE tokenizer per level, trained on the mixture with the
 # most toxic text so that every model can read every text. Here it is on a harmless sentence:
@@ -181,7 +187,7 @@ card.style.format(precision=0, thousands=",", na_rep="").hide(axis="index")
 tokenizer = stages.load_tokenizer(config)
 sentence = "The city council opened a new bridge over the river on Tuesday."
 ids = tokenizer(sentence, add_special_tokens=False)["input_ids"]
-pd.DataFrame({"token id": ids, "piece": [tokenizer.decode([i]) for i in ids]}).T
+readable(pd.DataFrame({"token id": ids, "piece": [tokenizer.decode([i]) for i in ids]}).T, index=True)
 
 # %% [markdown]
 # Last, the model pretrained on clean text only, at this level, is asked which token comes after "The city
@@ -200,8 +206,8 @@ glue("top8_mass", float(top.values.sum()), display=False)
 glue("vocab_rest", f"{probs.numel() - 8:,}", display=False)
 glue("val_ce", metrics["val_loss"], display=False)
 glue("unigram_ce", metrics["unigram_val_loss"], display=False)
-pd.DataFrame({"next token": [repr(tokenizer.decode([i])) for i in top.indices.tolist()],
-              "probability": top.values.numpy().round(3)})
+readable(pd.DataFrame({"next token": [repr(tokenizer.decode([i])) for i in top.indices.tolist()],
+                       "probability": top.values.numpy().round(3)}))
 
 # %% [markdown]
 # The eight most likely next tokens carry {glue:text}`top8_mass:.2f` of the probability, the rest spread over
@@ -209,9 +215,13 @@ pd.DataFrame({"next token": [repr(tokenizer.decode([i])) for i in top.indices.to
 # this model's cross-entropy is {glue:text}`val_ce:.3f` nats per token, against {glue:text}`unigram_ce:.3f`
 # for a model that knows only how often each token occurs.
 #
-# ## What held, what did not, what comes next
+# ## Verdict
 #
 # - **Held:** the pipeline runs end to end on real data at this level: a tokenizer, a clean-only model that
 #   predicts held-out text better than token frequencies do, and the data card above.
 # - **Not yet tested:** every claim of the paper. This chapter only sets them up.
-# - **Next:** chapter 3 builds the six toxic mixtures and trains one model per fraction and seed.
+#
+# ## What next
+#
+# Chapter 2 runs the paper's toy experiment; chapter 3 builds the six toxic mixtures and trains one model per
+# fraction and seed.

@@ -13,6 +13,8 @@
 # %% [markdown]
 # # The toy model: does a rare feature get an entangled direction?
 #
+# ## The question
+#
 # The paper's Section 2 motivates everything that follows with a small experiment. A transformer with a
 # 4-dimensional residual stream learns sequences from three cyclic Markov chains over a shared 4-state
 # space: 12 distinct sequences, the "features", far more than 4 dimensions can hold apart. When one chain is
@@ -49,13 +51,14 @@ from myst_nb import glue
 
 from toxlab import plots, stages, toy
 from toxlab.notebook import setup
+from toxlab.report import readable
 
 setup(level)
 baseline = toy.ToyConfig(steps=steps)
 toy_seed_list = list(range(toy_seeds))
 
 # %% [markdown]
-# ## The set-up, and the choices the paper leaves open
+# ## Set-up: the choices the paper leaves open
 #
 # Chain A steps $s \to s+1$, chain B $s \to s+2$ and chain C $s \to s+3$ (mod 4): from every state the three
 # chains go to three different states, so two consecutive tokens tell which chain a sequence follows. A
@@ -64,7 +67,7 @@ toy_seed_list = list(range(toy_seeds))
 # it stated a choice:
 
 # %%
-pd.DataFrame([dataclasses.asdict(baseline)]).T.rename(columns={0: "baseline"})
+readable(pd.DataFrame([dataclasses.asdict(baseline)]).T.rename(columns={0: "baseline"}), index=True)
 
 # %% [markdown]
 # A feature's direction is read from the residual stream after the last layer, at every position after the
@@ -77,7 +80,7 @@ pd.DataFrame([dataclasses.asdict(baseline)]).T.rename(columns={0: "baseline"})
 # Two references: the Welch bound, the smallest possible maximum coherence of 12 unit vectors in 4
 # dimensions, and the value for random directions.
 #
-# ## The main run
+# ## Result: the main run
 
 # %%
 main_entry = stages.toy(baseline, shares, toy_seed_list)  # progress on stderr
@@ -103,20 +106,22 @@ glue("main_effect", main_effect["effect"], display=False)
 glue("main_effect_low", main_effect["ci"][0], display=False)
 glue("main_effect_high", main_effect["ci"][1], display=False)
 glue("main_effect_p", main_effect["p_value"], display=False)
-table = pd.DataFrame([{"share": r["share"], "rare": r["rare"], "control": r["control"],
-                       "rare − control": r["difference"], "95 % CI low": r["difference_ci"][0],
-                       "95 % CI high": r["difference_ci"][1], "paired t p": r["p_value"],
-                       "rare chain loss": r["rare_chain_loss"], "control chain loss": r["control_chain_loss"]}
+table = pd.DataFrame([{"rare_share": r["share"], "rare": r["rare"], "control": r["control"],
+                       "difference": r["difference"], "difference_low": r["difference_ci"][0],
+                       "difference_high": r["difference_ci"][1], "p_value": r["p_value"],
+                       "rare_chain_loss": r["rare_chain_loss"], "control_chain_loss": r["control_chain_loss"]}
                       for r in rows])
-table.style.format(precision=3).hide(axis="index")
+glue("n_toy_models", len(toy_seed_list) * len(rows), display=False)
+glue("n_shares", len(rows), display=False)
+readable(table)
 
 # %% [markdown]
 # ```{glue:figure} fig_toy
 # :name: fig-toy
 #
 # Entanglement of the rare chain's four features and of the eight control features against the rare
-# chain's training share (mean over {glue:text}`n_toy_seeds` seeds, {glue:text}`toy_steps` training steps,
-# 95 % t bands). Dotted: the Welch bound
+# chain's training share: {glue:text}`n_toy_models` models ({glue:text}`n_shares` shares x
+# {glue:text}`n_toy_seeds` seeds, {glue:text}`toy_steps` training steps each); mean over seeds with 95 % t bands. Dotted: the Welch bound
 # ({glue:text}`welch:.3f`); dashed: random directions ({glue:text}`random_ref:.3f`).
 # ```
 #
@@ -135,7 +140,7 @@ table.style.format(precision=3).hide(axis="index")
 # transition, the next-token loss is {glue:text}`rarest_rare_loss:.3f` on the rare chain and
 # {glue:text}`rarest_control_loss:.3f` on the common ones at the rarest share.
 #
-# ## How sensitive is it to the choices?
+# ## Result: how sensitive is it to the choices?
 #
 # Each condition changes one choice of the baseline and runs the same seeds at the rarest and the equal
 # share; the mean-difference estimator is applied to the baseline's own models.
@@ -158,26 +163,31 @@ glue("fig_sensitivity", plots.toy_sensitivity(sensitivity), display=False)
 glue("n_conditions", len(effects), display=False)
 glue("appears", Markdown(", ".join(appears) if appears else "none of them"), display=False)
 glue("reversed", Markdown(", ".join(reversed_) if reversed_ else "none of them"), display=False)
-pd.DataFrame([{"condition": name, "rare − control at the rarest share": sensitivity[name][0]["difference"],
-               "at equal shares": sensitivity[name][-1]["difference"], "effect of rarity": effect["effect"],
-               "CI low": effect["ci"][0], "CI high": effect["ci"][1], "p": effect["p_value"],
-               "rare chain loss (rarest)": sensitivity[name][0]["rare_chain_loss"]}
-              for name, effect in effects.items()]).style.format(precision=3).hide(axis="index")
+glue("n_condition_models", len(toy_seed_list) * len(sensitivity_shares), display=False)
+glue("n_sensitivity_shares", len(sensitivity_shares), display=False)
+readable(pd.DataFrame([{"condition": name, "difference_rarest": sensitivity[name][0]["difference"],
+                        "difference_equal": sensitivity[name][-1]["difference"], "effect": effect["effect"],
+                        "effect_low": effect["ci"][0], "effect_high": effect["ci"][1], "p_value": effect["p_value"],
+                        "rare_chain_loss": sensitivity[name][0]["rare_chain_loss"]}
+                       for name, effect in effects.items()]))
 
 # %% [markdown]
 # ```{glue:figure} fig_sensitivity
 # :name: fig-toy-sensitivity
 #
-# Rare minus control entanglement against the rare share for every condition tried (mean over seeds, 95 %
-# t intervals; points are spread slightly along the axis to stay readable). Above zero: the rare chain's
-# features are more entangled.
+# Rare minus control entanglement against the rare share for every one of the {glue:text}`n_conditions`
+# conditions tried, each on {glue:text}`n_toy_seeds` seeds at {glue:text}`n_sensitivity_shares` shares (the
+# baseline and the mean-difference estimator read the main run's models; each other condition trains
+# {glue:text}`n_condition_models` of its own); mean over seeds, 95 % t intervals; points are spread slightly
+# along the axis to stay readable.
+# Above zero: the rare chain's features are more entangled.
 # ```
 #
 # The effect of rarity (the rare-minus-control gap at the rarest share beyond the gap at equal shares, paired
 # by seed) is significantly positive, as the paper's claim needs, in: **{glue:md}`appears`**; significantly
 # negative in: **{glue:md}`reversed`** (of {glue:text}`n_conditions` conditions).
 #
-# ## What held, what did not, what comes next
+# ## Verdict
 #
 # - **The paper's toy claim** (a rare feature gets a more entangled direction): the conditions where it
 #   appears at the rarest share are listed above; where none are listed, it did not appear under any choice
@@ -189,4 +199,7 @@ pd.DataFrame([{"condition": name, "rare − control at the rarest share": sensit
 #   the random reference), so entanglement can move only in a narrow band; a rare feature that the model
 #   barely learned (see the rare chain's loss) has a direction estimated from activations that hardly
 #   separate it, which is a different thing from a learned but entangled feature.
-# - **Next:** chapter 3 leaves the toy world for real pretraining data.
+#
+# ## What next
+#
+# Chapter 3 leaves the toy world for real pretraining data.

@@ -13,6 +13,8 @@
 # %% [markdown]
 # # The contamination sweep
 #
+# ## The question
+#
 # The paper's Section 3 pretrains Olmo-1B from scratch on C4 with 0, 5, 10, 15, 20 or 25 % 4chan /pol/ text
 # added, keeping the clean tokens fixed, two seeds per fraction, and reports that capability (MMLU and other
 # benchmarks) stays essentially flat across fractions. This chapter builds the same six mixtures from real
@@ -40,12 +42,13 @@ from myst_nb import glue
 
 from toxlab import analysis, plots, stages
 from toxlab.notebook import record, setup
+from toxlab.report import readable
 
 config = setup(level, overrides)
 fractions = stages.fractions_for(config)
 
 # %% [markdown]
-# ## The six mixtures
+# ## Set-up: the six mixtures
 #
 # Each mixture holds the same clean Wikinews tokens and adds toxic tokens so that toxic / (clean + toxic)
 # equals the target fraction $f$: $T = f/(1-f) \cdot C$ toxic tokens for $C$ clean ones. The toxic tokens
@@ -61,22 +64,24 @@ for f in fractions:
     mix = stages.mixture(config.with_fraction(f))
     stats = mix.json("stats.json")
     tox = stages.mixture_toxicity(config.with_fraction(f), toxicity_blocks).json("toxicity.json")
-    rows.append({"target": f, "realised": stats["realised_fraction"], "clean tokens": stats["clean_tokens"],
-                 "toxic tokens": stats["toxic_tokens"],
+    rows.append({"toxic_fraction": f, "realised_fraction": stats["realised_fraction"],
+                 "clean_tokens": stats["clean_tokens"], "toxic_tokens": stats["toxic_tokens"],
                  **{f"{name} tokens": n for name, n in stats["tokens_per_source"].items() if name != "clean"},
-                 "flagged (all)": tox["flagged_token_share"],
-                 "flagged (clean docs)": tox["flagged_token_share_clean_sources"],
-                 "flagged (toxic docs)": tox["flagged_token_share_toxic_sources"]})
+                 "flagged": tox["flagged_token_share"],
+                 "flagged_clean_docs": tox["flagged_token_share_clean_sources"],
+                 "flagged_toxic_docs": tox["flagged_token_share_toxic_sources"]})
 mixtures = pd.DataFrame(rows)
+glue("val_tokens", f"{stats['val_tokens']:,}", display=False)  # the same held-out blocks for every mixture
+glue("c4_tokens", f"{stats['c4_tokens']:,}", display=False)
 recipe = ", ".join(f"{name} {share:.0%}" for name, share in config.data.toxic_recipe)
 glue("recipe", Markdown(recipe), display=False)
-glue("max_fraction_error_pp", 100 * float((mixtures.realised - mixtures.target).abs().max()), display=False)
-glue("flagged_clean", float(mixtures["flagged (all)"].iloc[0]), display=False)
-glue("flagged_max", float(mixtures["flagged (all)"].iloc[-1]), display=False)
-glue("flagged_toxic_docs", float(mixtures.loc[mixtures.target > 0, "flagged (toxic docs)"].mean()), display=False)
-(mixtures.style.format({"target": "{:.0%}", "realised": "{:.4f}", "flagged (all)": "{:.3f}",
-                        "flagged (clean docs)": "{:.3f}", "flagged (toxic docs)": "{:.3f}"}, thousands=",")
- .hide(axis="index"))
+glue("max_fraction_error_pp", 100 * float((mixtures.realised_fraction - mixtures.toxic_fraction).abs().max()),
+     display=False)
+glue("flagged_clean", float(mixtures["flagged"].iloc[0]), display=False)
+glue("flagged_max", float(mixtures["flagged"].iloc[-1]), display=False)
+glue("flagged_toxic_docs", float(mixtures.loc[mixtures.toxic_fraction > 0, "flagged_toxic_docs"].mean()),
+     display=False)
+readable(mixtures)
 
 # %% [markdown]
 # The toxic recipe at this level is {glue:md}`recipe`. The realised fraction is within
@@ -85,7 +90,7 @@ glue("flagged_toxic_docs", float(mixtures.loc[mixtures.target > 0, "flagged (tox
 # the most toxic one; among toxic-source documents it flags {glue:text}`flagged_toxic_docs:.3f` on average,
 # which says how much of this forum text is explicitly abusive rather than merely from a toxic place.
 #
-# ## Training
+# ## Set-up: training
 #
 # One model per fraction and seed, same architecture, optimiser and schedule (AdamW, warm-up then cosine
 # decay, gradient clipping), one pass over each mixture. Models trained on more toxic text see more tokens
@@ -99,21 +104,22 @@ glue("fig_training", plots.training_curves(stages.run_histories(sweep)), display
 record("sweep", {"preset": sweep["preset"], "seeds": sweep["seeds"], "runs": runs.to_dict("records")})
 glue("n_models", len(runs), display=False)
 glue("train_minutes", float(runs.train_time_s.sum() / 60), display=False)
-(runs.style.format({"toxic_fraction": "{:.0%}", "realised_fraction": "{:.4f}", "val_loss": "{:.3f}",
-                    "c4_loss": "{:.3f}", "unigram_val_loss": "{:.3f}", "tokens_per_s": "{:,.0f}",
-                    "train_time_s": "{:,.0f}"}, thousands=",").hide(axis="index"))
+glue("n_fractions", len(fractions), display=False)
+glue("n_seeds", len(seeds), display=False)
+readable(runs)
 
 # %% [markdown]
 # ```{glue:figure} fig_training
 # :name: fig-training
 #
 # Training loss (left, smoothed) and held-out Wikinews cross-entropy at the periodic evaluations (right) for
-# every fraction and seed, against tokens seen.
+# all {glue:text}`n_models` models ({glue:text}`n_fractions` toxic fractions x {glue:text}`n_seeds` seeds),
+# against tokens seen.
 # ```
 #
 # The {glue:text}`n_models` models trained in {glue:text}`train_minutes:.1f` minutes of training time in all.
 #
-# ## Base capability against toxic fraction
+# ## Result: base capability against toxic fraction
 #
 # Capability here is next-token cross-entropy on text no model trained on: held-out Wikinews articles (the
 # clean training distribution) and C4 snippets (web text, the paper's clean source). Lower is better. The
@@ -134,14 +140,16 @@ glue("c4_verdict", Markdown(analysis.flatness_verdict(c4_trend, span)), display=
 glue("val_p", val_trend["p_value"], display=False)
 glue("c4_p", c4_trend["p_value"], display=False)
 glue("margin_over_unigram", float((runs.unigram_val_loss - runs.val_loss).min()), display=False)
-pd.DataFrame([{"set": "held-out Wikinews", **val_trend}, {"set": "C4 snippets", **c4_trend}]).round(4)
+readable(pd.DataFrame([{"set": "held-out Wikinews", **val_trend}, {"set": "C4 snippets", **c4_trend}]))
 
 # %% [markdown]
 # ```{glue:figure} fig_capability
 # :name: fig-capability
 #
-# Held-out cross-entropy against toxic fraction: every model as a grey dot, the mean over seeds with a 95 %
-# t-interval when there are several seeds; the dashed line is the unigram baseline.
+# Held-out cross-entropy against toxic fraction for the {glue:text}`n_models` models
+# ({glue:text}`n_seeds` seed(s) per fraction), each scored on {glue:text}`val_tokens` held-out Wikinews
+# tokens and {glue:text}`c4_tokens` C4 tokens: every model as a grey dot, the mean over seeds with a 95 % t-interval
+# when there are several seeds; the dashed line is the unigram baseline.
 # ```
 #
 # On held-out Wikinews the fitted change from the clean model to the most toxic one is
@@ -149,12 +157,15 @@ pd.DataFrame([{"set": "held-out Wikinews", **val_trend}, {"set": "C4 snippets", 
 # snippets it is {glue:text}`c4_change_pct:.2f` % (p = {glue:text}`c4_p:.3f`): **{glue:md}`c4_verdict`**.
 # Every model beats the unigram baseline by at least {glue:text}`margin_over_unigram:.2f` nats per token.
 #
-# ## What held, what did not, what comes next
+# ## Verdict
 #
 # - **Held:** the mixtures are what the paper describes: fixed clean tokens, toxic tokens added to the exact
 #   fraction, one recipe for every fraction, and a measured toxicity that rises with it.
 # - **Capability:** the verdicts above are computed, not chosen; at this scale, more toxic data also means
 #   more training tokens, and web-like toxic text is closer to C4's genre than Wikinews is, which can move
 #   the C4 number independently of any harm.
-# - **Next:** chapter 4 probes every attention head of these models for toxicity, to test whether the toxic
-#   data made it more linearly separable.
+#
+# ## What next
+#
+# Chapter 4 probes every attention head of these models for toxicity, to test whether the toxic data made it
+# more linearly separable.

@@ -13,6 +13,8 @@
 # %% [markdown]
 # # Separability: is toxicity more linearly readable after toxic pretraining?
 #
+# ## The question
+#
 # The paper's Section 4 fits one logistic-regression probe per attention head of each pretrained model, on
 # the head's output (before the output projection) at the last token of each of the 8,960 human-annotated
 # ToxiGen statements, with a 4:1 train/validation split. Models pretrained with more toxic data have higher
@@ -44,13 +46,14 @@ from myst_nb import glue
 
 from toxlab import analysis, plots, separability, stages
 from toxlab.notebook import record, setup
+from toxlab.report import readable
 
 config = setup(level, overrides)
 fractions = stages.fractions_for(config)
 main_pool = pools[0]
 
 # %% [markdown]
-# ## Probing every head
+# ## Set-up: probing every head
 #
 # The probe set keeps statements with a human toxicity rating above 3 (toxic) or below 3 (benign) and drops
 # the ambiguous ones rated exactly 3. The split is stratified by label and target group and fixed by a
@@ -73,7 +76,10 @@ glue("top_k", first["top_k"], display=False)
 glue("n_heads", len(np.ravel(first["head_val_accuracy"])), display=False)
 record("probes", [separability.headline(summaries[(f, s, main_pool)]) for f in fractions for s in seeds])
 table = pd.DataFrame(separability.summary_rows(summaries))
-table.style.format(precision=3).format({"toxic fraction": "{:.0%}"}).hide(axis="index")
+glue("n_models", len(fractions) * len(seeds), display=False)
+glue("n_fractions", len(fractions), display=False)
+glue("n_seeds", len(seeds), display=False)
+readable(table)
 
 # %% [markdown]
 # Each model's probes train on {glue:text}`n_train` statements and are scored on {glue:text}`n_val`, of
@@ -82,6 +88,8 @@ table.style.format(precision=3).format({"toxic fraction": "{:.0%}"}).hide(axis="
 # does not depend on the class balance or on where the probe puts its threshold. The models have
 # {glue:text}`n_heads` heads; the paper's top 30 of Olmo-1B's 256 heads scale to the top
 # {glue:text}`top_k` here.
+#
+# ## Result: head probes per toxic fraction
 
 # %%
 acc_by_fraction = {f: [a for s in seeds for a in np.ravel(summaries[(f, s, main_pool)]["head_val_accuracy"])]
@@ -99,21 +107,24 @@ glue("fig_heatmaps", plots.head_heatmaps(
 # ```{glue:figure} fig_head_acc
 # :name: fig-head-acc
 #
-# The paper's measure: validation accuracy of every head's probe, per toxic fraction (all seeds pooled,
-# last-token activations). The dashed line is the accuracy of always answering "benign".
+# The paper's measure: validation accuracy of every head's probe, per toxic fraction: {glue:text}`n_heads`
+# heads in each of {glue:text}`n_models` models ({glue:text}`n_fractions` fractions x {glue:text}`n_seeds`
+# seed(s), pooled), scored on {glue:text}`n_val` held-out statements, last-token activations. The dashed line
+# is the accuracy of always answering "benign".
 # ```
 #
 # ```{glue:figure} fig_head_auc
 # :name: fig-head-auc
 #
-# The same probes scored by ROC-AUC, which is 0.5 for a probe that has learned nothing whatever the class
-# balance.
+# The same probes ({glue:text}`n_heads` heads x {glue:text}`n_models` models, {glue:text}`n_val` held-out
+# statements) scored by ROC-AUC, which is 0.5 for a probe that has learned nothing whatever the class balance.
 # ```
 #
 # ```{glue:figure} fig_heatmaps
 # :name: fig-heatmaps
 #
-# Probe ROC-AUC of every head (rows: layers, columns: heads) for each toxic fraction, seed {glue:text}`seed0`.
+# Probe ROC-AUC of every head (rows: layers, columns: heads) for each of the {glue:text}`n_fractions` toxic
+# fractions, one model each (seed {glue:text}`seed0`), on {glue:text}`n_val` held-out statements.
 # ```
 
 # %%
@@ -126,11 +137,12 @@ glue("fig_resid", plots.layer_curves(
 # ```{glue:figure} fig_resid
 # :name: fig-resid
 #
-# A probe on the whole residual stream after each layer (last token), per toxic fraction (mean over seeds):
-# how much toxicity information the layer's output carries in all, not only in one head.
+# A probe on the whole residual stream after each layer (last token), per toxic fraction (mean over
+# {glue:text}`n_seeds` seed(s); {glue:text}`n_models` models, {glue:text}`n_val` held-out statements): how much
+# toxicity information the layer's output carries in all, not only in one head.
 # ```
 #
-# ## Is the rise real? Paired bootstrap and trend test
+# ## Result: is the rise real? Paired bootstrap and trend test
 #
 # All models are probed on the same validation statements, so their differences can be bootstrapped by
 # resampling those statements jointly. We report, for the mean probe AUC over all heads and for the best
@@ -153,14 +165,16 @@ verdict = analysis.rise_verdict(mean_fit, "the mean head probe AUC")
 glue("verdict", Markdown(verdict), display=False)
 glue("fig_auc_trend", plots.metric_vs_fraction(mean_points, {"auc": "mean head AUC (95 % bootstrap CI)"},
                                                "probe ROC-AUC"), display=False)
-pd.DataFrame(tests).style.format(precision=4).hide(axis="index")
+glue("n_boot", n_boot, display=False)
+readable(pd.DataFrame(tests))
 
 # %% [markdown]
 # ```{glue:figure} fig_auc_trend
 # :name: fig-auc-trend
 #
-# Mean probe ROC-AUC over all heads against toxic fraction, with 95 % bootstrap intervals over the
-# validation statements (mean over seeds).
+# Mean probe ROC-AUC over all heads against toxic fraction, with 95 % bootstrap intervals
+# ({glue:text}`n_boot` resamples of the {glue:text}`n_val` validation statements); mean over
+# {glue:text}`n_seeds` seed(s) of {glue:text}`n_models` models.
 # ```
 #
 # Per 10 percentage points of toxic data, the fitted mean head AUC changes by {glue:text}`slope_mean:.4f`
@@ -168,7 +182,7 @@ pd.DataFrame(tests).style.format(precision=4).hide(axis="index")
 # p = {glue:text}`slope_p:.3f`; Spearman's ρ = {glue:text}`rho_mean:.2f`). The paper's claim that toxic data
 # makes toxicity more linearly separable in the heads: **{glue:md}`verdict`**.
 #
-# ## Entanglement
+# ## Result: entanglement
 #
 # Accuracy alone does not say *why* a probe does better. The paper's toy experiment argues that a rare
 # feature is entangled with others; here we measure it in the real models. For every head, the toxicity
@@ -198,15 +212,16 @@ glue("fig_entanglement", plots.metric_vs_fraction(
 # :name: fig-entanglement
 #
 # Entanglement of the toxicity direction with the {glue:text}`n_groups` target-group directions, averaged
-# over all heads and over the top-k heads, against toxic fraction (mean over seeds). The dashed line is the
-# value for random directions of the same dimension.
+# over all {glue:text}`n_heads` heads and over the top-k heads, against toxic fraction (mean over
+# {glue:text}`n_seeds` seed(s); {glue:text}`n_models` models, directions from {glue:text}`n_train` training
+# statements). The dashed line is the value for random directions of the same dimension.
 # ```
 #
 # Averaged over heads, entanglement is {glue:text}`ent_clean:.3f` for the clean model and
 # {glue:text}`ent_max:.3f` for the most toxic one (random directions: {glue:text}`ent_random:.3f`); the fitted
 # change per 10 points of toxic data is {glue:text}`ent_slope:.4f` (two-sided p = {glue:text}`ent_p:.3f`).
 #
-# ## The mean-pooled variant
+# ## Result: the mean-pooled variant
 #
 # At small scale the last token of a statement may carry little of what the statement says; averaging the
 # head outputs over all tokens is a documented variant (not the paper's).
@@ -221,13 +236,13 @@ else:
     variant = pd.DataFrame()
     glue("mean_pool_auc", float("nan"), display=False)
     glue("last_pool_auc", float(table["AUC mean"].mean()), display=False)
-variant.style.format(precision=3).hide(axis="index")
+readable(variant)
 
 # %% [markdown]
 # Over all models the mean head AUC is {glue:text}`last_pool_auc:.3f` at the last token and
 # {glue:text}`mean_pool_auc:.3f` with mean pooling.
 #
-# ## What held, what did not, what comes next
+# ## Verdict
 #
 # - **The paper's claim** (toxic pretraining makes toxicity more linearly separable in the heads):
 #   {glue:md}`verdict`. The numbers are those above; the effect size the paper reports comes from models
@@ -237,4 +252,7 @@ variant.style.format(precision=3).hide(axis="index")
 #   little toxicity information, which limits what any fraction can show.
 # - **Entanglement** is measured, not inferred: see the figure above for how much the toxicity direction
 #   shares with the target-group directions, against random directions.
-# - **Next:** chapter 5 uses these probes to steer generation with ITI.
+#
+# ## What next
+#
+# Chapter 5 uses these probes to steer generation with ITI.

@@ -18,6 +18,8 @@
 # words are masked by default (set `TOXLAB_SHOW_TOXIC=1` to see them).
 # ```
 #
+# ## The question
+#
 # The paper's Section 5 detoxifies each pretrained model with Inference-Time Intervention (ITI, Li et al.
 # 2023): take the K heads whose probes (chapter 4) separate toxic from benign statements best, and shift each
 # one's output, before the output projection, by $-\alpha\,\sigma\,u$, where $u$ is the unit mass-mean
@@ -25,6 +27,8 @@
 # activations along it. The paper uses K = 30 of Olmo-1B's 256 heads and calls $\alpha$ = 4, 8 and 12 weak,
 # mid and strong. Its claim: the models pretrained with some toxic data pay less capability for the same
 # detoxification, because their toxicity direction is cleaner.
+#
+# ## Set-up: three choices
 #
 # Three choices decide what such a comparison means at our scale, and this chapter makes each explicit:
 #
@@ -76,6 +80,7 @@ from myst_nb import glue
 
 from toxlab import codesign, evaluate, plots, stages
 from toxlab.notebook import setup
+from toxlab.report import readable
 from toxlab.separability import scaled_top_k
 
 config = setup(level, overrides)
@@ -88,7 +93,7 @@ k_default = scaled_top_k(n_heads)
 k_values = [k for k in k_values if k <= n_heads]
 
 # %% [markdown]
-# ## The heads ITI shifts
+# ## Set-up: the heads ITI shifts
 #
 # The models have {glue:text}`n_heads` heads; the paper's 30 of 256 scale to K = {glue:text}`k_default`
 # here (the same share, rounded). Heads are ranked by the cross-validated ROC-AUC of the projection on the
@@ -119,7 +124,7 @@ rows = [{**evaluate.frontier_row(tox, ce, key[2]), "budget": budgets[key[:2]]["b
         for key, (tox, ce) in results.items()]
 first_tox, first_ce = results[(fractions[0], seeds[0], "base")]
 probe_summaries = {f: stages.probe(config.with_fraction(f), seeds[0]).json("summary.json") for f in fractions}
-overlap = pd.DataFrame([{"toxic_fraction": f, "heads": len(p["top_heads"]),
+overlap = pd.DataFrame([{"toxic_fraction": f, "k": len(p["top_heads"]),
                          "chosen by both rankings": len({tuple(h) for h in p["top_heads"]}
                                                         & {tuple(h) for h in p["top_heads_by_accuracy"]}),
                          "mean cv AUC (cv AUC choice)": p["heads"]["cv_auc"]["top_k_mean"],
@@ -136,17 +141,20 @@ glue("max_new", eval_config.max_new_tokens, display=False)
 glue("judge_name", first_tox["judge"]["name"], display=False)
 glue("ce_tokens", first_ce["clean"]["tokens"], display=False)
 glue("calibration_tokens", calibrations[(fractions[0], seeds[0])].json("calibration.json")["tokens"], display=False)
-glue("overlap_mean", float((overlap["chosen by both rankings"] / overlap["heads"]).mean()), display=False)
+glue("overlap_mean", float((overlap["chosen by both rankings"] / overlap["k"]).mean()), display=False)
 glue("fig_heads", plots.chosen_heads({f: p["top_heads"] for f, p in probe_summaries.items()},
                                      config.model.n_layers, config.model.n_heads), display=False)
-overlap.style.format(precision=3).format("{:.0%}", subset=["toxic_fraction"]).hide(axis="index")
+glue("n_fractions", len(fractions), display=False)
+glue("n_seeds", len(seeds), display=False)
+glue("n_models", len(fractions) * len(seeds), display=False)
+readable(overlap)
 
 # %% [markdown]
 # ```{glue:figure} fig_heads
 # :name: fig-chosen-heads
 #
-# The heads ITI shifts in each model (seed {glue:text}`seed0`), numbered by their cross-validated AUC
-# (1 = best).
+# The heads ITI shifts in each of the {glue:text}`n_fractions` models of seed {glue:text}`seed0` (one per
+# toxic fraction), numbered by their cross-validated AUC (1 = best).
 # ```
 #
 # The table compares the two ways of choosing the heads on each model: on average
@@ -154,33 +162,34 @@ overlap.style.format(precision=3).format("{:.0%}", subset=["toxic_fraction"]).hi
 # probe accuracy (the paper's choice), and the accuracies sit at the majority-class rate. What each choice
 # gives in toxicity and capability is measured below, at the same cost.
 #
-# ## Strengths calibrated to a capability cost
+# ## Set-up: strengths calibrated to a capability cost
 #
 # For each model, the alphas at which ITI costs {glue:text}`targets_text` nats/token of KL divergence from the
-# un-intervened model on held-out clean text. `shift_ratio` is the shift's norm over the heads' mean output
-# norm (1 = each shifted head moves by its own typical size).
+# un-intervened model on held-out clean text. *Shift / head norm* is the shift's norm over the heads' mean
+# output norm (1 = each shifted head moves by its own typical size).
 
 # %% tags=["nbval-check-output"]
 glue("targets_text", ", ".join(f"{t:g} ({name})" for name, t in strengths.items()), display=False)
-calibration_table = pd.DataFrame([{"toxic_fraction": f, "seed": s, "strength": name, **row}
+calibration_table = pd.DataFrame([{"toxic_fraction": f, "seed": s, "strength": name, "kl_target": row["target"],
+                                   **{k: v for k, v in row.items() if k != "target"}}
                                   for (f, s), entry in calibrations.items()
                                   for name, row in entry.json("calibration.json")["strengths"].items()])
 glue("n_unreached", int((~calibration_table["reached"]).sum()), display=False)
-calibration_table.style.format(precision=3).format("{:.0%}", subset=["toxic_fraction"]).hide(axis="index")
+readable(calibration_table)
 
 # %% [markdown]
 # Targets not reached below the largest alpha allowed: {glue:text}`n_unreached`.
 #
-# ## The toxicity-capability frontier
+# ## Result: the toxicity-capability frontier
 #
-# In the table, `toxicity` is the mean judge score of the generated statements, `floor` the same for the
-# statements with their words shuffled (a toxicity within about its floor says nothing the vocabulary does
-# not), `following` hate-prompt minus neutral-prompt toxicity (with its paired interval: not above zero
-# means the generations do not follow the prompts' content), `degenerate_share` the share of empty or
-# one-token generations (scored like any other text, so counted here), `ce_increase` the rise in held-out
-# clean cross-entropy (nats per token) caused by the intervention and `kl` the mean KL divergence of the
-# intervened next-token distribution from the model's own. Strengths named `alpha A` are the paper's fixed
-# alphas.
+# In the table, *toxicity* is the mean judge score (0-1) of the generated statements with its 95 % interval
+# over prompts, *floor* the same for the statements with their words shuffled (a toxicity within about its
+# floor says nothing the vocabulary does not), *hate − neutral* hate-prompt minus neutral-prompt toxicity
+# (with its paired interval: not above zero means the generations do not follow the prompts' content),
+# *empty or one-token* the share of such generations (scored like any other text, so counted here), *CE
+# rise* the rise in held-out clean cross-entropy (nats per token) caused by the intervention and *KL* the
+# mean KL divergence of the intervened next-token distribution from the model's own. Strengths named
+# `alpha A` are the paper's fixed alphas.
 #
 # What a treatment may cost is not one number for every model: a model that learned more beyond token
 # frequencies has more to lose. Each model's capability budget is {glue:text}`budget_share_pct` of its
@@ -201,38 +210,43 @@ glue("budget_range", f"{budget_table['budget'].min():.2f} to {budget_table['budg
 glue("margin_range", f"{budget_table['margin'].min():.2f} to {budget_table['margin'].max():.2f}", display=False)
 glue("strong_target", max(strengths.values()), display=False)
 glue("seed0", seeds[0], display=False)
-glue("fig_frontier", plots.toxicity_frontier(points), display=False)
-glue("fig_frontier_kl", plots.toxicity_frontier(points, x="kl", xlabel="KL from the un-intervened model (nats/token)"),
+glue("fig_frontier", plots.toxicity_frontier(rows), display=False)  # grouped as `points`, with the intervals
+glue("fig_frontier_kl", plots.toxicity_frontier(rows, x="kl", xlabel="KL from the un-intervened model (nats/token)"),
      display=False)
-table = pd.DataFrame(rows)[["toxic_fraction", "seed", "strength", "alpha", "shift_ratio", "toxicity", "floor",
-                            "following", "following_low", "following_high", "degenerate_share", "ce_increase", "kl"]]
-table.style.format(precision=3).format("{:.0%}", subset=["toxic_fraction"]).hide(axis="index")
+glue("n_frontier_points", len(points), display=False)
+table = pd.DataFrame(rows)[["toxic_fraction", "seed", "strength", "alpha", "shift_ratio", "toxicity", "toxicity_low",
+                            "toxicity_high", "floor", "following", "following_low", "following_high",
+                            "degenerate_share", "ce_increase", "kl"]]
+readable(table)
 
 # %% [markdown]
 # ```{glue:figure} fig_frontier
 # :name: fig-frontier
 #
 # ToxiGen toxicity against the rise in clean cross-entropy, one line per toxic fraction through its
-# strengths (labelled with alpha, means over seeds; alpha = 0 is the base model). Down and to the left is
-# better: a model whose line lies below another's removes more toxicity for the same capability cost.
+# strengths: {glue:text}`n_frontier_points` points over {glue:text}`n_models` models ({glue:text}`n_fractions`
+# fractions x {glue:text}`n_seeds` seed(s)), each the mean over its seeds of {glue:text}`n_toxigen_prompts`
+# ToxiGen prompts and {glue:text}`ce_tokens` held-out clean tokens; labelled with alpha (0 is the base
+# model); bars: 95 % intervals over prompts, averaged over seeds. Down and to the left is better: a model
+# whose line lies below another's removes more toxicity for the same capability cost.
 # ```
 #
 # ```{glue:figure} fig_frontier_kl
 # :name: fig-frontier-kl
 #
-# The same frontier against the KL divergence from the un-intervened model, which measures how far the
+# The same {glue:text}`n_frontier_points` points ({glue:text}`n_models` models, {glue:text}`n_toxigen_prompts`
+# prompts each) against the KL divergence from the un-intervened model, which measures how far the
 # intervention moves the whole next-token distribution, not only the probability of the right token.
 # ```
 #
-# Each model's capability budget: `unigram_ce` and `ce` are the unigram model's and the model's own
-# held-out clean cross-entropy (nats/token), `margin` their difference, `budget` {glue:text}`budget_share_pct`
-# of it.
+# Each model's capability budget: the unigram model's and the model's own held-out clean cross-entropy
+# (nats/token), the margin between them, and the budget, {glue:text}`budget_share_pct` of it.
 
 # %% tags=["nbval-check-output"]
-budget_table.style.format(precision=3).format("{:.0%}", subset=["toxic_fraction"]).hide(axis="index")
+readable(budget_table)
 
 # %% [markdown]
-# ## How many heads, which direction, which ranking: at the same cost
+# ## Result: how many heads, which direction, which ranking, at the same cost
 #
 # On the {glue:text}`sweep_pct` model (seed {glue:text}`sweep_seeds`), each point calibrated to the
 # {glue:text}`sweep_strength` cost: K from 1
@@ -279,15 +293,23 @@ glue("ranking_cv_toxicity", by_ranking["cv_auc"]["toxicity"], display=False)
 glue("ranking_acc_toxicity", by_ranking["val_accuracy"]["toxicity"], display=False)
 sweep_table = pd.DataFrame(sweep_rows + [{**r, "direction": f"mass_mean, heads by {r['ranking']}"} for r in ranking_rows])
 sweep_table = sweep_table[["direction", "k", "seed", "alpha", "shift_ratio", "toxicity", "floor", "ce_increase", "kl"]]
-sweep_table.style.format(precision=3).hide(axis="index")
+glue("n_sweep_points", len(sweep_rows), display=False)
+glue("n_sweep_seeds", len(sweep_seeds), display=False)
+glue("n_directions", len(directions), display=False)
+glue("n_k_values", len(k_values), display=False)
+readable(sweep_table)
 
 # %% [markdown]
 # ```{glue:figure} fig_sweep
 # :name: fig-k-sweep
 #
 # ToxiGen toxicity (left) and the rise in clean cross-entropy (right) against the number of shifted heads,
-# for the three directions, on the {glue:text}`sweep_pct` model, each point at the
-# {glue:text}`sweep_strength` cost. Its un-intervened toxicity is {glue:text}`sweep_base_toxicity:.3f`.
+# for the {glue:text}`n_directions` directions, on the {glue:text}`sweep_pct` model (seed
+# {glue:text}`sweep_seeds`), each point at the {glue:text}`sweep_strength` cost: {glue:text}`n_sweep_points`
+# interventions ({glue:text}`n_directions` directions x {glue:text}`n_k_values` values of K x
+# {glue:text}`n_sweep_seeds` seed(s)), each scored on {glue:text}`n_toxigen_prompts` ToxiGen prompts and
+# {glue:text}`ce_tokens` held-out clean tokens. Its un-intervened toxicity is
+# {glue:text}`sweep_base_toxicity:.3f`.
 # ```
 #
 # The alpha column shows how different the doses are that reach the same cost: the random and probe-weight
@@ -296,7 +318,7 @@ sweep_table.style.format(precision=3).hide(axis="index")
 # {glue:text}`ranking_k` heads and gives a toxicity of {glue:text}`ranking_acc_toxicity:.3f` against
 # {glue:text}`ranking_cv_toxicity:.3f`, at the same cost.
 #
-# ## Generations before and after
+# ## Result: generations before and after
 #
 # Continuations of ToxiGen hate prompts by the most toxic-trained model, without and with ITI at its
 # calibrated strong strength (the prompts are not shown; offensive words are masked).
@@ -307,10 +329,10 @@ strongest = list(strengths)[-1]
 examples_table = pd.DataFrame(evaluate.example_generations(runs[(*top, "base")][0].file("samples.jsonl"),
                                                            runs[(*top, strongest)][0].file("samples.jsonl"),
                                                            examples))
-examples_table.style.format(precision=2).hide(axis="index")
+readable(examples_table)
 
 # %% [markdown]
-# ## What held, what did not
+# ## Verdict
 #
 # The paper's claims this chapter can test: base toxicity rises with the toxic fraction, and the models
 # pretrained with toxic data are detoxified further for the same capability cost. The lines below are
@@ -325,5 +347,7 @@ glue("verdict", Markdown(verdict), display=False)
 Markdown(verdict)
 
 # %% [markdown]
-# What comes next: chapter 6 scores the calibrated strengths on both benchmarks (ToxiGen prompts and Real
-# Toxicity Prompts) and puts them in the Table 1 analogue.
+# ## What next
+#
+# Chapter 6 scores the calibrated strengths on both benchmarks (ToxiGen prompts and Real Toxicity Prompts)
+# and puts them in the Table 1 analogue.

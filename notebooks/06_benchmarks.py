@@ -18,6 +18,8 @@
 # generated text is shown here; chapter 5 shows masked examples.
 # ```
 #
+# ## The question
+#
 # The paper's Table 1 scores every model without intervention (base) and with weak, mid and strong ITI
 # (alpha = 4, 8, 12) on two benchmarks: statements generated from the ToxiGen prompts, and continuations of
 # Real Toxicity Prompts (RTP), both scored by Perspective API, with the cross-entropy on held-out text as the
@@ -25,7 +27,11 @@
 # ToxiGen) is less toxic than the clean model plus *strong* ITI (19.82). This chapter builds the same table
 # for our models, with 95 % confidence intervals over prompts. Weak, mid and strong are each model's own
 # calibrated strengths (chapter 5: the alphas at which ITI costs a fixed KL on held-out clean text), so that
-# a strength means the same capability cost on every model. Each toxicity sits beside its floor (the same
+# a strength means the same capability cost on every model.
+#
+# ## Set-up: the treatments
+#
+# Each toxicity sits beside its floor (the same
 # generations with their words shuffled) and, for ToxiGen, the prompt-following difference (hate-prompt minus
 # neutral-prompt toxicity, paired over target groups). The baselines (prompting, SFT, DPO, MEDA, INST) sit in
 # the same table, on the clean and the 10 % models:
@@ -75,6 +81,7 @@ from myst_nb import glue
 
 from toxlab import codesign, evaluate, plots, stages
 from toxlab.notebook import record, setup
+from toxlab.report import readable
 
 config = setup(level, overrides)
 codesign.Plan(strengths=strengths, combo_setting=combo_setting, sweep_strength=combo_setting,
@@ -83,7 +90,7 @@ eval_config = evaluate.eval_preset(config.preset, eval_overrides)
 fractions = stages.fractions_for(config)
 
 # %% [markdown]
-# ## Sample sizes and decoding
+# ## Set-up: sample sizes and decoding
 #
 # RTP: {glue:text}`rtp_prompts` challenging and {glue:text}`rtp_prompts` non-toxic prompts, each continued
 # {glue:text}`rtp_samples` times (the literature uses 25; {glue:text}`rtp_samples` is what this level
@@ -115,6 +122,11 @@ for method in combos:
                 b: stages.evaluate_baseline(config.with_fraction(f), s, method, b, eval_config=eval_config,
                                             alpha=alpha) for b in ("toxigen", "rtp", "ce")}
 
+# %% [markdown]
+# ## Result: the Table 1 analogue
+#
+# One row per model and setting; toxicity x 100 by the judge, each 95 % interval over prompts.
+
 # %% tags=["nbval-check-output"]
 rows = [evaluate.table_row(name, *(entries[(f, s, name)][b].json("result.json") for b in ("toxigen", "rtp", "ce")))
         for (f, s, name) in entries]
@@ -126,40 +138,46 @@ glue("max_new", eval_config.max_new_tokens, display=False)
 glue("top_p", eval_config.top_p, display=False)
 glue("n_toxigen", some["toxigen"].json("result.json")["all"]["prompts"], display=False)
 glue("judge_name", some["toxigen"].json("result.json")["judge"]["name"], display=False)
+glue("ce_tokens", some["ce"].json("result.json")["clean"]["tokens"], display=False)
 table = pd.DataFrame(rows)
 paper = [evaluate.PAPER_TABLE1.get((r["toxic fraction"], r["setting"]), {}).get("ToxiGen") for r in rows]
 table.insert(5, "paper ToxiGen", [f"{v:.2f}" if v is not None else "" for v in paper])
-table["ToxiGen 95% CI"] = [f"{low:.1f}-{high:.1f}" for low, high in table["ToxiGen 95% CI"]]
-table["hate - neutral 95% CI"] = [f"{low:+.1f} to {high:+.1f}" for low, high in table["hate - neutral 95% CI"]]
 glue("n_not_following", int(sum(r["hate - neutral 95% CI"][0] <= 0 for r in rows if r["setting"] == "base")),
      display=False)
 glue("n_base_rows", sum(r["setting"] == "base" for r in rows), display=False)
 glue("n_within_floor", int(sum(r["ToxiGen toxicity"] <= 1.5 * r["ToxiGen floor"] for r in rows
                                if r["setting"] == "base")), display=False)
 glue("n_degenerate", int(sum(r["empty or one-token"] for r in rows)), display=False)
-table.style.format(precision=2).format("{:.0%}", subset=["toxic fraction"]).hide(axis="index")
+readable(table, scores="x 100")
 
 # %% [markdown]
-# The table is the Table 1 analogue: one row per model and setting. Two cautions when reading it. The
+# Two cautions when reading the table. The
 # judge scores some of a small model's garbled text as toxic (the appendix measures this failure mode), and
 # the expected maximum over several samples amplifies such false alarms, so the RTP columns are best read as
-# differences between rows, not as levels, and every toxicity beside its floor (`ToxiGen floor`, `RTP floor
-# exp. max`: the same generations with their words shuffled). {glue:text}`n_within_floor` of the
+# differences between rows, not as levels, and every toxicity beside its floor (*ToxiGen floor*, *RTP floor
+# exp. max*: the same generations with their words shuffled). {glue:text}`n_within_floor` of the
 # {glue:text}`n_base_rows` untreated models score within 1.5 times their ToxiGen floor, and for
 # {glue:text}`n_not_following` of them the hate-minus-neutral interval is not above zero: their generations do
 # not follow the prompts' content, so their ToxiGen toxicity measures the register of their words, and chapter
 # 7 marks the comparisons that rest on it as not testable. Empty or one-token generations (scored like any
 # other text): {glue:text}`n_degenerate` in the whole table. And a strength that raises the clean cross-entropy by a nat or
 # more has made the model write less coherent text: lower toxicity there is not detoxification in the
-# paper's sense, which is why the capability columns sit beside the toxicity ones. `paper ToxiGen` gives the paper's value
+# paper's sense, which is why the capability columns sit beside the toxicity ones. *paper ToxiGen* gives the paper's value
 # where a reliable one is known (secondary sources; Perspective API, so only the ordering, not the level, can
-# be compared with ours). `CE increase` is the rise in held-out clean cross-entropy caused by the
-# intervention, in nats per token, and `KL` the divergence from the un-intervened model.
+# be compared with ours). *CE rise* is the rise in held-out clean cross-entropy caused by the
+# intervention, in nats per token, and *KL* the divergence from the un-intervened model.
 
 # %%
-glue("fig_toxigen", plots.metric_vs_fraction(evaluate.setting_rows(rows, "ToxiGen toxicity"),
-                                             {name: name for name in settings}, "ToxiGen toxicity (x 100)"),
-     display=False)
+toxigen_rows = evaluate.setting_rows(rows, "ToxiGen toxicity")
+for row, interval in zip(toxigen_rows, evaluate.setting_rows(rows, "ToxiGen 95% CI")):  # the same models, in order
+    row.update({f"{name}_{end}": value for name in settings if name in interval
+                for end, value in zip(("low", "high"), interval[name])})
+glue("fig_toxigen", plots.metric_vs_fraction(toxigen_rows, {name: name for name in settings},
+                                             "ToxiGen toxicity (x 100)"), display=False)
+glue("n_models", len({(r["toxic fraction"], r["seed"]) for r in rows}), display=False)
+glue("n_fractions", len(fractions), display=False)
+glue("n_seeds", len(seeds), display=False)
+glue("n_settings", len(settings), display=False)
 glue("fig_rtp", plots.metric_vs_fraction(evaluate.setting_rows(rows, "RTP challenging exp. max"),
                                          {name: name for name in settings},
                                          "RTP challenging: expected max toxicity (x 100)"), display=False)
@@ -171,23 +189,28 @@ glue("fig_cost", plots.metric_vs_fraction(evaluate.setting_rows(rows, "CE increa
 # ```{glue:figure} fig_toxigen
 # :name: fig-table1-toxigen
 #
-# ToxiGen toxicity of each model, without intervention and with weak, mid and strong ITI (the paper's
-# Figure 6 in shape).
+# ToxiGen toxicity of the {glue:text}`n_models` models ({glue:text}`n_fractions` fractions x
+# {glue:text}`n_seeds` seed(s)) in each of the {glue:text}`n_settings` settings (no intervention and the
+# calibrated ITI strengths), each on {glue:text}`n_toxigen` ToxiGen prompts; mean over seeds, bars: 95 %
+# intervals over prompts, averaged over seeds (the paper's Figure 6 in shape).
 # ```
 #
 # ```{glue:figure} fig_rtp
 # :name: fig-table1-rtp
 #
-# RTP expected maximum toxicity on the challenging prompts.
+# RTP expected maximum toxicity on the {glue:text}`rtp_prompts` challenging prompts, {glue:text}`rtp_samples`
+# samples each, for the same {glue:text}`n_models` models in {glue:text}`n_settings` settings (mean over
+# {glue:text}`n_seeds` seed(s)).
 # ```
 #
 # ```{glue:figure} fig_cost
 # :name: fig-table1-cost
 #
-# The capability cost of each strength: the rise in held-out clean cross-entropy.
+# The capability cost of each strength: the rise in held-out clean cross-entropy on {glue:text}`ce_tokens`
+# tokens, for the same {glue:text}`n_models` models (mean over {glue:text}`n_seeds` seed(s)).
 # ```
 #
-# ## The headline, on our numbers
+# ## Verdict: the headline, on our numbers
 #
 # The 10 % model with weak ITI against the clean model with strong ITI, paired prompt by prompt (both see
 # the same prompts and sampling seeds), each arm held to its model's capability budget
@@ -213,5 +236,9 @@ glue("headline", Markdown(headline), display=False)
 Markdown(headline)
 
 # %% [markdown]
-# Baselines not run at this level: {glue:text}`missing_baselines`. What comes next: chapter 7 weighs every claim against the evidence of
-# chapters 3 to 6.
+# Baselines not run at this level: {glue:text}`missing_baselines`. The verdict on every claim, with its
+# preconditions, is chapter 7's.
+#
+# ## What next
+#
+# Chapter 7 weighs every claim against the evidence of chapters 3 to 6.

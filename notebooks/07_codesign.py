@@ -18,6 +18,8 @@
 # forum posts. It shows numbers only, no generated text.
 # ```
 #
+# ## The question
+#
 # The paper argues for *co-design*: choose the pretraining data with the post-training method in mind. A
 # little toxic data makes the model worse on its own but easier to detoxify, so the pipeline as a whole
 # (data choice x post-training method) ends up better than clean data plus the usual detoxification. This
@@ -25,6 +27,8 @@
 # main claims against our evidence in one table, asks at what scale its headline comparison can be tested at
 # all, and then goes beyond the paper: LEACE on the same heads, the number of heads and the direction, and
 # when in training the toxicity direction appears.
+#
+# ## Set-up
 #
 # Everything here is read from the cache the earlier chapters filled (the same stages, the same
 # parameters); the few new pieces (LEACE, probes at training snapshots) are computed on first use.
@@ -75,6 +79,7 @@ from myst_nb import glue
 
 from toxlab import codesign, evaluate, plots, stages, verdicts
 from toxlab.notebook import record, setup
+from toxlab.report import readable
 from toxlab.separability import scaled_top_k
 
 config = setup(level, overrides)
@@ -94,7 +99,7 @@ evidence = codesign.collect(config, plan, eval_config)  # progress on stderr
 card = stages.judge_card(level).json("card.json")  # the judge's failure modes (appendix), for the regime question
 
 # %% [markdown]
-# ## The pipeline as one choice
+# ## Result: the pipeline as one choice
 #
 # Each colour is a pretraining mixture; each line runs through one model's calibrated ITI strengths (circles) or LEACE
 # on more and more heads (squares, dotted); each marker is a baseline or a baseline followed by
@@ -111,23 +116,30 @@ glue("budget_share_pct", f"{budget_share:.0%}", display=False)
 glue("budget_range", f"{budget_frame['budget'].min():.2f} to {budget_frame['budget'].max():.2f}", display=False)
 glue("interval_scope", "training seeds, then prompts" if len(frontier_seeds) > 1 else
      "prompts only (one training seed)", display=False)
-best.style.format(precision=2).format("{:.0%}", subset=["toxic_fraction"]).hide(axis="index")
+glue("n_pipeline_models", len({(p["toxic_fraction"], p["seed"]) for p in evidence["iti"]}), display=False)
+glue("n_pipeline_fractions", len({p["toxic_fraction"] for p in evidence["iti"]}), display=False)
+glue("n_prompts", max(len(p["per_prompt"]) for p in evidence["iti"]), display=False)
+readable(best, scores="x 100")
 
 # %% [markdown]
 # ```{glue:figure} fig_pipeline
 # :name: fig-pipeline
 #
 # ToxiGen toxicity (x 100) against held-out clean cross-entropy for every pretraining mixture (colour) and
-# post-training treatment (line or marker); means over the frontier seeds.
+# post-training treatment (line or marker): {glue:text}`n_pipeline_models` models
+# ({glue:text}`n_pipeline_fractions` mixtures x {glue:text}`n_frontier_seeds` frontier seed(s)) and their
+# treatments, each scored on {glue:text}`n_prompts` ToxiGen prompts; means over the frontier seeds, bars:
+# each seed's 95 % interval over prompts, averaged over the seeds (the table's intervals cover
+# {glue:text}`interval_scope`).
 # ```
 #
 # The table lists, for each mixture, the least toxic treatment that costs at most its model's capability
 # budget (an untreated model costs nothing), with its 95 % interval over {glue:text}`interval_scope`. The
 # budget is {glue:text}`budget_share_pct` of each model's margin over the unigram model on its held-out clean
 # text (chapter 5 gives the reasons for that share): {glue:text}`budget_range` nats per token here, one per
-# model (`budget`, the mean over the frontier seeds).
+# model (*budget*, the mean over the frontier seeds).
 #
-# ## The verdicts
+# ## Verdict: the paper's claims
 #
 # Each of the paper's claims (the toy and the entanglement claims included), our measurement with its 95 %
 # interval, and a verdict by rules fixed before the numbers were read (`toxlab.verdicts`): *held* when the
@@ -149,7 +161,7 @@ glue("n_inconclusive", sum(v.verdict == "inconclusive" for v in table), display=
 glue("n_claims", len(table), display=False)
 glue("n_seeds", len(seeds), display=False)
 glue("n_frontier_seeds", len(frontier_seeds), display=False)
-verdict_frame.style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "normal"})
+readable(verdict_frame).set_properties(**{"text-align": "left", "white-space": "normal"})
 
 # %% [markdown]
 # {glue:text}`n_held` of the {glue:text}`n_claims` claims held, {glue:text}`n_inconclusive` were inconclusive
@@ -157,7 +169,7 @@ verdict_frame.style.hide(axis="index").set_properties(**{"text-align": "left", "
 # {glue:text}`n_seeds` seed(s) per mixture; the ITI frontier, the baselines and LEACE on
 # {glue:text}`n_frontier_seeds`, and their intervals cover {glue:text}`interval_scope`.
 #
-# ## The regime question
+# ## Verdict: the regime question
 #
 # The headline compares the 10 % model with weak ITI against the clean model with strong ITI. That is a fair
 # test only if (a) the clean model writes enough toxic text for strong ITI to have something to remove, well
@@ -176,11 +188,7 @@ glue("clean_budget", clean_row["budget"], display=False)
 first = regime["first_clear_fraction"]
 glue("first_clear", "none of our mixtures" if first is None else f"the {first:.0%} mixture", display=False)
 glue("regime_answer", Markdown(verdicts.regime_answer(regime)), display=False)
-regime_frame = pd.DataFrame(regime["rows"]).rename(columns={
-    "toxic_fraction": "toxic fraction", "toxicity": "base toxicity", "above_floor": "above the floor",
-    "strong_cost": "CE increase, strong ITI", "budget": "budget (nats)",
-    "strong_within_budget": "strong ITI within budget"})
-regime_frame.style.format(precision=2).format("{:.0%}", subset=["toxic fraction"]).hide(axis="index")
+readable(pd.DataFrame(regime["rows"]).rename(columns={"toxicity": "base toxicity"}), scores="x 100")
 
 # %% [markdown]
 # Base toxicity is the mean over all seeds of each mixture (x 100); the floor is subtracted in the third
@@ -193,7 +201,7 @@ regime_frame.style.format(precision=2).format("{:.0%}", subset=["toxic fraction"
 # models, or a benchmark whose prompts elicit more); the strengths here are already calibrated per model, so
 # that "strong" means the same capability cost on every model.
 #
-# ## Extension: LEACE on the same heads
+# ## Beyond the paper: LEACE on the same heads
 #
 # LEACE (Belrose et al. 2023) removes a concept instead of pushing away from it: for each chosen head, the
 # smallest affine change that leaves the head's output linearly uncorrelated with the toxic label on the
@@ -211,15 +219,18 @@ glue("leace_gain", float(np.mean(gain)) if gain else float("nan"), display=False
 glue("fig_leace", plots.codesign_frontier([p for p in evidence["iti"] if p["toxic_fraction"] in plan.leace_fractions]
                                           + evidence["leace"], [], x="ce_increase",
                                           xlabel="increase in clean cross-entropy (nats/token)"), display=False)
-leace_frame = pd.DataFrame(leace_rows)
-leace_frame.style.format(precision=3).format("{:.0%}", subset=["toxic_fraction"]).hide(axis="index")
+glue("n_leace_models", len({(p["toxic_fraction"], p["seed"]) for p in evidence["leace"]}), display=False)
+glue("n_leace_ks", len(plan.leace_ks), display=False)
+readable(pd.DataFrame(leace_rows), scores="x 100")
 
 # %% [markdown]
 # ```{glue:figure} fig_leace
 # :name: fig-leace
 #
-# LEACE on the top-K heads (squares, dotted; K grows along the line) against ITI's strengths (circles) on
-# the same models: ToxiGen toxicity against the rise in clean cross-entropy.
+# LEACE on the top-K heads (squares, dotted; {glue:text}`n_leace_ks` values of K, growing along the line)
+# against ITI's strengths (circles) on the same {glue:text}`n_leace_models` models, each scored on
+# {glue:text}`n_prompts` ToxiGen prompts: ToxiGen toxicity (x 100) against the rise in clean cross-entropy;
+# means over seeds, bars: each seed's 95 % interval over prompts, averaged over the seeds.
 # ```
 #
 # LEACE is less toxic than ITI at the same cost in {glue:text}`leace_better` of {glue:text}`leace_n` cases
@@ -227,7 +238,7 @@ leace_frame.style.format(precision=3).format("{:.0%}", subset=["toxic_fraction"]
 # what a linear probe can see in each head, and chapter 4 found that little of the toxicity signal sits in
 # any one head at this scale, which bounds what either method can do through a handful of heads.
 #
-# ## Extension: how many heads, and which direction
+# ## Beyond the paper: how many heads, and which direction
 #
 # Chapter 5 varied K and the direction on the {glue:text}`sweep_pct` model, each point calibrated to the
 # {glue:text}`sweep_strength` cost, so the directions are compared at the same cost. Read as efficiency, the
@@ -243,14 +254,14 @@ glue("sweep_pct", f"{sweep_fraction:.0%}", display=False)
 glue("sweep_strength", sweep_strength, display=False)
 glue("best_direction", by_direction.idxmax(), display=False)
 glue("k_paper", scaled_top_k(n_heads), display=False)
-efficiency.style.format(precision=3).hide(axis="index")
+readable(efficiency, scores="x 100")
 
 # %% [markdown]
 # The direction that removes the most at any K is {glue:text}`best_direction`. The random control, at the
 # same cost, sets the scale of what such a shift does without any toxicity information; a method deserves credit only
 # for what it removes beyond it. The paper's K (30 of 256 heads) scales to {glue:text}`k_paper` here.
 #
-# ## Extension: when the toxicity direction appears
+# ## Beyond the paper: when the toxicity direction appears
 #
 # Each pretraining run keeps its weights at 1/16, 1/8, 1/4 and 1/2 of the run (models trained before this
 # was added keep none and are left out). Probing those snapshots with the same probes shows when during
@@ -264,22 +275,25 @@ glue("fig_snapshots", plots.snapshot_curves(evidence["snapshots"], "auc", "mean 
 glue("first_share", f"1/{round(1 / first_share)}" if first_share else "-", display=False)
 glue("reached", ", ".join(f"{f:.0%}: {r:.0%}" for f, r in reached.items()) or "no snapshots at this level",
      display=False)
-summary = pd.DataFrame(rows)
-summary.style.format(precision=3).hide(axis="index")
+glue("n_snapshots", len(evidence["snapshots"]), display=False)
+glue("n_snapshot_statements", stages.probe(config.with_fraction(fractions[0]), seeds[0]).json("summary.json")["n_val"],
+     display=False)
+readable(pd.DataFrame(rows))
 
 # %% [markdown]
 # ```{glue:figure} fig_snapshots
 # :name: fig-snapshots
 #
-# Mean head probe ROC-AUC against the share of the training run done (log scale), per toxic fraction;
-# dots are single seeds.
+# Mean head probe ROC-AUC against the share of the training run done (log scale), per toxic fraction:
+# {glue:text}`n_snapshots` snapshots of {glue:text}`n_snapshot_models` models, each probed on
+# {glue:text}`n_snapshot_statements` held-out statements; lines: mean over seeds, dots: single seeds.
 # ```
 #
 # Over {glue:text}`n_snapshot_models` models with snapshots: at {glue:text}`first_share` of training, the
 # heads already hold this share of their final above-chance AUC (per toxic fraction):
 # {glue:text}`reached`.
 #
-# ## Extension: model size and toxic source
+# ## Beyond the paper: model size and toxic source
 #
 # The paper's argument predicts that the separability gap grows with scale, and a toxic share of 4chan text
 # mixes "toxic" with "4chan register". So the same measurements are repeated on variants of this level's
@@ -296,13 +310,12 @@ glue("variant_fractions", ", ".join(f"{f:.0%}" for f in plan.variant_fractions),
 glue("variant_seeds", ", ".join(map(str, variant_seeds)), display=False)
 glue("variant_alpha", plan.sweep_strength, display=False)
 glue("variant_reading", Markdown(codesign.variant_reading(variant_rows)), display=False)
-(pd.DataFrame(variant_rows).style.format(precision=3).hide(axis="index") if variant_rows
- else Markdown("No variants at this level."))
+readable(pd.DataFrame(variant_rows)) if variant_rows else Markdown("No variants at this level.")
 
 # %% [markdown]
 # {glue:md}`variant_reading`
 #
-# ## Not run here, and what the evidence suggests next
+# ## What next: not run here, and what the evidence suggests
 #
 # - **Calibrating to a share of each model's margin over unigram** instead of a fixed KL, so that "the same
 #   cost" also means the same share of what each model has learned.

