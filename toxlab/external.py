@@ -111,7 +111,7 @@ def resolve_model(name: str | Path) -> ExternalModel:
     text = str(name)
     folder = Path(text).expanduser()
     if not folder.is_dir():
-        if folder.exists() or text.startswith((".", "/", "~")) or text.count("/") != 1:
+        if folder.exists() or text.startswith((".", "/", "~")) or text.count("/") > 1:  # else a hub name
             raise ConfigError(f"--model {text!r} is not a folder; give a folder written by save_pretrained (with "
                               "config.json and the weights) or a hub name such as EleutherAI/pythia-160m")
         folder = _from_hub(text)
