@@ -13,6 +13,8 @@
 # %% [markdown]
 # # Appendix: apply it to your model
 #
+# ## The question
+#
 # The book's instruments (a probe on every attention head, Inference-Time Intervention on the heads the probes
 # rank best, and the toxicity and capability benchmarks) are most useful on checkpoints the reader brings: for
 # example public models trained with and without toxicity filtering. This appendix asks two questions. Do
@@ -153,7 +155,7 @@ wide.rename(index={"toxigen": "ToxiGen toxicity (mean judge score)",
 # {glue:text}`tox_iti:.3f` with it, for a rise in clean cross-entropy of {glue:text}`ce_cost:.3f`
 # nats/token. Every number differs from the book's own path by at most {glue:text}`iti_gap:.2g`.
 #
-# ## What it shows, and what next
+# ## Verdict
 #
 # - **Against the book's path:** on a model handed over as a plain folder, with its own tokenizer, the
 #   `--model` path {glue:md}`iti_verdict` (the probes' accuracies and ROC-AUCs, the heads ITI shifts, the
@@ -166,6 +168,10 @@ wide.rename(index={"toxigen": "ToxiGen toxicity (mean judge score)",
 #   paper's effect shows in public models trained with and without filtering is the reader's experiment.
 #   Text is fed without special tokens, as the book's models were trained; models trained to expect a
 #   beginning-of-text token may probe better with one.
-# - **Next:** run the commands above on pairs of public checkpoints (for example Pythia trained on the
-#   Pile and on the deduplicated Pile, or OLMo checkpoints along training), and compare their probe
-#   distributions and their toxicity at a matched capability cost as chapters 4 to 6 do.
+#
+# ## What next
+#
+# Run the commands above on pairs of public checkpoints (for example Pythia trained on the Pile and on the
+# deduplicated Pile, or OLMo checkpoints along training), and compare their probe distributions and their
+# toxicity at a matched capability cost as chapters 4 to 6 do. A family without an adapter takes one row in
+# `toxlab.adapters` and a tiny config in tests/test_adapters.py.
