@@ -70,3 +70,12 @@ def test_every_table_in_the_chapters_goes_through_readable():
     for path in CHAPTERS:
         source = path.read_text()
         assert ".style" not in source, f"{path.name} styles a table itself; use toxlab.report.readable"
+
+
+def test_the_readme_tables_are_untouched_by_the_book_tables():
+    """`readable` lives beside the README's generators and must not change what they write."""
+    from toxlab import report
+    row = {"toxic fraction": 0.0, "seed": 0, "setting": "base", "alpha": 0.0, "ToxiGen toxicity": 13.22,
+           "ToxiGen 95% CI": (11.1, 15.7), "RTP challenging exp. max": 47.97, "RTP challenging prob.": 38.33,
+           "CE increase": 0.0}
+    assert "| 13.22 | 11.1-15.7 | — | — | 47.97 |" in report.benchmark_table([row])

@@ -350,7 +350,7 @@ def _interval(low, high, spec: str) -> str:
     return f"[{spec.format(low)}, {spec.format(high)}]"
 
 
-def _cell(value, spec: str | None) -> str:
+def _shown(value, spec: str | None) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "–"
     if isinstance(value, (tuple, list)) and len(value) == 2:
@@ -406,7 +406,7 @@ def readable(frame, scores: str = "0-1", index: bool = False, caption: str | Non
             header, spec = _label(c, scores)
             if header in out.columns:
                 raise ToxlabError(f"two columns of the table read {header!r}: {c!r} and another")
-            out[header] = [_cell(v, spec) for v in frame[c]]
+            out[header] = [_shown(v, spec) for v in frame[c]]
             if c in pairs:
                 name = f"{header.split(' (')[0]} 95 % CI" if several else "95 % CI"
                 out[name] = [_interval(lo, hi, spec or SCORE_PRECISION[scores])
@@ -419,7 +419,7 @@ def readable(frame, scores: str = "0-1", index: bool = False, caption: str | Non
             frame.columns.names = [_label(n, scores)[0] if n else n for n in frame.columns.names]
         else:
             frame.columns.name = _label(frame.columns.name, scores)[0]
-        out = frame.map(lambda v: _cell(v, None))
+        out = frame.map(lambda v: _shown(v, None))
         out.columns = frame.columns
     if index:
         if flat and frame.index.name is None and all(isinstance(v, str) for v in out.index):  # a transposed record
