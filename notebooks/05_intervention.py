@@ -292,7 +292,8 @@ glue("ranking_k", len(by_ranking["cv_auc"]["heads"]), display=False)
 glue("ranking_cv_toxicity", by_ranking["cv_auc"]["toxicity"], display=False)
 glue("ranking_acc_toxicity", by_ranking["val_accuracy"]["toxicity"], display=False)
 sweep_table = pd.DataFrame(sweep_rows + [{**r, "direction": f"mass_mean, heads by {r['ranking']}"} for r in ranking_rows])
-sweep_table = sweep_table[["direction", "k", "seed", "alpha", "shift_ratio", "toxicity", "floor", "ce_increase", "kl"]]
+sweep_table = sweep_table[["direction", "k", "seed", "alpha", "shift_ratio", "toxicity", "toxicity_low", "toxicity_high",
+                           "floor", "ce_increase", "kl"]]
 glue("n_sweep_points", len(sweep_rows), display=False)
 glue("n_sweep_seeds", len(sweep_seeds), display=False)
 glue("n_directions", len(directions), display=False)
@@ -308,8 +309,8 @@ readable(sweep_table)
 # {glue:text}`sweep_seeds`), each point at the {glue:text}`sweep_strength` cost: {glue:text}`n_sweep_points`
 # interventions ({glue:text}`n_directions` directions x {glue:text}`n_k_values` values of K x
 # {glue:text}`n_sweep_seeds` seed(s)), each scored on {glue:text}`n_toxigen_prompts` ToxiGen prompts and
-# {glue:text}`ce_tokens` held-out clean tokens. Its un-intervened toxicity is
-# {glue:text}`sweep_base_toxicity:.3f`.
+# {glue:text}`ce_tokens` held-out clean tokens; bars: 95 % intervals over prompts. Its un-intervened toxicity
+# is {glue:text}`sweep_base_toxicity:.3f`.
 # ```
 #
 # The alpha column shows how different the doses are that reach the same cost: the random and probe-weight

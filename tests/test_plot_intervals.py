@@ -34,3 +34,12 @@ def test_lines_with_intervals_are_set_apart_so_their_bars_do_not_hide_each_other
     xs = [tuple(line.get_xdata()) for line in fig.axes[0].get_lines() if line.get_marker() == "o"]
     assert len(set(xs)) == 2 and all(abs(a - b) < 1 for a, b in zip(*xs))  # apart, by less than a point
     assert sorted(_bars(fig)) == [(7.0, 11.0), (7.0, 11.0), (8.0, 12.0), (8.0, 12.0)]
+
+
+def test_the_sweep_panels_draw_intervals_where_the_measure_has_them():
+    rows = [{"direction": "random", "k": k, "toxicity": 0.1 * k, "toxicity_low": 0.1 * k - 0.05,
+             "toxicity_high": 0.1 * k + 0.05, "ce_increase": 0.2} for k in (1, 2)]
+    fig = plots.sweep_lines(rows, "k", {"toxicity": "toxicity", "ce_increase": "CE rise"}, "direction", "K")
+    assert _bars(fig) == [(0.05, 0.15), (0.15, 0.25)]
+    from matplotlib.collections import LineCollection
+    assert not [c for c in fig.axes[1].collections if isinstance(c, LineCollection)]  # CE carries no interval

@@ -368,7 +368,8 @@ def snapshot_curves(rows: list[dict], key: str, ylabel: str) -> Figure:
 
 
 def sweep_lines(rows: list[dict], x: str, ys: dict[str, str], group: str, xlabel: str, log_x: bool = False) -> Figure:
-    """One panel per measure in `ys` ({key: label}) against `x`, one line per value of `group`."""
+    """One panel per measure in `ys` ({key: label}) against `x`, one line per value of `group`; a measure
+    whose rows carry `<key>_low` / `<key>_high` gets its 95 % intervals as bars."""
     fig, axes = _figure(len(ys), (3.4 * len(ys), 3.2))
     groups = sorted({r[group] for r in rows}, key=str)
     palette = sns.color_palette("deep", len(groups))
@@ -376,6 +377,7 @@ def sweep_lines(rows: list[dict], x: str, ys: dict[str, str], group: str, xlabel
         for color, g in zip(palette, groups):
             sel = sorted((r for r in rows if r[group] == g), key=lambda r: r[x])
             ax.plot([r[x] for r in sel], [r[key] for r in sel], marker="o", ms=4, color=color, label=str(g))
+            _interval_bars(ax, [[r] for r in sel], x, key, color)
         ax.set(xlabel=xlabel, ylabel=label)
         if log_x:
             ax.set_xscale("log", base=2)
