@@ -17,8 +17,10 @@ Per seed, chapter 5 evaluates every model of the level and, on the sweep seeds, 
 ran its grid and its sweep (fixed alpha) on every seed; the calibrated one runs the secondary alphas and the
 sweep (each point calibrated) on the sweep seeds only. `per_seed` scales this model's measured times to
 that plan: the calibrated design's cost on a sweep seed, on any other seed, and on average over the level's
-seeds, against the old design's. Run it on a cache that does not hold this model's evaluations yet (the
-times are read back from the manifests, whenever they were built). Prints one JSON line and merges it into
+seeds, against the old design's, twice: from the builds' wall times (the manifests') and from the CPU time
+this process spent on each (`*_cpu_*`: the work itself, which other jobs on a shared machine inflate far
+less). Run it on a cache that does not hold this model's evaluations and calibrations yet (cached ones
+would read back old wall times and no CPU time). Prints one JSON line and merges it into
 bench/results.json.
 
     python bench/dose_bench.py [--preset cpu] [--fraction 0.1] [--seed 0] [--sweep]
@@ -30,6 +32,7 @@ import argparse
 import itertools
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
 
     for benchmark in ("ce", "toxigen"):  # warm-up, untimed: imports, the judge's first load, allocations
         stages.evaluate(config, args.seed, benchmark, alpha=WARM_UP_ALPHA, eval_config=eval_config, progress=False)
+    start = time.process_time()
     calibration = stages.calibration(config, args.seed, targets=targets, progress=False)
+    calibration_cpu_s = time.process_time() - start
     alphas = stages.calibrated_alphas(config, args.seed, targets=targets, progress=False)
     primary = {"base": 0.0, **alphas}
     secondary = {f"alpha {a:g}": a for a in args.secondary if a}
@@ -78,51 +83,69 @@ def main(argv: list[str] | None = None) -> int:
     build_s = {}  # alpha -> build time (s) of ToxiGen generation and scoring plus the capability cost
     order = [a for pair in itertools.zip_longest(sorted({*primary.values(), *secondary.values()}),
                                                  sorted(grid.values())) for a in pair if a is not None]
+    cpu_s = {}  # alpha -> the CPU seconds this process spent on that point (all threads)
     for alpha in dict.fromkeys(order):  # alternating designs, each point once
+        start = time.process_time()
         build_s[alpha] = sum(stages.evaluate(config, args.seed, benchmark, alpha=alpha, eval_config=eval_config,
                                              progress=False).manifest["wall_s"] for benchmark in ("ce", "toxigen"))
+        cpu_s[alpha] = time.process_time() - start
 
     calibration_s = calibration.manifest["wall_s"]
-    point_s = float(np.mean(list(build_s.values())))
     n_heads = config.model.n_layers * config.model.n_heads
     k_default = scaled_top_k(n_heads)
     combos = [(d, k) for d in DIRECTIONS for k in K_VALUES if k <= n_heads and (d, k) != ("mass_mean", k_default)]
     rankings = list(RANKINGS)
     sweep_calibration_s = []
+    sweep_calibration_cpu_s = []
     if args.sweep:
-        sweep_calibration_s = [stages.calibration(config, args.seed, k=k, direction=d, targets=targets,
-                                                  progress=False).manifest["wall_s"] for d, k in combos]
-        sweep_calibration_s += [stages.calibration(config, args.seed, ranking=r, targets=targets,
-                                                   progress=False).manifest["wall_s"] for r in rankings]
-    sweep_cal_s = float(np.mean(sweep_calibration_s)) if sweep_calibration_s else calibration_s
+        for kw in [{"k": k, "direction": d} for d, k in combos] + [{"ranking": r} for r in rankings]:
+            start = time.process_time()
+            sweep_calibration_s.append(stages.calibration(config, args.seed, targets=targets, progress=False,
+                                                          **kw).manifest["wall_s"])
+            sweep_calibration_cpu_s.append(time.process_time() - start)
 
     models = len(stages.fractions_for(config))
-    per_model = {"calibrated": calibration_s + sum(build_s[a] for a in primary.values()),
-                 "calibrated_sweep_seed": calibration_s + sum(build_s[a] for a in {*primary.values(),
-                                                                                    *secondary.values()}),
-                 "grid": sum(build_s[a] for a in grid.values())}
     # The sweep: each (direction, K) but the frontier's own, and each other ranking, as one more point;
     # the calibrated design calibrates each first, the old one ran them at one fixed alpha.
     sweep_points = len(combos) + len(rankings)
-    per_seed = {"calibrated_sweep_seed": models * per_model["calibrated_sweep_seed"]
-                + sweep_points * (sweep_cal_s + point_s),
-                "calibrated_other_seed": models * per_model["calibrated"],
-                "grid": models * per_model["grid"] + len(combos) * point_s}
-    per_seed["calibrated_mean"] = (per_seed["calibrated_sweep_seed"]
-                                   + (args.seeds - 1) * per_seed["calibrated_other_seed"]) / args.seeds
+
+    def per_seed(points: dict[float, float], calibration: float, sweep_calibration: float) -> dict[str, float]:
+        """Chapter 5's evaluation time per seed (minutes) from one model's times (s): a point per alpha,
+        its calibration, and a sweep calibration (the mean over the sweep's, when measured)."""
+        point = float(np.mean(list(points.values())))
+        per_model = {"calibrated": calibration + sum(points[a] for a in primary.values()),
+                     "calibrated_sweep_seed": calibration + sum(points[a] for a in {*primary.values(),
+                                                                                     *secondary.values()}),
+                     "grid": sum(points[a] for a in grid.values())}
+        out = {"calibrated_sweep_seed": models * per_model["calibrated_sweep_seed"]
+               + sweep_points * (sweep_calibration + point),
+               "calibrated_other_seed": models * per_model["calibrated"],
+               "grid": models * per_model["grid"] + len(combos) * point}
+        out["calibrated_mean"] = (out["calibrated_sweep_seed"]
+                                  + (args.seeds - 1) * out["calibrated_other_seed"]) / args.seeds
+        return {name: round(s / 60, 1) for name, s in out.items()} | {
+            "ratio_mean_per_seed": round(out["calibrated_mean"] / out["grid"], 3),
+            "ratio_sweep_seed": round(out["calibrated_sweep_seed"] / out["grid"], 3),
+            "ratio_other_seed": round(out["calibrated_other_seed"] / out["grid"], 3)}
+
+    def mean_or(values: list[float], default: float) -> float:
+        return float(np.mean(values)) if values else default
+
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     record({"bench": "dose", "preset": args.preset, "device": device_name(device),
             "model": f"{args.fraction:g} toxic, seed {args.seed}", "targets": targets,
             "calibrated_alphas": {name: round(a, 3) for name, a in alphas.items()},
-            "calibration_s": round(calibration_s, 1),
+            "calibration_s": round(calibration_s, 1), "calibration_cpu_s": round(calibration_cpu_s, 1),
             "kl_evaluations": calibration.json("calibration.json")["evaluations"],
-            "sweep_calibrations": len(sweep_calibration_s), "sweep_calibration_s": round(sweep_cal_s, 1),
+            "sweep_calibrations": len(sweep_calibration_s),
+            "sweep_calibration_s": round(mean_or(sweep_calibration_s, calibration_s), 1),
+            "sweep_calibration_cpu_s": round(mean_or(sweep_calibration_cpu_s, calibration_cpu_s), 1),
             "point_s": {f"alpha {a:g}": round(s, 1) for a, s in build_s.items()},
-            "per_model_s": {name: round(s, 1) for name, s in per_model.items()},
+            "point_cpu_s": {f"alpha {a:g}": round(s, 1) for a, s in cpu_s.items()},
             "models_per_seed": models, "seeds": args.seeds, "sweep_points": sweep_points,
-            "per_seed_min": {name: round(s / 60, 1) for name, s in per_seed.items()},
-            "ratio_mean_per_seed": round(per_seed["calibrated_mean"] / per_seed["grid"], 3),
-            "ratio_sweep_seed": round(per_seed["calibrated_sweep_seed"] / per_seed["grid"], 3),
+            "per_seed_min": per_seed(build_s, calibration_s, mean_or(sweep_calibration_s, calibration_s)),
+            "per_seed_cpu_min": per_seed(cpu_s, calibration_cpu_s,
+                                         mean_or(sweep_calibration_cpu_s, calibration_cpu_s)),
             "load_avg": [round(load_before, 2), round(os.getloadavg()[0], 2)], "torch": torch.__version__})
     return 0
 

@@ -89,6 +89,13 @@ BENCH_TABLES = (
                 f"{r['tokens_per_s_iti']:,.0f}", f"{r['overhead_pct']:+.1f} %")),
     ("judge", ("judge", "level", "device", "texts/s"), "lllr",
      lambda r: (r.get("judge", ""), r["preset"], r["device"], f"{r['texts_per_s']:,.0f}")),
+    ("dose", ("ITI dosing, chapter 5 per seed: preset", "device", "measured on", "calibration",
+              "old grid", "calibrated: sweep seed", "other seeds", "mean over seeds", "mean vs grid"), "lllrrrrrr",
+     lambda r: (r["preset"], r["device"], r["model"],
+                f"{r['kl_evaluations']} KL evaluations, {r['calibration_cpu_s']:.0f} CPU s",
+                *(f"{r['per_seed_cpu_min'][k]:.1f} CPU min" for k in ("grid", "calibrated_sweep_seed",
+                                                                      "calibrated_other_seed", "calibrated_mean")),
+                f"{r['per_seed_cpu_min']['ratio_mean_per_seed']:.2f}x")),
     ("book", ("book: level", "cache", "device", "HTML built", "wall time", "stage builds (ledgers)"), "llllrr",
      lambda r: (r["preset"] + (f" ({r['part']})" if r.get("part") else ""), r["mode"], r["device"],
                 "yes" if r.get("html") else "no", _minutes(r["wall_s"]),
@@ -98,7 +105,7 @@ BENCH_TABLES = (
 
 def bench_table(results: list[dict]) -> str:
     """Markdown tables of bench/results.json: training tokens/s and MFU per preset and device, then the
-    `loop`, `compile`, `optimizer`, `cudagraphs`, `probe`, `iti`, `judge` and `book` lines (a table for each
+    `loop`, `compile`, `optimizer`, `cudagraphs`, `probe`, `iti`, `judge`, `dose` and `book` lines (a table for each
     that has lines)."""
     tables = []
     for bench, header, align, cells in BENCH_TABLES:
@@ -226,6 +233,7 @@ def regenerate(level: str, chapters: Path | None = None, readme: Path | None = N
     if text != before:
         readme.write_text(text)
     return text != before
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # The tables a reader sees in the book: one label table, one function.
