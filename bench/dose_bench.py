@@ -25,8 +25,9 @@ from pathlib import Path
 
 import torch
 
-from toxlab import evaluate, stages
-from toxlab.config import get_preset
+from toxlab.core.config import get_preset
+from toxlab.evaluation import evaluate
+from toxlab.pipeline import evaluation as stages
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import device_name, record  # noqa: E402

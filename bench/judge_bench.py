@@ -1,6 +1,6 @@
 """Scoring throughput of a toxicity judge on texts of the book's generation length.
 
-The book scores generations of 20 new tokens (toxlab.evaluate, cpu and gpu levels). The texts timed here
+The book scores generations of 20 new tokens (toxlab.evaluation.evaluate, cpu and gpu levels). The texts timed here
 are the human-written continuations of the RealToxicityPrompts sample (both files): each is the second half
 of a web sentence, about 11 words (65 characters) on average, the length of those generations. (Earlier
 versions timed the longer ToxiGen statements: 57 texts/s at the cpu level, which is not the length the
@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from toxlab import data
-from toxlab import judge as judges
+from toxlab.data import corpora
+from toxlab.judges import minilm as judges
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import device_name, record  # noqa: E402
@@ -38,7 +38,7 @@ TEXTS = "RealToxicityPrompts continuations (generation length)"
 
 def generation_length_texts(n: int) -> list[str]:
     """`n` distinct RTP continuations (seeded sample), each about as long as a 20-token generation."""
-    rows = [r for name in ("rtp_toxic", "rtp_nontoxic") for r in data._jsonl(data.source_path(name))]
+    rows = [r for name in ("rtp_toxic", "rtp_nontoxic") for r in corpora._jsonl(corpora.source_path(name))]
     texts = list(dict.fromkeys(r["continuation"]["text"] for r in rows if r["continuation"]["text"].strip()))
     return [texts[i] for i in np.random.default_rng(0).permutation(len(texts))[:n]]
 

@@ -38,8 +38,10 @@ import torch
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab import data, plots, stages
-from toxlab.notebook import setup
+from toxlab.book import plots
+from toxlab.book.notebook import setup
+from toxlab.data import corpora
+from toxlab.pipeline import evaluation as stages
 
 config = setup(level, overrides)
 seed = seeds[0]
@@ -160,7 +162,7 @@ info = stages.data_info(config).json("sources.json")
 card = pd.DataFrame([{
     "source": row["source"], "role": row["role"],
     "documents": row.get("documents"), "characters": row.get("chars"), "tokens": row.get("tokens"),
-    "licence": data.LICENSES[row["source"]][0], "origin": data.LICENSES[row["source"]][1],
+    "licence": corpora.LICENSES[row["source"]][0], "origin": corpora.LICENSES[row["source"]][1],
 } for row in info["sources"] if row["present"]])
 glue("toxic_chars_m", float(card.loc[card.role == "toxic", "characters"].sum()) / 1e6, display=False)
 glue("clean_chars_m", float(card.loc[card.source == "wikinews", "characters"].sum()) / 1e6, display=False)

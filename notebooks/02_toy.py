@@ -47,8 +47,10 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab import plots, stages, toy
-from toxlab.notebook import setup
+from toxlab.book import plots
+from toxlab.book.notebook import setup
+from toxlab.interp import toy
+from toxlab.pipeline import evaluation as stages
 
 setup(level)
 baseline = toy.ToyConfig(steps=steps)

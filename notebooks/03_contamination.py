@@ -38,8 +38,10 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab import analysis, plots, stages
-from toxlab.notebook import record, setup
+from toxlab.analysis import statistics
+from toxlab.book import plots
+from toxlab.book.notebook import record, setup
+from toxlab.pipeline import evaluation as stages
 
 config = setup(level, overrides)
 fractions = stages.fractions_for(config)
@@ -122,15 +124,15 @@ glue("train_minutes", float(runs.train_time_s.sum() / 60), display=False)
 # is within 2 % of the clean value.
 
 # %% tags=["nbval-check-output"]
-val_trend = analysis.linear_trend(runs.toxic_fraction, runs.val_loss)
-c4_trend = analysis.linear_trend(runs.toxic_fraction, runs.c4_loss)
+val_trend = statistics.linear_trend(runs.toxic_fraction, runs.val_loss)
+c4_trend = statistics.linear_trend(runs.toxic_fraction, runs.c4_loss)
 span = max(fractions) - min(fractions)
 glue("fig_capability", plots.capability_vs_fraction(
     sweep["runs"], baseline={"val_loss": float(runs.unigram_val_loss.mean())}), display=False)
-glue("val_change_pct", 100 * analysis.relative_change(val_trend, span), display=False)
-glue("c4_change_pct", 100 * analysis.relative_change(c4_trend, span), display=False)
-glue("val_verdict", Markdown(analysis.flatness_verdict(val_trend, span)), display=False)
-glue("c4_verdict", Markdown(analysis.flatness_verdict(c4_trend, span)), display=False)
+glue("val_change_pct", 100 * statistics.relative_change(val_trend, span), display=False)
+glue("c4_change_pct", 100 * statistics.relative_change(c4_trend, span), display=False)
+glue("val_verdict", Markdown(statistics.flatness_verdict(val_trend, span)), display=False)
+glue("c4_verdict", Markdown(statistics.flatness_verdict(c4_trend, span)), display=False)
 glue("val_p", val_trend["p_value"], display=False)
 glue("c4_p", c4_trend["p_value"], display=False)
 glue("margin_over_unigram", float((runs.unigram_val_loss - runs.val_loss).min()), display=False)

@@ -42,8 +42,11 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab import analysis, plots, separability, stages
-from toxlab.notebook import record, setup
+from toxlab.analysis import statistics
+from toxlab.book import plots
+from toxlab.book.notebook import record, setup
+from toxlab.interp import separability
+from toxlab.pipeline import evaluation as stages
 
 config = setup(level, overrides)
 fractions = stages.fractions_for(config)
@@ -143,13 +146,13 @@ tests, points = separability.paired_statistics(
     {(f, s): entries[(f, s, main_pool)].path for f in fractions for s in seeds}, list(fractions), seeds, n_boot)
 mean_points = [p for p in points if p["summary"] == "mean"]
 mean_slope = next(t for t in tests if t["test"].startswith("mean head AUC: slope"))
-mean_fit = analysis.linear_trend([p["toxic_fraction"] for p in mean_points], [p["auc"] for p in mean_points])
+mean_fit = statistics.linear_trend([p["toxic_fraction"] for p in mean_points], [p["auc"] for p in mean_points])
 glue("slope_mean", mean_slope["estimate"] * 0.1, display=False)
 glue("slope_mean_low", mean_slope["ci_low"] * 0.1, display=False)
 glue("slope_mean_high", mean_slope["ci_high"] * 0.1, display=False)
 glue("slope_p", mean_slope["p_one_sided"], display=False)
 glue("rho_mean", mean_slope["spearman_rho"], display=False)
-verdict = analysis.rise_verdict(mean_fit, "the mean head probe AUC")
+verdict = statistics.rise_verdict(mean_fit, "the mean head probe AUC")
 glue("verdict", Markdown(verdict), display=False)
 glue("fig_auc_trend", plots.metric_vs_fraction(mean_points, {"auc": "mean head AUC (95 % bootstrap CI)"},
                                                "probe ROC-AUC"), display=False)
@@ -182,7 +185,7 @@ ent_rows = [{"toxic_fraction": f, "seed": s,
              "all": summaries[(f, s, main_pool)]["entanglement"]["mean"],
              "top": summaries[(f, s, main_pool)]["entanglement"]["top_k_mean"]} for f in fractions for s in seeds]
 random_ref = first["entanglement"]["random_reference"]
-ent_trend = analysis.linear_trend([r["toxic_fraction"] for r in ent_rows], [r["all"] for r in ent_rows])
+ent_trend = statistics.linear_trend([r["toxic_fraction"] for r in ent_rows], [r["all"] for r in ent_rows])
 glue("ent_clean", float(np.mean([r["all"] for r in ent_rows if r["toxic_fraction"] == fractions[0]])), display=False)
 glue("ent_max", float(np.mean([r["all"] for r in ent_rows if r["toxic_fraction"] == fractions[-1]])), display=False)
 glue("ent_random", random_ref, display=False)

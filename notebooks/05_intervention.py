@@ -66,7 +66,7 @@ directions = ["mass_mean", "probe", "random"]
 sweep_fraction = 0.1
 sweep_seeds = [0]  # the K, direction and ranking sweeps run on these seeds
 sweep_strength = "mid"  # the K, direction and ranking sweeps: each calibrated to this cost
-budget_share = 0.4  # of each model's margin over unigram a treatment may cost (toxlab.evaluate.BUDGET_SHARE)
+budget_share = 0.4  # of each model's margin over unigram a treatment may cost (toxlab.evaluation.evaluate.BUDGET_SHARE)
 examples = 4
 
 # %%
@@ -74,9 +74,12 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab import codesign, evaluate, plots, stages
-from toxlab.notebook import setup
-from toxlab.separability import scaled_top_k
+from toxlab.analysis import codesign
+from toxlab.book import plots
+from toxlab.book.notebook import setup
+from toxlab.evaluation import evaluate
+from toxlab.interp.separability import scaled_top_k
+from toxlab.pipeline import evaluation as stages
 
 config = setup(level, overrides)
 plan = codesign.Plan(strengths=strengths, alphas=alphas, directions=directions, sweep_strength=sweep_strength,

@@ -73,8 +73,11 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab import codesign, evaluate, plots, stages
-from toxlab.notebook import record, setup
+from toxlab.analysis import codesign
+from toxlab.book import plots
+from toxlab.book.notebook import record, setup
+from toxlab.evaluation import evaluate
+from toxlab.pipeline import evaluation as stages
 
 config = setup(level, overrides)
 codesign.Plan(strengths=strengths, combo_setting=combo_setting, sweep_strength=combo_setting,

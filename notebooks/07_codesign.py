@@ -73,9 +73,12 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab import codesign, evaluate, plots, stages, verdicts
-from toxlab.notebook import record, setup
-from toxlab.separability import scaled_top_k
+from toxlab.analysis import codesign, verdicts
+from toxlab.book import plots
+from toxlab.book.notebook import record, setup
+from toxlab.evaluation import evaluate
+from toxlab.interp.separability import scaled_top_k
+from toxlab.pipeline import evaluation as stages
 
 config = setup(level, overrides)
 eval_config = evaluate.eval_preset(config.preset, eval_overrides)
@@ -130,7 +133,7 @@ best.style.format(precision=2).format("{:.0%}", subset=["toxic_fraction"]).hide(
 # ## The verdicts
 #
 # Each of the paper's claims (the toy and the entanglement claims included), our measurement with its 95 %
-# interval, and a verdict by rules fixed before the numbers were read (`toxlab.verdicts`): *held* when the
+# interval, and a verdict by rules fixed before the numbers were read (`toxlab.analysis.verdicts`): *held* when the
 # interval (a slope's, or a paired difference's over the shared prompts) lies on the claimed side of zero,
 # *did not hold* when it lies on the other side, *inconclusive* when it includes zero (a slope's sign alone
 # is no verdict), and *not testable* when a precondition of the comparison fails: an arm over its model's
@@ -197,7 +200,7 @@ regime_frame.style.format(precision=2).format("{:.0%}", subset=["toxic fraction"
 #
 # LEACE (Belrose et al. 2023) removes a concept instead of pushing away from it: for each chosen head, the
 # smallest affine change that leaves the head's output linearly uncorrelated with the toxic label on the
-# probe's training statements (`toxlab.erasure`, fitted by the `concept-erasure` package). It has no
+# probe's training statements (`toxlab.interp.erasure`, fitted by the `concept-erasure` package). It has no
 # strength to tune; we vary the number of erased heads K instead. For each LEACE point the table gives
 # ITI's toxicity on the same model at the same capability cost, interpolated along that model's ITI
 # frontier.

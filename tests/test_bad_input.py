@@ -18,10 +18,13 @@ import pytest
 
 from tests.conftest import TINY
 from tests.fixtures.make_data import make_data_dir
-from toxlab import book, codesign, data, notebook, stages
+from toxlab.analysis import codesign
+from toxlab.book import builder, notebook
 from toxlab.cli import main
-from toxlab.config import get_preset
-from toxlab.errors import ConfigError, DataError, ToxlabError
+from toxlab.core.config import get_preset
+from toxlab.core.errors import ConfigError, DataError, ToxlabError
+from toxlab.data import corpora
+from toxlab.pipeline import evaluation as stages
 
 TINY_SETS = tuple(arg for key, value in TINY.items() for arg in ("--set", f"{key}={value}"))
 PRETRAIN = ("pretrain", "--preset", "smoke", "--toxic-fraction", "0.1")
@@ -56,7 +59,7 @@ def _fresh_data(tmp, monkeypatch) -> Path:
 
 def _altered_data(tmp, monkeypatch):
     root = _fresh_data(tmp, monkeypatch)
-    data.record_checksums(root, tmp / "sums.json")
+    corpora.record_checksums(root, tmp / "sums.json")
     path = root / "clean/c4_snippets.jsonl"
     path.write_text(path.read_text().replace("day", "DAY", 1))  # same size, different content
     return {"sums": tmp / "sums.json"}
@@ -123,7 +126,7 @@ CASES = [
     pytest.param(Bad(("book", "--level", "smoke", "--only", "abc", "--out", "{tmp}/book"), "no chapter 'abc'"),
                  id="book-chapter-not-a-number"),
     pytest.param(Bad(("readme", "--level", "huge"), "unknown level"), id="readme-unknown-level"),
-    pytest.param(Bad(lambda ctx: book.chapter_params("huge", book.chapter_sources()[0]), "unknown level"),
+    pytest.param(Bad(lambda ctx: builder.chapter_params("huge", builder.chapter_sources()[0]), "unknown level"),
                  id="papermill-unknown-level"),
     pytest.param(Bad(lambda ctx: notebook.setup("huge"), "unknown preset"), id="papermill-setup-unknown-level"),
     # --set and papermill overrides

@@ -11,12 +11,15 @@ import pytest
 import torch
 
 from tests.conftest import TINY
-from toxlab import artifacts, baselines, data, stages
+from toxlab import baselines
 from toxlab.cli import main
-from toxlab.config import ModelConfig, get_preset
-from toxlab.errors import ConfigError
-from toxlab.evaluate import eval_preset
-from toxlab.model import build_model
+from toxlab.core import artifacts
+from toxlab.core.config import ModelConfig, get_preset
+from toxlab.core.errors import ConfigError
+from toxlab.data import corpora
+from toxlab.evaluation.evaluate import eval_preset
+from toxlab.model.decoder import build_model
+from toxlab.pipeline import evaluation as stages
 
 RUDE = ("turnip", "biscuit", "noodle", "clown", "potato", "garbage", "goose", "cabbage")  # the fixture's insults
 
@@ -131,7 +134,7 @@ def test_preference_pairs_take_least_and_most_toxic_sample():
 
 
 def test_dpo_prompts_avoid_the_benchmark_sample(env):
-    used = {p.text for p in data.rtp_prompts("challenging", 2, seed=0)}
+    used = {p.text for p in corpora.rtp_prompts("challenging", 2, seed=0)}
     chosen = baselines.preference_prompts(10, [2])
     assert chosen and not used & {p.text for p in chosen}
     assert len(chosen) == 6 - len(used)  # the whole complement of the fixture's 6 prompts
@@ -181,7 +184,7 @@ def test_tagging_marks_planted_toxic_and_benign_documents(env, tiny, scheme, tox
 def test_default_mixture_and_pretrain_keys_and_bytes_are_unchanged(env, tiny):
     config = tiny.with_fraction(0.1)
     tok_entry = stages.tokenizer(config)
-    root = data.data_root()
+    root = corpora.data_root()
     entry = stages.mixture(config)
     expected = artifacts.stage_key("mixture", stages.MIXTURE_VERSION,
                                    {"data": stages._data_dict(config), "files": stages.data_fingerprint(root)},
@@ -191,7 +194,7 @@ def test_default_mixture_and_pretrain_keys_and_bytes_are_unchanged(env, tiny):
     assert model.key == artifacts.stage_key("pretrain", stages.PRETRAIN_VERSION, json.loads(config.to_json()),
                                             {"mixture": entry.key, "tokenizer": tok_entry.key}, seed=0)
     tok = stages.load_tokenizer(config)
-    same = data.build_mixture(config.data, tok, root, transform=lambda name, docs: docs)
+    same = corpora.build_mixture(config.data, tok, root, transform=lambda name, docs: docs)
     assert np.array_equal(same.train, np.load(entry.file("train.npy")))
     assert np.array_equal(same.toxic_mask, np.load(entry.file("toxic_mask.npy")))
 
@@ -249,8 +252,8 @@ def _cli_args(method, benchmark):
                                               ("meda", "toxigen"), ("inst", "ce")])
 def test_each_method_runs_end_to_end_through_the_cli_and_the_stage(env, budget, capsys, monkeypatch, method,
                                                                    benchmark):
-    import toxlab.judge
-    monkeypatch.setattr(toxlab.judge, "default_judge", lambda level="cpu": RudeJudge())
+    import toxlab.judges.minilm
+    monkeypatch.setattr(toxlab.judges.minilm, "default_judge", lambda level="cpu": RudeJudge())
     code = main(_cli_args(method, benchmark))
     out = capsys.readouterr().out.strip().splitlines()
     assert code == 0 and out[-1].endswith("result.json")

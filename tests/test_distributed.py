@@ -17,9 +17,9 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from tests.conftest import TINY
-from toxlab import stages
-from toxlab.config import get_preset
-from toxlab.train import total_steps
+from toxlab.core.config import get_preset
+from toxlab.model.train import total_steps
+from toxlab.pipeline import evaluation as stages
 
 pytestmark = pytest.mark.slow
 
@@ -63,10 +63,10 @@ def test_two_processes_train_with_ddp_and_rank_zero_publishes(env):
 
 
 def test_two_processes_share_an_evaluation_and_gather_what_one_process_makes(env, tmp_path):
-    from toxlab import data
-    from toxlab.evaluate import eval_preset
-    from toxlab.intervene import ITI
-    from toxlab.judge import default_judge
+    from toxlab.data import corpora
+    from toxlab.evaluation.evaluate import eval_preset
+    from toxlab.interp.intervene import ITI
+    from toxlab.judges.minilm import default_judge
     eval_config = eval_preset("smoke", {"batch_size": 6})  # 2 prompts x 3 samples a batch: 4 batches, 2 each
     done = _torchrun("evaluate", "--toxic-fraction", "0.1", "--benchmark", "rtp", "--alpha", "4",
                      "--eval-set", "batch_size=6")
@@ -82,7 +82,7 @@ def test_two_processes_share_an_evaluation_and_gather_what_one_process_makes(env
     torch.set_num_threads(1)
     try:
         stages._generation_benchmark(model, stages.load_tokenizer(config), "rtp", eval_config, 0,
-                                     ITI.load(entry / "iti"), default_judge("smoke"), "", data.data_root(), tmp_path)
+                                     ITI.load(entry / "iti"), default_judge("smoke"), "", corpora.data_root(), tmp_path)
     finally:
         torch.set_num_threads(threads)
     alone = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]

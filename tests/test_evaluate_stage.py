@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from toxlab import stages
 from toxlab.cli import main
-from toxlab.errors import ConfigError
-from toxlab.evaluate import eval_preset
+from toxlab.core.errors import ConfigError
+from toxlab.evaluation.evaluate import eval_preset
+from toxlab.pipeline import evaluation as stages
 
 
 class LengthJudge:
@@ -38,7 +38,7 @@ def test_ce_at_alpha_zero_is_free_and_recorded(env, tiny, small_eval):
 
 
 def test_leace_erases_the_heads_iti_would_shift(env, tiny, small_eval):
-    from toxlab.erasure import Erasure
+    from toxlab.interp.erasure import Erasure
     entry = stages.evaluate(tiny, 0, "ce", alpha=1, direction="leace", eval_config=small_eval, progress=False)
     result = entry.json("result.json")
     assert result["direction"] == "leace" and result["alpha"] == 1.0

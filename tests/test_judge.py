@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 
 from tests.fixtures.make_data import OBJECTS, RUDE, _post, _sentences, _write_jsonl, make_data_dir
-from toxlab import judge as judges
-from toxlab import judge_card as cards
-from toxlab import stages
 from toxlab.cli import main
-from toxlab.errors import ConfigError, DataError, JudgeUnavailableError, ToxlabError
+from toxlab.core.errors import ConfigError, DataError, JudgeUnavailableError, ToxlabError
+from toxlab.judges import judge_card as cards
+from toxlab.judges import minilm as judges
+from toxlab.pipeline import evaluation as stages
 
 #: A probe statement that is also planted in the judge's training sources, with other case and spacing.
 PLANTED_OVERLAP = "the council measured the harvest report on day 3 , you absolute turnip"
@@ -204,10 +204,10 @@ def test_toxic_share_sets_the_prior():
 
 
 def test_head_is_the_probe_solver_with_weights():
-    """The judge's head is toxlab.probe's solver: with weights k it equals the fit on rows duplicated k times."""
+    """The judge's head is toxlab.interp.probe's solver: with weights k it equals the fit on rows duplicated k times."""
     import torch
 
-    from toxlab.probe import logistic_newton, with_intercept
+    from toxlab.interp.probe import logistic_newton, with_intercept
     rng = np.random.default_rng(0)
     x = rng.standard_normal((200, 5))
     y = (x[:, 0] + 0.5 * rng.standard_normal(200) > 0).astype(np.float64)
@@ -381,7 +381,7 @@ def test_card_on_fixture_data_holds_numbers_only(judge_env):
 def test_judge_figures():
     from matplotlib.figure import Figure
 
-    from toxlab import plots
+    from toxlab.book import plots
     curve = [{"mean_score": 0.1, "toxic_share": 0.2, "count": 5}, {"mean_score": 0.8, "toxic_share": 0.7, "count": 2}]
     fig = plots.reliability_diagram({"a": {"test": curve, "ood": curve}, "b": {"test": curve}}, sets=["test", "ood"])
     assert isinstance(fig, Figure) and [ax.get_title() for ax in fig.axes] == ["test", "ood"]

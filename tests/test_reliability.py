@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import TINY
-from toxlab import artifacts, stages
-from toxlab import train as training
-from toxlab.config import get_preset
+from toxlab.core import artifacts
+from toxlab.core.config import get_preset
+from toxlab.model import train as training
+from toxlab.pipeline import evaluation as stages
 
 PACKAGE = Path(__file__).resolve().parents[1] / "toxlab"
 
@@ -310,7 +311,7 @@ def test_checkpoints_and_models_are_safetensors(env, few_steps, tmp_path):
     """The resumable checkpoint and the saved model are safetensors files (no pickle anywhere)."""
     from safetensors import safe_open
 
-    from toxlab.model import build_model
+    from toxlab.model.decoder import build_model
 
     tiny = few_steps
     blocks = np.load(stages.mixture(tiny).file("train.npy"))  # [n_blocks, seq_len]

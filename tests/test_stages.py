@@ -8,8 +8,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from toxlab import artifacts, stages
-from toxlab.config import get_preset
+from toxlab.core import artifacts
+from toxlab.core.config import get_preset
+from toxlab.pipeline import evaluation as stages
 
 
 @pytest.fixture
@@ -33,8 +34,8 @@ def test_pretrain_writes_a_loadable_model_and_metrics(trained, tiny):
 
 
 def test_snapshots_are_kept_and_probed_at_their_step(trained, tiny):
-    from toxlab.errors import ConfigError
-    from toxlab.train import snapshot_steps
+    from toxlab.core.errors import ConfigError
+    from toxlab.model.train import snapshot_steps
     config = tiny.with_fraction(0.1)
     steps = stages.snapshots(config, 0, progress=False)
     assert steps and steps == list(snapshot_steps(trained.json("metrics.json")["steps"]))
@@ -48,7 +49,7 @@ def test_snapshots_are_kept_and_probed_at_their_step(trained, tiny):
 
 
 def test_one_forward_pass_stores_both_poolings_as_if_built_alone(trained, tiny, monkeypatch):
-    from toxlab import hooks
+    from toxlab.interp import hooks
     config = tiny.with_fraction(0.1)
     last = stages.activations(config, 0, pool="last", progress=False)
     with artifacts.lookup_only():  # the sibling is already stored
@@ -71,7 +72,7 @@ def test_one_forward_pass_stores_both_poolings_as_if_built_alone(trained, tiny, 
 
 
 def test_second_call_reuses_the_cache(trained, tiny, monkeypatch):
-    from toxlab import train as training
+    from toxlab.model import train as training
     monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("retrained a cached model"))
     again = stages.pretrain(tiny.with_fraction(0.1), seed=0, progress=False)
     assert again.path == trained.path

@@ -31,7 +31,7 @@ import argparse
 import json
 import sys
 
-from toxlab.errors import ConfigError, ToxlabError
+from toxlab.core.errors import ConfigError, ToxlabError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,7 +61,7 @@ def _fraction(text: str) -> float:
 
 
 def _alpha(text: str) -> float:
-    from toxlab.intervene import MAX_ALPHA
+    from toxlab.interp.intervene import MAX_ALPHA
     try:
         value = float(text)
     except ValueError:
@@ -84,7 +84,7 @@ def _cost_target(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from toxlab.config import DEFAULT_PRESET
+    from toxlab.core.config import DEFAULT_PRESET
     parser = _Parser(prog="toxlab", description="Reproduce 'When Bad Data Leads to Good Models'.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--record", action="store_true",
                         help="record the sums of the data folder as it is now (after a deliberate change)")
     verify.add_argument("--checksums", default=None, metavar="FILE",
-                        help="the sums file (default: toxlab/data_checksums.json, the staged shared/data)")
+                        help="the sums file (default: toxlab/data/data_checksums.json, the staged shared/data)")
 
     pack = data_sub.add_parser("pack", help="a compact copy of the data and the judge's encoder for a machine "
                                            "that can carry only a few tens of MB (the gpu level's one-script run)")
@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     stages_cmd = sub.add_parser("stages", help="the cached stages' code against their versions")
     stages_sub = stages_cmd.add_subparsers(dest="stages_command", required=True, parser_class=_Parser)
     stage_verify = stages_sub.add_parser("verify", help="check that the code each cached stage runs is the code "
-                                                        "recorded for its version (toxlab/stage_code.json)")
+                                                        "recorded for its version (toxlab/core/stage_code.json)")
     stage_verify.add_argument("--record", action="store_true",
                               help="record every stage's code as it is now (after bumping the version of each "
                                    "stage whose results the change alters)")
@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     dose.add_argument("--alpha", type=_alpha, default=0.0,
                       help="ITI strength: 0 (none); the paper's 4, 8, 12 (weak, mid, strong); negative: towards toxic")
     dose.add_argument("--strength", default=None,
-                      help="weak, mid or strong: this model's alpha calibrated to a fixed KL cost (toxlab.evaluate)")
+                      help="weak, mid or strong: this model's alpha calibrated to a fixed KL cost "
+                           "(toxlab.evaluation.evaluate)")
     dose.add_argument("--cost-target", type=_cost_target, default=None, metavar="NATS",
                       help="the alpha at which ITI costs this KL (nats/token) on held-out clean text")
     ev.add_argument("--k", type=int, default=None, help="heads to shift (default: the paper's 30/256, scaled)")
@@ -225,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args):
-    from toxlab.config import get_preset, parse_assignments
+    from toxlab.core.config import get_preset, parse_assignments
     return get_preset(args.preset, parse_assignments(args.overrides))
 
 
@@ -237,7 +238,7 @@ BENCHES = ("train", "probe", "iti", "judge", "book")
 def _bench(name: str, bench_args: list[str]) -> int:
     import subprocess
 
-    from toxlab.book import PROJECT_ROOT
+    from toxlab.book.builder import PROJECT_ROOT
     if name not in BENCHES:
         raise ConfigError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHES)}")
     script = PROJECT_ROOT / "bench" / f"{name}_bench.py"
@@ -248,9 +249,9 @@ def _bench(name: str, bench_args: list[str]) -> int:
 
 
 def run(args) -> str | None:
-    from toxlab import stages
+    from toxlab.pipeline import evaluation as stages
     if args.command == "data" and args.data_command == "download":
-        from toxlab import hub
+        from toxlab.data import hub
         return str(hub.download_all(args.to, max_docs=args.max_docs))
     if args.command == "data" and args.data_command == "verify":
         return _verify_data(args)
@@ -259,8 +260,8 @@ def run(args) -> str | None:
     if args.command == "data" and args.data_command == "pack":
         from pathlib import Path
 
-        from toxlab import pack
-        from toxlab.config import get_preset
+        from toxlab.core.config import get_preset
+        from toxlab.data import pack
         dest = Path(args.dest)
         summary = pack.pack_data(dest / "data", get_preset(args.preset))
         encoder = pack.pack_encoder(dest / "encoder")
@@ -270,20 +271,20 @@ def run(args) -> str | None:
     if args.command == "gpu":
         from pathlib import Path
 
-        from toxlab import book, gpu_run
+        from toxlab.book import builder, gpu_run
         runs = [[Path(d) for d in run.split(",") if d] for run in args.runs]
         commands = args.command_lines or ["OUT=$OUT bash bench/gpu_book.sh gpu"] * len(runs)
-        for summary in gpu_run.import_run(runs, book.BOOK, commands):
+        for summary in gpu_run.import_run(runs, builder.BOOK, commands):
             print(f"imported {len(summary['models'])} models, {len(summary['probes'])} probes and "
                   f"{len(summary['iti'])} ITI points")
-        return str(book.BOOK / "gpu_level.md")
+        return str(builder.BOOK / "gpu_level.md")
     if args.command == "book":
-        from toxlab import book
-        return str(book.build(args.level, only=args.only, execute=args.execute, force=args.force,
+        from toxlab.book import builder
+        return str(builder.build(args.level, only=args.only, execute=args.execute, force=args.force,
                               html=not args.no_html,
                               log=lambda m: print(m, flush=True), out=args.out, params=args.param))
     if args.command == "toy":
-        from toxlab.toy import ToyConfig, parse_overrides
+        from toxlab.interp.toy import ToyConfig, parse_overrides
         if args.seeds < 1:
             raise ConfigError(f"--seeds {args.seeds}: give at least 1")
         condition = parse_overrides(ToyConfig(), args.overrides)
@@ -295,10 +296,10 @@ def run(args) -> str | None:
                   f"{row['p_value']:7.3f}")
         return str(entry.file("summary.json"))
     if args.command == "readme":
-        from toxlab import book, report
+        from toxlab.book import builder, report
         changed = report.regenerate(args.level)
         print(f"readme: {'rewrote' if changed else 'kept'} {report.README.name}'s tables: they "
-              f"{'now match' if changed else 'match'} what the chapters in {book.CHAPTERS} hold")
+              f"{'now match' if changed else 'match'} what the chapters in {builder.CHAPTERS} hold")
         return str(report.README)
     if args.command == "judge":
         return _judge(args)
@@ -358,9 +359,10 @@ def run(args) -> str | None:
 
 
 def _evaluate(config, args) -> str:
-    from toxlab import evaluate, stages
-    from toxlab.config import parse_assignments
-    from toxlab.intervene import check_direction, check_k, check_positions, check_ranking
+    from toxlab.core.config import parse_assignments
+    from toxlab.evaluation import evaluate
+    from toxlab.interp.intervene import check_direction, check_k, check_positions, check_ranking
+    from toxlab.pipeline import evaluation as stages
     evaluate.check_benchmark(args.benchmark)  # everything is checked before any model is trained or calibrated
     check_ranking(args.ranking)
     check_positions(args.positions)
@@ -400,8 +402,10 @@ def _print_result(result: dict, shown: dict) -> None:
 
 
 def _baseline(config, args) -> str:
-    from toxlab import baselines, evaluate, stages
-    from toxlab.config import parse_assignments
+    from toxlab import baselines
+    from toxlab.core.config import parse_assignments
+    from toxlab.evaluation import evaluate
+    from toxlab.pipeline import evaluation as stages
     baselines.check_method(args.method)
     eval_config = evaluate.eval_preset(config.preset, parse_assignments(args.eval_overrides))
     budget = baselines.baseline_preset(config.preset, parse_assignments(args.baseline_overrides))
@@ -414,7 +418,9 @@ def _baseline(config, args) -> str:
 
 
 def _judge(args) -> str | None:
-    from toxlab import judge, judge_card, stages
+    from toxlab.judges import judge_card
+    from toxlab.judges import minilm as judge
+    from toxlab.pipeline import evaluation as stages
     if args.judge_command == "score":
         texts = judge.read_texts(args.input)  # read (and reject bad input) before loading any judge
         scores = judge.get_judge(args.judge, args.level).score(texts) if texts else []
@@ -429,16 +435,16 @@ def _judge(args) -> str | None:
 def _verify_data(args) -> str | None:
     from pathlib import Path
 
-    from toxlab import data
-    from toxlab.errors import DataError
-    checksums = Path(args.checksums) if args.checksums else data.CHECKSUMS
+    from toxlab.core.errors import DataError
+    from toxlab.data import corpora
+    checksums = Path(args.checksums) if args.checksums else corpora.CHECKSUMS
     if args.record:
-        return str(data.record_checksums(path=checksums))
-    root = data.data_root()
-    checks = data.verify(root, checksums)
+        return str(corpora.record_checksums(path=checksums))
+    root = corpora.data_root()
+    checks = corpora.verify(root, checksums)
     for check in checks:
         print(f"{check.status:<17s} {check.path}" + (f" ({check.detail})" if check.detail else ""))
-    problem = data.verify_problem(checks, root, checksums)
+    problem = corpora.verify_problem(checks, root, checksums)
     if problem:
         raise DataError(problem)
     print(f"all {sum(c.status == 'ok' for c in checks)} recorded files of {root} match {checksums.name}")
@@ -446,8 +452,8 @@ def _verify_data(args) -> str | None:
 
 
 def _verify_stages(args) -> str | None:
-    from toxlab import stage_code
-    from toxlab.errors import CacheError
+    from toxlab.core import stage_code
+    from toxlab.core.errors import CacheError
     if args.record:
         return str(stage_code.record())
     checks, problem = stage_code.verify()

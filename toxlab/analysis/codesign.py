@@ -7,7 +7,7 @@ computed and raises `CacheMiss` for anything it has not. Toxicity is x 100 throu
 
 ITI's weak, mid and strong are each model's calibrated strengths (`stages.calibrated_alphas`: the alphas at
 which ITI costs `Plan.strengths` nats of KL on held-out clean text); the paper's fixed alphas are a labelled
-secondary sweep (`Plan.alphas`). `verdict_table` applies `toxlab.verdicts`' rules to every claim of the paper,
+secondary sweep (`Plan.alphas`). `verdict_table` applies `toxlab.analysis.verdicts`' rules to every claim of the paper,
 the toy and the entanglement claims included, with paired comparisons and the preconditions checked.
 
 The capability budget is per model: `Plan.budget_share` of its margin over unigram on held-out clean text
@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from toxlab import evaluate, stages, verdicts
-from toxlab.config import RunConfig, override
-from toxlab.errors import ConfigError
-from toxlab.separability import scaled_top_k
-from toxlab.verdicts import Interval, Precondition
+from toxlab.analysis import verdicts
+from toxlab.analysis.verdicts import Interval, Precondition
+from toxlab.core.config import RunConfig, override
+from toxlab.core.errors import ConfigError
+from toxlab.evaluation import evaluate
+from toxlab.interp.separability import scaled_top_k
+from toxlab.pipeline import evaluation as stages
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class Plan:
 
     def __post_init__(self) -> None:
         """Every strength, cost target and direction is checked before any work (papermill parameters)."""
-        from toxlab.intervene import check_cost_target, check_direction, check_strength
+        from toxlab.interp.intervene import check_cost_target, check_direction, check_strength
         for target in self.strengths.values():
             check_cost_target(target)
         for alpha in self.alphas:
@@ -203,7 +205,7 @@ def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = Tr
         variant = override(config, overrides)
         variants += [variant_row(name, variant, f, s, plan, both, progress)
                      for f in plan.variant_fractions for s in plan.variant_seeds]
-    from toxlab import toy
+    from toxlab.interp import toy
     toy_summary = toy.summarise(stages.toy(toy.ToyConfig(steps=plan.toy_steps), plan.toy_shares,
                                            list(range(plan.toy_seeds))).json("rows.json"))
     budget_of = {(b["toxic_fraction"], b["seed"]): b["budget"] for b in budgets}
@@ -231,7 +233,7 @@ def variant_row(name: str, config: RunConfig, fraction: float, seed: int, plan: 
 def variant_summary(rows: list[dict]) -> list[dict]:
     """Per variant: the least-squares slope per 10 % toxic data of probe AUC, base toxicity and the toxicity
     ITI removes, over its models (what the extension compares across sizes and toxic sources)."""
-    from toxlab.analysis import linear_trend
+    from toxlab.analysis.statistics import linear_trend
     out = []
     for name in dict.fromkeys(r["variant"] for r in rows):
         own = [r for r in rows if r["variant"] == name]
@@ -254,7 +256,7 @@ FLOOR_PROBE = "word salad"
 
 
 def regime(evidence: dict, card: dict, plan: Plan) -> dict:
-    """`toxlab.verdicts.regime` from the evidence: the floor is the benchmarks' judge's mean score (x 100) on
+    """`toxlab.analysis.verdicts.regime` from the evidence: the floor is the benchmarks' judge's mean score (x 100) on
     word salad in the judge card (`stages.judge_card`), strong ITI is each model's calibrated strong, and
     each mixture's budget its models' (means over the frontier seeds)."""
     judge = evidence["iti"][0]["judge"]
@@ -325,7 +327,7 @@ def snapshot_summary(rows: list[dict]) -> tuple[list[dict], dict[float, float], 
 
 def verdict_table(evidence: dict, plan: Plan) -> list[verdicts.Verdict]:
     """One Verdict per claim of the paper (the toy and the entanglement claims included), from `collect`'s
-    rows, by `toxlab.verdicts`' rules: comparisons paired over the frontier seeds and prompts (every model
+    rows, by `toxlab.analysis.verdicts`' rules: comparisons paired over the frontier seeds and prompts (every model
     sees the same prompts and sampling seeds; `paired`), each arm within its own model's budget, the best
     within the budget chosen on one half of the prompts and reported on the other, and each comparison's
     preconditions checked."""
@@ -338,7 +340,7 @@ def verdict_table(evidence: dict, plan: Plan) -> list[verdicts.Verdict]:
         table.append(verdicts.toy_claim(evidence["toy"]))
     removed = removal_points(iti + evidence.get("paper", []))
     if len({r["toxic_fraction"] for r in removed}) >= 2:
-        from toxlab.analysis import linear_trend
+        from toxlab.analysis.statistics import linear_trend
         trend = linear_trend([r["toxic_fraction"] for r in removed], [r["removed"] for r in removed])
         shares = {f: float(np.mean([r["removed"] for r in removed if r["toxic_fraction"] == f]))
                   for f in sorted({r["toxic_fraction"] for r in removed})}

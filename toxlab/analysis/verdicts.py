@@ -7,16 +7,16 @@ Four verdicts:
 - *did not hold*: the interval lies on the other side;
 - *inconclusive*: the interval includes zero. A slope's or a difference's sign alone never gives a verdict;
 - *not testable*: a precondition of the comparison fails (`Precondition`): an arm over its capability
-  budget (a share of its model's margin over unigram, `toxlab.evaluate.capability_budget`: past it, it is
+  budget (a share of its model's margin over unigram, `toxlab.evaluation.evaluate.capability_budget`: past it, it is
   no longer the same model), the clean model within the judge's floor (nothing to remove),
   or the generations not following the ToxiGen prompts' content (hate minus neutral prompts not above zero:
   the toxicity measured is then the register of the words, not what the prompts elicit). The reason names
   every precondition that failed.
 
 Comparisons between models or treatments are paired (the same prompts and sampling seeds): over training
-seeds, then prompts, where there are several seeds (`toxlab.evaluate.paired_difference_over_seeds`), over
-prompts where there is one (`toxlab.evaluate.paired_difference`), and a "best within the budget" is chosen
-on one half of the prompts and reported on the other (`toxlab.evaluate.best_on_held_out_half`).
+seeds, then prompts, where there are several seeds (`toxlab.evaluation.evaluate.paired_difference_over_seeds`), over
+prompts where there is one (`toxlab.evaluation.evaluate.paired_difference`), and a "best within the budget" is chosen
+on one half of the prompts and reported on the other (`toxlab.evaluation.evaluate.best_on_held_out_half`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from toxlab import analysis
+from toxlab.analysis import statistics
 
 HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTABLE = "held", "inconclusive", "did not hold", "not testable"
 VERDICTS = (HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTABLE)
@@ -120,9 +120,9 @@ def capability_claim(runs: list[dict], tolerance: float = 0.02) -> Verdict:
     clean cross-entropy over the range is at most `tolerance` (a cost, if any, is small), did not hold when
     the interval lies above it, inconclusive otherwise."""
     x = [r["toxic_fraction"] for r in runs]
-    trend = analysis.linear_trend(x, [r["val_loss"] for r in runs])
+    trend = statistics.linear_trend(x, [r["val_loss"] for r in runs])
     span = max(x) - min(x)
-    change = analysis.relative_change(trend, span)
+    change = statistics.relative_change(trend, span)
     scale = span / trend["intercept"]
     low, high = trend["ci_low"] * scale, trend["ci_high"] * scale
     verdict = interval_verdict(Interval(change - tolerance, low - tolerance, high - tolerance))
@@ -138,7 +138,7 @@ def capability_claim(runs: list[dict], tolerance: float = 0.02) -> Verdict:
 def base_toxicity_claim(points: list[dict], preconditions: list[Precondition] = ()) -> Verdict:
     """Figure 6: the models' own toxicity rises with the toxic share. points: (toxic_fraction, toxicity) of
     every model without intervention (ToxiGen, x 100). Not testable when the prompt-following check fails."""
-    trend = analysis.linear_trend([p["toxic_fraction"] for p in points], [p["toxicity"] for p in points])
+    trend = statistics.linear_trend([p["toxic_fraction"] for p in points], [p["toxicity"] for p in points])
     return _trend_claim("Base toxicity rises with the toxic share", "31-46 (Perspective x 100) across the six models",
                         f"ToxiGen toxicity x 100 {_slope_text(trend, 0.1, 'points')}", trend, True, preconditions)
 
@@ -146,7 +146,7 @@ def base_toxicity_claim(points: list[dict], preconditions: list[Precondition] = 
 def separability_claim(points: list[dict]) -> Verdict:
     """Figure 5: toxic data makes toxicity more linearly separable in the heads. points: (toxic_fraction,
     auc) of the mean head probe ROC-AUC of every model."""
-    trend = analysis.linear_trend([p["toxic_fraction"] for p in points], [p["auc"] for p in points])
+    trend = statistics.linear_trend([p["toxic_fraction"] for p in points], [p["auc"] for p in points])
     return _trend_claim("Toxic data makes toxicity more linearly separable in the heads",
                         "higher head probe accuracies, p = 0.0002 (secondary)",
                         f"mean head probe AUC {_slope_text(trend, 0.1)}", trend, True)
@@ -156,7 +156,7 @@ def entanglement_claim(points: list[dict]) -> Verdict:
     """Section 2's mechanism in the pretrained models: more toxic data, a less entangled toxicity direction.
     points: (toxic_fraction, entanglement), the max |cos| between the heads' toxicity direction and the
     target-group directions (mean over the heads ITI shifts)."""
-    trend = analysis.linear_trend([p["toxic_fraction"] for p in points], [p["entanglement"] for p in points])
+    trend = statistics.linear_trend([p["toxic_fraction"] for p in points], [p["entanglement"] for p in points])
     return _trend_claim("More toxic data gives a less entangled toxicity direction",
                         "entanglement falls as a feature's share grows (toy, Fig. 3; argued for Olmo)",
                         f"head entanglement {_slope_text(trend, 0.1)}", trend, False)
@@ -164,7 +164,7 @@ def entanglement_claim(points: list[dict]) -> Verdict:
 
 def toy_claim(summary: list[dict]) -> Verdict:
     """Section 2, Figure 3: a rare feature's direction is more entangled than the others'. summary:
-    `toxlab.toy.summarise` rows; the claim is read at the rarest share (rare minus control, paired over
+    `toxlab.interp.toy.summarise` rows; the claim is read at the rarest share (rare minus control, paired over
     seeds, with its 95 % interval)."""
     rarest = min(summary, key=lambda r: r["share"])
     low, high = rarest["difference_ci"]

@@ -30,8 +30,8 @@ from unittest import mock
 
 import yaml
 
-from toxlab import artifacts
-from toxlab.errors import ConfigError, ToxlabError
+from toxlab.core import artifacts
+from toxlab.core.errors import ConfigError, ToxlabError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
@@ -231,10 +231,10 @@ def read_executed(path: Path) -> Executed | None:
 
 
 def records(path: Path) -> dict[str, object]:
-    """The values an executed chapter saved with `toxlab.notebook.record`: {name: JSON value}."""
+    """The values an executed chapter saved with `toxlab.book.notebook.record`: {name: JSON value}."""
     import nbformat
 
-    from toxlab.notebook import RECORD_MIME
+    from toxlab.book.notebook import RECORD_MIME
     found = {}
     for cell in nbformat.read(path, as_version=4).cells:
         for output in cell.get("outputs", []):

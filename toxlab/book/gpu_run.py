@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from toxlab import analysis
-from toxlab.errors import ToxlabError
+from toxlab.analysis import statistics
+from toxlab.core.errors import ToxlabError
 
 CHAPTER_TITLES = {"01": "background", "02": "toy", "03": "contamination", "04": "separability",
                   "05": "intervention", "06": "benchmarks", "07": "co-design", "08": "judge"}
@@ -88,12 +88,12 @@ def summarise(run_dirs: list[Path]) -> dict:
                     key=lambda r: (r["pool"], r["toxic_fraction"], r["seed"]))
     trends = {}
     if len(models) >= 3:
-        trends["held-out clean loss"] = analysis.linear_trend([m["toxic_fraction"] for m in models],
+        trends["held-out clean loss"] = statistics.linear_trend([m["toxic_fraction"] for m in models],
                                                               [m["val_loss"] for m in models])
     for pool in sorted({p["pool"] for p in probes}):
         rows = [p for p in probes if p["pool"] == pool]
         if len({r["toxic_fraction"] for r in rows}) >= 3:
-            trends[f"mean head probe AUC ({pool} token{'s' if pool == 'mean' else ''})"] = analysis.linear_trend(
+            trends[f"mean head probe AUC ({pool} token{'s' if pool == 'mean' else ''})"] = statistics.linear_trend(
                 [r["toxic_fraction"] for r in rows], [r["head_auc"] for r in rows])
     iti = _iti_rows(last)
     gpu_name = machine[1].split(",")[0] if len(machine) > 1 else ""
@@ -113,7 +113,7 @@ def summarise(run_dirs: list[Path]) -> dict:
 def _iti_rows(cache: Path) -> list[dict]:
     """Chapter 5's points that finished: each (model, intervention) with both its ToxiGen toxicity and its
     capability cost (`evaluate.frontier_row`), even when the chapter itself was cut."""
-    from toxlab.evaluate import frontier_row
+    from toxlab.evaluation.evaluate import frontier_row
     runs: dict[tuple, dict] = {}
     for path in sorted(cache.glob("evaluate/*/result.json")):
         r = json.loads(path.read_text())
@@ -241,7 +241,8 @@ def page(summary: dict, command: str) -> str:
                       f"{b['batch']} x {b['new_tokens']} new tokens): {b['tokens_per_s_iti']:,.0f} against "
                       f"{b['tokens_per_s']:,.0f} tokens/s without, {b['overhead_pct']:+.1f} %."]
         if b.get("bench") == "loop":
-            lines += ["", f"The book's training loop (`toxlab.train.train`) timed beside the bare steps in the same "
+            lines += ["", f"The book's training loop (`toxlab.model.train.train`) timed beside the bare steps in the "
+                      "same "
                       f"run: {b['tokens_per_s_loop']:,.0f} against {b['tokens_per_s_bare']:,.0f} tokens/s, "
                       f"{b['overhead_pct']:+.1f} %."]
         if b.get("bench") == "compile":
@@ -285,8 +286,8 @@ def _iti_section(rows: list[dict]) -> list[str]:
     if top > 0 and len(done) >= 3:
         before = {f: 100 * mean("toxicity", f, 0.0) for f in done}
         after = {f: 100 * mean("toxicity", f, top) for f in done}
-        removed = analysis.linear_trend(done, [before[f] - after[f] for f in done])
-        cost = analysis.linear_trend(done, [mean("ce_increase", f, top) for f in done])
+        removed = statistics.linear_trend(done, [before[f] - after[f] for f in done])
+        cost = statistics.linear_trend(done, [mean("ce_increase", f, top) for f in done])
         lines += ["", f"The toxicity ITI removes at alpha {top:g} (alpha 0 minus alpha {top:g}, x 100) changes by "
                   f"{_per_10(removed, '.2f')} per 10 % toxic data: "
                   + ("it removes more from models trained on more toxic data" if removed["ci_low"] > 0 else

@@ -359,7 +359,7 @@ def reliability_diagram(curves: dict[str, dict[str, list[dict]]], sets: list[str
     one line per judge: the share of toxic texts against the mean score in each score bin (marker area grows
     with the bin's count); the diagonal is perfect calibration.
 
-    curves: {judge: {set name: [{"mean_score", "toxic_share", "count"}, ...]}} (toxlab.judge_card).
+    curves: {judge: {set name: [{"mean_score", "toxic_share", "count"}, ...]}} (toxlab.judges.judge_card).
     """
     sets = sets or list(dict.fromkeys(s for per_judge in curves.values() for s in per_judge))
     fig, axes = _figure(len(sets), (4.2 * len(sets) + 0.6, 3.8))
@@ -384,7 +384,7 @@ def reliability_diagram(curves: dict[str, dict[str, list[dict]]], sets: list[str
 def failure_mode_bars(rows: list[dict], value: str = "flagged") -> Figure:
     """Share of texts flagged toxic (score >= 0.5) per failure-mode probe, one bar per judge.
 
-    rows: [{"probe", "judge", "flagged", "mean_score"}, ...] (toxlab.judge_card); missing values are skipped.
+    rows: [{"probe", "judge", "flagged", "mean_score"}, ...] (toxlab.judges.judge_card); missing values are skipped.
     """
     probes = list(dict.fromkeys(r["probe"] for r in rows))
     judges = list(dict.fromkeys(r["judge"] for r in rows))

@@ -2,7 +2,7 @@
 
 `toxlab readme --level L` (`regenerate`) rewrites the blocks between `<!-- NAME:start -->` and
 `<!-- NAME:end -->` from what the book's executed chapters hold: the values each saved with
-`toxlab.notebook.record` (`results`: chapter 3's sweep, `probes`: chapter 4's probes, `table1`: chapter 6's
+`toxlab.book.notebook.record` (`results`: chapter 3's sweep, `probes`: chapter 4's probes, `table1`: chapter 6's
 benchmarks, `verdicts`: chapter 7's verdicts), their ledgers (`cost`), and bench/results.json (`bench`). It
 trains, evaluates and loads nothing from the cache.
 """
@@ -13,9 +13,9 @@ import json
 import re
 from pathlib import Path
 
-from toxlab import book
-from toxlab.errors import ToxlabError
-from toxlab.separability import ProbeHeadline
+from toxlab.book import builder
+from toxlab.core.errors import ToxlabError
+from toxlab.interp.separability import ProbeHeadline
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,7 +114,7 @@ def _cell(value, spec: str) -> str:
 
 
 def benchmark_table(rows: list[dict]) -> str:
-    """The Table 1 analogue (rows from `toxlab.evaluate.table_row`): toxicity x 100 beside its floor and the
+    """The Table 1 analogue (rows from `toxlab.evaluation.evaluate.table_row`): toxicity x 100 beside its floor and the
     prompt-following difference, the dose (alpha) and the capability cost. A value a row lacks (a chapter
     executed before it was measured) shows as a dash."""
     lines = ["Table 1 analogue (chapter 6): toxicity x 100 by the offline MiniLM judge (ToxiGen-prompt mean score, "
@@ -136,8 +136,9 @@ def benchmark_table(rows: list[dict]) -> str:
 
 
 def verdict_table(rows: list[dict], level: str) -> str:
-    """Chapter 7's verdict table (rows from `toxlab.verdicts.Verdict.row`)."""
-    lines = [f"Verdicts (chapter 7, {level} level; rules in `toxlab.verdicts`, capability budget as the chapter "
+    """Chapter 7's verdict table (rows from `toxlab.analysis.verdicts.Verdict.row`)."""
+    lines = [f"Verdicts (chapter 7, {level} level; rules in `toxlab.analysis.verdicts`, capability budget as the "
+             "chapter "
              "states):", "", "| claim | paper | ours | verdict | reason |", "|---|---|---|---|---|"]
     for r in rows:
         cells = [str(r[k]).replace("|", "/") for k in ("claim", "paper", "ours", "verdict", "reason")]
@@ -146,7 +147,7 @@ def verdict_table(rows: list[dict], level: str) -> str:
 
 
 def cost_table(cost: dict) -> str:
-    """The book's cost from an empty cache (`toxlab.book.cost`): by chapter, then by stage."""
+    """The book's cost from an empty cache (`toxlab.book.builder.cost`): by chapter, then by stage."""
     lines = [f"The {cost['level']} level, from its chapters' ledgers: an entry shared by several chapters is counted "
              "where it is first needed, so the last column adds up to the level's compute from an empty cache. "
              "Each chapter was executed with the code of the commit given, with those seeds.", "",
@@ -190,7 +191,7 @@ def recorded_tables(chapters: Path, level: str) -> dict[str, str]:
         path = chapters / f"{chapter}.ipynb"
         if not path.is_file():
             raise ToxlabError(f"{chapters} holds no executed {chapter}; {again}")
-        found = book.records(path)
+        found = builder.records(path)
         if name not in found:
             raise ToxlabError(f"{chapter} holds no `{name}` record (executed before it saved one); {again}")
         try:
@@ -209,9 +210,9 @@ def regenerate(level: str, chapters: Path | None = None, readme: Path | None = N
                bench: Path | None = None) -> bool:
     """Rewrite the README's generated blocks from the chapters executed at `level` (default book/chapters) and
     bench/results.json; everything is read, nothing is computed. Returns whether the README changed."""
-    book.level_params(level)  # an unknown level fails before anything is read
-    chapters, readme, bench = Path(chapters or book.CHAPTERS), Path(readme or README), Path(bench or BENCH)
-    cost = book.cost(chapters)
+    builder.level_params(level)  # an unknown level fails before anything is read
+    chapters, readme, bench = Path(chapters or builder.CHAPTERS), Path(readme or README), Path(bench or BENCH)
+    cost = builder.cost(chapters)
     if cost["level"] != level:
         raise ToxlabError(f"{chapters} holds the {cost['level']} level, not {level}: "
                           f"execute it first with toxlab book --level {level} --execute")

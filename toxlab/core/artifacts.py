@@ -32,8 +32,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from toxlab.distributed import rank, world_size
-from toxlab.errors import CacheError
+from toxlab.core.distributed import rank, world_size
+from toxlab.core.errors import CacheError
 
 try:
     import fcntl

@@ -2,7 +2,7 @@
 
 A run is described by one `RunConfig` (data + tokenizer + model + train). Presets are data: named
 `RunConfig`s that CLI flags (`--set train.lr=1e-3`) and papermill parameters override by dotted key.
-Every stage saves the config it ran with next to its output (see `toxlab.artifacts`).
+Every stage saves the config it ran with next to its output (see `toxlab.core.artifacts`).
 
 The mixture follows the paper's Section 3: the clean tokens are fixed and toxic tokens are added so that
 toxic / (clean + toxic) = f.
@@ -15,7 +15,7 @@ import json
 import typing
 from dataclasses import dataclass, field
 
-from toxlab.errors import ConfigError
+from toxlab.core.errors import ConfigError
 
 #: The paper's toxic fractions (Section 3): 0, 5, 10, 15, 20 and 25 % of the training tokens.
 PAPER_FRACTIONS: tuple[float, ...] = (0.0, 0.05, 0.10, 0.15, 0.20, 0.25)

@@ -1,8 +1,8 @@
 """Several processes under a launcher (torchrun, accelerate launch): which process this is, and how they
 share work. With one process every function here is trivial, so callers need no special case.
 
-Training shares each batch across processes (data parallel, `toxlab.train`); evaluation shares the
-generation batches (`toxlab.evaluate.generate`'s `part`) and gathers the results on every process.
+Training shares each batch across processes (data parallel, `toxlab.model.train`); evaluation shares the
+generation batches (`toxlab.evaluation.evaluate.generate`'s `part`) and gathers the results on every process.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ A word is flagged when either test fires:
   prefixes so that no slur is written in this repository. A word matches it whole, with a common suffix
   ("-s", "-ed", ...), after undoing leetspeak, accents, separators ("n.a.m.e") and stretched letters, or
   with one or two letters hidden by "*"; a few long, unambiguous roots also match inside a compound word.
-  To add a word, run `python -m toxlab.safety --hash WORD` and paste the printed hash into `_EXACT`.
+  To add a word, run `python -m toxlab.core.safety --hash WORD` and paste the printed hash into `_EXACT`.
 
 Measured once on the staged data: the rule masks about 0.4 % of the words of Wikinews text and about 5 % of
 /pol/ lines; among Davidson et al.'s hate-speech tweets, the share the judge flags as whole texts falls from
@@ -163,7 +163,7 @@ def _judge_scores(words: set[str]) -> None:
         scores = predict_prob(todo)
     except Exception as err:  # an unpickling or version error: fall back to the strict rule
         _judge_failed = True
-        warnings.warn(f"toxlab.safety: the lexical judge could not be loaded ({type(err).__name__}); "
+        warnings.warn(f"toxlab.core.safety: the lexical judge could not be loaded ({type(err).__name__}); "
                       f"masking every word of 4+ letters instead", stacklevel=3)
         return
     if len(_SCORES) > 200_000:  # a bound for long-running processes
@@ -265,10 +265,10 @@ def word_hash(word: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m toxlab.safety --hash WORD`: print the blocklist entry for WORD."""
+    """`python -m toxlab.core.safety --hash WORD`: print the blocklist entry for WORD."""
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2 or argv[0] != "--hash":
-        print("usage: python -m toxlab.safety --hash WORD", file=sys.stderr)
+        print("usage: python -m toxlab.core.safety --hash WORD", file=sys.stderr)
         return 2
     print(word_hash(argv[1]))
     return 0

@@ -1,7 +1,7 @@
 """The code each cached stage runs, and the check that none of it changes without the stage's version
 (DESIGN: caching).
 
-A stage's cache key (`toxlab.artifacts.stage_key`) covers its name, version, config, data and upstream keys, not
+A stage's cache key (`toxlab.core.artifacts.stage_key`) covers its name, version, config, data and upstream keys, not
 its code: code that changes what a stage computes must come with a bump of that stage's version, or the cache
 keeps returning the old code's results. This module finds that code statically, without importing it. From
 each stage function (a function of `STAGE_MODULES` that calls `artifacts.cached("<stage>", <version>, ...)`) it
@@ -27,13 +27,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from toxlab.errors import CacheError
+from toxlab.core.errors import CacheError
 
 PACKAGE = "toxlab"
-STAGE_MODULES = ("toxlab.stages",)
+STAGE_MODULES = ("toxlab.pipeline.evaluation",)
 #: The cache itself and the error types: how a result is stored or refused, never what it holds.
-EXCLUDED_MODULES = ("toxlab.artifacts", "toxlab.errors")
-CACHE_FUNCTION = ("toxlab.artifacts", "cached")
+EXCLUDED_MODULES = ("toxlab.core.artifacts", "toxlab.core.errors")
+CACHE_FUNCTION = ("toxlab.core.artifacts", "cached")
 RECORD = Path(__file__).with_name("stage_code.json")
 RECORD_COMMAND = "toxlab stages verify --record"
 
@@ -152,7 +152,7 @@ class _Package:
 
     def __init__(self, package: str = PACKAGE, root: Path | None = None, read: Callable[[Path], str] | None = None):
         self.package = package
-        self.root = root or Path(__file__).resolve().parent.parent
+        self.root = root or Path(__file__).resolve().parents[2]
         self.read = read or (lambda path: path.read_text(encoding="utf-8"))
         self._modules: dict[str, _Module | None] = {}
 
@@ -427,7 +427,8 @@ def record(path: Path | None = None, current: dict[str, StageCode] | None = None
     path = path or RECORD
     current = stage_code() if current is None else current
     code = {name: digest for s in current.values() for name, digest in s.code.items()}
-    payload = {"about": f"the code each cached stage runs (toxlab.stage_code); written by `{RECORD_COMMAND}` after "
+    payload = {"about": f"the code each cached stage runs (toxlab.core.stage_code); written by `{RECORD_COMMAND}` "
+                        "after "
                         "bumping the version of every stage whose results a change alters, checked by `toxlab "
                         "stages verify` and tests/test_stage_code.py",
                "stages": {s.stage: {"function": s.function, "version": s.version, "version_name": s.version_name,

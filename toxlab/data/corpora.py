@@ -2,7 +2,7 @@
 
 The data folder (`$TOXLAB_DATA`, else `../shared/data` beside the project root) has the layout of its
 SOURCES.md: clean Wikinews articles and C4 snippets; toxic 4chan /pol/, /b/ and /biz/ text, toxic Civil
-Comments and Stormfront sentences; the ToxiGen probe set; prompts; judge data. `toxlab.hub` writes the
+Comments and Stormfront sentences; the ToxiGen probe set; prompts; judge data. `toxlab.data.hub` writes the
 same layout from the paper's public sources for users who have internet.
 
 Mixtures follow the paper: the clean training tokens are fixed, and toxic tokens are *added* so that
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from toxlab.artifacts import file_sha256, write_json
-from toxlab.config import DataConfig
-from toxlab.errors import ConfigError, DataError
+from toxlab.core.artifacts import file_sha256, write_json
+from toxlab.core.config import DataConfig
+from toxlab.core.errors import ConfigError, DataError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,7 +1,7 @@
 """Loaders of the paper's public sources from the Hugging Face hub, for users who have internet.
 
 Each `write_*` function streams one source and writes it in exactly the on-disk layout that
-`toxlab.data` reads (see `toxlab.data.FILES`); `download_all` runs them all into one folder and is what
+`toxlab.data.corpora` reads (see `toxlab.data.corpora.FILES`); `download_all` runs them all into one folder and is what
 `toxlab data download --to DIR` calls. Tests and offline users pass their own `load(split)` callable
 (returning dict rows) in place of the default, which calls `datasets.load_dataset`.
 
@@ -38,8 +38,8 @@ from typing import IO
 
 import numpy as np
 
-from toxlab.data import FILES
-from toxlab.errors import DataError
+from toxlab.core.errors import DataError
+from toxlab.data.corpora import FILES
 
 #: A loader: split name -> iterable of dict rows (the default wraps `datasets.load_dataset`).
 Loader = Callable[[str], Iterable[Mapping]]
@@ -88,7 +88,7 @@ def _hub(name: str, config: str | None = None, *, streaming: bool = False, **kwa
         try:
             import datasets
         except ImportError:
-            raise DataError(f"toxlab.hub {NEEDS}") from None
+            raise DataError(f"toxlab.data.hub {NEEDS}") from None
         try:
             try:
                 rows = datasets.load_dataset(name, config, split=split, streaming=streaming, **kwargs)
@@ -372,7 +372,7 @@ def _note(failed: dict[str, str]) -> str:
         lines.append(f"- `{path}`: from {where}.")
     for name, reason in failed.items():
         lines.append(f"- `{FILES[name][0]}`: the default hub dataset could not be read ({reason}). Call "
-                     f"`toxlab.hub.write_{name}(DIR, dataset=..., text_column=...)` with a 4chan dataset you "
+                     f"`toxlab.data.hub.write_{name}(DIR, dataset=..., text_column=...)` with a 4chan dataset you "
                      f"can reach, or copy the file from another data folder.")
     return "\n".join(lines) + "\n"
 

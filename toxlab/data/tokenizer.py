@@ -8,7 +8,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from toxlab.config import TokenizerConfig
+from toxlab.core.config import TokenizerConfig
 
 EOS = "<|endoftext|>"
 PAD = "<|pad|>"

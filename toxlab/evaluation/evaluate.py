@@ -9,7 +9,7 @@ Figure 6 and Table 1).
   toxicity (Gehman et al. 2020).
 - Capability: next-token cross-entropy on held-out clean text and on C4 snippets under the intervention,
   and the KL divergence of the intervened next-token distribution from the un-intervened one; `kl_cost`
-  is that KL as a function of alpha, which `toxlab.intervene.calibrate_alphas` bisects to give each model
+  is that KL as a function of alpha, which `toxlab.interp.intervene.calibrate_alphas` bisects to give each model
   its weak, mid and strong strengths (`COST_TARGETS`).
 - Reading a toxicity figure (issue 22): `floor_scores` scores the model's own generations with their
   words shuffled (the judge's floor for that vocabulary), `degenerate_counts` counts empty and one-token
@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from toxlab.config import check_numbers, replace_numbers
-from toxlab.errors import ConfigError
-from toxlab.intervene import ITI, applied, check_positions
-from toxlab.model import to_device
+from toxlab.core.config import check_numbers, replace_numbers
+from toxlab.core.errors import ConfigError
+from toxlab.interp.intervene import ITI, applied, check_positions
+from toxlab.model.decoder import to_device
 
 BENCHMARKS = ("toxigen", "rtp", "ce")
 #: The paper's prompting baseline (Section 5), verbatim; toxlab puts it on its own line before each prompt.
@@ -492,8 +492,8 @@ def table_row(setting: str, toxigen: dict, rtp: dict, ce: dict) -> dict:
 def example_generations(base_samples: Path, iti_samples: Path, n: int, kind: str = "hate",
                         show: bool | None = None) -> list[dict]:
     """The first `n` prompts of `kind` with their continuation before and after the intervention and the
-    judge's scores, masked by toxlab.safety unless `show` (or TOXLAB_SHOW_TOXIC=1). Prompts are not shown."""
-    from toxlab.safety import mask_all
+    judge's scores, masked by toxlab.core.safety unless `show` (or TOXLAB_SHOW_TOXIC=1). Prompts are not shown."""
+    from toxlab.core.safety import mask_all
 
     def read(path):
         with open(path, encoding="utf-8") as handle:

@@ -24,15 +24,15 @@ from pathlib import Path
 
 import torch
 
-from toxlab.errors import ConfigError
-from toxlab.intervene import check_k, check_strength
-from toxlab.probe import Probes
+from toxlab.core.errors import ConfigError
+from toxlab.interp.intervene import check_k, check_strength
+from toxlab.interp.probe import Probes
 
 
 @dataclass(frozen=True)
 class Erasure:
     """LEACE erasers for K heads. heads: ((layer, head), ...) best first; left: [K, Dh, r]; right: [K, r, Dh];
-    bias: [K, Dh]; shape: (L, H, Dh) of the model's head outputs. Same interface as `toxlab.intervene.ITI`
+    bias: [K, Dh]; shape: (L, H, Dh) of the model's head outputs. Same interface as `toxlab.interp.intervene.ITI`
     for `applied`, `k`, `alpha`, `to` and `save`."""
 
     heads: tuple[tuple[int, int], ...]

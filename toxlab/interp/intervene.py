@@ -6,7 +6,7 @@ fitted on, and returns a small frozen `ITI`. Heads are ranked by the cross-valid
 projection on the mass-mean direction (`Probes.cv_auc`; the paper's probe accuracy, `rank="val_accuracy"`,
 is kept as a sensitivity check), ties in site order. For each chosen head h with unit direction u_h
 (pointing towards toxic) and sigma_h, the standard deviation of the training activations along u_h
-(`toxlab.probe.mass_mean_direction` and `spread`, the one definition), applying ITI with strength alpha
+(`toxlab.interp.probe.mass_mean_direction` and `spread`, the one definition), applying ITI with strength alpha
 replaces the head's output x_h (before o_proj) by
 
     x_h - alpha * sigma_h * u_h,
@@ -38,9 +38,9 @@ from pathlib import Path
 
 import torch
 
-from toxlab import hooks
-from toxlab.errors import ConfigError
-from toxlab.probe import RANKINGS, Probes, mass_mean_direction, spread, unit_rows
+from toxlab.core.errors import ConfigError
+from toxlab.interp import hooks
+from toxlab.interp.probe import RANKINGS, Probes, mass_mean_direction, spread, unit_rows
 
 DIRECTIONS = ("mass_mean", "probe", "random")
 #: The paper's strengths (Section 5): weak, mid, strong.
@@ -247,7 +247,7 @@ def calibrate_alphas(cost: Callable[[float], float], targets: list[float], rel_t
 def applied(model, iti: ITI | None, from_position: int | None = None) -> Iterator[None]:
     """Inside the block, every forward pass of `model` (prompt and each generated token, with or without
     the KV cache) has the chosen heads' outputs edited: shifted by an `ITI`, or erased by a
-    `toxlab.erasure.Erasure` (anything with `shape`, `to(device)` and `edits()`). `None` applies nothing.
+    `toxlab.interp.erasure.Erasure` (anything with `shape`, `to(device)` and `edits()`). `None` applies nothing.
 
     from_position: None shifts every position; an index (the last prompt position, ITI's reference) shifts
     only that position and the later ones (`hooks.shifted_from`; an erasure always edits every position)."""

@@ -8,7 +8,7 @@ mass-mean direction (mean of toxic minus mean of benign training activations, IT
 and the standard deviation of the training activations along it (ITI's sigma), and the cross-validated
 ROC-AUC of the projection on that direction (`cv_auc`, how ITI ranks heads: accuracy sits at the majority
 rate for every head at this scale, AUC separates them). `mass_mean_direction` and `spread` are the one
-definition of ITI's direction and sigma (toxlab.intervene uses them too).
+definition of ITI's direction and sigma (toxlab.interp.intervene uses them too).
 """
 
 from __future__ import annotations

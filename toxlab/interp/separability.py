@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from toxlab import data
-from toxlab.probe import Probes, fit_probes
+from toxlab.data import corpora
+from toxlab.interp.probe import Probes, fit_probes
 
 #: The paper intervenes on 30 of Olmo-1B's 16 x 16 = 256 heads; smaller models keep the same share.
 PAPER_TOP_K, PAPER_HEADS = 30, 256
@@ -75,7 +75,7 @@ def analyse(heads: torch.Tensor, resid: torch.Tensor, labels: torch.Tensor, grou
     and per-example validation results to `out`, and return the summary measures.
 
     heads: [N, L, H, Dh], resid: [N, L, d_model], labels: [N] (1 = toxic)."""
-    train_idx, val_idx = data.stratified_split(labels.numpy(), groups, split_seed)
+    train_idx, val_idx = corpora.stratified_split(labels.numpy(), groups, split_seed)
     train_idx, val_idx = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
     y, yv = labels[train_idx], labels[val_idx]
     head_probes = fit_probes(heads[train_idx], y, heads[val_idx], yv, l2)
@@ -149,32 +149,32 @@ def paired_statistics(folders: dict[tuple[float, int], Path], fractions: list[fl
     paired-bootstrap difference 10 % minus 0 % with a 95 % interval and a one-sided p, and over all models
     the least-squares slope against the fraction (t interval) and Spearman's rho; points holds every
     model's value with its bootstrap interval."""
-    from toxlab import analysis
+    from toxlab.analysis import statistics
     tests, points = [], []
     for summary in ("mean", "max"):
         for seed in seeds:
             runs = [(np.load(folders[(f, seed)] / "val_scores.npy"), np.load(folders[(f, seed)] / "val_labels.npy"))
                     for f in fractions]
-            boot = analysis.bootstrap_models(runs, "auc", summary, n_boot=n_boot, seed=seed)
-            values = [analysis.summarise_heads(analysis.head_metric(s.reshape(-1, s.shape[-1]), y, "auc"), summary)
+            boot = statistics.bootstrap_models(runs, "auc", summary, n_boot=n_boot, seed=seed)
+            values = [statistics.summarise_heads(statistics.head_metric(s.reshape(-1, s.shape[-1]), y, "auc"), summary)
                       for s, y in runs]
             for j, fraction in enumerate(fractions):
-                low, high = analysis.interval(boot[:, j])
+                low, high = statistics.interval(boot[:, j])
                 points.append({"summary": summary, "seed": seed, "toxic_fraction": fraction, "auc": values[j],
                                "auc_low": low, "auc_high": high})
             if 0.0 in fractions and 0.10 in fractions:
                 i0, i10 = fractions.index(0.0), fractions.index(0.10)
                 diff = boot[:, i10] - boot[:, i0]
-                low, high = analysis.interval(diff)
+                low, high = statistics.interval(diff)
                 tests.append({"test": f"{summary} head AUC: 10 % minus 0 %, seed {seed}",
                               "estimate": values[i10] - values[i0], "ci_low": low, "ci_high": high,
                               "p_one_sided": float((diff <= 0).mean())})
         chosen = [p for p in points if p["summary"] == summary]
-        fit = analysis.linear_trend([p["toxic_fraction"] for p in chosen], [p["auc"] for p in chosen])
-        rank = analysis.spearman([p["toxic_fraction"] for p in chosen], [p["auc"] for p in chosen])
+        fit = statistics.linear_trend([p["toxic_fraction"] for p in chosen], [p["auc"] for p in chosen])
+        rank = statistics.spearman([p["toxic_fraction"] for p in chosen], [p["auc"] for p in chosen])
         tests.append({"test": f"{summary} head AUC: slope per unit of toxic fraction, all models",
                       "estimate": fit["slope"], "ci_low": fit["ci_low"], "ci_high": fit["ci_high"],
-                      "p_one_sided": analysis.one_sided_p(fit), "spearman_rho": rank["rho"],
+                      "p_one_sided": statistics.one_sided_p(fit), "spearman_rho": rank["rho"],
                       "spearman_p": rank["p_value"]})
     return tests, points
 

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from toxlab.errors import ConfigError
+from toxlab.core.errors import ConfigError
 
 N_STATES = 4
 STEPS = (1, 2, 3)  # chain A, B, C: s -> s + step (mod 4)

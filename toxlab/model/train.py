@@ -21,9 +21,9 @@ import torch
 from accelerate import Accelerator
 from tqdm import tqdm
 
-from toxlab.config import TrainConfig
-from toxlab.distributed import world_size
-from toxlab.model import to_device
+from toxlab.core.config import TrainConfig
+from toxlab.core.distributed import world_size
+from toxlab.model.decoder import to_device
 
 CHECKPOINT = "checkpoint.safetensors"  # resumable state; never a pickle
 

@@ -1,10 +1,10 @@
 """Cached, seeded, chapter-facing verbs: data info, tokenizer, mixture (and its measured toxicity), pretrain,
 sweep, activations, probe, toy.
 
-Each stage is keyed (toxlab.artifacts) by its name, version, config, the content hash of the data files it
+Each stage is keyed (toxlab.core.artifacts) by its name, version, config, the content hash of the data files it
 reads, and the keys of the stages it builds on, so a chapter or CLI call that has run before returns at
 once, and a changed input recomputes exactly what depends on it. The key holds the stage's version (the table
-below), not its code: `toxlab.stage_code` records the code each stage runs, and a test fails when that code
+below), not its code: `toxlab.core.stage_code` records the code each stage runs, and a test fails when that code
 changes while the version does not.
 """
 
@@ -19,14 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from toxlab import artifacts, data, distributed
-from toxlab.artifacts import Entry
-from toxlab.config import PAPER_FRACTIONS, RunConfig
-from toxlab.errors import ConfigError
+from toxlab.core import artifacts, distributed
+from toxlab.core.artifacts import Entry
+from toxlab.core.config import PAPER_FRACTIONS, RunConfig
+from toxlab.core.errors import ConfigError
+from toxlab.data import corpora
 
 # The stage versions, one table. A stage's key holds its version, not its code: bump the version whenever a
 # change can alter what the stage computes. tests/test_stage_code.py fails when any code a stage runs changed
-# while its version did not; `toxlab stages verify --record` records the code after the bump (toxlab.stage_code).
+# while its version did not; `toxlab stages verify --record` records the code after the bump (toxlab.core.stage_code).
 TOKENIZER_VERSION = 1
 MIXTURE_VERSION = 2
 PRETRAIN_VERSION = 1
@@ -49,10 +50,10 @@ CALIBRATION_BLOCKS = {"smoke": 4, "cpu": 16, "gpu": 32}
 
 
 @functools.lru_cache(maxsize=8)
-def data_fingerprint(root: Path, names: tuple[str, ...] = data.PRETRAIN_SOURCES) -> dict[str, str]:
+def data_fingerprint(root: Path, names: tuple[str, ...] = corpora.PRETRAIN_SOURCES) -> dict[str, str]:
     """SHA-256 of each data file a stage reads: results are keyed by content, not by path."""
-    data.check_layout(names, root)
-    return {name: artifacts.file_sha256(data.resolve(name, root)) for name in names}
+    corpora.check_layout(names, root)
+    return {name: artifacts.file_sha256(corpora.resolve(name, root)) for name in names}
 
 
 def _data_dict(config: RunConfig, keep_fraction: bool = True) -> dict:
@@ -64,13 +65,13 @@ def _data_dict(config: RunConfig, keep_fraction: bool = True) -> dict:
 
 def tokenizer(config: RunConfig) -> Entry:
     """The preset's byte-level BPE (a transformers tokenizer folder), trained once and shared."""
-    from toxlab.tokenizer import train_tokenizer
-    root = data.data_root()
+    from toxlab.data.tokenizer import train_tokenizer
+    root = corpora.data_root()
     stage_config = {"data": _data_dict(config, keep_fraction=False),
                     "tokenizer": dataclasses.asdict(config.tokenizer), "files": data_fingerprint(root)}
 
     def build(out: Path, work: Path) -> dict:
-        tok = train_tokenizer(data.tokenizer_corpus(config.data, config.tokenizer.train_chars, root),
+        tok = train_tokenizer(corpora.tokenizer_corpus(config.data, config.tokenizer.train_chars, root),
                               config.tokenizer)
         tok.save_pretrained(str(out / "tokenizer"))
         return {"vocab_size": len(tok)}
@@ -79,7 +80,7 @@ def tokenizer(config: RunConfig) -> Entry:
 
 
 def load_tokenizer(config: RunConfig):
-    from toxlab.tokenizer import load_tokenizer as load
+    from toxlab.data.tokenizer import load_tokenizer as load
     return load(tokenizer(config).file("tokenizer"))
 
 
@@ -89,7 +90,7 @@ def mixture(config: RunConfig, tagging: str = "none", judge=None) -> Entry:
     `tagging` 'meda' or 'inst' puts each training document's judge-score tag before it (the MEDA and INST
     baselines, toxlab.baselines; scores from `document_scores` with `judge`); 'none' is the paper's mixture."""
     tok_entry = tokenizer(config)
-    root = data.data_root()
+    root = corpora.data_root()
     stage_config = {"data": _data_dict(config), "files": data_fingerprint(root)}
     upstream = {"tokenizer": tok_entry.key}
     transform = None
@@ -102,8 +103,8 @@ def mixture(config: RunConfig, tagging: str = "none", judge=None) -> Entry:
         transform = DocumentTagger(tagging, scores_entry.json("scores.json"))
 
     def build(out: Path, work: Path) -> dict:
-        from toxlab.tokenizer import load_tokenizer as load
-        mix = data.build_mixture(config.data, load(tok_entry.file("tokenizer")), root, transform=transform)
+        from toxlab.data.tokenizer import load_tokenizer as load
+        mix = corpora.build_mixture(config.data, load(tok_entry.file("tokenizer")), root, transform=transform)
         np.save(out / "train.npy", mix.train)
         np.save(out / "toxic_mask.npy", mix.toxic_mask)
         np.save(out / "val.npy", mix.val)
@@ -127,15 +128,15 @@ def pretrain(config: RunConfig, seed: int, progress: bool = True, tagging: str =
     save_pretrained folder with the tokenizer), `metrics.json` and `history.json`. `tagging` 'meda' or
     'inst' trains on the tagged mixture instead (see `mixture`), with the same budget and seed. Models built
     since snapshots were added also hold `snapshots/step_NNNNNN/`: the weights at 1/16, 1/8, 1/4 and 1/2 of
-    the run (`toxlab.train.snapshot_steps`)."""
+    the run (`toxlab.model.train.snapshot_steps`)."""
     check_seed(seed)
     mix_entry = mixture(config, tagging, judge)
     tok_entry = tokenizer(config)
 
     def build(out: Path, work: Path) -> dict:
-        from toxlab import train as training
-        from toxlab.model import build_model, count_params, train_flops_per_token
-        from toxlab.tokenizer import load_tokenizer as load
+        from toxlab.data.tokenizer import load_tokenizer as load
+        from toxlab.model import train as training
+        from toxlab.model.decoder import build_model, count_params, train_flops_per_token
         tok = load(tok_entry.file("tokenizer"))
         blocks = np.load(mix_entry.file("train.npy"))  # [n_blocks, seq_len]
         val = np.load(mix_entry.file("val.npy"))
@@ -230,17 +231,17 @@ def sweep(config: RunConfig, seeds: list[int], fractions: tuple[float, ...] | No
 
 def data_info(config: RunConfig) -> Entry:
     """Per-source documents, characters and tokens (with the preset's tokenizer) of the data folder."""
-    root = data.data_root()
-    present = tuple(n for n in data.PRETRAIN_SOURCES if (root / data.FILES[n][0]).is_file())
-    tok_entry = tokenizer(config) if present == data.PRETRAIN_SOURCES else None
+    root = corpora.data_root()
+    present = tuple(n for n in corpora.PRETRAIN_SOURCES if (root / corpora.FILES[n][0]).is_file())
+    tok_entry = tokenizer(config) if present == corpora.PRETRAIN_SOURCES else None
 
     def build(out: Path, work: Path) -> None:
         tok = load_tokenizer(config) if tok_entry else None
         artifacts.write_json(out / "sources.json", {"root": str(root),
-                                                     "sources": data.source_summary(root, tok)})
+                                                     "sources": corpora.source_summary(root, tok)})
 
     fingerprint = data_fingerprint(root, present) if present else {}
-    stage_config = {"files": fingerprint, "present": {n: (root / r).is_file() for n, (r, _) in data.FILES.items()}}
+    stage_config = {"files": fingerprint, "present": {n: (root / r).is_file() for n, (r, _) in corpora.FILES.items()}}
     return artifacts.cached("data_info", DATA_INFO_VERSION, stage_config, build,
                             upstream={"tokenizer": tok_entry.key} if tok_entry else {})
 
@@ -251,13 +252,13 @@ def mixture_toxicity(config: RunConfig, n_blocks: int = 300) -> Entry:
     """How toxic the training text is, by the lexical judge alt-profanity-check: `n_blocks` random training
     blocks are cut at EOS into document pieces, each piece is scored, and `toxicity.json` reports the share
     of tokens in pieces scored >= 0.5, overall and for pieces from clean and from toxic sources."""
-    from toxlab.judge import ProfanityCheckJudge
+    from toxlab.judges.minilm import ProfanityCheckJudge
     judge = ProfanityCheckJudge()  # chapter 3's judge, kept when the default judge became toxlab's MiniLM
     mix_entry = mixture(config)
     tok_entry = tokenizer(config)
 
     def build(out: Path, work: Path) -> None:
-        from toxlab.tokenizer import load_tokenizer as load
+        from toxlab.data.tokenizer import load_tokenizer as load
         tok = load(tok_entry.file("tokenizer"))
         blocks = np.load(mix_entry.file("train.npy"))
         mask = np.load(mix_entry.file("toxic_mask.npy"))
@@ -309,12 +310,12 @@ def activations(config: RunConfig, seed: int, pool: str = "last", keep_ambiguous
 
     For a final model both poolings come from one forward pass: building either entry also stores the
     other (chapter 4 reads both), under the key it would have on its own."""
-    from toxlab.hooks import POOLS
+    from toxlab.interp.hooks import POOLS
     if pool not in POOLS:
         raise ConfigError(f"pool={pool!r} must be 'last' or 'mean'")
     model_entry = pretrain(config, seed, progress=progress)
     model_dir = model_entry.file("model") if snapshot is None else _snapshot_dir(model_entry, snapshot)
-    root = data.data_root()
+    root = corpora.data_root()
 
     def stage_config(pool: str) -> dict:
         found = {"pool": pool, "keep_ambiguous": keep_ambiguous,
@@ -334,9 +335,9 @@ def activations(config: RunConfig, seed: int, pool: str = "last", keep_ambiguous
         from tqdm import tqdm
         from transformers import AutoModelForCausalLM
 
-        from toxlab import hooks
-        from toxlab.model import pick_device
-        probe_set = data.toxigen_probe_set(keep_ambiguous=keep_ambiguous, root=root)
+        from toxlab.interp import hooks
+        from toxlab.model.decoder import pick_device
+        probe_set = corpora.toxigen_probe_set(keep_ambiguous=keep_ambiguous, root=root)
         model = AutoModelForCausalLM.from_pretrained(str(model_dir)).to(pick_device())
         tok = load_tokenizer(config)
         bar = (lambda it: tqdm(it, desc="capture", unit="batch", mininterval=2.0)) if progress else None
@@ -388,7 +389,7 @@ def probe(config: RunConfig, seed: int, pool: str = "last", l2: float = 1.0, spl
           keep_ambiguous: bool = False, top_k: int = 30, progress: bool = True, snapshot: int | None = None) -> Entry:
     """Head and residual-stream probes for one model (at a training `snapshot` step when given);
     `summary.json` holds the separability measures."""
-    from toxlab import separability
+    from toxlab.interp import separability
     act_entry = activations(config, seed, pool, keep_ambiguous, progress, snapshot)
     stage_config = {"l2": l2, "top_k": top_k, **_probe_data_config(keep_ambiguous, split_seed)}
 
@@ -409,10 +410,10 @@ def probe(config: RunConfig, seed: int, pool: str = "last", l2: float = 1.0, spl
 
 
 def toy(condition, shares: list[float], seeds: list[int]) -> Entry:
-    """The toy experiment for one condition (a `toxlab.toy.ToyConfig`): `rows.json` (one row per model) and
+    """The toy experiment for one condition (a `toxlab.interp.toy.ToyConfig`): `rows.json` (one row per model) and
     `summary.json` (per share, for each direction estimator: rare vs control entanglement with intervals and
     a paired test)."""
-    from toxlab import toy as toy_module
+    from toxlab.interp import toy as toy_module
     condition = condition.validate()
     for share in shares:
         toy_module.chain_probabilities(share)  # validate before any training
@@ -443,7 +444,7 @@ def probe_training_set(config: RunConfig, seed: int, pool: str = "last", split_s
     act_entry = activations(config, seed, pool, progress=False)
     tensors = load_file(act_entry.file("activations.safetensors"))
     labels = tensors["labels"]
-    train_idx, _ = data.stratified_split(labels.numpy(), act_entry.json("groups.json"), split_seed)
+    train_idx, _ = corpora.stratified_split(labels.numpy(), act_entry.json("groups.json"), split_seed)
     train_idx = torch.from_numpy(train_idx)
     return tensors["head_out"][train_idx].float(), labels[train_idx]
 
@@ -452,10 +453,10 @@ def fitted_iti(config: RunConfig, seed: int, k: int | None = None, alpha: float 
                direction: str = "mass_mean", pool: str = "last", progress: bool = True, ranking: str = "cv_auc"):
     """The ITI of one pretrained model: its top-k heads by `ranking` (default the cross-validated AUC of
     the mass-mean projection; `val_accuracy` is the paper's), k defaulting to the paper's 30 of 256 heads
-    scaled to this model (toxlab.separability.scaled_top_k)."""
-    from toxlab.intervene import fit_iti
-    from toxlab.probe import Probes
-    from toxlab.separability import scaled_top_k
+    scaled to this model (toxlab.interp.separability.scaled_top_k)."""
+    from toxlab.interp.intervene import fit_iti
+    from toxlab.interp.probe import Probes
+    from toxlab.interp.separability import scaled_top_k
     probe_entry = probe(config, seed, pool, progress=progress)
     probes = Probes.load(probe_entry.file("head_probes"))
     n_heads = config.model.n_layers * config.model.n_heads
@@ -471,8 +472,8 @@ def calibration(config: RunConfig, seed: int, k: int | None = None, direction: s
     cost does not use, found by bisection (`intervene.calibrate_alphas`). `calibration.json` holds, per
     name, the target, alpha, KL, CE increase, whether it was reached, and the shift's norm relative to the
     heads' mean output norm. Controls (probe-weight, random directions) calibrated here sit at the same cost."""
-    from toxlab import evaluate as ev
-    from toxlab.intervene import calibrate_alphas, check_cost_target, check_direction, check_k, check_ranking
+    from toxlab.evaluation import evaluate as ev
+    from toxlab.interp.intervene import calibrate_alphas, check_cost_target, check_direction, check_k, check_ranking
     check_seed(seed)
     check_direction(direction)
     check_ranking(ranking)
@@ -493,7 +494,7 @@ def calibration(config: RunConfig, seed: int, k: int | None = None, direction: s
     def build(out: Path, work: Path) -> None:
         from transformers import AutoModelForCausalLM
 
-        from toxlab.model import pick_device
+        from toxlab.model.decoder import pick_device
         val = np.load(mix_entry.file("val.npy"))
         blocks = val[eval_config.ce_blocks:eval_config.ce_blocks + n_blocks]
         if len(blocks) == 0:  # a tiny held-out set: calibrate on its last blocks
@@ -532,10 +533,10 @@ def calibrated_alphas(config: RunConfig, seed: int, k: int | None = None, direct
 
 def fitted_erasure(config: RunConfig, seed: int, k: int | None = None, alpha: float = 1.0, pool: str = "last",
                    progress: bool = True):
-    """LEACE erasers (toxlab.erasure) for the heads `fitted_iti` would shift, fitted on the same activations."""
-    from toxlab.erasure import fit_leace
-    from toxlab.probe import Probes
-    from toxlab.separability import scaled_top_k
+    """LEACE erasers (toxlab.interp.erasure) for the heads `fitted_iti` would shift, fitted on the same activations."""
+    from toxlab.interp.erasure import fit_leace
+    from toxlab.interp.probe import Probes
+    from toxlab.interp.separability import scaled_top_k
     probes = Probes.load(probe(config, seed, pool, progress=progress).file("head_probes"))
     k = scaled_top_k(config.model.n_layers * config.model.n_heads) if k is None else k
     train_heads, train_labels = probe_training_set(config, seed, pool)
@@ -558,14 +559,14 @@ def evaluate(config: RunConfig, seed: int, benchmark: str, alpha: float = 0.0, k
     `instruction`, when given, is put before every generation prompt (the prompting baseline); the text it
     generates is scored without it.
 
-    ranking: how heads are chosen (`toxlab.probe.RANKINGS`); positions: where the shift applies during
+    ranking: how heads are chosen (`toxlab.interp.probe.RANKINGS`); positions: where the shift applies during
     generation ('reference': the last prompt position and every generated one; 'all'); capability ('ce')
     always shifts every position. `result.json` records alpha, the shift's norm relative to the heads' mean
     output norm, and for generation benchmarks the word-shuffled floor, the empty and one-token counts and
     (ToxiGen) the prompt-following difference."""
-    from toxlab import evaluate as ev
-    from toxlab.intervene import check_direction, check_k, check_positions, check_ranking, check_strength
-    from toxlab.judge import default_judge
+    from toxlab.evaluation import evaluate as ev
+    from toxlab.interp.intervene import check_direction, check_k, check_positions, check_ranking, check_strength
+    from toxlab.judges.minilm import default_judge
     ev.check_benchmark(benchmark)  # every argument is checked before any stage runs
     check_seed(seed)
     check_ranking(ranking)
@@ -582,7 +583,7 @@ def evaluate(config: RunConfig, seed: int, benchmark: str, alpha: float = 0.0, k
         fitted_iti(config, seed, k, alpha, direction, progress=progress, ranking=ranking)
     model_entry = pretrain(config, seed, progress=progress)
     judge = judge if judge is not None or benchmark == "ce" else default_judge(config.preset)
-    root = data.data_root()
+    root = corpora.data_root()
     stage_config = {"benchmark": benchmark, "alpha": iti.alpha, "k": iti.k, "direction": direction,
                     "ranking": ranking, "positions": positions if benchmark != "ce" else "all",
                     "instruction": instruction, **_benchmark_inputs(benchmark, eval_config, judge, root)}
@@ -592,7 +593,7 @@ def evaluate(config: RunConfig, seed: int, benchmark: str, alpha: float = 0.0, k
         import torch
         from transformers import AutoModelForCausalLM
 
-        from toxlab.model import pick_device
+        from toxlab.model.decoder import pick_device
         model = AutoModelForCausalLM.from_pretrained(str(model_entry.file("model"))).to(pick_device())
         tok = load_tokenizer(config)
         result = {"preset": config.preset, "toxic_fraction": config.data.toxic_fraction, "seed": seed,
@@ -622,14 +623,14 @@ def _generation_benchmark(model, tok, benchmark: str, eval_config, seed: int, it
     the judge and the metrics (all, by_kind and, for ToxiGen, by_group) for `result.json`, each beside its
     floor (the same texts with their words shuffled), with the empty and one-token generations counted and,
     for ToxiGen, the prompt-following difference (hate minus neutral prompts, paired)."""
-    from toxlab import evaluate as ev
+    from toxlab.evaluation import evaluate as ev
     result = {"judge": _judge_identity(judge)}
     if benchmark == "toxigen":
-        prompts = data.toxigen_prompts(eval_config.toxigen_per_file, seed=0, root=root)
+        prompts = corpora.toxigen_prompts(eval_config.toxigen_per_file, seed=0, root=root)
         samples = 1
     else:
         prompts = [p for kind in ("challenging", "nontoxic")
-                   for p in data.rtp_prompts(kind, eval_config.rtp_prompts, seed=0, root=root)]
+                   for p in corpora.rtp_prompts(kind, eval_config.rtp_prompts, seed=0, root=root)]
         samples = eval_config.rtp_samples
     # Under a launcher each process generates and scores its share of the batches; all gather the rest.
     part = (distributed.rank(), distributed.world_size())
@@ -692,19 +693,19 @@ def _benchmark_inputs(benchmark: str, eval_config, judge, root: Path) -> dict:
 
 
 def _toxigen_prompt_fingerprint(root: Path) -> dict[str, str]:
-    folder = root / data.TOXIGEN_PROMPTS
+    folder = root / corpora.TOXIGEN_PROMPTS
     return {path.name: artifacts.file_sha256(path) for path in sorted(folder.glob("*_1k.txt*"))}
 
 
 # ------------------------------------------------------------------------------------------ toxicity judge
 def judge(level="cpu", progress: bool = True) -> Entry:
     """Train (or reuse) toxlab's MiniLM toxicity judge for a level (smoke, cpu, gpu) or a
-    `toxlab.judge.JudgeConfig`: the entry holds `judge/` (head.safetensors, judge.json) and `training.json`
+    `toxlab.judges.minilm.JudgeConfig`: the entry holds `judge/` (head.safetensors, judge.json) and `training.json`
     (per-source counts, the l2 search, timings). Keyed by the config and the SHA-256 of every data file it
     reads and of the encoder's weights."""
-    from toxlab import judge as judges
+    from toxlab.judges import minilm as judges
     config = judges.judge_config(level)
-    root = data.data_root()
+    root = corpora.data_root()
     stage_config = {"judge": dataclasses.asdict(config), "files": judges.fingerprint(judges.files_read(config), root),
                     "encoder_sha256": judges.encoder_fingerprint()}
 
@@ -720,23 +721,23 @@ def judge(level="cpu", progress: bool = True) -> Entry:
 
 
 def load_judge(level="cpu", progress: bool = True):
-    """The trained MiniLM judge (a `toxlab.judge.MiniLMJudge`) of a level or JudgeConfig; its `version` is
+    """The trained MiniLM judge (a `toxlab.judges.minilm.MiniLMJudge`) of a level or JudgeConfig; its `version` is
     the cache key it was trained under."""
-    from toxlab.judge import MiniLMJudge
+    from toxlab.judges.minilm import MiniLMJudge
     entry = judge(level, progress)
     return MiniLMJudge.load(entry.file("judge"), version=entry.key)
 
 
 def judge_card(level: str = "cpu", progress: bool = True) -> Entry:
-    """The judge card of a level's MiniLM judge beside the lexical judges (`toxlab.judge_card`): `card.json`
+    """The judge card of a level's MiniLM judge beside the lexical judges (`toxlab.judges.judge_card`): `card.json`
     holds the validation table, reliability curves, failure modes, speed and the training summary. A
     lexical judge that cannot run here is reported as unavailable, with the reason."""
-    from toxlab import judge as judges
-    from toxlab import judge_card as cards
-    from toxlab.errors import JudgeUnavailableError
+    from toxlab.core.errors import JudgeUnavailableError
+    from toxlab.judges import judge_card as cards
+    from toxlab.judges import minilm as judges
     config, card_config = judges.judge_config(level), cards.card_config(level)
     judge_entry = judge(level, progress)
-    root = data.data_root()
+    root = corpora.data_root()
     lexical: dict = {}
     for name, make in (("alt-profanity-check", judges.ProfanityCheckJudge), ("hatesonar", judges.HateSonarJudge)):
         try:
@@ -766,7 +767,7 @@ def judge_card(level: str = "cpu", progress: bool = True) -> Entry:
 
 # ------------------------------------------------------------------------------------------------- baselines
 def _default_judge(config: RunConfig, judge):
-    from toxlab.judge import default_judge
+    from toxlab.judges.minilm import default_judge
     return judge if judge is not None else default_judge(config.preset)
 
 
@@ -777,7 +778,7 @@ def document_scores(config: RunConfig, judge=None, progress: bool = True) -> Ent
     from toxlab import baselines
     judge = _default_judge(config, judge)
     tok_entry = tokenizer(config)
-    root = data.data_root()
+    root = corpora.data_root()
     stage_config = {"data": _data_dict(config), "files": data_fingerprint(root), "judge": _judge_identity(judge)}
 
     def build(out: Path, work: Path) -> dict:
@@ -812,7 +813,7 @@ def sft(config: RunConfig, seed: int, baseline_config=None, progress: bool = Tru
     def build(out: Path, work: Path) -> dict:
         from transformers import AutoModelForCausalLM
 
-        from toxlab import train as training
+        from toxlab.model import train as training
         tok = load_tokenizer(config)
         blocks = baselines.clean_blocks(np.load(mix_entry.file("train.npy")), np.load(mix_entry.file("toxic_mask.npy")),
                                         bc.sft_blocks)  # [n, seq_len]
@@ -848,14 +849,14 @@ def dpo(config: RunConfig, seed: int, baseline_config=None, judge=None, eval_con
     against the frozen pretrained model (toxlab.baselines). The entry holds `model/`, `pairs.jsonl`,
     `metrics.json` and `history.json`."""
     from toxlab import baselines
-    from toxlab import evaluate as ev
+    from toxlab.evaluation import evaluate as ev
     bc = baseline_config or baselines.baseline_preset(config.preset)
     judge = _default_judge(config, judge)
     eval_config = eval_config or ev.eval_preset(config.preset)
     sizes = sorted({ev.eval_preset(config.preset).rtp_prompts, eval_config.rtp_prompts})
     sampling = ev.EvalConfig(max_new_tokens=bc.dpo_new_tokens, batch_size=eval_config.batch_size)
     base = pretrain(config, seed, progress=progress)
-    root = data.data_root()
+    root = corpora.data_root()
     stage_config = {"dpo": bc.part("dpo"), "judge": _judge_identity(judge), "benchmark_rtp_prompts": sizes,
                     "sampling": dataclasses.asdict(sampling), "grad_clip": config.train.grad_clip,
                     "files": data_fingerprint(root, ("rtp_toxic",))}
@@ -865,8 +866,8 @@ def dpo(config: RunConfig, seed: int, baseline_config=None, judge=None, eval_con
 
         from transformers import AutoModelForCausalLM
 
-        from toxlab.errors import DataError
-        from toxlab.model import pick_device
+        from toxlab.core.errors import DataError
+        from toxlab.model.decoder import pick_device
         device = pick_device()
         tok = load_tokenizer(config)
         policy = AutoModelForCausalLM.from_pretrained(str(base.file("model"))).to(device)
@@ -920,8 +921,8 @@ def evaluate_baseline(config: RunConfig, seed: int, method: str, benchmark: str,
     'prompt' the instruction and ITI together. MEDA and INST models have no probes of their own, so they take
     no alpha."""
     from toxlab import baselines
-    from toxlab import evaluate as ev
-    from toxlab.intervene import check_strength
+    from toxlab.evaluation import evaluate as ev
+    from toxlab.interp.intervene import check_strength
     baselines.check_method(method)
     ev.check_benchmark(benchmark)
     check_seed(seed)
@@ -944,7 +945,7 @@ def evaluate_baseline(config: RunConfig, seed: int, method: str, benchmark: str,
     else:
         model_entry, recipe = pretrain(config, seed, progress, method, judge), baselines.tagging_spec(method)
         instruction = "" if benchmark == "ce" else baselines.inference_prefix(method)
-    root = data.data_root()
+    root = corpora.data_root()
     stage_config = {"method": method, "benchmark": benchmark, "instruction": instruction,
                     **_benchmark_inputs(benchmark, eval_config, judge if benchmark != "ce" else None, root)}
     iti = fitted_iti(config, seed, None, alpha, progress=progress) if alpha else None
@@ -956,7 +957,7 @@ def evaluate_baseline(config: RunConfig, seed: int, method: str, benchmark: str,
         import torch
         from transformers import AutoModelForCausalLM
 
-        from toxlab.model import pick_device
+        from toxlab.model.decoder import pick_device
         model = AutoModelForCausalLM.from_pretrained(str(model_entry.file("model"))).to(pick_device())
         tok = load_tokenizer(config)
         result = {"preset": config.preset, "toxic_fraction": config.data.toxic_fraction, "seed": seed,
