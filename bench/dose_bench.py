@@ -27,7 +27,7 @@ import torch
 
 from toxlab.core.config import get_preset
 from toxlab.evaluation import evaluate
-from toxlab.pipeline import evaluation as stages
+from toxlab.pipeline import evaluation, pretraining
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import device_name, record  # noqa: E402
@@ -49,15 +49,15 @@ def main(argv: list[str] | None = None) -> int:
     config = get_preset(args.preset).with_fraction(args.fraction)
     eval_config = evaluate.eval_preset(config.preset)
     targets = dict(evaluate.COST_TARGETS)
-    calibration = stages.calibration(config, args.seed, targets=targets, progress=False)
-    alphas = stages.calibrated_alphas(config, args.seed, targets=targets, progress=False)
+    calibration = evaluation.calibration(config, args.seed, targets=targets, progress=False)
+    alphas = evaluation.calibrated_alphas(config, args.seed, targets=targets, progress=False)
 
     calibrated_points = {"base": 0.0, **alphas, **{f"alpha {a:g}": a for a in args.secondary if a}}
     grid_points = {f"alpha {a:g}": float(a) for a in args.grid}
     build_s = {}  # (benchmark, alpha) -> the build time (s) of that evaluation
     for benchmark in ("ce", "toxigen"):  # capability first: it needs no judge
         for alpha in sorted({*calibrated_points.values(), *grid_points.values()}):
-            build_s[(benchmark, alpha)] = stages.evaluate(config, args.seed, benchmark, alpha=alpha,
+            build_s[(benchmark, alpha)] = evaluation.evaluate(config, args.seed, benchmark, alpha=alpha,
                                                           eval_config=eval_config, progress=False).manifest["wall_s"]
 
     def point_s(alpha: float) -> float:
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     grid = {name: point_s(alpha) for name, alpha in grid_points.items()}
     calibrated_s = calibration_s + sum(calibrated.values())
     grid_s = sum(grid.values())
-    models = len(stages.fractions_for(config))
+    models = len(pretraining.fractions_for(config))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     record({"bench": "dose", "preset": args.preset, "device": device_name(device),
             "model": f"{args.fraction:g} toxic, seed {args.seed}", "targets": targets,

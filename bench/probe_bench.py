@@ -27,7 +27,7 @@ from toxlab.core.config import get_preset
 from toxlab.core.errors import ToxlabError
 from toxlab.data import corpora
 from toxlab.interp.probe import fit_probes, logistic_newton
-from toxlab.pipeline import evaluation as stages
+from toxlab.pipeline import probing
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import device_name, record, sync  # noqa: E402
@@ -38,7 +38,7 @@ def cached_activations(preset: str) -> tuple[torch.Tensor, torch.Tensor, list[st
     config = get_preset(preset).with_fraction(0.0)
     try:
         with artifacts.lookup_only():
-            entry = stages.activations(config, seed=0, pool="last", progress=False)
+            entry = probing.activations(config, seed=0, pool="last", progress=False)
     except ToxlabError:  # no data or nothing cached: synthetic activations instead
         entry = None
     if entry is not None:

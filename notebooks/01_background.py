@@ -41,7 +41,7 @@ from myst_nb import glue
 from toxlab.book import plots
 from toxlab.book.notebook import setup
 from toxlab.data import corpora
-from toxlab.pipeline import evaluation as stages
+from toxlab.pipeline import mixtures, pretraining
 
 config = setup(level, overrides)
 seed = seeds[0]
@@ -122,7 +122,7 @@ glue("fig_separability", plots.separability_illustration(seed=seed), display=Fal
 # execution's level.
 
 # %%
-model_entry = stages.pretrain(config.with_fraction(0.0), seed)  # trains once (progress on stderr), then cached
+model_entry = pretraining.pretrain(config.with_fraction(0.0), seed)  # trains once (progress on stderr), then cached
 
 # %% tags=["nbval-check-output"]
 metrics = model_entry.json("metrics.json")
@@ -158,7 +158,7 @@ scale
 # Stormfront. The table is computed from the data folder this execution read.
 
 # %%
-info = stages.data_info(config).json("sources.json")
+info = mixtures.data_info(config).json("sources.json")
 card = pd.DataFrame([{
     "source": row["source"], "role": row["role"],
     "documents": row.get("documents"), "characters": row.get("chars"), "tokens": row.get("tokens"),
@@ -180,7 +180,7 @@ card.style.format(precision=0, thousands=",", na_rep="").hide(axis="index")
 # most toxic text so that every model can read every text. Here it is on a harmless sentence:
 
 # %% tags=["nbval-check-output"]
-tokenizer = stages.load_tokenizer(config)
+tokenizer = mixtures.load_tokenizer(config)
 sentence = "The city council opened a new bridge over the river on Tuesday."
 ids = tokenizer(sentence, add_special_tokens=False)["input_ids"]
 pd.DataFrame({"token id": ids, "piece": [tokenizer.decode([i]) for i in ids]}).T

@@ -41,10 +41,10 @@ from myst_nb import glue
 from toxlab.analysis import statistics
 from toxlab.book import plots
 from toxlab.book.notebook import record, setup
-from toxlab.pipeline import evaluation as stages
+from toxlab.pipeline import mixtures, pretraining
 
 config = setup(level, overrides)
-fractions = stages.fractions_for(config)
+fractions = pretraining.fractions_for(config)
 
 # %% [markdown]
 # ## The six mixtures
@@ -60,24 +60,24 @@ fractions = stages.fractions_for(config)
 # %% tags=["nbval-check-output"]
 rows = []
 for f in fractions:
-    mix = stages.mixture(config.with_fraction(f))
+    mix = mixtures.mixture(config.with_fraction(f))
     stats = mix.json("stats.json")
-    tox = stages.mixture_toxicity(config.with_fraction(f), toxicity_blocks).json("toxicity.json")
+    tox = mixtures.mixture_toxicity(config.with_fraction(f), toxicity_blocks).json("toxicity.json")
     rows.append({"target": f, "realised": stats["realised_fraction"], "clean tokens": stats["clean_tokens"],
                  "toxic tokens": stats["toxic_tokens"],
                  **{f"{name} tokens": n for name, n in stats["tokens_per_source"].items() if name != "clean"},
                  "flagged (all)": tox["flagged_token_share"],
                  "flagged (clean docs)": tox["flagged_token_share_clean_sources"],
                  "flagged (toxic docs)": tox["flagged_token_share_toxic_sources"]})
-mixtures = pd.DataFrame(rows)
+mixture_table = pd.DataFrame(rows)
 recipe = ", ".join(f"{name} {share:.0%}" for name, share in config.data.toxic_recipe)
 glue("recipe", Markdown(recipe), display=False)
-glue("max_fraction_error_pp", 100 * float((mixtures.realised - mixtures.target).abs().max()), display=False)
-glue("flagged_clean", float(mixtures["flagged (all)"].iloc[0]), display=False)
-glue("flagged_max", float(mixtures["flagged (all)"].iloc[-1]), display=False)
-glue("flagged_toxic_docs", float(mixtures.loc[mixtures.target > 0, "flagged (toxic docs)"].mean()), display=False)
-(mixtures.style.format({"target": "{:.0%}", "realised": "{:.4f}", "flagged (all)": "{:.3f}",
-                        "flagged (clean docs)": "{:.3f}", "flagged (toxic docs)": "{:.3f}"}, thousands=",")
+glue("max_fraction_error_pp", 100 * float((mixture_table.realised - mixture_table.target).abs().max()), display=False)
+glue("flagged_clean", float(mixture_table["flagged (all)"].iloc[0]), display=False)
+glue("flagged_max", float(mixture_table["flagged (all)"].iloc[-1]), display=False)
+glue("flagged_toxic_docs", float(mixture_table.loc[mixture_table.target > 0, "flagged (toxic docs)"].mean()), display=False)
+(mixture_table.style.format({"target": "{:.0%}", "realised": "{:.4f}", "flagged (all)": "{:.3f}",
+                              "flagged (clean docs)": "{:.3f}", "flagged (toxic docs)": "{:.3f}"}, thousands=",")
  .hide(axis="index"))
 
 # %% [markdown]
@@ -94,10 +94,10 @@ glue("flagged_toxic_docs", float(mixtures.loc[mixtures.target > 0, "flagged (tox
 # in total, as in the paper, since the clean part is fixed.
 
 # %%
-sweep = stages.sweep(config, seeds).json("summary.json")  # progress goes to stderr
+sweep = pretraining.sweep(config, seeds).json("summary.json")  # progress goes to stderr
 runs = pd.DataFrame(sweep["runs"])[["toxic_fraction", "seed", "realised_fraction", "train_tokens_seen",
                                      "val_loss", "c4_loss", "unigram_val_loss", "tokens_per_s", "train_time_s"]]
-glue("fig_training", plots.training_curves(stages.run_histories(sweep)), display=False)
+glue("fig_training", plots.training_curves(pretraining.run_histories(sweep)), display=False)
 record("sweep", {"preset": sweep["preset"], "seeds": sweep["seeds"], "runs": runs.to_dict("records")})
 glue("n_models", len(runs), display=False)
 glue("train_minutes", float(runs.train_time_s.sum() / 60), display=False)

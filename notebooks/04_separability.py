@@ -46,10 +46,10 @@ from toxlab.analysis import statistics
 from toxlab.book import plots
 from toxlab.book.notebook import record, setup
 from toxlab.interp import separability
-from toxlab.pipeline import evaluation as stages
+from toxlab.pipeline import pretraining, probing
 
 config = setup(level, overrides)
-fractions = stages.fractions_for(config)
+fractions = pretraining.fractions_for(config)
 main_pool = pools[0]
 
 # %% [markdown]
@@ -62,7 +62,7 @@ main_pool = pools[0]
 # batched Newton solve that matches scikit-learn's solution.
 
 # %%
-entries = {(f, s, pool): stages.probe(config.with_fraction(f), s, pool=pool)  # progress on stderr
+entries = {(f, s, pool): probing.probe(config.with_fraction(f), s, pool=pool)  # progress on stderr
            for pool in pools for f in fractions for s in seeds}
 
 # %% tags=["nbval-check-output"]

@@ -78,11 +78,11 @@ from toxlab.book import plots
 from toxlab.book.notebook import record, setup
 from toxlab.evaluation import evaluate
 from toxlab.interp.separability import scaled_top_k
-from toxlab.pipeline import evaluation as stages
+from toxlab.pipeline import judging, pretraining
 
 config = setup(level, overrides)
 eval_config = evaluate.eval_preset(config.preset, eval_overrides)
-fractions = stages.fractions_for(config)
+fractions = pretraining.fractions_for(config)
 plan = codesign.Plan(seeds=seeds, frontier_seeds=frontier_seeds, sweep_seeds=sweep_seeds,
                      variant_seeds=variant_seeds, alphas=alphas, strengths=strengths,
                      baselines=baselines, baseline_fractions=[f for f in baseline_fractions if f in fractions],
@@ -94,7 +94,7 @@ plan = codesign.Plan(seeds=seeds, frontier_seeds=frontier_seeds, sweep_seeds=swe
                      variant_fractions=[f for f in variant_fractions if f in fractions], toy_seeds=toy_seeds,
                      toy_shares=toy_shares, toy_steps=toy_steps)
 evidence = codesign.collect(config, plan, eval_config)  # progress on stderr
-card = stages.judge_card(level).json("card.json")  # the judge's failure modes (appendix), for the regime question
+card = judging.judge_card(level).json("card.json")  # the judge's failure modes (appendix), for the regime question
 
 # %% [markdown]
 # ## The pipeline as one choice

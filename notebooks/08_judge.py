@@ -47,11 +47,11 @@ from myst_nb import glue
 from toxlab.book import plots
 from toxlab.book.notebook import setup
 from toxlab.judges import judge_card
-from toxlab.pipeline import evaluation as stages
+from toxlab.pipeline import judging
 
 setup(level)
-training = stages.judge(level).json("training.json")  # trained on first use (progress on stderr), then cached
-card = stages.judge_card(level).json("card.json")
+training = judging.judge(level).json("training.json")  # trained on first use (progress on stderr), then cached
+card = judging.judge_card(level).json("card.json")
 for key, value in judge_card.headline(card, training).items():
     glue(key, value, display=False)
 glue("toxic_share", training["toxic_share"], display=False)

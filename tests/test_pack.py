@@ -11,6 +11,7 @@ import torch
 from toxlab.core.config import get_preset
 from toxlab.core.errors import DataError, JudgeUnavailableError
 from toxlab.data import corpora, pack
+from toxlab.judges import encoder
 
 
 @pytest.fixture
@@ -74,8 +75,8 @@ def tiny_encoder(tmp_path):
 
 def test_packed_encoder_restores_the_model_to_tolerance(tiny_encoder, tmp_path):
     source, model = tiny_encoder
-    summary = pack.pack_encoder(tmp_path / "packed_encoder", source)
-    restored = pack.load_packed_encoder(tmp_path / "packed_encoder")
+    summary = encoder.pack_encoder(tmp_path / "packed_encoder", source)
+    restored = encoder.load_packed_encoder(tmp_path / "packed_encoder")
     original, back = model.state_dict(), restored.state_dict()
     assert set(back) == set(original) and summary["tensors"] == len(original) + 1  # + the embedding scales
     key = "embeddings.word_embeddings.weight"
@@ -89,14 +90,14 @@ def test_packed_encoder_restores_the_model_to_tolerance(tiny_encoder, tmp_path):
         a, b = model(input_ids=ids).last_hidden_state, restored(input_ids=ids).last_hidden_state
     assert float((a - b).abs().max()) < 0.05 * float(a.abs().max())
     with pytest.raises(DataError, match="already exists"):
-        pack.pack_encoder(tmp_path / "packed_encoder", source)
+        encoder.pack_encoder(tmp_path / "packed_encoder", source)
 
 
 def test_encoder_env_must_hold_a_packed_encoder(tmp_path, monkeypatch):
-    from toxlab.judges import minilm as judge
+    from toxlab.judges import encoder
     monkeypatch.setenv("TOXLAB_ENCODER", str(tmp_path))
     with pytest.raises(JudgeUnavailableError, match="toxlab data pack"):
-        judge.encoder_path()
+        encoder.encoder_path()
 
 
 def test_gzip_members_carry_no_timestamp(packed):

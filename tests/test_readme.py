@@ -3,6 +3,7 @@ and computes nothing: every stage made to fail, the README is still regenerated;
 one line naming the chapter to re-execute. And `toxlab.book.notebook.record` round-trips through an executed
 chapter, unseen on its page."""
 
+import importlib
 import json
 import os
 import shutil
@@ -14,8 +15,7 @@ import pytest
 
 from toxlab import cli
 from toxlab.book import builder, notebook, report
-from toxlab.core import artifacts
-from toxlab.pipeline import evaluation as stages
+from toxlab.core import artifacts, stage_code
 
 SMOKE_BOOK = os.environ.get("TOXLAB_BOOK_DIR")
 needs_smoke_book = pytest.mark.skipif(not SMOKE_BOOK, reason="needs the smoke book (TOXLAB_BOOK_DIR, set by make test)")
@@ -24,12 +24,19 @@ BLOCKS = "".join(f"<!-- {name}:start -->\nOLD\n<!-- {name}:end -->\n"
                  for name in ("cost", "results", "probes", "verdicts", "table1", "bench"))
 
 
+def _stage_modules():
+    """Every module of the pipeline layer (the cached stages)."""
+    return [importlib.import_module(name) for name in stage_code.STAGE_MODULES]
+
+
 def _fail_every_stage(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("toxlab readme called a stage")
-    for name, value in vars(stages).items():
-        if callable(value) and getattr(value, "__module__", None) == stages.__name__ and not isinstance(value, type):
-            monkeypatch.setattr(stages, name, refuse)
+    for stages in _stage_modules():
+        for name, value in vars(stages).items():
+            if callable(value) and getattr(value, "__module__", None) == stages.__name__ \
+                    and not isinstance(value, type):
+                monkeypatch.setattr(stages, name, refuse)
     monkeypatch.setattr(artifacts, "cached", refuse)
     monkeypatch.setattr(artifacts, "load", refuse)
 

@@ -31,7 +31,7 @@ import argparse
 import json
 import sys
 
-from toxlab.core.errors import ConfigError, ToxlabError
+from toxlab.core.errors import ConfigError, DataError, ToxlabError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -249,7 +249,7 @@ def _bench(name: str, bench_args: list[str]) -> int:
 
 
 def run(args) -> str | None:
-    from toxlab.pipeline import evaluation as stages
+    from toxlab.pipeline import mixtures, pretraining, probing
     if args.command == "data" and args.data_command == "download":
         from toxlab.data import hub
         return str(hub.download_all(args.to, max_docs=args.max_docs))
@@ -262,9 +262,10 @@ def run(args) -> str | None:
 
         from toxlab.core.config import get_preset
         from toxlab.data import pack
+        from toxlab.judges.encoder import pack_encoder
         dest = Path(args.dest)
         summary = pack.pack_data(dest / "data", get_preset(args.preset))
-        encoder = pack.pack_encoder(dest / "encoder")
+        encoder = pack_encoder(dest / "encoder")
         print(f"data {summary['bytes'] / 1e6:.1f} MB (biz: {summary['files']['biz']['kept_documents']} of "
               f"{summary['files']['biz']['documents']} threads), encoder {encoder['bytes'] / 1e6:.1f} MB")
         return str(dest)
@@ -288,7 +289,7 @@ def run(args) -> str | None:
         if args.seeds < 1:
             raise ConfigError(f"--seeds {args.seeds}: give at least 1")
         condition = parse_overrides(ToyConfig(), args.overrides)
-        entry = stages.toy(condition, args.shares, list(range(args.seeds)))
+        entry = probing.toy(condition, args.shares, list(range(args.seeds)))
         summary = entry.json("summary.json")
         print(f"{'share':>7s} {'rare':>6s} {'control':>7s} {'diff':>7s} {'p':>7s}")
         for row in summary["summary"]:
@@ -305,7 +306,7 @@ def run(args) -> str | None:
         return _judge(args)
     config = _config(args)
     if args.command == "data":
-        entry = stages.data_info(config)
+        entry = mixtures.data_info(config)
         report = entry.json("sources.json")
         print(f"data folder: {report['root']}")
         print(f"{'source':26s} {'role':7s} {'documents':>10s} {'characters':>12s} {'tokens':>11s}")
@@ -320,13 +321,13 @@ def run(args) -> str | None:
                   f"{row.get('tokens', 0):>11,}")
         return str(entry.file("sources.json"))
     if args.command == "pretrain":
-        entry = stages.pretrain(config.with_fraction(args.toxic_fraction), args.seed, progress=not args.quiet)
+        entry = pretraining.pretrain(config.with_fraction(args.toxic_fraction), args.seed, progress=not args.quiet)
         metrics = entry.json("metrics.json")
         print(json.dumps({k: metrics[k] for k in ("toxic_fraction", "realised_fraction", "seed", "val_loss",
                                                    "c4_loss", "unigram_val_loss", "tokens_per_s")}))
         return str(entry.file("model"))
     if args.command == "probe":
-        entry = stages.probe(config.with_fraction(args.toxic_fraction), args.seed, pool=args.pool,
+        entry = probing.probe(config.with_fraction(args.toxic_fraction), args.seed, pool=args.pool,
                              progress=not args.quiet)
         summary = entry.json("summary.json")
         heads = summary["heads"]
@@ -347,7 +348,7 @@ def run(args) -> str | None:
         if fractions:
             for f in fractions:
                 config.with_fraction(f)  # validate every fraction before training any model
-        entry = stages.sweep(config, args.seeds, fractions, progress=not args.quiet,
+        entry = pretraining.sweep(config, args.seeds, fractions, progress=not args.quiet,
                              log=lambda m: print(m, flush=True))
         summary = entry.json("summary.json")
         print(f"{'fraction':>8s} {'realised':>8s} {'seed':>4s} {'val CE':>7s} {'C4 CE':>7s} {'unigram':>7s}")
@@ -362,7 +363,7 @@ def _evaluate(config, args) -> str:
     from toxlab.core.config import parse_assignments
     from toxlab.evaluation import evaluate
     from toxlab.interp.intervene import check_direction, check_k, check_positions, check_ranking
-    from toxlab.pipeline import evaluation as stages
+    from toxlab.pipeline import common, evaluation
     evaluate.check_benchmark(args.benchmark)  # everything is checked before any model is trained or calibrated
     check_ranking(args.ranking)
     check_positions(args.positions)
@@ -377,14 +378,14 @@ def _evaluate(config, args) -> str:
         raise ConfigError("LEACE has no strength to calibrate; use --alpha 1 (erasure proper)")
     eval_config = evaluate.eval_preset(config.preset, parse_assignments(args.eval_overrides))
     cfg = config.with_fraction(args.toxic_fraction)
-    stages.check_seed(args.seed)
+    common.check_seed(args.seed)
     alpha = args.alpha
     if args.strength or args.cost_target:
         name = args.strength or "target"
         targets = None if args.strength else {"target": args.cost_target}
-        alpha = stages.calibrated_alphas(cfg, args.seed, args.k, args.direction, args.ranking, targets,
+        alpha = evaluation.calibrated_alphas(cfg, args.seed, args.k, args.direction, args.ranking, targets,
                                          progress=not args.quiet)[name]
-    entry = stages.evaluate(cfg, args.seed, args.benchmark, alpha, args.k, args.direction, eval_config,
+    entry = evaluation.evaluate(cfg, args.seed, args.benchmark, alpha, args.k, args.direction, eval_config,
                             progress=not args.quiet, ranking=args.ranking, positions=args.positions)
     result = entry.json("result.json")
     _print_result(result, {k: result[k] for k in ("toxic_fraction", "seed", "benchmark", "alpha", "k", "direction")})
@@ -405,11 +406,11 @@ def _baseline(config, args) -> str:
     from toxlab import baselines
     from toxlab.core.config import parse_assignments
     from toxlab.evaluation import evaluate
-    from toxlab.pipeline import evaluation as stages
+    from toxlab.pipeline import baseline_runs
     baselines.check_method(args.method)
     eval_config = evaluate.eval_preset(config.preset, parse_assignments(args.eval_overrides))
     budget = baselines.baseline_preset(config.preset, parse_assignments(args.baseline_overrides))
-    entry = stages.evaluate_baseline(config.with_fraction(args.toxic_fraction), args.seed, args.method,
+    entry = baseline_runs.evaluate_baseline(config.with_fraction(args.toxic_fraction), args.seed, args.method,
                                      args.benchmark, budget, eval_config, progress=not args.quiet, alpha=args.alpha)
     result = entry.json("result.json")
     _print_result(result, {"method": args.method,
@@ -419,15 +420,14 @@ def _baseline(config, args) -> str:
 
 def _judge(args) -> str | None:
     from toxlab.judges import judge_card
-    from toxlab.judges import minilm as judge
-    from toxlab.pipeline import evaluation as stages
+    from toxlab.pipeline import judging
     if args.judge_command == "score":
-        texts = judge.read_texts(args.input)  # read (and reject bad input) before loading any judge
-        scores = judge.get_judge(args.judge, args.level).score(texts) if texts else []
+        texts = read_texts(args.input)  # read (and reject bad input) before loading any judge
+        scores = judging.get_judge(args.judge, args.level).score(texts) if texts else []
         for p in scores:  # the texts themselves are never printed
             print(json.dumps({"toxicity": float(p)}))
         return None
-    entry = stages.judge_card(args.level)
+    entry = judging.judge_card(args.level)
     print(judge_card.format_card(entry.json("card.json")))
     return str(entry.file("card.json"))
 
@@ -487,3 +487,36 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def read_texts(path: str) -> list[str]:
+    """Texts to score from a file ('-' = stdin), in order: JSON lines with a string `text` field when the
+    first non-blank line starts with '{' (blank lines skipped), else plain text, one text per line. Bad
+    input raises DataError naming the line number, never the text."""
+    try:
+        if path == "-":
+            content = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as handle:
+                content = handle.read()
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text; convert it (e.g. iconv -t utf-8)") from None
+    except OSError as err:
+        raise DataError(f"cannot read {path} ({err.strerror or type(err).__name__}); check the path") from None
+    lines = content.splitlines()
+    first = next((line.strip() for line in lines if line.strip()), "")
+    if not first.startswith("{"):
+        return lines
+    texts = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise DataError(f"{path} line {number} is not valid JSON; give JSON lines with a `text` field, or "
+                            f"plain text with one text per line") from None
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise DataError(f"{path} line {number} has no string `text` field; give each JSON line one") from None
+        texts.append(row["text"])
+    return texts

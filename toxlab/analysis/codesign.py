@@ -28,7 +28,7 @@ from toxlab.core.config import RunConfig, override
 from toxlab.core.errors import ConfigError
 from toxlab.evaluation import evaluate
 from toxlab.interp.separability import scaled_top_k
-from toxlab.pipeline import evaluation as stages
+from toxlab.pipeline import baseline_runs, evaluation, pretraining, probing
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def model_budget(config: RunConfig, seed: int, share: float, progress: bool = Tr
     """One model's capability budget: `share` of its margin over the unigram model, both cross-entropies on
     its held-out clean text (nats/token, from pretraining's metrics). A row: toxic_fraction, seed,
     unigram_ce, ce, margin, budget."""
-    metrics = stages.pretrain(config, seed, progress=progress).json("metrics.json")
+    metrics = pretraining.pretrain(config, seed, progress=progress).json("metrics.json")
     unigram, own = metrics["unigram_val_loss"], metrics["val_loss"]
     return {"toxic_fraction": config.data.toxic_fraction, "seed": seed, "unigram_ce": unigram, "ce": own,
             "margin": unigram - own, "budget": evaluate.capability_budget(unigram, own, share)}
@@ -117,29 +117,30 @@ def read_result(entry) -> dict:
 def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = True) -> dict:
     """Everything chapter 7 plots and judges, as lists of plain rows."""
     eval_config = eval_config or evaluate.eval_preset(config.preset)
-    fractions = stages.fractions_for(config)
+    fractions = pretraining.fractions_for(config)
 
     def both(cfg, seed, **kw):
-        return [read_result(stages.evaluate(cfg, seed, b, eval_config=eval_config, progress=progress, **kw))
+        return [read_result(evaluation.evaluate(cfg, seed, b, eval_config=eval_config, progress=progress, **kw))
                 for b in ("toxigen", "ce")]
 
     def both_baseline(cfg, seed, method, alpha=0.0):
-        return [read_result(stages.evaluate_baseline(cfg, seed, method, b, eval_config=eval_config, progress=progress,
-                                                     alpha=alpha)) for b in ("toxigen", "ce")]
+        return [read_result(baseline_runs.evaluate_baseline(cfg, seed, method, b, eval_config=eval_config,
+                                                            progress=progress, alpha=alpha))
+                for b in ("toxigen", "ce")]
 
     def strengths(cfg, seed, **kw) -> dict[str, float]:
-        return stages.calibrated_alphas(cfg, seed, targets=plan.strengths, progress=progress, **kw)
+        return evaluation.calibrated_alphas(cfg, seed, targets=plan.strengths, progress=progress, **kw)
 
-    runs = stages.sweep(config, plan.seeds).json("summary.json")["runs"]
+    runs = pretraining.sweep(config, plan.seeds).json("summary.json")["runs"]
     separability, base = [], []
     for f in fractions:
         cfg = config.with_fraction(f)
         for s in plan.seeds:
-            summary = stages.probe(cfg, s, progress=progress).json("summary.json")
+            summary = probing.probe(cfg, s, progress=progress).json("summary.json")
             auc = np.ravel(summary["head_val_auc"])
             separability.append({"toxic_fraction": f, "seed": s, "auc": float(auc.mean()), "auc_max": float(auc.max()),
                                  "entanglement": summary["entanglement"]["top_k_mean"]})
-            tox = stages.evaluate(cfg, s, "toxigen", eval_config=eval_config, progress=progress).json("result.json")
+            tox = evaluation.evaluate(cfg, s, "toxigen", eval_config=eval_config, progress=progress).json("result.json")
             following = tox["prompt_following"]
             base.append({"toxic_fraction": f, "seed": s, "toxicity": 100 * tox["all"]["mean_toxicity"],
                          "toxic_share": tox["all"]["toxicity_probability"],
@@ -156,7 +157,7 @@ def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = Tr
                 iti.append(point(f"{f:.0%} + ITI {name}", "ITI", *both(cfg, s, alpha=alpha), order=alpha,
                                  strength=name))
             calibration += [{"toxic_fraction": f, "seed": s, "strength": name, **row} for name, row in
-                            stages.calibration(cfg, s, targets=plan.strengths, progress=progress)
+                            evaluation.calibration(cfg, s, targets=plan.strengths, progress=progress)
                             .json("calibration.json")["strengths"].items()]
     paper = [point(f"{f:.0%} + alpha {a:g}", "ITI (paper's alpha)", *both(config.with_fraction(f), s, alpha=a), order=a,
                    strength=f"alpha {a:g}") for f in fractions for s in plan.frontier_seeds for a in plan.alphas if a]
@@ -189,12 +190,12 @@ def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = Tr
         cfg = config.with_fraction(f)
         k = scaled_top_k(cfg.model.n_layers * cfg.model.n_heads)
         for s in plan.snapshot_seeds:
-            steps = stages.snapshots(cfg, s, progress=progress)
+            steps = pretraining.snapshots(cfg, s, progress=progress)
             if not steps:
                 continue
-            total = stages.pretrain(cfg, s, progress=progress).json("metrics.json")["steps"]
+            total = pretraining.pretrain(cfg, s, progress=progress).json("metrics.json")["steps"]
             for step in [*steps, None]:
-                summary = stages.probe(cfg, s, snapshot=step, progress=progress).json("summary.json")
+                summary = probing.probe(cfg, s, snapshot=step, progress=progress).json("summary.json")
                 auc = np.sort(np.ravel(summary["head_val_auc"]))[::-1]
                 snapshots.append({"toxic_fraction": f, "seed": s, "step": step or total,
                                   "share": (step or total) / total, "auc": float(auc.mean()),
@@ -206,7 +207,7 @@ def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = Tr
         variants += [variant_row(name, variant, f, s, plan, both, progress)
                      for f in plan.variant_fractions for s in plan.variant_seeds]
     from toxlab.interp import toy
-    toy_summary = toy.summarise(stages.toy(toy.ToyConfig(steps=plan.toy_steps), plan.toy_shares,
+    toy_summary = toy.summarise(probing.toy(toy.ToyConfig(steps=plan.toy_steps), plan.toy_shares,
                                            list(range(plan.toy_seeds))).json("rows.json"))
     budget_of = {(b["toxic_fraction"], b["seed"]): b["budget"] for b in budgets}
     for p in iti + paper + others + leace + sweep:  # a baseline's budget is its plain model's
@@ -220,10 +221,10 @@ def variant_row(name: str, config: RunConfig, fraction: float, seed: int, plan: 
     """One model of a variant: its size, capability, probe separability, base toxicity and ITI at its own
     calibrated `sweep_strength`."""
     cfg = config.with_fraction(fraction)
-    metrics = stages.pretrain(cfg, seed, progress=progress).json("metrics.json")
-    auc = np.ravel(stages.probe(cfg, seed, progress=progress).json("summary.json")["head_val_auc"])
+    metrics = pretraining.pretrain(cfg, seed, progress=progress).json("metrics.json")
+    auc = np.ravel(probing.probe(cfg, seed, progress=progress).json("summary.json")["head_val_auc"])
     base = point("base", "base", *both(cfg, seed))
-    alpha = stages.calibrated_alphas(cfg, seed, targets=plan.strengths, progress=progress)[plan.sweep_strength]
+    alpha = evaluation.calibrated_alphas(cfg, seed, targets=plan.strengths, progress=progress)[plan.sweep_strength]
     iti = point(f"ITI {plan.sweep_strength}", "ITI", *both(cfg, seed, alpha=alpha))
     return {"variant": name, "toxic_fraction": fraction, "seed": seed, "params": metrics["params"]["total"],
             "val_loss": metrics["val_loss"], "auc": float(auc.mean()), "auc_max": float(auc.max()),

@@ -32,8 +32,8 @@ import yaml
 
 from toxlab.core import artifacts
 from toxlab.core.errors import ConfigError, ToxlabError
+from toxlab.data.corpora import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 BOOK = PROJECT_ROOT / "book"
 CHAPTERS = BOOK / "chapters"

@@ -17,7 +17,7 @@ from toxlab.book import builder
 from toxlab.core.errors import ToxlabError
 from toxlab.interp.separability import ProbeHeadline
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = builder.PROJECT_ROOT
 
 
 def sweep_table(summary: dict) -> str:

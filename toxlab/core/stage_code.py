@@ -30,7 +30,8 @@ from pathlib import Path
 from toxlab.core.errors import CacheError
 
 PACKAGE = "toxlab"
-STAGE_MODULES = ("toxlab.pipeline.evaluation",)
+STAGE_MODULES = tuple(f"toxlab.pipeline.{name}" for name in (
+    "mixtures", "pretraining", "probing", "judging", "evaluation", "baseline_runs"))
 #: The cache itself and the error types: how a result is stored or refused, never what it holds.
 EXCLUDED_MODULES = ("toxlab.core.artifacts", "toxlab.core.errors")
 CACHE_FUNCTION = ("toxlab.core.artifacts", "cached")
@@ -341,23 +342,27 @@ def _argument(call: ast.Call, position: int, name: str) -> ast.AST | None:
     return next((k.value for k in call.keywords if k.arg == name), None)
 
 
-def _version(package: _Package, module: _Module, stage: str, node: ast.AST | None) -> tuple[int, str]:
-    """(version, name of the constant holding it, or "" for a literal) of one `artifacts.cached` call."""
+def _version(package: _Package, module: _Module, stage: str, node: ast.AST | None) -> tuple[int, str, str]:
+    """(version, name of the constant holding it or "" for a literal, the module that defines the constant) of
+    one `artifacts.cached` call. The constant may be imported (the pipeline keeps one table of versions)."""
     if isinstance(node, ast.Constant) and type(node.value) is int:
-        return node.value, ""
-    if isinstance(node, ast.Name) and len(module.defs.get(node.id, [])) == 1:
-        stmt = module.defs[node.id][0]
-        value = getattr(stmt, "value", None)
-        if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and isinstance(value, ast.Constant) \
+        return node.value, "", module.name
+    target = package.resolve(module.name, node.id) if isinstance(node, ast.Name) else None
+    if target is not None and target[0] == "def":
+        home = package.module(target[1])
+        stmts = home.defs.get(target[2], [])
+        value = getattr(stmts[0], "value", None) if len(stmts) == 1 else None
+        if isinstance(stmts[0] if stmts else None, (ast.Assign, ast.AnnAssign)) and isinstance(value, ast.Constant) \
                 and type(value.value) is int:
-            return value.value, node.id
+            return value.value, target[2], target[1]
     raise CacheError(f"stage {stage!r} in {module.path.name}: pass its version to artifacts.cached as an integer "
-                     "constant defined once at the top of the module (the table of stage versions)")
+                     "constant defined once at the top of a module (the table of stage versions)")
 
 
 def _stages(package: _Package, modules: tuple[str, ...],
             cache_function: Target) -> dict[str, tuple[_Module, ast.FunctionDef, int, str]]:
-    """{stage: (module, function, version, version constant)} of every `artifacts.cached` call in `modules`."""
+    """{stage: (module, function, version, version constant, the constant's module)} of every
+    `artifacts.cached` call in `modules`."""
     found: dict[str, tuple] = {}
     for name in modules:
         module = package.module(name)
@@ -388,8 +393,8 @@ def stage_code(package: str = PACKAGE, root: Path | None = None, modules: tuple[
     folder that holds the package; `read` reads a file's text: tests plant changes with it)."""
     pkg = _Package(package, root, read)
     stages = _stages(pkg, modules, cache_function)
-    stops = {(m.name, f.name) for m, f, _, _ in stages.values()}
-    stops |= {(m.name, constant) for m, _, _, constant in stages.values() if constant}
+    stops = {(m.name, f.name) for m, f, _, _, _ in stages.values()}
+    stops |= {(home, constant) for _, _, _, constant, home in stages.values() if constant}
     digests: dict[Target, str] = {}
     uses: dict[Target, set[Target]] = {}
 
@@ -403,7 +408,7 @@ def stage_code(package: str = PACKAGE, root: Path | None = None, modules: tuple[
         uses[target] = {t for t in finder.found if pkg.module(t[0]) is not None and t[1] in pkg.module(t[0]).defs}
 
     out = {}
-    for stage, (module, function, version, constant) in sorted(stages.items()):
+    for stage, (module, function, version, constant, home) in sorted(stages.items()):
         start = (module.name, function.name)
         reached, todo = set(), [start]
         while todo:
@@ -415,7 +420,7 @@ def stage_code(package: str = PACKAGE, root: Path | None = None, modules: tuple[
                 visit(target)
             todo.extend(uses[target])
         out[stage] = StageCode(stage, f"{module.name}.{function.name}", version, constant,
-                               str(module.path.relative_to(pkg.root)),
+                               str(pkg.module(home).path.relative_to(pkg.root)),
                                {f"{m}.{n}": digests[(m, n)] for m, n in sorted(reached)})
     return out
 

@@ -30,7 +30,7 @@ from toxlab.core.artifacts import file_sha256, write_json
 from toxlab.core.config import DataConfig
 from toxlab.core.errors import ConfigError, DataError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 #: Every file toxlab reads, by source name: (path relative to the data root, role).
 FILES: dict[str, tuple[str, str]] = {

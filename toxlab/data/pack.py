@@ -29,9 +29,6 @@ from toxlab.data import corpora
 
 #: Characters per token assumed when sizing the /biz/ cut (forum text under a byte-level BPE is about 4).
 CHARS_PER_TOKEN = 4.0
-PACKED_WEIGHTS = "packed.safetensors"
-#: Small files of the encoder folder the tokenizer and the model's config need.
-ENCODER_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
 
 
 def biz_chars_needed(config: RunConfig) -> int:
@@ -93,55 +90,5 @@ def _cut_jsonl(source: Path, target: Path, keep_chars: int) -> tuple[int, int]:
 
 
 # ------------------------------------------------------------------------------------------- the encoder
-def pack_encoder(dest: Path, source: Path | None = None) -> dict:
-    """Write the compact encoder folder into `dest` (which must not exist); returns its summary."""
-    import torch
-    from safetensors.torch import save_file
-    from transformers import AutoModel
-
-    from toxlab.judges.minilm import encoder_path
-    source = Path(source) if source else encoder_path()
-    dest = Path(dest)
-    if dest.exists():
-        raise DataError(f"{dest} already exists; remove it or give another folder")
-    model = AutoModel.from_pretrained(str(source), local_files_only=True, dtype=torch.float32)
-    tensors = {}
-    for key, value in model.state_dict().items():
-        if key.endswith("word_embeddings.weight"):
-            scale = value.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 127  # [V, 1]
-            tensors[key] = torch.round(value / scale).clamp(-127, 127).to(torch.int8).contiguous()
-            tensors[key + ".scale"] = scale.to(torch.float32).contiguous()
-        elif value.is_floating_point():
-            tensors[key] = value.to(torch.float16).contiguous()
-        else:
-            tensors[key] = value.contiguous()
-    tmp = dest.with_name(dest.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(tensors, tmp / PACKED_WEIGHTS, metadata={"packing": "word embeddings int8 per row, others fp16"})
-    for name in ENCODER_FILES:
-        if (source / name).is_file():
-            shutil.copy(source / name, tmp / name)
-    tmp.rename(dest)
-    return {"bytes": (dest / PACKED_WEIGHTS).stat().st_size, "tensors": len(tensors)}
 
 
-def load_packed_encoder(folder: Path):
-    """The encoder of a packed folder, restored to fp32 (a transformers model in eval mode)."""
-    import torch
-    from safetensors.torch import load_file
-    from transformers import AutoConfig, AutoModel
-
-    config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
-    model = AutoModel.from_config(config, dtype=torch.float32)
-    tensors = load_file(Path(folder) / PACKED_WEIGHTS)
-    state = {}
-    for key, value in tensors.items():
-        if key.endswith(".scale"):
-            continue
-        if key + ".scale" in tensors:
-            state[key] = value.to(torch.float32) * tensors[key + ".scale"]
-        else:
-            state[key] = value.to(torch.float32) if value.is_floating_point() else value
-    model.load_state_dict(state, strict=True)
-    return model.eval()

@@ -25,7 +25,6 @@ kind leaves this module in the card, only numbers.
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 import typing
 from collections import Counter
@@ -34,7 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
+from toxlab.core.config import DataConfig
 from toxlab.core.errors import ConfigError
+from toxlab.data import corpora
+from toxlab.judges import corpus
+from toxlab.judges.corpus import c4_list
+from toxlab.judges.lexical import WORD, ProfanityCheckJudge, holds_listed
+from toxlab.judges.minilm import MiniLMJudge
 
 THRESHOLD = 0.5  # a text is flagged toxic at or above this score
 
@@ -128,25 +133,10 @@ def word_salad(n: int, rng: np.random.Generator, vocabulary: list[str], frequenc
     return [" ".join(vocabulary[int(j)] for j in rng.choice(len(vocabulary), size=words, p=p)) for _ in range(n)]
 
 
-WORD = re.compile(r"[a-z']+")
-
-
 def vocabulary(texts: list[str], n_words: int = 5000) -> tuple[list[str], np.ndarray]:
     """The `n_words` most frequent lower-cased words of `texts`, with their counts (most frequent first)."""
     common = Counter(w for t in texts for w in WORD.findall(t.lower())).most_common(n_words)
     return [w for w, _ in common], np.asarray([c for _, c in common], dtype=np.float64)
-
-
-def listed_words(entries: list[str]) -> tuple[frozenset[str], tuple[str, ...]]:
-    """C4's bad-word list split into single words and multi-word phrases, lower-cased."""
-    entries = [" ".join(e.lower().split()) for e in entries if e.strip()]
-    return frozenset(e for e in entries if " " not in e), tuple(e for e in entries if " " in e)
-
-
-def holds_listed(text: str, words: frozenset[str], phrases: tuple[str, ...]) -> bool:
-    """Whether `text` holds a listed word (as a whole word) or phrase, case folded: C4's page filter."""
-    lower = " ".join(WORD.findall(text.lower()))
-    return any(w in words for w in lower.split()) or any(f" {p} " in f" {lower} " for p in phrases)
 
 
 def clean_salad(n: int, rng: np.random.Generator, vocabulary: list[str], frequencies: np.ndarray,
@@ -166,7 +156,6 @@ def clean_salad(n: int, rng: np.random.Generator, vocabulary: list[str], frequen
         if not holds_listed(salad, words, phrases):
             out.append(salad)
     return out
-
 
 
 # ------------------------------------------------------------------------------------------------- card
@@ -257,7 +246,6 @@ def card_config(level: str | CardConfig) -> CardConfig:
 def ood_set(config: CardConfig, root: Path | None = None) -> tuple[list[str], np.ndarray, list[str]]:
     """ToxiGen human-annotated statements (ambiguous = 3 dropped), all or a label-stratified sample:
     texts, labels [n], target groups."""
-    from toxlab.data import corpora
     probe = corpora.toxigen_probe_set(keep_ambiguous=False, root=root)
     rows = np.arange(len(probe.texts))
     if config.ood_max and config.ood_max < len(rows):
@@ -271,13 +259,10 @@ def ood_set(config: CardConfig, root: Path | None = None) -> tuple[list[str], np
 def source_texts(name: str, root: Path | None = None) -> list[str]:
     """The texts of one clean or toxic source, as the card reads its vocabulary: documents of the
     pretraining sources (Wikinews as paragraphs), posts, comments or sentences of the others."""
-    from toxlab.core.config import DataConfig
-    from toxlab.data import corpora
-    from toxlab.judges import minilm as judges
-    if name in judges.JUDGE_FILES:
-        return [t for t, _ in judges.read_texts_of(name, root) if t.strip()]
+    if name in corpus.JUDGE_FILES:
+        return [t for t, _ in corpus.read_texts_of(name, root) if t.strip()]
     if name == "wikinews":
-        return [t for t, _ in judges.read_source("wikinews", root)]
+        return [t for t, _ in corpus.read_source("wikinews", root)]
     if name == "stormfront":
         return [t for t, _ in corpora.stormfront_labelled(root) if t.strip()]
     return [t for _, t in corpora.read_documents(name, DataConfig(), root)]
@@ -288,16 +273,9 @@ def sample(texts: list[str], n: int, rng: np.random.Generator) -> list[str]:
     return [texts[i] for i in sorted(rng.choice(len(texts), size=min(n, len(texts)), replace=False))]
 
 
-def c4_list(root: Path | None = None) -> tuple[frozenset[str], tuple[str, ...]]:
-    """C4's bad-word list (filters/ldnoobw_en.txt), as `listed_words` splits it. Never printed."""
-    from toxlab.judges import minilm as judges
-    return listed_words(judges.data_file("ldnoobw", root).read_text(encoding="utf-8").splitlines())
-
-
 def profane_words(vocab: list[str]) -> frozenset[str]:
     """The words of `vocab` that the lexical profanity judge (alt-profanity-check) flags on their own: abuse
     that C4's short list does not hold (slurs and insults outside it). Never printed."""
-    from toxlab.judges.minilm import ProfanityCheckJudge
     scores = ProfanityCheckJudge().score(list(vocab)) if vocab else []
     return frozenset(w for w, s in zip(vocab, scores) if s >= THRESHOLD)
 
@@ -328,7 +306,6 @@ def register_sets(config: CardConfig, root: Path | None = None) -> tuple[dict[st
 
 
 def _score(judge, texts: list[str], progress: bool) -> tuple[np.ndarray, float]:
-    from toxlab.judges.minilm import MiniLMJudge
     start = time.perf_counter()
     scores = judge.score(texts, progress=progress) if isinstance(judge, MiniLMJudge) else judge.score(texts)
     return np.asarray(scores, dtype=np.float64), time.perf_counter() - start
