@@ -142,7 +142,7 @@ glue("fig_resid", plots.layer_curves(
 # fraction, and Spearman's rank correlation.
 
 # %% tags=["nbval-check-output"]
-tests, points = separability.paired_statistics(
+tests, points = statistics.paired_statistics(
     {(f, s): entries[(f, s, main_pool)].path for f in fractions for s in seeds}, list(fractions), seeds, n_boot)
 mean_points = [p for p in points if p["summary"] == "mean"]
 mean_slope = next(t for t in tests if t["test"].startswith("mean head AUC: slope"))

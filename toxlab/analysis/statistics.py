@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 
@@ -100,3 +102,40 @@ def rise_verdict(trend: dict, what: str) -> str:
         return f"did not hold: {what} falls with the toxic fraction"
     return (f"did not hold at this scale: the change of {what} with the toxic fraction is not distinguishable "
             f"from zero (the slope's 95 % interval includes it)")
+
+
+def paired_statistics(folders: dict[tuple[float, int], Path], fractions: list[float], seeds: list[int],
+                      n_boot: int = 1000) -> tuple[list[dict], list[dict]]:
+    """Statistics of "head probe AUC rises with the toxic fraction", for the mean and the max over heads.
+
+    folders: {(fraction, seed): probe entry folder}. Returns (tests, points): tests holds, per seed, the
+    paired-bootstrap difference 10 % minus 0 % with a 95 % interval and a one-sided p, and over all models
+    the least-squares slope against the fraction (t interval) and Spearman's rho; points holds every
+    model's value with its bootstrap interval."""
+    tests, points = [], []
+    for summary in ("mean", "max"):
+        for seed in seeds:
+            runs = [(np.load(folders[(f, seed)] / "val_scores.npy"), np.load(folders[(f, seed)] / "val_labels.npy"))
+                    for f in fractions]
+            boot = bootstrap_models(runs, "auc", summary, n_boot=n_boot, seed=seed)
+            values = [summarise_heads(head_metric(s.reshape(-1, s.shape[-1]), y, "auc"), summary)
+                      for s, y in runs]
+            for j, fraction in enumerate(fractions):
+                low, high = interval(boot[:, j])
+                points.append({"summary": summary, "seed": seed, "toxic_fraction": fraction, "auc": values[j],
+                               "auc_low": low, "auc_high": high})
+            if 0.0 in fractions and 0.10 in fractions:
+                i0, i10 = fractions.index(0.0), fractions.index(0.10)
+                diff = boot[:, i10] - boot[:, i0]
+                low, high = interval(diff)
+                tests.append({"test": f"{summary} head AUC: 10 % minus 0 %, seed {seed}",
+                              "estimate": values[i10] - values[i0], "ci_low": low, "ci_high": high,
+                              "p_one_sided": float((diff <= 0).mean())})
+        chosen = [p for p in points if p["summary"] == summary]
+        fit = linear_trend([p["toxic_fraction"] for p in chosen], [p["auc"] for p in chosen])
+        rank = spearman([p["toxic_fraction"] for p in chosen], [p["auc"] for p in chosen])
+        tests.append({"test": f"{summary} head AUC: slope per unit of toxic fraction, all models",
+                      "estimate": fit["slope"], "ci_low": fit["ci_low"], "ci_high": fit["ci_high"],
+                      "p_one_sided": one_sided_p(fit), "spearman_rho": rank["rho"],
+                      "spearman_p": rank["p_value"]})
+    return tests, points
