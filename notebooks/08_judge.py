@@ -38,7 +38,7 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 level = "cpu"
-seeds = [0]  # unused here: the judge has its own seed in toxlab.judges.minilm.JUDGE_PRESETS
+seeds = [0]  # unused here: the judge has its own seed in toxlab.judges.corpus.JUDGE_PRESETS
 
 # %%
 import pandas as pd

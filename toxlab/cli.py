@@ -31,7 +31,9 @@ import argparse
 import json
 import sys
 
-from toxlab.core.errors import ConfigError, DataError, ToxlabError
+from toxlab.core import stage_code
+from toxlab.core.config import DEFAULT_PRESET, get_preset, parse_assignments
+from toxlab.core.errors import CacheError, ConfigError, DataError, ToxlabError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -84,7 +86,6 @@ def _cost_target(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from toxlab.core.config import DEFAULT_PRESET
     parser = _Parser(prog="toxlab", description="Reproduce 'When Bad Data Leads to Good Models'.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -243,7 +244,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args):
-    from toxlab.core.config import get_preset, parse_assignments
     return get_preset(args.preset, parse_assignments(args.overrides))
 
 
@@ -296,7 +296,6 @@ def _data_download(args) -> str:
 def _data_pack(args) -> str:
     from pathlib import Path
 
-    from toxlab.core.config import get_preset
     from toxlab.data import pack
     from toxlab.judges.encoder import pack_encoder
     dest = Path(args.dest)
@@ -392,7 +391,6 @@ def _sweep(args) -> str:
 
 
 def _evaluate(args) -> str:
-    from toxlab.core.config import parse_assignments
     from toxlab.evaluation import evaluate
     from toxlab.interp.intervene import check_direction, check_k, check_positions, check_ranking
     from toxlab.pipeline import common, evaluation
@@ -437,7 +435,6 @@ def _print_result(result: dict, shown: dict) -> None:
 
 def _baseline(args) -> str:
     from toxlab import baselines
-    from toxlab.core.config import parse_assignments
     from toxlab.evaluation import evaluate
     from toxlab.pipeline import baseline_runs
     config = _config(args)
@@ -472,7 +469,6 @@ def _judge_card(args) -> str:
 def _data_verify(args) -> str | None:
     from pathlib import Path
 
-    from toxlab.core.errors import DataError
     from toxlab.data import corpora
     checksums = Path(args.checksums) if args.checksums else corpora.CHECKSUMS
     if args.record:
@@ -489,8 +485,6 @@ def _data_verify(args) -> str | None:
 
 
 def _stages_verify(args) -> str | None:
-    from toxlab.core import stage_code
-    from toxlab.core.errors import CacheError
     if args.record:
         return str(stage_code.record())
     checks, problem = stage_code.verify()

@@ -5,7 +5,7 @@ their combinations with ITI; LEACE on the same heads; and probes at training sna
 `collect` only calls stages (cached), so inside `artifacts.lookup_only()` it reads what the book has
 computed and raises `CacheMiss` for anything it has not. Toxicity is x 100 throughout, as in the paper.
 
-ITI's weak, mid and strong are each model's calibrated strengths (`stages.calibrated_alphas`: the alphas at
+ITI's weak, mid and strong are each model's calibrated strengths (`pipeline.evaluation.calibrated_alphas`: the alphas at
 which ITI costs `Plan.strengths` nats of KL on held-out clean text); the paper's fixed alphas are a labelled
 secondary sweep (`Plan.alphas`). `verdict_table` applies `toxlab.analysis.verdicts`' rules to every claim of the paper,
 the toy and the entanglement claims included, with paired comparisons and the preconditions checked.
@@ -23,10 +23,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from toxlab.analysis import verdicts
+from toxlab.analysis.statistics import linear_trend
 from toxlab.analysis.verdicts import Interval, Precondition
 from toxlab.core.config import RunConfig, override
 from toxlab.core.errors import ConfigError
 from toxlab.evaluation import evaluate
+from toxlab.interp import toy
+from toxlab.interp.intervene import check_cost_target, check_direction, check_strength
 from toxlab.interp.separability import scaled_top_k
 from toxlab.pipeline import baseline_runs, evaluation, pretraining, probing
 
@@ -65,7 +68,6 @@ class Plan:
 
     def __post_init__(self) -> None:
         """Every strength, cost target and direction is checked before any work (papermill parameters)."""
-        from toxlab.interp.intervene import check_cost_target, check_direction, check_strength
         for target in self.strengths.values():
             check_cost_target(target)
         for alpha in self.alphas:
@@ -206,7 +208,6 @@ def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = Tr
         variant = override(config, overrides)
         variants += [variant_row(name, variant, f, s, plan, both, progress)
                      for f in plan.variant_fractions for s in plan.variant_seeds]
-    from toxlab.interp import toy
     toy_summary = toy.summarise(probing.toy(toy.ToyConfig(steps=plan.toy_steps), plan.toy_shares,
                                            list(range(plan.toy_seeds))).json("rows.json"))
     budget_of = {(b["toxic_fraction"], b["seed"]): b["budget"] for b in budgets}
@@ -234,7 +235,6 @@ def variant_row(name: str, config: RunConfig, fraction: float, seed: int, plan: 
 def variant_summary(rows: list[dict]) -> list[dict]:
     """Per variant: the least-squares slope per 10 % toxic data of probe AUC, base toxicity and the toxicity
     ITI removes, over its models (what the extension compares across sizes and toxic sources)."""
-    from toxlab.analysis.statistics import linear_trend
     out = []
     for name in dict.fromkeys(r["variant"] for r in rows):
         own = [r for r in rows if r["variant"] == name]
@@ -258,7 +258,7 @@ FLOOR_PROBE = "word salad"
 
 def regime(evidence: dict, card: dict, plan: Plan) -> dict:
     """`toxlab.analysis.verdicts.regime` from the evidence: the floor is the benchmarks' judge's mean score (x 100) on
-    word salad in the judge card (`stages.judge_card`), strong ITI is each model's calibrated strong, and
+    word salad in the judge card (`pipeline.judging.judge_card`), strong ITI is each model's calibrated strong, and
     each mixture's budget its models' (means over the frontier seeds)."""
     judge = evidence["iti"][0]["judge"]
     floor = 100 * next(m["mean_score"] for m in card["failure_modes"]
@@ -341,7 +341,6 @@ def verdict_table(evidence: dict, plan: Plan) -> list[verdicts.Verdict]:
         table.append(verdicts.toy_claim(evidence["toy"]))
     removed = removal_points(iti + evidence.get("paper", []))
     if len({r["toxic_fraction"] for r in removed}) >= 2:
-        from toxlab.analysis.statistics import linear_trend
         trend = linear_trend([r["toxic_fraction"] for r in removed], [r["removed"] for r in removed])
         shares = {f: float(np.mean([r["removed"] for r in removed if r["toxic_fraction"] == f]))
                   for f in sorted({r["toxic_fraction"] for r in removed})}

@@ -30,6 +30,7 @@ from unittest import mock
 
 import yaml
 
+from toxlab.book.notebook import RECORD_MIME
 from toxlab.core import artifacts
 from toxlab.core.errors import ConfigError, ToxlabError
 from toxlab.data.corpora import PROJECT_ROOT
@@ -234,7 +235,6 @@ def records(path: Path) -> dict[str, object]:
     """The values an executed chapter saved with `toxlab.book.notebook.record`: {name: JSON value}."""
     import nbformat
 
-    from toxlab.book.notebook import RECORD_MIME
     found = {}
     for cell in nbformat.read(path, as_version=4).cells:
         for output in cell.get("outputs", []):

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from toxlab.core.config import RunConfig, get_preset
+from toxlab.data import corpora, hub
 
 ONLINE_DATA = Path("/content/toxlab-data") if Path("/content").is_dir() else Path.home() / "toxlab-data"
 
@@ -19,14 +20,12 @@ def setup(level: str, overrides: dict | None = None) -> RunConfig:
     from transformers.utils import logging as hf_logging
 
     from toxlab.book import plots
-    from toxlab.data import corpora
     plots.style()
     hf_logging.disable_progress_bar()  # weight-loading bars are noise in a chapter
     online_notebook = "google.colab" in sys.modules or "BINDER_SERVICE_HOST" in os.environ
     if online_notebook and not os.environ.get("TOXLAB_DATA"):
         # Colab and Binder have no copy of the data: fetch the paper's public sources into the same layout.
         if not (ONLINE_DATA / "clean").exists():
-            from toxlab.data import hub
             hub.download_all(ONLINE_DATA)
         os.environ["TOXLAB_DATA"] = str(ONLINE_DATA)
     corpora.data_root()  # fail here, with the message that says what to do, rather than mid-chapter

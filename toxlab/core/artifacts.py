@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from toxlab import __version__
 from toxlab.core.distributed import rank, world_size
 from toxlab.core.errors import CacheError
 
@@ -100,7 +101,6 @@ def versions() -> dict[str, str]:
     import torch
     import transformers
 
-    from toxlab import __version__
     return {"toxlab": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
             "transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
             "numpy": numpy.__version__, "platform": platform.platform()}

@@ -207,7 +207,7 @@ TOXIC_SALAD = ("pol", "pol_2025", "b", "biz", "civil", "stormfront")
 #: The forums whose vocabulary must not move the score by itself, and the reference vocabulary.
 FORUMS = ("biz", "pol", "pol_2025", "b", "stormfront")
 NEWS = "wikinews"
-#: The card's files besides the judge's own (toxlab.data.corpora.FILES or toxlab.judges.minilm.JUDGE_FILES names).
+#: The card's files besides the judge's own (toxlab.data.corpora.FILES or toxlab.judges.corpus.JUDGE_FILES names).
 FILES_READ = ("toxigen_annotated", "wikinews", "c4", "pol", "b", "biz", "civil", "stormfront", "reddit", "blogs",
               "webtext", "pol_2025", "ldnoobw")
 SALAD_KINDS = ("any words", "no C4-list word", "no listed or profane word")
@@ -314,7 +314,7 @@ def _score(judge, texts: list[str], progress: bool) -> tuple[np.ndarray, float]:
 def build_card(judges: dict[str, typing.Any], judge_data, config: CardConfig, root: Path | None = None,
                progress: bool = False) -> dict:
     """The card's numbers. judges: {name: Judge, or the one-line reason it is unavailable}; judge_data: the
-    MiniLM judge's `toxlab.judges.minilm.JudgeData` (its test split is scored). Holds no text, only numbers."""
+    MiniLM judge's `toxlab.judges.corpus.JudgeData` (its test split is scored). Holds no text, only numbers."""
     import torch
     rng = np.random.default_rng(config.seed)
     test_texts, test_labels, test_sources = judge_data.split("test")

@@ -28,7 +28,7 @@ def judge_identity(judge) -> dict:
 
 def judge(level="cpu", progress: bool = True) -> Entry:
     """Train (or reuse) toxlab's MiniLM toxicity judge for a level (smoke, cpu, gpu) or a
-    `toxlab.judges.minilm.JudgeConfig`: the entry holds `judge/` (head.safetensors, judge.json) and `training.json`
+    `toxlab.judges.corpus.JudgeConfig`: the entry holds `judge/` (head.safetensors, judge.json) and `training.json`
     (per-source counts, the l2 search, timings). Keyed by the config and the SHA-256 of every data file it
     reads and of the encoder's weights."""
     config = corpus.judge_config(level)
