@@ -75,7 +75,7 @@ seeds = [0]
 
 # %%
 import time
-from toxlab import artifacts
+from toxlab.core import artifacts
 
 
 def build(out, work):

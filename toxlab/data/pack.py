@@ -12,7 +12,9 @@ code (README: GPU). The staged data (43 MB) and the MiniLM wheel (91 MB of fp32 
 - DEST/encoder: all-MiniLM-L6-v2 with its word-embedding table in int8 (one scale per row) and every other
   tensor in fp16, restored to fp32 when loaded (`TOXLAB_ENCODER=DEST/encoder`). On 1,500 ToxiGen statements
   and Wikinews paragraphs the cpu judge's scores moved by at most 0.008 (mean 0.0009) and no verdict at 0.5
-  changed (`compare_encoders`); fp16 everywhere would have been closer still, but is 12 MB larger.
+  changed (`compare_encoders`); fp16 everywhere would have been closer still, but is 12 MB larger. The
+  encoder's packing and loading live with the encoder (`toxlab.judges.encoder.pack_encoder`); this module
+  writes the data.
 """
 
 from __future__ import annotations

@@ -69,14 +69,20 @@ def _stats(values: torch.Tensor, top_k: int) -> dict:
             "median": float(q[0]), "q90": float(q[1]), "q95": float(q[2])}
 
 
+def probe_split(labels: torch.Tensor, groups: list[str], split_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The probes' seeded 4:1 train/validation split, stratified by label and group: (train, validation) row
+    indices into the probe set. ITI and LEACE are fitted on the same train rows as the probes."""
+    train_idx, val_idx = corpora.stratified_split(labels.numpy(), groups, split_seed)
+    return torch.from_numpy(train_idx), torch.from_numpy(val_idx)
+
+
 def analyse(heads: torch.Tensor, resid: torch.Tensor, labels: torch.Tensor, groups: list[str], split_seed: int,
             l2: float, top_k: int, out: Path) -> dict:
     """Fit head and residual probes on a seeded 4:1 split stratified by label and group, write the probes
     and per-example validation results to `out`, and return the summary measures.
 
     heads: [N, L, H, Dh], resid: [N, L, d_model], labels: [N] (1 = toxic)."""
-    train_idx, val_idx = corpora.stratified_split(labels.numpy(), groups, split_seed)
-    train_idx, val_idx = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
+    train_idx, val_idx = probe_split(labels, groups, split_seed)
     y, yv = labels[train_idx], labels[val_idx]
     head_probes = fit_probes(heads[train_idx], y, heads[val_idx], yv, l2)
     resid_probes = fit_probes(resid[train_idx], y, resid[val_idx], yv, l2)

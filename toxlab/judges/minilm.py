@@ -1,4 +1,5 @@
-"""Toxicity judges: texts -> probability of toxicity in [0, 1] (the paper's Perspective API, offline).
+"""toxlab's MiniLM toxicity judge: texts -> probability of toxicity in [0, 1] (the paper's Perspective API,
+offline).
 
 The paper scores generations with Perspective API (Sections 5 and 6), which cannot be reached offline. The
 default judge here is trained by toxlab: the frozen sentence encoder all-MiniLM-L6-v2 (its weights ship in

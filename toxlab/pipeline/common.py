@@ -28,4 +28,5 @@ def check_seed(seed) -> None:
 
 
 def log_line(message: str) -> None:
+    """One progress line on stderr (stdout is the command line's result)."""
     print(message, file=sys.stderr, flush=True)

@@ -23,6 +23,7 @@ from toxlab.pipeline.versions import JUDGE_CARD_VERSION, JUDGE_VERSION
 
 
 def judge_identity(judge) -> dict:
+    """What a result keyed by its judge records of it: the judge's name and version."""
     return {"name": judge.name, "version": str(getattr(judge, "version", ""))}
 
 
@@ -89,6 +90,7 @@ def judge_card(level: str = "cpu", progress: bool = True) -> Entry:
 
 
 def judge_or_default(config: RunConfig, judge):
+    """`judge`, or the default judge (the MiniLM judge of the preset's level) when None."""
     return judge if judge is not None else default_judge(config.preset)
 
 

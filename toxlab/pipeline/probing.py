@@ -144,8 +144,7 @@ def probe_training_set(config: RunConfig, seed: int, pool: str = "last", split_s
     act_entry = activations(config, seed, pool, progress=False)
     tensors = load_file(act_entry.file("activations.safetensors"))
     labels = tensors["labels"]
-    train_idx, _ = corpora.stratified_split(labels.numpy(), act_entry.json("groups.json"), split_seed)
-    train_idx = torch.from_numpy(train_idx)
+    train_idx, _ = separability.probe_split(labels, act_entry.json("groups.json"), split_seed)
     return tensors["head_out"][train_idx].float(), labels[train_idx]
 
 

@@ -8,9 +8,6 @@ version did not, and `toxlab stages verify --record` records the code after the 
 
 from __future__ import annotations
 
-# The stage versions, one table. A stage's key holds its version, not its code: bump the version whenever a
-# change can alter what the stage computes. tests/test_stage_code.py fails when any code a stage runs changed
-# while its version did not; `toxlab stages verify --record` records the code after the bump (toxlab.core.stage_code).
 TOKENIZER_VERSION = 1
 MIXTURE_VERSION = 2
 PRETRAIN_VERSION = 1
