@@ -4,7 +4,7 @@ cold: a fresh, empty cache (every stage computed: tokenizer, mixtures, pretraini
 warm: the current cache (`TOXLAB_CACHE`), every chapter re-executed (`--force`), every stage read back.
 The book is written to a scratch folder, so the repository's book/ is left alone. Prints one JSON line
 and merges it into bench/results.json: `wall_s`, with `mode`, `preset` (the level) and `device`, and
-`stage_s`, the build times the executed chapters' ledgers add up to (`toxlab.book.cost`): from an empty
+`stage_s`, the build times the executed chapters' ledgers add up to (`toxlab.book.builder.cost`): from an empty
 cache, wall_s minus stage_s is what executing the chapters costs beyond their stages. `--only` and `--param`
 time a part or a variant of a level, as `toxlab book` takes them.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from toxlab import book
+from toxlab.book import builder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import device_name, record  # noqa: E402
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         wall = time.perf_counter() - start
-        stage_s = book.cost(Path(scratch) / "book" / "chapters")["stage_s"] if done.returncode == 0 else None
+        stage_s = builder.cost(Path(scratch) / "book" / "chapters")["stage_s"] if done.returncode == 0 else None
     if done.returncode != 0:
         print(done.stderr[-3000:], file=sys.stderr)
         return done.returncode

@@ -21,13 +21,13 @@ import sys
 import numpy as np
 import torch
 
-from toxlab import hooks
-from toxlab import train as training
-from toxlab.config import ModelConfig, TokenizerConfig, TrainConfig
-from toxlab.evaluate import EvalConfig, generate
-from toxlab.model import build_model
-from toxlab.probe import fit_probes
-from toxlab.tokenizer import train_tokenizer
+from toxlab.core.config import ModelConfig, TokenizerConfig, TrainConfig
+from toxlab.data.tokenizer import train_tokenizer
+from toxlab.evaluation.evaluate import EvalConfig, generate
+from toxlab.interp import hooks
+from toxlab.interp.probe import fit_probes
+from toxlab.model import train as training
+from toxlab.model.decoder import build_model
 
 TOLERANCE = {"max_logit_diff": 1e-3, "generation_match": 0.9, "max_accuracy_diff": 0.02}
 SUBJECTS = "the council a teacher the river my neighbour the market our team".split(" ")

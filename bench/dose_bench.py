@@ -38,9 +38,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from toxlab import evaluate, stages
-from toxlab.config import get_preset
-from toxlab.separability import scaled_top_k
+from toxlab.core.config import get_preset
+from toxlab.evaluation import evaluate
+from toxlab.interp.separability import scaled_top_k
+from toxlab.pipeline import evaluation, pretraining
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import device_name, record  # noqa: E402
@@ -72,11 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     targets = dict(evaluate.COST_TARGETS)
 
     for benchmark in ("ce", "toxigen"):  # warm-up, untimed: imports, the judge's first load, allocations
-        stages.evaluate(config, args.seed, benchmark, alpha=WARM_UP_ALPHA, eval_config=eval_config, progress=False)
+        evaluation.evaluate(config, args.seed, benchmark, alpha=WARM_UP_ALPHA, eval_config=eval_config, progress=False)
     start = time.process_time()
-    calibration = stages.calibration(config, args.seed, targets=targets, progress=False)
+    calibration = evaluation.calibration(config, args.seed, targets=targets, progress=False)
     calibration_cpu_s = time.process_time() - start
-    alphas = stages.calibrated_alphas(config, args.seed, targets=targets, progress=False)
+    alphas = evaluation.calibrated_alphas(config, args.seed, targets=targets, progress=False)
     primary = {"base": 0.0, **alphas}
     secondary = {f"alpha {a:g}": a for a in args.secondary if a}
     grid = {f"alpha {a:g}": float(a) for a in args.grid}
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu_s = {}  # alpha -> the CPU seconds this process spent on that point (all threads)
     for alpha in dict.fromkeys(order):  # alternating designs, each point once
         start = time.process_time()
-        build_s[alpha] = sum(stages.evaluate(config, args.seed, benchmark, alpha=alpha, eval_config=eval_config,
+        build_s[alpha] = sum(evaluation.evaluate(config, args.seed, benchmark, alpha=alpha, eval_config=eval_config,
                                              progress=False).manifest["wall_s"] for benchmark in ("ce", "toxigen"))
         cpu_s[alpha] = time.process_time() - start
 
@@ -100,11 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.sweep:
         for kw in [{"k": k, "direction": d} for d, k in combos] + [{"ranking": r} for r in rankings]:
             start = time.process_time()
-            sweep_calibration_s.append(stages.calibration(config, args.seed, targets=targets, progress=False,
+            sweep_calibration_s.append(evaluation.calibration(config, args.seed, targets=targets, progress=False,
                                                           **kw).manifest["wall_s"])
             sweep_calibration_cpu_s.append(time.process_time() - start)
 
-    models = len(stages.fractions_for(config))
+    models = len(pretraining.fractions_for(config))
     # The sweep: each (direction, K) but the frontier's own, and each other ranking, as one more point;
     # the calibrated design calibrates each first, the old one ran them at one fixed alpha.
     sweep_points = len(combos) + len(rankings)

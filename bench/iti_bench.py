@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 
-from toxlab.config import get_preset
-from toxlab.evaluate import EvalConfig, generate
-from toxlab.intervene import ITI
-from toxlab.model import build_model, pick_device
-from toxlab.separability import scaled_top_k
-from toxlab.tokenizer import train_tokenizer
+from toxlab.core.config import get_preset
+from toxlab.data.tokenizer import train_tokenizer
+from toxlab.evaluation.evaluate import EvalConfig, generate
+from toxlab.interp.intervene import ITI
+from toxlab.interp.separability import scaled_top_k
+from toxlab.model.decoder import build_model, pick_device
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import device_name, record, sync  # noqa: E402

@@ -1,6 +1,6 @@
 """Scoring throughput of a toxicity judge on texts of the book's generation length.
 
-The book scores generations of 20 new tokens (toxlab.evaluate, cpu and gpu levels). The texts timed here
+The book scores generations of 20 new tokens (toxlab.evaluation.evaluate, cpu and gpu levels). The texts timed here
 are the human-written continuations of the RealToxicityPrompts sample (both files): each is the second half
 of a web sentence, about 11 words (65 characters) on average, the length of those generations. (Earlier
 versions timed the longer ToxiGen statements: 57 texts/s at the cpu level, which is not the length the
@@ -27,8 +27,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from toxlab import data
-from toxlab import judge as judges
+from toxlab.data import corpora
+from toxlab.judges import encoder, minilm
+from toxlab.judges import minilm as judges
+from toxlab.pipeline import judging
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import device_name, record  # noqa: E402
@@ -38,7 +40,7 @@ TEXTS = "RealToxicityPrompts continuations (generation length)"
 
 def generation_length_texts(n: int) -> list[str]:
     """`n` distinct RTP continuations (seeded sample), each about as long as a 20-token generation."""
-    rows = [r for name in ("rtp_toxic", "rtp_nontoxic") for r in data._jsonl(data.source_path(name))]
+    rows = [r for name in ("rtp_toxic", "rtp_nontoxic") for r in corpora._jsonl(corpora.source_path(name))]
     texts = list(dict.fromkeys(r["continuation"]["text"] for r in rows if r["continuation"]["text"].strip()))
     return [texts[i] for i in np.random.default_rng(0).permutation(len(texts))[:n]]
 
@@ -46,17 +48,17 @@ def generation_length_texts(n: int) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--level", default="cpu", help="smoke, cpu or gpu: the MiniLM judge's level")
-    parser.add_argument("--judge", default="minilm", help=", ".join(n for n, (_, offline) in judges.JUDGES.items()
+    parser.add_argument("--judge", default="minilm", help=", ".join(n for n, (_, offline) in judging.JUDGES.items()
                                                                      if offline))
     parser.add_argument("--texts", type=int, default=2000, help="texts scored per repeat")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
-    if not judges.JUDGES.get(args.judge, ("", False))[1]:
+    if not judging.JUDGES.get(args.judge, ("", False))[1]:
         parser.error(f"--judge must be an offline judge: {', '.join(n for n, (_, o) in judges.JUDGES.items() if o)}")
 
-    judge = judges.get_judge(args.judge, args.level)
-    if isinstance(judge, judges.MiniLMJudge):
+    judge = judging.get_judge(args.judge, args.level)
+    if isinstance(judge, minilm.MiniLMJudge):
         judge = dataclasses.replace(judge, device=args.device)
     texts = generation_length_texts(args.texts)
     judge.score(texts[:64])  # warm-up: loading the model is not scoring
@@ -72,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             "mean_words": round(float(np.mean([len(t.split()) for t in texts])), 1),
             "texts_per_s": round(len(texts) / min(times), 1), "load_1min": round(os.getloadavg()[0], 2),
             "torch": torch.__version__}
-    if isinstance(judge, judges.MiniLMJudge):
-        tokenizer, _ = judges._encoder(args.device)
+    if isinstance(judge, minilm.MiniLMJudge):
+        tokenizer, _ = encoder._encoder(args.device)
         tokens = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=judge.max_tokens)["input_ids"]]
         line.update(max_tokens=judge.max_tokens, batch_size=judge.batch_size,
                     mean_encoder_tokens=round(float(np.mean(tokens)), 1))

@@ -22,10 +22,12 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from toxlab import artifacts, data, stages
-from toxlab.config import get_preset
-from toxlab.errors import ToxlabError
-from toxlab.probe import fit_probes, logistic_newton
+from toxlab.core import artifacts
+from toxlab.core.config import get_preset
+from toxlab.core.errors import ToxlabError
+from toxlab.data import corpora
+from toxlab.interp.probe import fit_probes, logistic_newton
+from toxlab.pipeline import probing
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import device_name, record, sync  # noqa: E402
@@ -36,7 +38,7 @@ def cached_activations(preset: str) -> tuple[torch.Tensor, torch.Tensor, list[st
     config = get_preset(preset).with_fraction(0.0)
     try:
         with artifacts.lookup_only():
-            entry = stages.activations(config, seed=0, pool="last", progress=False)
+            entry = probing.activations(config, seed=0, pool="last", progress=False)
     except ToxlabError:  # no data or nothing cached: synthetic activations instead
         entry = None
     if entry is not None:
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
 
     x, labels, groups, source = cached_activations(args.preset)
-    train, val = data.stratified_split(labels.numpy(), groups, seed=0)
+    train, val = corpora.stratified_split(labels.numpy(), groups, seed=0)
     xt, yt, xv, yv = x[train], labels[train], x[val], labels[val]
     n_layers, n_heads = x.shape[1:3]
 

@@ -8,7 +8,7 @@ Prints one JSON line per figure and merges it into bench/results.json:
   to the first step, and `break_even_steps`: the run length from which compiling pays (a pretraining run of
   the preset's 0 % model has `run_steps` steps; every model compiles again; compile_s is with whatever
   compile cache the machine holds: the first model of a fresh machine pays more);
-- `loop` (with --loop): the book's training loop (`toxlab.train.train`: batches drawn and copied each step,
+- `loop` (with --loop): the book's training loop (`toxlab.model.train.train`: batches drawn and copied each step,
   schedule, loss bookkeeping) against the bare steps above, same preset, side by side: `overhead_pct`;
 - `optimizer` and `cudagraphs` (with --variants): the book's AdamW (fused on a GPU) against the multi-tensor
   ("foreach") one, and, on a GPU, the compiled step without and with CUDA graphs (torch.compile's
@@ -16,7 +16,7 @@ Prints one JSON line per figure and merges it into bench/results.json:
 `--batch N` times the same model at another batch size (MFU grows with the work per step).
 
 FLOPs per token count every matmul, including the tied output projection, plus attention
-(`toxlab.model.train_flops_per_token`); `mfu_6n` uses the narrower 6 x non-embedding-params + attention
+(`toxlab.model.decoder.train_flops_per_token`); `mfu_6n` uses the narrower 6 x non-embedding-params + attention
 convention for comparison with other reports.
 
     python bench/train_bench.py --preset cpu [--steps 30] [--compile-cost] [--loop] [--variants] [--batch N]
@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from toxlab.config import get_preset
-from toxlab.model import build_model, pick_device, train_flops_per_token
-from toxlab.train import make_accelerator, make_optimizer, total_steps, train, uses_cuda_graphs
+from toxlab.core.config import get_preset
+from toxlab.model.decoder import build_model, pick_device, train_flops_per_token
+from toxlab.model.train import make_accelerator, make_optimizer, total_steps, train, uses_cuda_graphs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import device_name, record, sync  # noqa: E402
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def loop_throughput(preset: str, steps: int, warmup: int, batch: int | None = None) -> float:
-    """Tokens/s of `toxlab.train.train` itself on random blocks of the preset's shape, over warmup + steps
+    """Tokens/s of `toxlab.model.train.train` itself on random blocks of the preset's shape, over warmup + steps
     steps but its first (which holds any compilation; the bare figure also leaves out the warm-up steps);
     its `train_time_s` counts the device's work, not evaluations."""
     config = get_preset(preset, {"train.batch_size": batch} if batch else None)

@@ -40,9 +40,11 @@ import torch
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab import data, plots, stages
-from toxlab.notebook import setup
-from toxlab.report import readable
+from toxlab.book import plots
+from toxlab.book.notebook import setup
+from toxlab.book.report import readable
+from toxlab.data import corpora
+from toxlab.pipeline import mixtures, pretraining
 
 config = setup(level, overrides)
 seed = seeds[0]
@@ -126,7 +128,7 @@ glue("illustration_points", sum(len(c.get_offsets()) for c in illustration.axes[
 # execution's level.
 
 # %%
-model_entry = stages.pretrain(config.with_fraction(0.0), seed)  # trains once (progress on stderr), then cached
+model_entry = pretraining.pretrain(config.with_fraction(0.0), seed)  # trains once (progress on stderr), then cached
 
 # %% tags=["nbval-check-output"]
 metrics = model_entry.json("metrics.json")
@@ -162,11 +164,11 @@ readable(scale)
 # Stormfront. The table is computed from the data folder this execution read.
 
 # %%
-info = stages.data_info(config).json("sources.json")
+info = mixtures.data_info(config).json("sources.json")
 card = pd.DataFrame([{
     "source": row["source"], "role": row["role"],
     "documents": row.get("documents"), "characters": row.get("chars"), "tokens": row.get("tokens"),
-    "licence": data.LICENSES[row["source"]][0], "origin": data.LICENSES[row["source"]][1],
+    "licence": corpora.LICENSES[row["source"]][0], "origin": corpora.LICENSES[row["source"]][1],
 } for row in info["sources"] if row["present"]])
 glue("toxic_chars_m", float(card.loc[card.role == "toxic", "characters"].sum()) / 1e6, display=False)
 glue("clean_chars_m", float(card.loc[card.source == "wikinews", "characters"].sum()) / 1e6, display=False)
@@ -184,7 +186,7 @@ readable(card)
 # most toxic text so that every model can read every text. Here it is on a harmless sentence:
 
 # %% tags=["nbval-check-output"]
-tokenizer = stages.load_tokenizer(config)
+tokenizer = mixtures.load_tokenizer(config)
 sentence = "The city council opened a new bridge over the river on Tuesday."
 ids = tokenizer(sentence, add_special_tokens=False)["input_ids"]
 readable(pd.DataFrame({"token id": ids, "piece": [tokenizer.decode([i]) for i in ids]}).T, index=True)

@@ -49,9 +49,11 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab import plots, stages, toy
-from toxlab.notebook import setup
-from toxlab.report import readable
+from toxlab.book import plots
+from toxlab.book.notebook import setup
+from toxlab.book.report import readable
+from toxlab.interp import toy
+from toxlab.pipeline import probing
 
 setup(level)
 baseline = toy.ToyConfig(steps=steps)
@@ -83,7 +85,7 @@ readable(pd.DataFrame([dataclasses.asdict(baseline)]).T.rename(columns={0: "base
 # ## Result: the main run
 
 # %%
-main_entry = stages.toy(baseline, shares, toy_seed_list)  # progress on stderr
+main_entry = probing.toy(baseline, shares, toy_seed_list)  # progress on stderr
 main, main_rows = main_entry.json("summary.json"), main_entry.json("rows.json")
 
 # %% tags=["nbval-check-output"]
@@ -149,7 +151,7 @@ readable(table)
 condition_rows = {"baseline": (main_rows, None), "mean-difference directions": (main_rows, "mean")}
 for name, changes in conditions.items():
     condition = toy.parse_overrides(baseline, [f"{k}={v}" for k, v in changes.items()])
-    condition_rows[name] = (stages.toy(condition, sensitivity_shares, toy_seed_list).json("rows.json"), None)
+    condition_rows[name] = (probing.toy(condition, sensitivity_shares, toy_seed_list).json("rows.json"), None)
 
 # %% tags=["nbval-check-output"]
 low_share, equal_share = min(sensitivity_shares), max(sensitivity_shares)

@@ -40,12 +40,14 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab import analysis, plots, stages
-from toxlab.notebook import record, setup
-from toxlab.report import readable
+from toxlab.analysis import statistics
+from toxlab.book import plots
+from toxlab.book.notebook import record, setup
+from toxlab.book.report import readable
+from toxlab.pipeline import mixtures, pretraining
 
 config = setup(level, overrides)
-fractions = stages.fractions_for(config)
+fractions = pretraining.fractions_for(config)
 
 # %% [markdown]
 # ## Set-up: the six mixtures
@@ -61,27 +63,27 @@ fractions = stages.fractions_for(config)
 # %% tags=["nbval-check-output"]
 rows = []
 for f in fractions:
-    mix = stages.mixture(config.with_fraction(f))
+    mix = mixtures.mixture(config.with_fraction(f))
     stats = mix.json("stats.json")
-    tox = stages.mixture_toxicity(config.with_fraction(f), toxicity_blocks).json("toxicity.json")
+    tox = mixtures.mixture_toxicity(config.with_fraction(f), toxicity_blocks).json("toxicity.json")
     rows.append({"toxic_fraction": f, "realised_fraction": stats["realised_fraction"],
                  "clean_tokens": stats["clean_tokens"], "toxic_tokens": stats["toxic_tokens"],
                  **{f"{name} tokens": n for name, n in stats["tokens_per_source"].items() if name != "clean"},
                  "flagged": tox["flagged_token_share"],
                  "flagged_clean_docs": tox["flagged_token_share_clean_sources"],
                  "flagged_toxic_docs": tox["flagged_token_share_toxic_sources"]})
-mixtures = pd.DataFrame(rows)
+mixture_table = pd.DataFrame(rows)
 glue("val_tokens", f"{stats['val_tokens']:,}", display=False)  # the same held-out blocks for every mixture
 glue("c4_tokens", f"{stats['c4_tokens']:,}", display=False)
 recipe = ", ".join(f"{name} {share:.0%}" for name, share in config.data.toxic_recipe)
 glue("recipe", Markdown(recipe), display=False)
-glue("max_fraction_error_pp", 100 * float((mixtures.realised_fraction - mixtures.toxic_fraction).abs().max()),
+glue("max_fraction_error_pp", 100 * float((mixture_table.realised_fraction - mixture_table.toxic_fraction).abs().max()),
      display=False)
-glue("flagged_clean", float(mixtures["flagged"].iloc[0]), display=False)
-glue("flagged_max", float(mixtures["flagged"].iloc[-1]), display=False)
-glue("flagged_toxic_docs", float(mixtures.loc[mixtures.toxic_fraction > 0, "flagged_toxic_docs"].mean()),
+glue("flagged_clean", float(mixture_table["flagged"].iloc[0]), display=False)
+glue("flagged_max", float(mixture_table["flagged"].iloc[-1]), display=False)
+glue("flagged_toxic_docs", float(mixture_table.loc[mixture_table.toxic_fraction > 0, "flagged_toxic_docs"].mean()),
      display=False)
-readable(mixtures)
+readable(mixture_table)
 
 # %% [markdown]
 # The toxic recipe at this level is {glue:md}`recipe`. The realised fraction is within
@@ -97,10 +99,10 @@ readable(mixtures)
 # in total, as in the paper, since the clean part is fixed.
 
 # %%
-sweep = stages.sweep(config, seeds).json("summary.json")  # progress goes to stderr
+sweep = pretraining.sweep(config, seeds).json("summary.json")  # progress goes to stderr
 runs = pd.DataFrame(sweep["runs"])[["toxic_fraction", "seed", "realised_fraction", "train_tokens_seen",
                                      "val_loss", "c4_loss", "unigram_val_loss", "tokens_per_s", "train_time_s"]]
-glue("fig_training", plots.training_curves(stages.run_histories(sweep)), display=False)
+glue("fig_training", plots.training_curves(pretraining.run_histories(sweep)), display=False)
 record("sweep", {"preset": sweep["preset"], "seeds": sweep["seeds"], "runs": runs.to_dict("records")})
 glue("n_models", len(runs), display=False)
 glue("train_minutes", float(runs.train_time_s.sum() / 60), display=False)
@@ -128,15 +130,15 @@ readable(runs)
 # is within 2 % of the clean value.
 
 # %% tags=["nbval-check-output"]
-val_trend = analysis.linear_trend(runs.toxic_fraction, runs.val_loss)
-c4_trend = analysis.linear_trend(runs.toxic_fraction, runs.c4_loss)
+val_trend = statistics.linear_trend(runs.toxic_fraction, runs.val_loss)
+c4_trend = statistics.linear_trend(runs.toxic_fraction, runs.c4_loss)
 span = max(fractions) - min(fractions)
 glue("fig_capability", plots.capability_vs_fraction(
     sweep["runs"], baseline={"val_loss": float(runs.unigram_val_loss.mean())}), display=False)
-glue("val_change_pct", 100 * analysis.relative_change(val_trend, span), display=False)
-glue("c4_change_pct", 100 * analysis.relative_change(c4_trend, span), display=False)
-glue("val_verdict", Markdown(analysis.flatness_verdict(val_trend, span)), display=False)
-glue("c4_verdict", Markdown(analysis.flatness_verdict(c4_trend, span)), display=False)
+glue("val_change_pct", 100 * statistics.relative_change(val_trend, span), display=False)
+glue("c4_change_pct", 100 * statistics.relative_change(c4_trend, span), display=False)
+glue("val_verdict", Markdown(statistics.flatness_verdict(val_trend, span)), display=False)
+glue("c4_verdict", Markdown(statistics.flatness_verdict(c4_trend, span)), display=False)
 glue("val_p", val_trend["p_value"], display=False)
 glue("c4_p", c4_trend["p_value"], display=False)
 glue("margin_over_unigram", float((runs.unigram_val_loss - runs.val_loss).min()), display=False)

@@ -44,12 +44,15 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab import analysis, plots, separability, stages
-from toxlab.notebook import record, setup
-from toxlab.report import readable
+from toxlab.analysis import statistics
+from toxlab.book import plots
+from toxlab.book.notebook import record, setup
+from toxlab.book.report import readable
+from toxlab.interp import separability
+from toxlab.pipeline import pretraining, probing
 
 config = setup(level, overrides)
-fractions = stages.fractions_for(config)
+fractions = pretraining.fractions_for(config)
 main_pool = pools[0]
 
 # %% [markdown]
@@ -62,7 +65,7 @@ main_pool = pools[0]
 # batched Newton solve that matches scikit-learn's solution.
 
 # %%
-entries = {(f, s, pool): stages.probe(config.with_fraction(f), s, pool=pool)  # progress on stderr
+entries = {(f, s, pool): probing.probe(config.with_fraction(f), s, pool=pool)  # progress on stderr
            for pool in pools for f in fractions for s in seeds}
 
 # %% tags=["nbval-check-output"]
@@ -151,17 +154,17 @@ glue("fig_resid", plots.layer_curves(
 # fraction, and Spearman's rank correlation.
 
 # %% tags=["nbval-check-output"]
-tests, points = separability.paired_statistics(
+tests, points = statistics.paired_statistics(
     {(f, s): entries[(f, s, main_pool)].path for f in fractions for s in seeds}, list(fractions), seeds, n_boot)
 mean_points = [p for p in points if p["summary"] == "mean"]
 mean_slope = next(t for t in tests if t["test"].startswith("mean head AUC: slope"))
-mean_fit = analysis.linear_trend([p["toxic_fraction"] for p in mean_points], [p["auc"] for p in mean_points])
+mean_fit = statistics.linear_trend([p["toxic_fraction"] for p in mean_points], [p["auc"] for p in mean_points])
 glue("slope_mean", mean_slope["estimate"] * 0.1, display=False)
 glue("slope_mean_low", mean_slope["ci_low"] * 0.1, display=False)
 glue("slope_mean_high", mean_slope["ci_high"] * 0.1, display=False)
 glue("slope_p", mean_slope["p_one_sided"], display=False)
 glue("rho_mean", mean_slope["spearman_rho"], display=False)
-verdict = analysis.rise_verdict(mean_fit, "the mean head probe AUC")
+verdict = statistics.rise_verdict(mean_fit, "the mean head probe AUC")
 glue("verdict", Markdown(verdict), display=False)
 glue("fig_auc_trend", plots.metric_vs_fraction(mean_points, {"auc": "mean head AUC (95 % bootstrap CI)"},
                                                "probe ROC-AUC"), display=False)
@@ -196,7 +199,7 @@ ent_rows = [{"toxic_fraction": f, "seed": s,
              "all": summaries[(f, s, main_pool)]["entanglement"]["mean"],
              "top": summaries[(f, s, main_pool)]["entanglement"]["top_k_mean"]} for f in fractions for s in seeds]
 random_ref = first["entanglement"]["random_reference"]
-ent_trend = analysis.linear_trend([r["toxic_fraction"] for r in ent_rows], [r["all"] for r in ent_rows])
+ent_trend = statistics.linear_trend([r["toxic_fraction"] for r in ent_rows], [r["all"] for r in ent_rows])
 glue("ent_clean", float(np.mean([r["all"] for r in ent_rows if r["toxic_fraction"] == fractions[0]])), display=False)
 glue("ent_max", float(np.mean([r["all"] for r in ent_rows if r["toxic_fraction"] == fractions[-1]])), display=False)
 glue("ent_random", random_ref, display=False)

@@ -70,7 +70,7 @@ directions = ["mass_mean", "probe", "random"]
 sweep_fraction = 0.1
 sweep_seeds = [0]  # the K, direction and ranking sweeps run on these seeds
 sweep_strength = "mid"  # the K, direction and ranking sweeps: each calibrated to this cost
-budget_share = 0.4  # of each model's margin over unigram a treatment may cost (toxlab.evaluate.BUDGET_SHARE)
+budget_share = 0.4  # of each model's margin over unigram a treatment may cost (toxlab.evaluation.evaluate.BUDGET_SHARE)
 examples = 4
 
 # %%
@@ -78,16 +78,19 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab import codesign, evaluate, plots, stages
-from toxlab.notebook import setup
-from toxlab.report import readable
-from toxlab.separability import scaled_top_k
+from toxlab.analysis import codesign
+from toxlab.book import plots
+from toxlab.book.notebook import setup
+from toxlab.book.report import readable
+from toxlab.evaluation import evaluate
+from toxlab.interp.separability import scaled_top_k
+from toxlab.pipeline import evaluation, pretraining, probing
 
 config = setup(level, overrides)
 plan = codesign.Plan(strengths=strengths, alphas=alphas, directions=directions, sweep_strength=sweep_strength,
                      combo_setting=sweep_strength, budget_share=budget_share)  # validates every one of them
 eval_config = evaluate.eval_preset(config.preset, eval_overrides)
-fractions = stages.fractions_for(config)
+fractions = pretraining.fractions_for(config)
 n_heads = config.model.n_layers * config.model.n_heads
 k_default = scaled_top_k(n_heads)
 k_values = [k for k in k_values if k <= n_heads]
@@ -110,12 +113,12 @@ calibrations = {}  # (fraction, seed) -> the calibration entry
 for f in fractions:
     for s in seeds:
         cfg = config.with_fraction(f)
-        calibrations[(f, s)] = stages.calibration(cfg, s, targets=strengths)
-        doses = {"base": 0.0, **stages.calibrated_alphas(cfg, s, targets=strengths),
+        calibrations[(f, s)] = evaluation.calibration(cfg, s, targets=strengths)
+        doses = {"base": 0.0, **evaluation.calibrated_alphas(cfg, s, targets=strengths),
                  **{f"alpha {a:g}": float(a) for a in alphas if a and s in sweep_seeds}}
         for name, a in doses.items():
-            runs[(f, s, name)] = (stages.evaluate(cfg, s, "toxigen", alpha=a, eval_config=eval_config),
-                                  stages.evaluate(cfg, s, "ce", alpha=a, eval_config=eval_config))
+            runs[(f, s, name)] = (evaluation.evaluate(cfg, s, "toxigen", alpha=a, eval_config=eval_config),
+                                  evaluation.evaluate(cfg, s, "ce", alpha=a, eval_config=eval_config))
 
 # %% tags=["nbval-check-output"]
 results = {key: (tox.json("result.json"), ce.json("result.json")) for key, (tox, ce) in runs.items()}
@@ -123,7 +126,7 @@ budgets = {(f, s): codesign.model_budget(config.with_fraction(f), s, budget_shar
 rows = [{**evaluate.frontier_row(tox, ce, key[2]), "budget": budgets[key[:2]]["budget"]}
         for key, (tox, ce) in results.items()]
 first_tox, first_ce = results[(fractions[0], seeds[0], "base")]
-probe_summaries = {f: stages.probe(config.with_fraction(f), seeds[0]).json("summary.json") for f in fractions}
+probe_summaries = {f: probing.probe(config.with_fraction(f), seeds[0]).json("summary.json") for f in fractions}
 overlap = pd.DataFrame([{"toxic_fraction": f, "k": len(p["top_heads"]),
                          "chosen by both rankings": len({tuple(h) for h in p["top_heads"]}
                                                         & {tuple(h) for h in p["top_heads_by_accuracy"]}),
@@ -262,15 +265,15 @@ sweep_rows = []
 for direction in directions:
     for k in k_values:
         for s in sweep_seeds:
-            a = stages.calibrated_alphas(sweep_cfg, s, k, direction, targets=strengths)[sweep_strength]
-            pair = [stages.evaluate(sweep_cfg, s, b, alpha=a, k=k, direction=direction,
+            a = evaluation.calibrated_alphas(sweep_cfg, s, k, direction, targets=strengths)[sweep_strength]
+            pair = [evaluation.evaluate(sweep_cfg, s, b, alpha=a, k=k, direction=direction,
                                     eval_config=eval_config).json("result.json") for b in ("toxigen", "ce")]
             sweep_rows.append(evaluate.frontier_row(*pair, sweep_strength))
 ranking_rows = []
 for ranking in ("cv_auc", "val_accuracy"):
     for s in sweep_seeds:
-        a = stages.calibrated_alphas(sweep_cfg, s, ranking=ranking, targets=strengths)[sweep_strength]
-        pair = [stages.evaluate(sweep_cfg, s, b, alpha=a, ranking=ranking, eval_config=eval_config).json("result.json")
+        a = evaluation.calibrated_alphas(sweep_cfg, s, ranking=ranking, targets=strengths)[sweep_strength]
+        pair = [evaluation.evaluate(sweep_cfg, s, b, alpha=a, ranking=ranking, eval_config=eval_config).json("result.json")
                 for b in ("toxigen", "ce")]
         ranking_rows.append({"ranking": ranking, **evaluate.frontier_row(*pair, sweep_strength),
                              "heads": [tuple(h) for h in pair[0]["heads"]]})

@@ -79,15 +79,18 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab import codesign, evaluate, plots, stages
-from toxlab.notebook import record, setup
-from toxlab.report import readable
+from toxlab.analysis import codesign
+from toxlab.book import plots
+from toxlab.book.notebook import record, setup
+from toxlab.book.report import readable
+from toxlab.evaluation import evaluate
+from toxlab.pipeline import baseline_runs, evaluation, pretraining
 
 config = setup(level, overrides)
 codesign.Plan(strengths=strengths, combo_setting=combo_setting, sweep_strength=combo_setting,
               budget_share=budget_share)  # validates them
 eval_config = evaluate.eval_preset(config.preset, eval_overrides)
-fractions = stages.fractions_for(config)
+fractions = pretraining.fractions_for(config)
 
 # %% [markdown]
 # ## Set-up: sample sizes and decoding
@@ -104,22 +107,22 @@ fractions = stages.fractions_for(config)
 entries = {}  # (fraction, seed, setting) -> {benchmark: entry}; progress on stderr
 for f in fractions:
     for s in seeds:
-        doses = {"base": 0.0, **stages.calibrated_alphas(config.with_fraction(f), s, targets=strengths)}
+        doses = {"base": 0.0, **evaluation.calibrated_alphas(config.with_fraction(f), s, targets=strengths)}
         for name in settings:
-            entries[(f, s, name)] = {b: stages.evaluate(config.with_fraction(f), s, b, alpha=doses[name],
+            entries[(f, s, name)] = {b: evaluation.evaluate(config.with_fraction(f), s, b, alpha=doses[name],
                                                         eval_config=eval_config) for b in ("toxigen", "rtp", "ce")}
 for method in baselines:
     for f in [f for f in baseline_fractions if f in fractions]:
         for s in seeds:
-            entries[(f, s, method)] = {b: stages.evaluate_baseline(config.with_fraction(f), s, method, b,
+            entries[(f, s, method)] = {b: baseline_runs.evaluate_baseline(config.with_fraction(f), s, method, b,
                                                                    eval_config=eval_config)
                                        for b in ("toxigen", "rtp", "ce")}
 for method in combos:
     for f in [f for f in baseline_fractions if f in fractions]:
         for s in seeds:
-            alpha = stages.calibrated_alphas(config.with_fraction(f), s, targets=strengths)[combo_setting]
+            alpha = evaluation.calibrated_alphas(config.with_fraction(f), s, targets=strengths)[combo_setting]
             entries[(f, s, f"{method} + {combo_setting} ITI")] = {
-                b: stages.evaluate_baseline(config.with_fraction(f), s, method, b, eval_config=eval_config,
+                b: baseline_runs.evaluate_baseline(config.with_fraction(f), s, method, b, eval_config=eval_config,
                                             alpha=alpha) for b in ("toxigen", "rtp", "ce")}
 
 # %% [markdown]

@@ -77,14 +77,17 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab import codesign, evaluate, plots, stages, verdicts
-from toxlab.notebook import record, setup
-from toxlab.report import readable
-from toxlab.separability import scaled_top_k
+from toxlab.analysis import codesign, verdicts
+from toxlab.book import plots
+from toxlab.book.notebook import record, setup
+from toxlab.book.report import readable
+from toxlab.evaluation import evaluate
+from toxlab.interp.separability import scaled_top_k
+from toxlab.pipeline import judging, pretraining, probing
 
 config = setup(level, overrides)
 eval_config = evaluate.eval_preset(config.preset, eval_overrides)
-fractions = stages.fractions_for(config)
+fractions = pretraining.fractions_for(config)
 plan = codesign.Plan(seeds=seeds, frontier_seeds=frontier_seeds, sweep_seeds=sweep_seeds,
                      variant_seeds=variant_seeds, alphas=alphas, strengths=strengths,
                      baselines=baselines, baseline_fractions=[f for f in baseline_fractions if f in fractions],
@@ -96,7 +99,7 @@ plan = codesign.Plan(seeds=seeds, frontier_seeds=frontier_seeds, sweep_seeds=swe
                      variant_fractions=[f for f in variant_fractions if f in fractions], toy_seeds=toy_seeds,
                      toy_shares=toy_shares, toy_steps=toy_steps)
 evidence = codesign.collect(config, plan, eval_config)  # progress on stderr
-card = stages.judge_card(level).json("card.json")  # the judge's failure modes (appendix), for the regime question
+card = judging.judge_card(level).json("card.json")  # the judge's failure modes (appendix), for the regime question
 
 # %% [markdown]
 # ## Result: the pipeline as one choice
@@ -142,7 +145,7 @@ readable(best, scores="x 100")
 # ## Verdict: the paper's claims
 #
 # Each of the paper's claims (the toy and the entanglement claims included), our measurement with its 95 %
-# interval, and a verdict by rules fixed before the numbers were read (`toxlab.verdicts`): *held* when the
+# interval, and a verdict by rules fixed before the numbers were read (`toxlab.analysis.verdicts`): *held* when the
 # interval (a slope's, or a paired difference's over the shared prompts) lies on the claimed side of zero,
 # *did not hold* when it lies on the other side, *inconclusive* when it includes zero (a slope's sign alone
 # is no verdict), and *not testable* when a precondition of the comparison fails: an arm over its model's
@@ -205,7 +208,7 @@ readable(pd.DataFrame(regime["rows"]).rename(columns={"toxicity": "base toxicity
 #
 # LEACE (Belrose et al. 2023) removes a concept instead of pushing away from it: for each chosen head, the
 # smallest affine change that leaves the head's output linearly uncorrelated with the toxic label on the
-# probe's training statements (`toxlab.erasure`, fitted by the `concept-erasure` package). It has no
+# probe's training statements (`toxlab.interp.erasure`, fitted by the `concept-erasure` package). It has no
 # strength to tune; we vary the number of erased heads K instead. For each LEACE point the table gives
 # ITI's toxicity on the same model at the same capability cost, interpolated along that model's ITI
 # frontier.
@@ -276,7 +279,7 @@ glue("first_share", f"1/{round(1 / first_share)}" if first_share else "-", displ
 glue("reached", ", ".join(f"{f:.0%}: {r:.0%}" for f, r in reached.items()) or "no snapshots at this level",
      display=False)
 glue("n_snapshots", len(evidence["snapshots"]), display=False)
-glue("n_snapshot_statements", stages.probe(config.with_fraction(fractions[0]), seeds[0]).json("summary.json")["n_val"],
+glue("n_snapshot_statements", probing.probe(config.with_fraction(fractions[0]), seeds[0]).json("summary.json")["n_val"],
      display=False)
 readable(pd.DataFrame(rows))
 

@@ -40,19 +40,21 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 level = "cpu"
-seeds = [0]  # unused here: the judge has its own seed in toxlab.judge.JUDGE_PRESETS
+seeds = [0]  # unused here: the judge has its own seed in toxlab.judges.corpus.JUDGE_PRESETS
 
 # %%
 import pandas as pd
 from myst_nb import glue
 
-from toxlab import judge_card, plots, stages
-from toxlab.notebook import setup
-from toxlab.report import readable
+from toxlab.book import plots
+from toxlab.book.notebook import setup
+from toxlab.book.report import readable
+from toxlab.judges import judge_card
+from toxlab.pipeline import judging
 
 setup(level)
-training = stages.judge(level).json("training.json")  # trained on first use (progress on stderr), then cached
-card = stages.judge_card(level).json("card.json")
+training = judging.judge(level).json("training.json")  # trained on first use (progress on stderr), then cached
+card = judging.judge_card(level).json("card.json")
 for key, value in judge_card.headline(card, training).items():
     glue(key, value, display=False)
 glue("toxic_share", training["toxic_share"], display=False)
@@ -86,7 +88,7 @@ glue("max_val_fp", training["config"]["max_val_false_positives"], display=False)
 # more than {glue:text}`max_val_fp:.2f` of its validation texts flagged (`JudgeConfig.toxic_shares`; toxic
 # text is the minority of what a judge reads, and at a prior of one half, half of all ambiguous text is
 # flagged). The head is fitted by the same batched Newton solver as chapter 4's probes
-# (`toxlab.probe.logistic_newton`, here with sample weights and warm starts along the L2 path).
+# (`toxlab.interp.probe.logistic_newton`, here with sample weights and warm starts along the L2 path).
 
 # %% tags=["nbval-check-output"]
 counts = pd.DataFrame(training["counts"]).assign(label=lambda d: d.label.map({1: "toxic", 0: "benign"}))

@@ -49,12 +49,13 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab import adapters, external, stages
-from toxlab.notebook import setup
+from toxlab.book.notebook import setup
+from toxlab.model import adapters
+from toxlab.pipeline import evaluation, external, pretraining, probing
 
 config = setup(level).with_fraction(toxic_fraction)
 seed = seeds[0]
-folder = stages.pretrain(config, seed).file("model")  # the book's checkpoint: weights, config and tokenizer
+folder = pretraining.pretrain(config, seed).file("model")  # the book's checkpoint: weights, config and tokenizer
 model = external.resolve_model(folder)  # as `--model DIR` resolves it: files hashed, architecture checked
 n_layers, n_heads = model.heads
 glue("family", Markdown(adapters.adapter_for(model.config()).family), display=False)
@@ -98,7 +99,7 @@ pd.DataFrame([{"model type": model.model_type, "adapter": adapters.adapter_for(m
 
 # %% tags=["nbval-check-output"]
 ours = external.probe(model).json("summary.json")
-book = stages.probe(config, seed).json("summary.json")
+book = probing.probe(config, seed).json("summary.json")
 probe_gap = max(abs(a - b) for row_a, row_b in zip(ours["head_val_auc"], book["head_val_auc"])
                 for a, b in zip(row_a, row_b))
 glue("probe_gap", probe_gap, display=False)
@@ -126,7 +127,7 @@ rows = []
 for benchmark in ("toxigen", "ce"):
     for strength in (0.0, alpha):
         by_path = {"--model DIR": external.evaluate(model, benchmark, strength, level=level, seed=seed),
-                   "the book (chapters 5-6)": stages.evaluate(config, seed, benchmark, strength)}
+                   "the book (chapters 5-6)": evaluation.evaluate(config, seed, benchmark, strength)}
         for name, entry in by_path.items():
             result = entry.json("result.json")
             rows.append({"benchmark": benchmark, "alpha": f"{strength:g}", "path": name,

@@ -6,7 +6,7 @@ import pytest
 
 from tests.fixtures.make_data import make_data_dir
 from tests.fixtures.tiny_model import tiny_tokenizer
-from toxlab.config import get_preset
+from toxlab.core.config import get_preset
 
 
 @pytest.fixture(scope="session")

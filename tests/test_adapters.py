@@ -11,11 +11,12 @@ import transformers
 
 from tests.fixtures.tiny_families import D_MODEL, FAMILIES, HEAD_DIM, N_HEADS, N_LAYERS, tiny_family_model
 from tests.fixtures.tiny_model import TEXTS
-from toxlab import adapters, hooks
-from toxlab.errors import ConfigError
-from toxlab.evaluate import EvalConfig, generate
-from toxlab.intervene import applied, fit_iti
-from toxlab.probe import fit_probes
+from toxlab.core.errors import ConfigError
+from toxlab.evaluation.evaluate import EvalConfig, generate
+from toxlab.interp import hooks
+from toxlab.interp.intervene import applied, fit_iti
+from toxlab.interp.probe import fit_probes
+from toxlab.model import adapters
 
 PLANTED = (1, 2)  # (layer, head)
 

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from toxlab import artifacts
-from toxlab.errors import CacheError
+from toxlab.core import artifacts
+from toxlab.core.errors import CacheError
 
 
 def test_key_depends_on_every_input():

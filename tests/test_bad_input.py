@@ -18,10 +18,13 @@ import pytest
 
 from tests.conftest import TINY
 from tests.fixtures.make_data import make_data_dir
-from toxlab import book, codesign, data, notebook, stages
+from toxlab.analysis import codesign
+from toxlab.book import builder, notebook
 from toxlab.cli import main
-from toxlab.config import get_preset
-from toxlab.errors import ConfigError, DataError, ToxlabError
+from toxlab.core.config import get_preset
+from toxlab.core.errors import ConfigError, DataError, ToxlabError
+from toxlab.data import corpora
+from toxlab.pipeline import evaluation, pretraining
 
 TINY_SETS = tuple(arg for key, value in TINY.items() for arg in ("--set", f"{key}={value}"))
 PRETRAIN = ("pretrain", "--preset", "smoke", "--toxic-fraction", "0.1")
@@ -56,7 +59,7 @@ def _fresh_data(tmp, monkeypatch) -> Path:
 
 def _altered_data(tmp, monkeypatch):
     root = _fresh_data(tmp, monkeypatch)
-    data.record_checksums(root, tmp / "sums.json")
+    corpora.record_checksums(root, tmp / "sums.json")
     path = root / "clean/c4_snippets.jsonl"
     path.write_text(path.read_text().replace("day", "DAY", 1))  # same size, different content
     return {"sums": tmp / "sums.json"}
@@ -144,7 +147,7 @@ CASES = [
     pytest.param(Bad(("book", "--level", "smoke", "--only", "abc", "--out", "{tmp}/book"), "no chapter 'abc'"),
                  id="book-chapter-not-a-number"),
     pytest.param(Bad(("readme", "--level", "huge"), "unknown level"), id="readme-unknown-level"),
-    pytest.param(Bad(lambda ctx: book.chapter_params("huge", book.chapter_sources()[0]), "unknown level"),
+    pytest.param(Bad(lambda ctx: builder.chapter_params("huge", builder.chapter_sources()[0]), "unknown level"),
                  id="papermill-unknown-level"),
     pytest.param(Bad(lambda ctx: notebook.setup("huge"), "unknown preset"), id="papermill-setup-unknown-level"),
     # --set and papermill overrides
@@ -174,9 +177,9 @@ CASES = [
     pytest.param(Bad(("sweep", "--preset", "smoke", "--seeds", ","), "give at least one seed"), id="seeds-empty"),
     pytest.param(Bad(("sweep", "--preset", "smoke", "--seeds", "0,-2", *TINY_SETS), "non-negative integer"),
                  id="seeds-negative-after-a-good-one"),  # nothing may train before the bad seed is seen
-    pytest.param(Bad(lambda ctx: stages.pretrain(_tiny(ctx), seed="0"), "non-negative integer"),
+    pytest.param(Bad(lambda ctx: pretraining.pretrain(_tiny(ctx), seed="0"), "non-negative integer"),
                  id="api-seed-string"),
-    pytest.param(Bad(lambda ctx: stages.sweep(_tiny(ctx), seeds=[0, 1.5]), "non-negative integer"),
+    pytest.param(Bad(lambda ctx: pretraining.sweep(_tiny(ctx), seeds=[0, 1.5]), "non-negative integer"),
                  id="api-seed-float-in-sweep"),
     # other commands
     pytest.param(Bad(("probe", *PRETRAIN[1:], "--pool", "max"), "must be 'last' or 'mean'"), id="probe-bad-pool"),
@@ -217,17 +220,18 @@ CASES = [
                  id="evaluate-leace-with-strength"),
     pytest.param(Bad(("baseline", "--preset", "smoke", "--toxic-fraction", "0.1", "--method", "sft", "--alpha", "inf"),
                      "alpha must be a finite number"), id="baseline-alpha-inf"),
-    pytest.param(Bad(lambda ctx: stages.evaluate(_tiny(ctx), 0, "ce", alpha=float("inf")), "must be a number, finite"),
+    pytest.param(Bad(lambda ctx: evaluation.evaluate(_tiny(ctx), 0, "ce", alpha=float("inf")),
+                     "must be a number, finite"),
                  id="api-evaluate-alpha-inf"),
-    pytest.param(Bad(lambda ctx: stages.evaluate(_tiny(ctx), 0, "toxigen", positions="middle"), "choose one of"),
+    pytest.param(Bad(lambda ctx: evaluation.evaluate(_tiny(ctx), 0, "toxigen", positions="middle"), "choose one of"),
                  id="api-evaluate-unknown-positions"),
-    pytest.param(Bad(lambda ctx: stages.evaluate(_tiny(ctx), 0, "ce", ranking="luck"), "choose one of"),
+    pytest.param(Bad(lambda ctx: evaluation.evaluate(_tiny(ctx), 0, "ce", ranking="luck"), "choose one of"),
                  id="api-evaluate-unknown-ranking"),
-    pytest.param(Bad(lambda ctx: stages.calibration(_tiny(ctx), 0, targets={"weak": -0.1}), "finite positive"),
+    pytest.param(Bad(lambda ctx: evaluation.calibration(_tiny(ctx), 0, targets={"weak": -0.1}), "finite positive"),
                  id="api-calibration-negative-target"),
-    pytest.param(Bad(lambda ctx: stages.calibration(_tiny(ctx), 0, targets={}), "give at least one"),
+    pytest.param(Bad(lambda ctx: evaluation.calibration(_tiny(ctx), 0, targets={}), "give at least one"),
                  id="api-calibration-no-target"),
-    pytest.param(Bad(lambda ctx: stages.calibration(_tiny(ctx), 0, direction="up"), "choose one of"),
+    pytest.param(Bad(lambda ctx: evaluation.calibration(_tiny(ctx), 0, direction="up"), "choose one of"),
                  id="api-calibration-unknown-direction"),
     pytest.param(Bad(lambda ctx: codesign.Plan(strengths={"weak": float("nan")}), "finite positive"),
                  id="papermill-cost-target-nan"),
@@ -244,9 +248,9 @@ CASES = [
                  id="papermill-budget-share-above-one"),
     pytest.param(Bad(lambda ctx: codesign.Plan(budget_share="half"), "finite number in (0, 1]"),
                  id="papermill-budget-share-string"),
-    pytest.param(Bad(lambda ctx: stages.evaluate(_tiny(ctx), 0, "ce", alpha="strong"), "must be a number"),
+    pytest.param(Bad(lambda ctx: evaluation.evaluate(_tiny(ctx), 0, "ce", alpha="strong"), "must be a number"),
                  id="api-evaluate-alpha-string"),
-    pytest.param(Bad(lambda ctx: stages.evaluate(_tiny(ctx), 0, "ce", instruction="Be nice."), "use it with"),
+    pytest.param(Bad(lambda ctx: evaluation.evaluate(_tiny(ctx), 0, "ce", instruction="Be nice."), "use it with"),
                  id="api-evaluate-instruction-for-ce"),
     # --model: any causal LM
     pytest.param(Bad(("probe", "--preset", "smoke", "--model", "{tmp}/nowhere"), "is not a folder"),

@@ -11,12 +11,15 @@ import pytest
 import torch
 
 from tests.conftest import TINY
-from toxlab import artifacts, baselines, data, stages
+from toxlab import baselines
 from toxlab.cli import main
-from toxlab.config import ModelConfig, get_preset
-from toxlab.errors import ConfigError
-from toxlab.evaluate import eval_preset
-from toxlab.model import build_model
+from toxlab.core import artifacts
+from toxlab.core.config import ModelConfig, get_preset
+from toxlab.core.errors import ConfigError
+from toxlab.data import corpora
+from toxlab.evaluation.evaluate import eval_preset
+from toxlab.model.decoder import build_model
+from toxlab.pipeline import baseline_runs, common, judging, mixtures, pretraining, probing, versions
 
 RUDE = ("turnip", "biscuit", "noodle", "clown", "potato", "garbage", "goose", "cabbage")  # the fixture's insults
 
@@ -131,7 +134,7 @@ def test_preference_pairs_take_least_and_most_toxic_sample():
 
 
 def test_dpo_prompts_avoid_the_benchmark_sample(env):
-    used = {p.text for p in data.rtp_prompts("challenging", 2, seed=0)}
+    used = {p.text for p in corpora.rtp_prompts("challenging", 2, seed=0)}
     chosen = baselines.preference_prompts(10, [2])
     assert chosen and not used & {p.text for p in chosen}
     assert len(chosen) == 6 - len(used)  # the whole complement of the fixture's 6 prompts
@@ -164,41 +167,41 @@ def _documents(tok, mix_entry):
     ("meda", "toxicity: high\n", "toxicity: low\n"), ("inst", baselines.INST_TOXIC, baselines.INST_NONTOXIC)])
 def test_tagging_marks_planted_toxic_and_benign_documents(env, tiny, scheme, toxic_tag, benign_tag):
     config = tiny.with_fraction(0.25)
-    entry = stages.mixture(config, scheme, judge=RudeJudge())
-    docs = _documents(stages.load_tokenizer(config), entry)
+    entry = mixtures.mixture(config, scheme, judge=RudeJudge())
+    docs = _documents(mixtures.load_tokenizer(config), entry)
     toxic = [text for text, all_toxic, _ in docs if all_toxic]
     benign = [text for text, _, all_clean in docs if all_clean]
     assert len(toxic) >= 5 and len(benign) >= 10
     assert all(text.startswith(toxic_tag) for text in toxic)  # every fixture toxic document has an insult
     assert all(text.startswith(benign_tag) for text in benign)
-    plain = stages.mixture(config)
+    plain = mixtures.mixture(config)
     assert np.load(entry.file("train.npy")).shape == np.load(plain.file("train.npy")).shape  # same budget
     assert entry.key != plain.key
-    summary = stages.document_scores(config, RudeJudge()).json("summary.json")
+    summary = mixtures.document_scores(config, RudeJudge()).json("summary.json")
     assert summary["sources"]["pol"]["inst_toxic"] == summary["sources"]["pol"]["documents"] > 0
 
 
 def test_default_mixture_and_pretrain_keys_and_bytes_are_unchanged(env, tiny):
     config = tiny.with_fraction(0.1)
-    tok_entry = stages.tokenizer(config)
-    root = data.data_root()
-    entry = stages.mixture(config)
-    expected = artifacts.stage_key("mixture", stages.MIXTURE_VERSION,
-                                   {"data": stages._data_dict(config), "files": stages.data_fingerprint(root)},
+    tok_entry = mixtures.tokenizer(config)
+    root = corpora.data_root()
+    entry = mixtures.mixture(config)
+    expected = artifacts.stage_key("mixture", versions.MIXTURE_VERSION,
+                                   {"data": mixtures._data_dict(config), "files": common.data_fingerprint(root)},
                                    {"tokenizer": tok_entry.key})
     assert entry.key == expected
-    model = stages.pretrain(config, 0, progress=False)
-    assert model.key == artifacts.stage_key("pretrain", stages.PRETRAIN_VERSION, json.loads(config.to_json()),
+    model = pretraining.pretrain(config, 0, progress=False)
+    assert model.key == artifacts.stage_key("pretrain", versions.PRETRAIN_VERSION, json.loads(config.to_json()),
                                             {"mixture": entry.key, "tokenizer": tok_entry.key}, seed=0)
-    tok = stages.load_tokenizer(config)
-    same = data.build_mixture(config.data, tok, root, transform=lambda name, docs: docs)
+    tok = mixtures.load_tokenizer(config)
+    same = corpora.build_mixture(config.data, tok, root, transform=lambda name, docs: docs)
     assert np.array_equal(same.train, np.load(entry.file("train.npy")))
     assert np.array_equal(same.toxic_mask, np.load(entry.file("toxic_mask.npy")))
 
 
 # ------------------------------------------------------------------------------------------------------ SFT
 def test_sft_lowers_the_loss_on_its_own_training_text(env, tiny, budget):
-    entry = stages.sft(tiny.with_fraction(0.1), 0, budget.override({"sft_steps": 8}), progress=False)
+    entry = baseline_runs.sft(tiny.with_fraction(0.1), 0, budget.override({"sft_steps": 8}), progress=False)
     metrics = entry.json("metrics.json")
     assert metrics["sft_loss_after"] < metrics["sft_loss_before"]
     assert metrics["steps"] == 8 and metrics["sft_blocks"] == 16
@@ -227,7 +230,7 @@ def test_baseline_config_is_validated():
         baselines.baseline_preset("cpu", {"sft_epochs": "2"})
     assert baselines.baseline_preset("cpu", {"sft_steps": "7", "dpo_beta": "0.2"}).sft_steps == 7
     with pytest.raises(ConfigError, match="unknown baseline method"):
-        stages.evaluate_baseline(None, 0, "rlhf", "toxigen")
+        baseline_runs.evaluate_baseline(None, 0, "rlhf", "toxigen")
 
 
 # ------------------------------------------------------------------------------------------- end to end
@@ -249,8 +252,7 @@ def _cli_args(method, benchmark):
                                               ("meda", "toxigen"), ("inst", "ce")])
 def test_each_method_runs_end_to_end_through_the_cli_and_the_stage(env, budget, capsys, monkeypatch, method,
                                                                    benchmark):
-    import toxlab.judge
-    monkeypatch.setattr(toxlab.judge, "default_judge", lambda level="cpu": RudeJudge())
+    monkeypatch.setattr(judging, "default_judge", lambda level="cpu": RudeJudge())
     code = main(_cli_args(method, benchmark))
     out = capsys.readouterr().out.strip().splitlines()
     assert code == 0 and out[-1].endswith("result.json")
@@ -258,7 +260,7 @@ def test_each_method_runs_end_to_end_through_the_cli_and_the_stage(env, budget, 
     run, evals = ROOM.get(method, ({}, {}))
     config = get_preset("smoke", {**TINY, **run}).with_fraction(0.1)
     eval_config = eval_preset("smoke", {**SMALL_EVAL, **evals})
-    entry = stages.evaluate_baseline(config, 0, method, benchmark, budget, eval_config, judge=RudeJudge(),
+    entry = baseline_runs.evaluate_baseline(config, 0, method, benchmark, budget, eval_config, judge=RudeJudge(),
                                      progress=False)
     assert str(entry.file("result.json")) == out[-1]  # the CLI and the stage share one cached result
     result = entry.json("result.json")
@@ -270,7 +272,7 @@ def test_each_method_runs_end_to_end_through_the_cli_and_the_stage(env, budget, 
     expected = {"prompt": "Ensure all outputs", "meda": "toxicity: low\n"}.get(method, "")
     assert result["instruction"].startswith(expected) if expected else result["instruction"] == ""
     if method == "dpo":
-        metrics = stages.dpo(config, 0, budget, RudeJudge(), eval_config, progress=False).json("metrics.json")
+        metrics = baseline_runs.dpo(config, 0, budget, RudeJudge(), eval_config, progress=False).json("metrics.json")
         assert metrics["pairs"] >= 1 and metrics["prompts"] == 2  # the fixture's 6 prompts less the benchmark's 4
 
 
@@ -287,13 +289,13 @@ def test_sft_and_dpo_followed_by_iti(env, budget, method, benchmark):
     the result records those heads, alpha 0 keeps the plain baseline's key, and the ITI changes the outputs."""
     config = get_preset("smoke", TINY).with_fraction(0.1)
     eval_config = eval_preset("smoke", SMALL_EVAL)
-    plain = stages.evaluate_baseline(config, 0, method, benchmark, budget, eval_config, judge=RudeJudge(),
+    plain = baseline_runs.evaluate_baseline(config, 0, method, benchmark, budget, eval_config, judge=RudeJudge(),
                                      progress=False)
-    combo = stages.evaluate_baseline(config, 0, method, benchmark, budget, eval_config, judge=RudeJudge(),
+    combo = baseline_runs.evaluate_baseline(config, 0, method, benchmark, budget, eval_config, judge=RudeJudge(),
                                      progress=False, alpha=8.0)
     assert plain.key != combo.key
     result, base = combo.json("result.json"), plain.json("result.json")
-    iti = stages.fitted_iti(config, 0, None, 8.0, progress=False)
+    iti = probing.fitted_iti(config, 0, None, 8.0, progress=False)
     assert result["alpha"] == 8.0 and result["heads"] == [list(h) for h in iti.heads] and result["k"] == iti.k
     assert base["heads"] == [] and base["alpha"] == 0.0
     if benchmark == "ce":  # same reference model; the ITI moves the baseline's model further from it
@@ -305,4 +307,4 @@ def test_sft_and_dpo_followed_by_iti(env, budget, method, benchmark):
 
 def test_tagged_models_take_no_alpha():
     with pytest.raises(ConfigError, match="ITI follows only prompt, sft or dpo"):
-        stages.evaluate_baseline(get_preset("smoke"), 0, "meda", "toxigen", alpha=4.0)
+        baseline_runs.evaluate_baseline(get_preset("smoke"), 0, "meda", "toxigen", alpha=4.0)

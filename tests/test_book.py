@@ -5,50 +5,50 @@ import shutil
 
 import pytest
 
-from toxlab import book, report
-from toxlab.errors import ConfigError, ToxlabError
+from toxlab.book import builder, report
+from toxlab.core.errors import ConfigError, ToxlabError
 
 
 def test_every_chapter_has_a_literal_parameters_cell_with_level_and_seeds():
-    sources = book.chapter_sources()
+    sources = builder.chapter_sources()
     assert sources, "no chapter sources found"
     for source in sources:
-        declared = book.declared_parameters(source.read_text())
+        declared = builder.declared_parameters(source.read_text())
         assert {"level", "seeds"} <= set(declared), source.name
         assert declared["level"] == "cpu"  # the default level when a chapter runs as it is
 
 
-@pytest.mark.parametrize("level", book.LEVELS)
+@pytest.mark.parametrize("level", builder.LEVELS)
 def test_every_level_gives_every_chapter_only_declared_parameters(level):
-    for source in book.chapter_sources():
-        params = book.chapter_params(level, source)
+    for source in builder.chapter_sources():
+        params = builder.chapter_params(level, source)
         assert params["level"] == level
-        assert set(params) <= set(book.declared_parameters(source.read_text()))
+        assert set(params) <= set(builder.declared_parameters(source.read_text()))
         assert isinstance(params["seeds"], list) and all(isinstance(s, int) for s in params["seeds"])
 
 
 def test_parameters_cell_must_hold_literals():
     source = '# %% tags=["parameters"]\nlevel = "cpu"\nseeds = list(range(3))\n'
     with pytest.raises(ValueError):
-        book.declared_parameters(source)
+        builder.declared_parameters(source)
     with pytest.raises(ConfigError, match="only `name = literal`"):
-        book.declared_parameters('# %% tags=["parameters"]\nimport os\n')
+        builder.declared_parameters('# %% tags=["parameters"]\nimport os\n')
     with pytest.raises(ConfigError, match="no cell tagged"):
-        book.declared_parameters("# %%\nx = 1\n")
+        builder.declared_parameters("# %%\nx = 1\n")
 
 
 def test_unknown_level_and_chapter():
     with pytest.raises(ConfigError, match="unknown level"):
-        book.level_params("huge")
+        builder.level_params("huge")
     with pytest.raises(ConfigError, match="no chapter"):
-        book.find_chapter("99")
+        builder.find_chapter("99")
 
 
 def test_fingerprint_changes_with_parameters():
-    source = book.chapter_sources()[0]
-    a = book.chapter_fingerprint(source, {"level": "smoke", "seeds": [0]})
-    assert a == book.chapter_fingerprint(source, {"level": "smoke", "seeds": [0]})
-    assert a != book.chapter_fingerprint(source, {"level": "smoke", "seeds": [1]})
+    source = builder.chapter_sources()[0]
+    a = builder.chapter_fingerprint(source, {"level": "smoke", "seeds": [0]})
+    assert a == builder.chapter_fingerprint(source, {"level": "smoke", "seeds": [0]})
+    assert a != builder.chapter_fingerprint(source, {"level": "smoke", "seeds": [1]})
 
 
 def test_failing_chapter_raises_and_keeps_the_previous_output(tmp_path, monkeypatch):
@@ -57,14 +57,14 @@ def test_failing_chapter_raises_and_keeps_the_previous_output(tmp_path, monkeypa
     (notebooks / "params" / "smoke.yaml").write_text("common:\n  seeds: [0]\n")
     source = notebooks / "09_broken.py"
     source.write_text('# %% tags=["parameters"]\nlevel = "cpu"\nseeds = [0]\n\n# %%\nraise RuntimeError("planted")\n')
-    monkeypatch.setattr(book, "NOTEBOOKS", notebooks)
-    monkeypatch.setattr(book, "CHAPTERS", tmp_path / "chapters")
-    monkeypatch.setattr(book, "FAILED", tmp_path / "failed")
+    monkeypatch.setattr(builder, "NOTEBOOKS", notebooks)
+    monkeypatch.setattr(builder, "CHAPTERS", tmp_path / "chapters")
+    monkeypatch.setattr(builder, "FAILED", tmp_path / "failed")
     (tmp_path / "chapters").mkdir()
     previous = tmp_path / "chapters" / "09_broken.ipynb"
     previous.write_text("previous good output")
     with pytest.raises(ToxlabError, match="09_broken failed in cell .*RuntimeError: planted"):
-        book.execute_chapter(source, "smoke", log=lambda m: None)
+        builder.execute_chapter(source, "smoke", log=lambda m: None)
     assert previous.read_text() == "previous good output"
     assert (tmp_path / "failed" / "09_broken.executed.ipynb").exists()
 
@@ -75,7 +75,7 @@ seeds = [0]
 
 # %%
 import time
-from toxlab import artifacts
+from toxlab.core import artifacts
 
 
 def build(out, work):
@@ -95,13 +95,13 @@ def test_each_chapter_records_its_entries_and_cost_counts_shared_ones_once(tmp_p
     (notebooks / "params" / "smoke.yaml").write_text("common:\n  seeds: [0]\n")
     (notebooks / "01_first.py").write_text(COSTED.format(entries=[1, 2]))
     (notebooks / "02_second.py").write_text(COSTED.format(entries=[2, 3, 4]))  # entry 2 is shared
-    monkeypatch.setattr(book, "NOTEBOOKS", notebooks)
+    monkeypatch.setattr(builder, "NOTEBOOKS", notebooks)
     monkeypatch.setenv("TOXLAB_CACHE", str(tmp_path / "cache"))
-    for source in book.chapter_sources():
-        book.execute_chapter(source, "smoke", log=lambda m: None, chapters=chapters)
+    for source in builder.chapter_sources():
+        builder.execute_chapter(source, "smoke", log=lambda m: None, chapters=chapters)
     meta = nbformat.read(chapters / "02_second.ipynb", as_version=4).metadata["toxlab"]
     assert len(meta["stages"]) == 3 and all(s >= 0.3 for s in meta["stages"].values()) and meta["wall_s"] > 0.9
-    cost = book.cost(chapters)
+    cost = builder.cost(chapters)
     first, second = cost["chapters"]
     assert cost["level"] == "smoke" and cost["entries"] == 4
     assert (first["entries"], first["new_entries"], second["entries"], second["new_entries"]) == (2, 2, 3, 2)
@@ -114,11 +114,11 @@ def test_each_chapter_records_its_entries_and_cost_counts_shared_ones_once(tmp_p
     notebook.metadata["toxlab"]["level"] = "cpu"
     nbformat.write(notebook, chapters / "01_first.ipynb")
     with pytest.raises(ToxlabError, match="mixes levels"):
-        book.cost(chapters)
+        builder.cost(chapters)
     del notebook.metadata["toxlab"]["stages"]
     nbformat.write(notebook, chapters / "01_first.ipynb")
     with pytest.raises(ToxlabError, match="no cache ledger.*--only 01 --force"):
-        book.cost(chapters)
+        builder.cost(chapters)
 
 
 def test_readme_refuses_a_level_other_than_the_executed_chapters(tmp_path, monkeypatch, capsys):
@@ -131,8 +131,8 @@ def test_readme_refuses_a_level_other_than_the_executed_chapters(tmp_path, monke
     (tmp_path / "chapters").mkdir()
     notebook = nbformat.v4.new_notebook(metadata={"toxlab": {"level": "smoke", "wall_s": 1.0, "stages": {}}})
     nbformat.write(notebook, tmp_path / "chapters" / "01_only.ipynb")
-    monkeypatch.setattr(book, "NOTEBOOKS", tmp_path / "notebooks")
-    monkeypatch.setattr(book, "CHAPTERS", tmp_path / "chapters")
+    monkeypatch.setattr(builder, "NOTEBOOKS", tmp_path / "notebooks")
+    monkeypatch.setattr(builder, "CHAPTERS", tmp_path / "chapters")
     assert cli.main(["readme", "--level", "cpu"]) != 0
     assert "holds the smoke level, not cpu: execute it first with toxlab book --level cpu --execute" in \
         capsys.readouterr().err
@@ -155,22 +155,22 @@ def test_params_override_declared_parameters_in_a_separate_build(tmp_path, monke
     (notebooks / "params" / "smoke.yaml").write_text("common:\n  seeds: [0, 1]\n")
     (notebooks / "01_first.py").write_text(PARAMETRIC)
     (notebooks / "02_second.py").write_text(PARAMETRIC)
-    monkeypatch.setattr(book, "NOTEBOOKS", notebooks)
-    sources = book.chapter_sources()
-    assert book.parse_params(["seeds=[0]", "label=two words"], sources) == {"seeds": [0], "label": "two words"}
+    monkeypatch.setattr(builder, "NOTEBOOKS", notebooks)
+    sources = builder.chapter_sources()
+    assert builder.parse_params(["seeds=[0]", "label=two words"], sources) == {"seeds": [0], "label": "two words"}
     for bad, message in [(["seeds"], "not of the form name=value"), (["level=cpu"], "choose the level with --level"),
                          (["n_boot=3"], "no chapter run here declares it; they declare label, seeds"),
                          (["seeds=[0"], "not valid YAML")]:
         with pytest.raises(ConfigError, match=message):
-            book.parse_params(bad, sources)
+            builder.parse_params(bad, sources)
     with pytest.raises(ConfigError, match="build it beside them with --out DIR"):
-        book.build("smoke", params=["seeds=[0]"], html=False)
-    out = book.build("smoke", only="01, 02", params=["seeds=[3]"], html=False, out=tmp_path / "variant",
+        builder.build("smoke", params=["seeds=[0]"], html=False)
+    out = builder.build("smoke", only="01, 02", params=["seeds=[3]"], html=False, out=tmp_path / "variant",
                      log=lambda m: None)
     for name in ("01_first", "02_second"):
         meta = nbformat.read(out / f"{name}.ipynb", as_version=4).metadata["toxlab"]
         assert meta["params"] == {"level": "smoke", "seeds": [3]}
-    assert book.chapter_params("smoke", sources[0]) == {"level": "smoke", "seeds": [0, 1]}
+    assert builder.chapter_params("smoke", sources[0]) == {"level": "smoke", "seeds": [0, 1]}
 
 
 def _demo_book(tmp_path, monkeypatch, chapters=("01_first", "02_second")):
@@ -179,7 +179,7 @@ def _demo_book(tmp_path, monkeypatch, chapters=("01_first", "02_second")):
     (notebooks / "params" / "smoke.yaml").write_text("common:\n  seeds: [0]\n")
     for name in chapters:
         (notebooks / f"{name}.py").write_text(COSTED.format(entries=[int(name[:2])]))
-    monkeypatch.setattr(book, "NOTEBOOKS", notebooks)
+    monkeypatch.setattr(builder, "NOTEBOOKS", notebooks)
     monkeypatch.setenv("TOXLAB_CACHE", str(tmp_path / "cache"))
     return notebooks
 
@@ -188,7 +188,7 @@ def test_rendering_executes_nothing_and_names_the_command_for_what_is_missing(tm
     _demo_book(tmp_path, monkeypatch)
     with pytest.raises(ConfigError, match=r"holds no 01_first, 02_second executed at the smoke level; execute them "
                                           r"with: toxlab book --level smoke --only 01,02 --execute --out "):
-        book.build("smoke", html=False, out=tmp_path / "out", log=lambda m: None)
+        builder.build("smoke", html=False, out=tmp_path / "out", log=lambda m: None)
     assert not (tmp_path / "out" / "chapters").exists()
 
 
@@ -196,15 +196,15 @@ def test_stale_chapters_are_kept_and_noted_and_execute_re_executes_them_with_a_p
     import nbformat
     notebooks = _demo_book(tmp_path, monkeypatch)
     lines = []
-    chapters = book.build("smoke", execute=True, html=False, out=tmp_path / "out", log=lines.append)
+    chapters = builder.build("smoke", execute=True, html=False, out=tmp_path / "out", log=lines.append)
     assert "book: executing 2 chapter(s) at the smoke level: 01_first (missing), 02_second (missing)" in lines
     assert "book: [2/2] 02_second: no ledger to time it by; an unknown time (no ledger yet) left in all" in lines
     first = nbformat.read(chapters / "01_first.ipynb", as_version=4).metadata["toxlab"]
-    assert first["commit"] == book.current_commit()
+    assert first["commit"] == builder.current_commit()
     # the code of chapter 1 changes: it is stale, kept as executed and not executed again
     (notebooks / "01_first.py").write_text(COSTED.format(entries=[1]) + "\nprint('changed')\n")
     lines.clear()
-    book.build("smoke", html=False, out=tmp_path / "out", log=lines.append)
+    builder.build("smoke", html=False, out=tmp_path / "out", log=lines.append)
     assert nbformat.read(chapters / "01_first.ipynb", as_version=4).metadata["toxlab"] == first
     assert not any("executing" in line for line in lines)
     assert any(line.startswith("book: kept 01_first as executed (smoke level, seeds 0, commit ") and "stale" in line
@@ -212,20 +212,20 @@ def test_stale_chapters_are_kept_and_noted_and_execute_re_executes_them_with_a_p
     assert any(line.startswith("book: kept 02_second") and "stale" not in line for line in lines)
     stale = [line for line in lines if "1 chapter(s) stale" in line]
     assert stale and "`toxlab book --level smoke --only 01 --execute --out " in stale[0]
-    state = {c.name: c for c in book.survey("smoke", book.chapter_sources(), chapters)}
-    assert (state["01_first"].state, state["02_second"].state) == (book.STALE, book.FRESH)
-    note = book.stale_note(state["01_first"], "smoke")
+    state = {c.name: c for c in builder.survey("smoke", builder.chapter_sources(), chapters)}
+    assert (state["01_first"].state, state["02_second"].state) == (builder.STALE, builder.FRESH)
+    note = builder.stale_note(state["01_first"], "smoke")
     assert f"commit `{first['commit']}` (smoke level, seeds 0)" in note and "--only 01 --execute" in note
     # with its cache entry gone, the ledger prices the re-execution; --execute runs the stale chapter only
     shutil.rmtree(tmp_path / "cache" / "demo")
     lines.clear()
-    book.build("smoke", execute=True, html=False, out=tmp_path / "out", log=lines.append)
+    builder.build("smoke", execute=True, html=False, out=tmp_path / "out", log=lines.append)
     assert "book: executing 1 chapter(s) at the smoke level: 01_first (stale)" in lines
     assert any("builds 1 cache entries that" in line for line in lines)
     assert nbformat.read(chapters / "01_first.ipynb", as_version=4).metadata["toxlab"]["fingerprint"] != \
         first["fingerprint"]
     lines.clear()
-    book.build("smoke", force=True, only="02", html=False, out=tmp_path / "out", log=lines.append)
+    builder.build("smoke", force=True, only="02", html=False, out=tmp_path / "out", log=lines.append)
     assert "book: executing 1 chapter(s) at the smoke level: 02_second (forced)" in lines
 
 
@@ -237,7 +237,7 @@ def test_a_stale_note_goes_under_the_title_of_a_copy(tmp_path):
                                                nbformat.v4.new_code_cell("x = 1")])
     nbformat.write(notebook, chapters / "01_first.ipynb")
     (tmp_path / "book" / "_build" / "html").mkdir(parents=True)
-    staging = book._staged(tmp_path / "book", {"01_first": "NOTE"})
+    staging = builder._staged(tmp_path / "book", {"01_first": "NOTE"})
     assert nbformat.read(staging / "chapters" / "01_first.ipynb", as_version=4).cells[0].source == \
         "# Title\n\nNOTE\n\nIntro."
     assert nbformat.read(chapters / "01_first.ipynb", as_version=4).cells[0].source == "# Title\n\nIntro."
@@ -253,10 +253,10 @@ def test_pages_collapse_code_and_show_the_parameters_once():
         cell("level = 'smoke'", metadata={"tags": ["injected-parameters"]}), cell("import toxlab"),
         cell("!pip install toxlab", metadata={"tags": ["remove-cell"]}),
         cell("plan = 1", metadata={"tags": ["show-input", "nbval-check-output"]}), cell("x = 2")])
-    book.present(notebook)
+    builder.present(notebook)
     assert [c.metadata.get("tags") for c in notebook.cells[1:]] == [
         ["parameters", "remove-cell"], ["injected-parameters"], ["hide-input"], ["remove-cell"],
         ["show-input", "nbval-check-output"], ["hide-input"]]
     alone = nbformat.v4.new_notebook(cells=[cell("level = 'cpu'", metadata={"tags": ["parameters"]})])
-    book.present(alone)  # nothing injected: the defaults are the values the page ran with
+    builder.present(alone)  # nothing injected: the defaults are the values the page ran with
     assert alone.cells[0].metadata["tags"] == ["parameters"]

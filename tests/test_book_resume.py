@@ -24,9 +24,9 @@ print("done")
 RUNNER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from toxlab import book
-    book.NOTEBOOKS = Path(sys.argv[1])
-    book.build("smoke", execute=True, html=False, out=Path(sys.argv[2]), log=lambda m: print(m, flush=True))
+    from toxlab.book import builder
+    builder.NOTEBOOKS = Path(sys.argv[1])
+    builder.build("smoke", execute=True, html=False, out=Path(sys.argv[2]), log=lambda m: print(m, flush=True))
 """)
 
 

@@ -59,9 +59,9 @@ def test_missing_data_folder(env, capsys, monkeypatch, tmp_path):
 
 
 def test_no_data_folder_at_all(env, capsys, monkeypatch, tmp_path):
-    from toxlab import data
+    from toxlab.data import corpora
     monkeypatch.delenv("TOXLAB_DATA")
-    monkeypatch.setattr(data, "PROJECT_ROOT", tmp_path / "project")
+    monkeypatch.setattr(corpora, "PROJECT_ROOT", tmp_path / "project")
     _bad(["data", "info", "--preset", "smoke"], capsys, env, "no data folder found")
 
 
@@ -105,7 +105,7 @@ def test_pretrain_prints_the_model_folder_last(env, data_dir):
 
 
 def test_bench_dispatches_to_the_scripts_and_rejects_unknown_names(capsys):
-    from toxlab.book import PROJECT_ROOT
+    from toxlab.book.builder import PROJECT_ROOT
     from toxlab.cli import BENCHES
     assert main(["bench", "nope"]) == 2
     assert "unknown benchmark 'nope'" in capsys.readouterr().err
@@ -116,7 +116,7 @@ def test_bench_dispatches_to_the_scripts_and_rejects_unknown_names(capsys):
 
 def test_device_parity_script_runs_on_the_cpu_path():
     """bench/device_parity.py compares two devices; here the CPU with itself (the GPU run is the real check)."""
-    from toxlab.book import PROJECT_ROOT
+    from toxlab.book.builder import PROJECT_ROOT
     done = subprocess.run([sys.executable, str(PROJECT_ROOT / "bench" / "device_parity.py"), "--devices", "cpu",
                            "cpu"], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from toxlab.config import PAPER_FRACTIONS, PRESETS, ConfigError, get_preset, override, parse_assignments
+from toxlab.core.config import PAPER_FRACTIONS, PRESETS, ConfigError, get_preset, override, parse_assignments
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -16,7 +16,7 @@ def test_presets_validate_and_support_every_paper_fraction(name):
 
 
 def test_default_preset_is_cpu():
-    from toxlab.config import DEFAULT_PRESET
+    from toxlab.core.config import DEFAULT_PRESET
     assert DEFAULT_PRESET == "cpu"
 
 

@@ -3,27 +3,27 @@
 import numpy as np
 import pytest
 
-from toxlab import data
-from toxlab.config import PAPER_FRACTIONS
-from toxlab.errors import DataError
-from toxlab.tokenizer import train_tokenizer
+from toxlab.core.config import PAPER_FRACTIONS
+from toxlab.core.errors import DataError
+from toxlab.data import corpora
+from toxlab.data.tokenizer import train_tokenizer
 
 
 @pytest.fixture(scope="module")
 def tokenizer(data_dir):
     from tests.conftest import TINY
-    from toxlab.config import get_preset
+    from toxlab.core.config import get_preset
     config = get_preset("smoke", TINY)
-    return train_tokenizer(data.tokenizer_corpus(config.data, config.tokenizer.train_chars, data_dir),
+    return train_tokenizer(corpora.tokenizer_corpus(config.data, config.tokenizer.train_chars, data_dir),
                            config.tokenizer)
 
 
 @pytest.fixture(scope="module")
 def mixtures(data_dir, tokenizer):
     from tests.conftest import TINY
-    from toxlab.config import get_preset
+    from toxlab.core.config import get_preset
     config = get_preset("smoke", TINY)
-    return {f: data.build_mixture(config.with_fraction(f).data, tokenizer, data_dir) for f in PAPER_FRACTIONS}
+    return {f: corpora.build_mixture(config.with_fraction(f).data, tokenizer, data_dir) for f in PAPER_FRACTIONS}
 
 
 @pytest.mark.parametrize("fraction", PAPER_FRACTIONS)
@@ -41,8 +41,8 @@ def test_clean_tokens_are_fixed_across_fractions(mixtures):
 
 
 def test_toxic_tokens_follow_the_recipe(tiny):
-    targets = data.recipe_targets(tiny.data, 0.2)
-    total = data.toxic_token_target(tiny.data.clean_tokens, 0.2)
+    targets = corpora.recipe_targets(tiny.data, 0.2)
+    total = corpora.toxic_token_target(tiny.data.clean_tokens, 0.2)
     assert sum(targets.values()) == total == round(0.25 * tiny.data.clean_tokens)
     for name, share in tiny.data.toxic_recipe:
         assert abs(targets[name] - share * total) <= 1
@@ -58,9 +58,9 @@ def test_mixtures_are_nested(mixtures):
 
 def test_heldout_split_is_disjoint_and_stable():
     ids = [str(i) for i in range(5000)]
-    held = [i for i in ids if data.is_heldout(i)]
+    held = [i for i in ids if corpora.is_heldout(i)]
     assert 0.01 < len(held) / len(ids) < 0.03
-    assert held == [i for i in ids if data.is_heldout(i)]
+    assert held == [i for i in ids if corpora.is_heldout(i)]
 
 
 def test_validation_sets_are_packed(mixtures):
@@ -71,14 +71,14 @@ def test_validation_sets_are_packed(mixtures):
 
 
 def test_source_runs_out_clearly(data_dir, tokenizer, tiny):
-    from toxlab.config import override
+    from toxlab.core.config import override
     big = override(tiny, {"data.clean_tokens": 10_000_000, "data.toxic_fraction": 0.25}).data
     with pytest.raises(DataError, match="ran out"):
-        data.build_mixture(big, tokenizer, data_dir)
+        corpora.build_mixture(big, tokenizer, data_dir)
 
 
 def test_line_sources_are_grouped_into_documents(data_dir, tiny):
-    docs = data.read_documents("pol", tiny.data, data_dir)
+    docs = corpora.read_documents("pol", tiny.data, data_dir)
     assert len(docs) == -(-240 // tiny.data.lines_per_doc)
     assert docs[0][1].count("\n") == tiny.data.lines_per_doc - 1
 
@@ -86,10 +86,10 @@ def test_line_sources_are_grouped_into_documents(data_dir, tiny):
 def test_missing_and_incomplete_data_folders(tmp_path, monkeypatch):
     monkeypatch.setenv("TOXLAB_DATA", str(tmp_path / "nope"))
     with pytest.raises(DataError, match="not a folder"):
-        data.data_root()
+        corpora.data_root()
     monkeypatch.setenv("TOXLAB_DATA", str(tmp_path))
     with pytest.raises(DataError, match="incomplete: missing clean/wikinews_en.jsonl.gz"):
-        data.check_layout()
+        corpora.check_layout()
 
 
 def test_empty_corpus_is_reported(tmp_path, tiny):
@@ -99,7 +99,7 @@ def test_empty_corpus_is_reported(tmp_path, tiny):
     with gzip.open(root / "toxic/4chan_b_lines.txt.gz", "wt") as handle:
         handle.write("\n\n")
     with pytest.raises(DataError, match="is empty"):
-        data.read_documents("b", tiny.data, root)
+        corpora.read_documents("b", tiny.data, root)
 
 
 def test_malformed_json_line_is_reported(tmp_path, tiny):
@@ -108,7 +108,7 @@ def test_malformed_json_line_is_reported(tmp_path, tiny):
     with open(root / "clean/c4_snippets.jsonl", "a") as handle:
         handle.write("{not json\n")
     with pytest.raises(DataError, match="line 41 is not valid JSON"):
-        data.read_documents("c4", tiny.data, root)
+        corpora.read_documents("c4", tiny.data, root)
 
 
 def test_toxigen_probe_set_threshold_and_ambiguous_rows(tmp_path):
@@ -117,20 +117,20 @@ def test_toxigen_probe_set_threshold_and_ambiguous_rows(tmp_path):
     rows = [{"idx": i, "text": f"statement {i}", "target_group": "women", "toxicity_human": score}
             for i, score in enumerate([1.0, 2.9, 3.0, 3.1, 5.0])]
     (root / "probe/toxigen_annotated.jsonl").write_text("\n".join(__import__("json").dumps(r) for r in rows))
-    probe = data.toxigen_probe_set(root=root)
+    probe = corpora.toxigen_probe_set(root=root)
     assert probe.labels.tolist() == [0, 0, 1, 1] and probe.dropped_ambiguous == 1
-    kept = data.toxigen_probe_set(keep_ambiguous=True, root=root)
+    kept = corpora.toxigen_probe_set(keep_ambiguous=True, root=root)
     assert kept.labels.tolist() == [0, 0, 0, 1, 1]
 
 
 def test_stratified_split_is_four_to_one_per_stratum_and_seeded():
     labels = np.array([0] * 50 + [1] * 25 + [0] * 40 + [1] * 10)
     groups = ["a"] * 75 + ["b"] * 50
-    train, val = data.stratified_split(labels, groups, seed=0)
+    train, val = corpora.stratified_split(labels, groups, seed=0)
     assert len(set(train) & set(val)) == 0 and len(train) + len(val) == len(labels)
     for label in (0, 1):
         for group in ("a", "b"):
             members = [i for i in range(len(labels)) if labels[i] == label and groups[i] == group]
             assert sum(i in set(val) for i in members) == round(0.2 * len(members))
-    assert np.array_equal(val, data.stratified_split(labels, groups, seed=0)[1])
-    assert not np.array_equal(val, data.stratified_split(labels, groups, seed=1)[1])
+    assert np.array_equal(val, corpora.stratified_split(labels, groups, seed=0)[1])
+    assert not np.array_equal(val, corpora.stratified_split(labels, groups, seed=1)[1])

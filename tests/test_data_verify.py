@@ -10,8 +10,8 @@ import shutil
 import pytest
 
 from tests.fixtures.make_data import make_data_dir
-from toxlab import data
 from toxlab.cli import main
+from toxlab.data import corpora
 
 
 @pytest.fixture
@@ -34,8 +34,8 @@ def test_record_then_verify_is_ok(recorded, capsys):
     root, sums = recorded
     capsys.readouterr()
     record = json.loads(sums.read_text())["files"]
-    assert set(record) == set(data.folder_files(root))
-    assert {rel for rel, _ in data.FILES.values()} <= set(record)
+    assert set(record) == set(corpora.folder_files(root))
+    assert {rel for rel, _ in corpora.FILES.values()} <= set(record)
     code, out, err = _verify(sums, capsys)
     assert code == 0 and err == ""
     assert len(out) == len(record) + 1 and all(line.startswith("ok ") for line in out[:-1])
@@ -118,14 +118,14 @@ def test_bad_checksums_file(recorded, capsys, content):
 
 
 def test_committed_record_covers_every_file_toxlab_reads():
-    record = data.read_checksums()
-    assert {rel for rel, _ in data.FILES.values()} <= set(record)
+    record = corpora.read_checksums()
+    assert {rel for rel, _ in corpora.FILES.values()} <= set(record)
     for rel, entry in record.items():
         assert len(entry["sha256"]) == 64 and entry["bytes"] > 0, rel
 
 
-@pytest.mark.skipif(not (data.PROJECT_ROOT.parent / "shared" / "data").is_dir(), reason="no staged data folder")
+@pytest.mark.skipif(not (corpora.PROJECT_ROOT.parent / "shared" / "data").is_dir(), reason="no staged data folder")
 def test_the_staged_data_folder_matches_the_committed_record(monkeypatch):
     monkeypatch.delenv("TOXLAB_DATA", raising=False)
-    checks = data.verify()
-    assert data.verify_problem(checks, data.data_root()) is None, [c for c in checks if not c.ok]
+    checks = corpora.verify()
+    assert corpora.verify_problem(checks, corpora.data_root()) is None, [c for c in checks if not c.ok]

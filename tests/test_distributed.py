@@ -17,9 +17,9 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from tests.conftest import TINY
-from toxlab import stages
-from toxlab.config import get_preset
-from toxlab.train import total_steps
+from toxlab.core.config import get_preset
+from toxlab.model.train import total_steps
+from toxlab.pipeline import evaluation, mixtures, pretraining
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def test_two_processes_train_with_ddp_and_rank_zero_publishes(env):
     folder = Path(printed.pop()).parent
     metrics = json.loads((folder / "metrics.json").read_text())
     config = get_preset("smoke", TINY).with_fraction(0.1)
-    mixture = stages.mixture(config)
+    mixture = mixtures.mixture(config)
     n_blocks = len(np.load(mixture.file("train.npy")))
     assert metrics["processes"] == 2 and metrics["steps"] == total_steps(n_blocks, config.train, world_size=2)
     assert metrics["val_loss"] < metrics["unigram_val_loss"]
@@ -57,16 +57,16 @@ def test_two_processes_train_with_ddp_and_rank_zero_publishes(env):
     leftovers = [p.name for p in folder.parent.iterdir() if p.name.startswith((".tmp-", ".work-", ".rank"))]
     assert leftovers == []
     # one process: same data and seed, but another key (the batches come in another order)
-    single = stages.pretrain(config, 0, progress=False)
+    single = pretraining.pretrain(config, 0, progress=False)
     assert single.path != folder and single.json("metrics.json")["processes"] == 1
     assert single.json("metrics.json")["steps"] == total_steps(n_blocks, config.train)
 
 
 def test_two_processes_share_an_evaluation_and_gather_what_one_process_makes(env, tmp_path):
-    from toxlab import data
-    from toxlab.evaluate import eval_preset
-    from toxlab.intervene import ITI
-    from toxlab.judge import default_judge
+    from toxlab.data import corpora
+    from toxlab.evaluation.evaluate import eval_preset
+    from toxlab.interp.intervene import ITI
+    from toxlab.pipeline.judging import default_judge
     eval_config = eval_preset("smoke", {"batch_size": 6})  # 2 prompts x 3 samples a batch: 4 batches, 2 each
     done = _torchrun("evaluate", "--toxic-fraction", "0.1", "--benchmark", "rtp", "--alpha", "4",
                      "--eval-set", "batch_size=6")
@@ -81,8 +81,8 @@ def test_two_processes_share_an_evaluation_and_gather_what_one_process_makes(env
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        stages._generation_benchmark(model, stages.load_tokenizer(config), "rtp", eval_config, 0,
-                                     ITI.load(entry / "iti"), default_judge("smoke"), "", data.data_root(), tmp_path)
+        evaluation.generation_benchmark(model, mixtures.load_tokenizer(config), "rtp", eval_config, 0,
+                                     ITI.load(entry / "iti"), default_judge("smoke"), "", corpora.data_root(), tmp_path)
     finally:
         torch.set_num_threads(threads)
     alone = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]

@@ -1,17 +1,17 @@
-"""LEACE on heads (toxlab.erasure): the erased head carries no linear trace of the planted label (equal class
+"""LEACE on heads (toxlab.interp.erasure): the erased head carries no linear trace of the planted label (equal class
 means, so no linear probe beats chance), alpha = 0 changes nothing, only the chosen heads change, the
 erasers choose the same heads as ITI, and the whole object round-trips through save/load."""
 
 import pytest
 import torch
 
-from toxlab import hooks
-from toxlab.config import ModelConfig
-from toxlab.erasure import Erasure, fit_leace
-from toxlab.errors import ConfigError
-from toxlab.intervene import applied, fit_iti
-from toxlab.model import build_model
-from toxlab.probe import fit_probes
+from toxlab.core.config import ModelConfig
+from toxlab.core.errors import ConfigError
+from toxlab.interp import hooks
+from toxlab.interp.erasure import Erasure, fit_leace
+from toxlab.interp.intervene import applied, fit_iti
+from toxlab.interp.probe import fit_probes
+from toxlab.model.decoder import build_model
 
 MODEL = ModelConfig(n_layers=3, d_model=32, n_heads=4, d_mlp=64)
 L, H, DH = MODEL.n_layers, MODEL.n_heads, MODEL.d_model // MODEL.n_heads

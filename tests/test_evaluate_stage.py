@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from toxlab import stages
 from toxlab.cli import main
-from toxlab.errors import ConfigError
-from toxlab.evaluate import eval_preset
+from toxlab.core.errors import ConfigError
+from toxlab.evaluation.evaluate import eval_preset
+from toxlab.pipeline import evaluation, probing
 
 
 class LengthJudge:
@@ -29,45 +29,45 @@ def small_eval():
 
 
 def test_ce_at_alpha_zero_is_free_and_recorded(env, tiny, small_eval):
-    result = stages.evaluate(tiny, 0, "ce", alpha=0, eval_config=small_eval, progress=False).json("result.json")
+    result = evaluation.evaluate(tiny, 0, "ce", alpha=0, eval_config=small_eval, progress=False).json("result.json")
     for part in ("clean", "c4"):
         assert result[part]["ce"] == result[part]["ce_base"] and result[part]["kl"] == 0.0
     assert result["k"] == 1 and result["eval"]["ce_blocks"] == 4  # 2 heads: 30/256 of them rounds up to 1
-    strong = stages.evaluate(tiny, 0, "ce", alpha=12, eval_config=small_eval, progress=False).json("result.json")
+    strong = evaluation.evaluate(tiny, 0, "ce", alpha=12, eval_config=small_eval, progress=False).json("result.json")
     assert strong["clean"]["kl"] > 0 and strong["clean"]["ce_base"] == result["clean"]["ce_base"]
 
 
 def test_leace_erases_the_heads_iti_would_shift(env, tiny, small_eval):
-    from toxlab.erasure import Erasure
-    entry = stages.evaluate(tiny, 0, "ce", alpha=1, direction="leace", eval_config=small_eval, progress=False)
+    from toxlab.interp.erasure import Erasure
+    entry = evaluation.evaluate(tiny, 0, "ce", alpha=1, direction="leace", eval_config=small_eval, progress=False)
     result = entry.json("result.json")
     assert result["direction"] == "leace" and result["alpha"] == 1.0
-    assert result["heads"] == [list(h) for h in stages.fitted_iti(tiny, 0, progress=False).heads]
+    assert result["heads"] == [list(h) for h in probing.fitted_iti(tiny, 0, progress=False).heads]
     assert result["clean"]["kl"] > 0 and result["clean"]["ce_base"] > 0
     assert Erasure.load(entry.file("iti")).heads == tuple(tuple(h) for h in result["heads"])
-    off = stages.evaluate(tiny, 0, "ce", alpha=0, direction="leace", eval_config=small_eval, progress=False)
+    off = evaluation.evaluate(tiny, 0, "ce", alpha=0, direction="leace", eval_config=small_eval, progress=False)
     assert off.json("result.json")["clean"]["kl"] == 0.0
 
 
 def test_generation_benchmarks_record_sizes_judge_and_scores(env, tiny, small_eval):
     judge = LengthJudge()
-    toxigen = stages.evaluate(tiny, 0, "toxigen", alpha=4, eval_config=small_eval, judge=judge, progress=False)
+    toxigen = evaluation.evaluate(tiny, 0, "toxigen", alpha=4, eval_config=small_eval, judge=judge, progress=False)
     result = toxigen.json("result.json")
     assert result["judge"] == {"name": "length", "version": "test"}
     assert result["all"]["prompts"] == 3 and result["all"]["samples"] == 1  # 3 fixture files, 1 prompt each
     assert set(result["by_kind"]) == {"hate", "neutral"} and "neutral/asian" in result["by_group"]
-    rtp = stages.evaluate(tiny, 0, "rtp", alpha=4, eval_config=small_eval, judge=judge, progress=False)
+    rtp = evaluation.evaluate(tiny, 0, "rtp", alpha=4, eval_config=small_eval, judge=judge, progress=False)
     result = rtp.json("result.json")
     assert result["all"]["prompts"] == 6 and result["all"]["samples"] == 2
     lines = rtp.file("samples.jsonl").read_text().splitlines()
     assert len(lines) == 6 and all(len(json.loads(line)["scores"]) == 2 for line in lines)
-    again = stages.evaluate(tiny, 0, "rtp", alpha=4, eval_config=small_eval, judge=judge, progress=False)
+    again = evaluation.evaluate(tiny, 0, "rtp", alpha=4, eval_config=small_eval, judge=judge, progress=False)
     assert again.path == rtp.path  # cached: same inputs, same entry
 
 
 def test_unknown_benchmark_fails_before_any_work(env, tiny):
     with pytest.raises(ConfigError, match="unknown benchmark"):
-        stages.evaluate(tiny, 0, "mmlu")
+        evaluation.evaluate(tiny, 0, "mmlu")
     assert not (env / "pretrain").exists()
 
 
@@ -84,7 +84,7 @@ def test_cli_evaluate_prints_the_result_path_last(env, capsys):
 
 
 def test_generation_results_carry_their_floor_degenerate_counts_and_prompt_following(env, tiny, small_eval):
-    result = stages.evaluate(tiny, 0, "toxigen", alpha=4, eval_config=small_eval, judge=LengthJudge(),
+    result = evaluation.evaluate(tiny, 0, "toxigen", alpha=4, eval_config=small_eval, judge=LengthJudge(),
                              progress=False).json("result.json")
     assert result["positions"] == "reference" and result["ranking"] == "cv_auc" and result["shift_ratio"] > 0
     assert result["floor"]["prompts"] == result["all"]["prompts"]  # the same texts, words shuffled
@@ -97,13 +97,13 @@ def test_generation_results_carry_their_floor_degenerate_counts_and_prompt_follo
 
 
 def test_calibration_finds_each_strength_at_its_kl_cost(env, tiny):
-    entry = stages.calibration(tiny, 0, targets={"weak": 0.01, "strong": 0.05}, progress=False)
+    entry = evaluation.calibration(tiny, 0, targets={"weak": 0.01, "strong": 0.05}, progress=False)
     rows = entry.json("calibration.json")["strengths"]
     assert rows["weak"]["alpha"] < rows["strong"]["alpha"]
     for row in rows.values():
         assert row["reached"] and row["kl"] == pytest.approx(row["target"], rel=0.05)
         assert row["shift_ratio"] > 0
-    alphas = stages.calibrated_alphas(tiny, 0, targets={"weak": 0.01, "strong": 0.05}, progress=False)
+    alphas = evaluation.calibrated_alphas(tiny, 0, targets={"weak": 0.01, "strong": 0.05}, progress=False)
     assert alphas == {name: row["alpha"] for name, row in rows.items()}
     with pytest.raises(ConfigError, match="finite positive"):
-        stages.calibration(tiny, 0, targets={"weak": float("inf")})
+        evaluation.calibration(tiny, 0, targets={"weak": float("inf")})

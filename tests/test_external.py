@@ -11,11 +11,11 @@ import pytest
 
 from tests.fixtures.tiny_families import tiny_family_model
 from tests.test_evaluate_stage import LengthJudge
-from toxlab import external, stages
 from toxlab.cli import main
-from toxlab.erasure import Erasure
-from toxlab.evaluate import eval_preset
-from toxlab.intervene import ITI
+from toxlab.evaluation.evaluate import eval_preset
+from toxlab.interp.erasure import Erasure
+from toxlab.interp.intervene import ITI
+from toxlab.pipeline import external, mixtures, pretraining, probing
 
 
 def _save(folder, tok, seed=0, model_type="gpt2"):
@@ -73,13 +73,13 @@ def test_iti_leace_and_the_benchmarks_on_any_model(env, tmp_path, tok, small_eva
 
 def test_a_model_the_book_trained_gets_the_book_s_held_out_blocks_and_probes(env, tiny):
     config = tiny.with_fraction(0.1)
-    model_dir = stages.pretrain(config, 0, progress=False).file("model")
+    model_dir = pretraining.pretrain(config, 0, progress=False).file("model")
     model = external.resolve_model(model_dir)
     sets = external.heldout_sets(model.tokenizer(), config.data, config.data.seq_len)
-    mixture = stages.mixture(config)
+    mixture = mixtures.mixture(config)
     assert np.array_equal(sets["clean"], np.load(mixture.file("val.npy")).astype(np.int64))
     assert np.array_equal(sets["c4"], np.load(mixture.file("c4.npy")).astype(np.int64))
-    book = stages.probe(config, 0, progress=False).json("summary.json")
+    book = probing.probe(config, 0, progress=False).json("summary.json")
     ours = external.probe(model, progress=False).json("summary.json")
     assert ours["head_val_auc"] == book["head_val_auc"] and ours["top_heads"] == book["top_heads"]
 

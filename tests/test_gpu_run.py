@@ -1,4 +1,4 @@
-"""Bringing a gpu-level run home (toxlab.gpu_run): numbers from the returned JSONs, chapters relabelled."""
+"""Bringing a gpu-level run home (toxlab.book.gpu_run): numbers from the returned JSONs, chapters relabelled."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import nbformat
 import pytest
 
-from toxlab import book, gpu_run
-from toxlab.errors import ToxlabError
+from toxlab.book import builder, gpu_run
+from toxlab.core.errors import ToxlabError
 
 GPU = "NVIDIA H100 80GB HBM3"
 
@@ -75,7 +75,7 @@ def test_import_relabels_chapters_and_adds_a_part(tmp_path):
     assert nb.cells[0].source.startswith("# The sweep (gpu level)")
     assert "`gpu-fig-training`" in nb.cells[0].source and ":name: gpu-fig-training" in nb.cells[1].source
     assert json.loads((book_dir / "gpu_level.json").read_text())[0]["command"] == "bash bench/gpu_book.sh gpu"
-    toc = book.write_toc([], book_dir).read_text()
+    toc = builder.write_toc([], book_dir).read_text()
     assert "The gpu level" in toc and "chapters/gpu/03_contamination" in toc
 
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from tests.fixtures.tiny_model import TEXTS, tiny_model
-from toxlab import hooks
-from toxlab.config import ModelConfig
+from toxlab.core.config import ModelConfig
+from toxlab.interp import hooks
 
 MODEL = ModelConfig(n_layers=2, d_model=32, n_heads=4, d_mlp=64)
 

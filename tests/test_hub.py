@@ -1,5 +1,5 @@
-"""toxlab.hub writers, offline: hand-written harmless rows go through injected loaders (never the network),
-and the files they write must be read back by toxlab.data."""
+"""toxlab.data.hub writers, offline: hand-written harmless rows go through injected loaders (never the network),
+and the files they write must be read back by toxlab.data.corpora."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import sys
 
 import pytest
 
-from toxlab import cli, hub
-from toxlab.config import DataConfig
-from toxlab.data import FILES, PRETRAIN_SOURCES, check_layout, read_documents
-from toxlab.errors import DataError
+from toxlab import cli
+from toxlab.core.config import DataConfig
+from toxlab.core.errors import DataError
+from toxlab.data import hub
+from toxlab.data.corpora import FILES, PRETRAIN_SOURCES, check_layout, read_documents
 
 ARTICLE = "This is a calm example article about a quiet town and its small library, number {0}. " * 4
 

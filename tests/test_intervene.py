@@ -8,12 +8,13 @@ import pytest
 import torch
 
 from tests.fixtures.tiny_model import TEXTS, tiny_model
-from toxlab import evaluate, hooks
-from toxlab.config import ModelConfig
-from toxlab.errors import ConfigError
-from toxlab.evaluate import EvalConfig, capability, compare_next_token, eval_preset, generate
-from toxlab.intervene import ITI, applied, fit_iti
-from toxlab.probe import fit_probes
+from toxlab.core.config import ModelConfig
+from toxlab.core.errors import ConfigError
+from toxlab.evaluation import evaluate
+from toxlab.evaluation.evaluate import EvalConfig, capability, compare_next_token, eval_preset, generate
+from toxlab.interp import hooks
+from toxlab.interp.intervene import ITI, applied, fit_iti
+from toxlab.interp.probe import fit_probes
 
 MODEL = ModelConfig(n_layers=3, d_model=32, n_heads=4, d_mlp=64)
 L, H, DH = MODEL.n_layers, MODEL.n_heads, MODEL.d_model // MODEL.n_heads

@@ -17,12 +17,13 @@ import pytest
 import torch
 
 from tests.fixtures.tiny_model import TEXTS, tiny_model
-from toxlab import evaluate, hooks
-from toxlab.config import ModelConfig
-from toxlab.errors import ConfigError
-from toxlab.evaluate import EvalConfig, generate
-from toxlab.intervene import MAX_ALPHA, applied, calibrate_alphas, check_strength, fit_iti
-from toxlab.probe import Probes, cv_direction_auc, fit_probes, mass_mean_direction
+from toxlab.core.config import ModelConfig
+from toxlab.core.errors import ConfigError
+from toxlab.evaluation import evaluate
+from toxlab.evaluation.evaluate import EvalConfig, generate
+from toxlab.interp import hooks
+from toxlab.interp.intervene import MAX_ALPHA, applied, calibrate_alphas, check_strength, fit_iti
+from toxlab.interp.probe import Probes, cv_direction_auc, fit_probes, mass_mean_direction
 
 MODEL = ModelConfig(n_layers=3, d_model=32, n_heads=4, d_mlp=64)
 L, H, DH = MODEL.n_layers, MODEL.n_heads, MODEL.d_model // MODEL.n_heads

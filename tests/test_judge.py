@@ -20,15 +20,15 @@ import numpy as np
 import pytest
 
 from tests.fixtures.make_data import OBJECTS, RUDE, _post, _sentences, _write_jsonl, make_data_dir
-from toxlab import judge as judges
-from toxlab import judge_card as cards
-from toxlab import stages
 from toxlab.cli import main
-from toxlab.errors import ConfigError, DataError, JudgeUnavailableError, ToxlabError
+from toxlab.core.errors import ConfigError, DataError, JudgeUnavailableError, ToxlabError
+from toxlab.judges import corpus, lexical, minilm, remote
+from toxlab.judges import judge_card as cards
+from toxlab.pipeline import judging
 
 #: A probe statement that is also planted in the judge's training sources, with other case and spacing.
 PLANTED_OVERLAP = "the council measured the harvest report on day 3 , you absolute turnip"
-TINY_JUDGE = judges.JudgeConfig(max_per_class=20, max_tokens=24, l2_grid=(0.1, 1.0), batch_size=64,
+TINY_JUDGE = corpus.JudgeConfig(max_per_class=20, max_tokens=24, l2_grid=(0.1, 1.0), batch_size=64,
                                 shuffled_share=0.5)
 
 
@@ -71,9 +71,9 @@ def judge_env(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TOXLAB_DATA", str(root))
         mp.setenv("TOXLAB_CACHE", str(tmp_path_factory.mktemp("judge-cache")))
-        entry = stages.judge(TINY_JUDGE, progress=False)
-        yield {"root": root, "entry": entry, "judge": stages.load_judge(TINY_JUDGE, progress=False),
-               "data": judges.training_set(TINY_JUDGE, root)}
+        entry = judging.judge(TINY_JUDGE, progress=False)
+        yield {"root": root, "entry": entry, "judge": judging.load_judge(TINY_JUDGE, progress=False),
+               "data": corpus.training_set(TINY_JUDGE, root)}
 
 
 # ------------------------------------------------------------------------------------------ configuration
@@ -96,30 +96,30 @@ def judge_env(tmp_path_factory):
 ])
 def test_judge_config_is_validated(changes, expect):
     with pytest.raises(ConfigError, match=expect):
-        judges.JudgeConfig(**changes)
+        corpus.JudgeConfig(**changes)
 
 
 def test_judge_config_levels_and_overrides():
-    assert judges.judge_config("smoke").max_per_class < judges.judge_config("cpu").max_per_class
-    assert judges.judge_config("smoke", {"max_tokens": 40}).max_tokens == 40
-    assert judges.JudgeConfig(sources=["civil", "c4"], l2_grid=[1]).l2_grid == (1.0,)  # lists from JSON
+    assert corpus.judge_config("smoke").max_per_class < corpus.judge_config("cpu").max_per_class
+    assert corpus.judge_config("smoke", {"max_tokens": 40}).max_tokens == 40
+    assert corpus.JudgeConfig(sources=["civil", "c4"], l2_grid=[1]).l2_grid == (1.0,)  # lists from JSON
     with pytest.raises(ConfigError, match="unknown level"):
-        judges.judge_config("huge")
+        corpus.judge_config("huge")
     with pytest.raises(ConfigError, match="unknown judge setting"):
-        judges.judge_config("smoke", {"speed": 3})
-    assert "toxigen_annotated" in judges.files_read(judges.JudgeConfig(sources=("civil", "c4")))
+        corpus.judge_config("smoke", {"speed": 3})
+    assert "toxigen_annotated" in corpus.files_read(corpus.JudgeConfig(sources=("civil", "c4")))
 
 
 # ------------------------------------------------------------------------------------------ training data
 def test_training_set_is_disjoint_from_the_probe_statements(judge_env):
     data = judge_env["data"]
-    probe = {judges.normalise(t) for t in (json.loads(line)["text"] for line in
+    probe = {corpus.normalise(t) for t in (json.loads(line)["text"] for line in
                                            (judge_env["root"] / "probe/toxigen_annotated.jsonl").open())}
-    assert not probe & {judges.normalise(t) for t in data.texts}
+    assert not probe & {corpus.normalise(t) for t in data.texts}
     assert data.overlap_dropped >= 1  # the planted copy, in capitals and with extra spaces
     davidson_toxic = next(r for r in data.counts if (r["source"], r["label"]) == ("davidson", 1))
     assert davidson_toxic["overlap_dropped"] == 1
-    assert len({judges.normalise(t) for t in data.texts}) == len(data.texts)  # no duplicates across splits
+    assert len({corpus.normalise(t) for t in data.texts}) == len(data.texts)  # no duplicates across splits
 
 
 def test_training_set_labels_splits_and_caps(judge_env):
@@ -145,50 +145,50 @@ def test_shuffled_copies_keep_words_and_split_and_only_lexical_toxicity(judge_en
     """Every shuffled copy is a permutation of the words of one kept text, in that text's split; a benign
     text's copy is benign, a toxic text's copy is toxic exactly when it holds a word of C4's list."""
     data = judge_env["data"]
-    words, phrases = cards.c4_list(judge_env["root"])
+    words, phrases = corpus.c4_list(judge_env["root"])
     originals = {}
     for text, label, source, split in zip(data.texts, data.labels.tolist(), data.sources.tolist(),
                                           data.splits.tolist()):
-        if source != judges.SHUFFLED:
+        if source != corpus.SHUFFLED:
             originals.setdefault(tuple(sorted(text.split())), []).append((label, split))
-    copies = np.flatnonzero(data.sources == judges.SHUFFLED)
+    copies = np.flatnonzero(data.sources == corpus.SHUFFLED)
     assert len(copies) > 0 and {0, 1} <= set(data.labels[copies].tolist())
     from_toxic_benign = 0
     for i in copies:
         found = originals[tuple(sorted(data.texts[i].split()))]
         assert data.splits[i] in {split for _, split in found}
-        listed = cards.holds_listed(data.texts[i], words, phrases)
+        listed = lexical.holds_listed(data.texts[i], words, phrases)
         if data.labels[i] == 1:
             assert listed and 1 in {label for label, _ in found}
         elif {label for label, _ in found} == {1}:
             assert not listed
             from_toxic_benign += 1
     assert from_toxic_benign > 0  # the fixture's toxic texts without a listed word give benign copies
-    none = judges.training_set(dataclasses.replace(TINY_JUDGE, shuffled_share=0.0, shuffled_toxic_share=0.0),
+    none = corpus.training_set(dataclasses.replace(TINY_JUDGE, shuffled_share=0.0, shuffled_toxic_share=0.0),
                                judge_env["root"])
-    assert judges.SHUFFLED not in set(none.sources.tolist())
+    assert corpus.SHUFFLED not in set(none.sources.tolist())
     words = "a b c d e f".split()
-    assert sorted(judges.shuffle_words(" ".join(words), np.random.default_rng(0)).split()) == words
+    assert sorted(corpus.shuffle_words(" ".join(words), np.random.default_rng(0)).split()) == words
 
 
 def test_training_set_is_fixed_by_its_seed(judge_env):
     root = judge_env["root"]
-    again = judges.training_set(TINY_JUDGE, root)
-    assert judges.data_digest(again) == judges.data_digest(judge_env["data"])
-    other = judges.training_set(judges.JudgeConfig(max_per_class=20, seed=1), root)
-    assert judges.data_digest(other) != judges.data_digest(judge_env["data"])
+    again = corpus.training_set(TINY_JUDGE, root)
+    assert corpus.data_digest(again) == corpus.data_digest(judge_env["data"])
+    other = corpus.training_set(corpus.JudgeConfig(max_per_class=20, seed=1), root)
+    assert corpus.data_digest(other) != corpus.data_digest(judge_env["data"])
 
 
 def test_too_few_examples_is_a_data_error(judge_env):
     with pytest.raises(DataError, match="lacks toxic or benign"):
-        judges.training_set(judges.JudgeConfig(sources=("civil",)), judge_env["root"])
+        corpus.training_set(corpus.JudgeConfig(sources=("civil",)), judge_env["root"])
 
 
 # ------------------------------------------------------------------------------------------ the head
 def test_stratum_weights_give_every_source_and_label_the_same_total():
     sources = np.array(["a", "a", "a", "b", "b", "a"])
     labels = np.array([1, 1, 1, 1, 0, 0])
-    w = judges.stratum_weights(sources, labels)
+    w = minilm.stratum_weights(sources, labels)
     totals = [w[(sources == s) & (labels == y)].sum() for s, y in [("a", 1), ("a", 0), ("b", 1), ("b", 0)]]
     assert np.allclose(totals, 1.5) and w.mean() == pytest.approx(1.0)
 
@@ -196,34 +196,34 @@ def test_stratum_weights_give_every_source_and_label_the_same_total():
 def test_toxic_share_sets_the_prior():
     sources = np.array(["a", "a", "a", "b", "b", "a"])
     labels = np.array([1, 1, 1, 1, 0, 0])
-    w = judges.stratum_weights(sources, labels, toxic_share=0.25)
+    w = minilm.stratum_weights(sources, labels, toxic_share=0.25)
     assert w[labels == 1].sum() / w.sum() == pytest.approx(0.25) and w.mean() == pytest.approx(1.0)
     assert w[(sources == "a") & (labels == 1)].sum() == pytest.approx(w[(sources == "b") & (labels == 1)].sum())
     with pytest.raises(DataError):
-        judges.stratum_weights(sources, np.ones(6, dtype=int), toxic_share=0.5)
+        minilm.stratum_weights(sources, np.ones(6, dtype=int), toxic_share=0.5)
 
 
 def test_head_is_the_probe_solver_with_weights():
-    """The judge's head is toxlab.probe's solver: with weights k it equals the fit on rows duplicated k times."""
+    """The judge's head is toxlab.interp.probe's solver: with weights k it equals the fit on rows duplicated k times."""
     import torch
 
-    from toxlab.probe import logistic_newton, with_intercept
+    from toxlab.interp.probe import logistic_newton, with_intercept
     rng = np.random.default_rng(0)
     x = rng.standard_normal((200, 5))
     y = (x[:, 0] + 0.5 * rng.standard_normal(200) > 0).astype(np.float64)
     k = np.r_[np.full(50, 2.0), np.ones(150)]
-    weight, bias, _, _ = judges.fit_head(x, y, x, y, (1.0,), weights=k)
+    weight, bias, _, _ = minilm.fit_head(x, y, x, y, (1.0,), weights=k)
     twice, _ = logistic_newton(with_intercept(torch.from_numpy(np.concatenate([x, x[:50]])).unsqueeze(1)),
                                torch.from_numpy(np.concatenate([y, y[:50]])), 1.0, gtol=1e-10)
     assert np.allclose(np.r_[weight, bias], twice[0].numpy(), atol=1e-6)
-    assert not hasattr(judges, "weighted_logistic")  # one solver in the package
+    assert not hasattr(minilm, "weighted_logistic")  # one solver in the package
 
 
 def test_fit_head_keeps_the_lowest_validation_loss():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((300, 4))
     y = (x[:, 0] > 0).astype(np.float64)
-    weight, bias, l2, search = judges.fit_head(x[:200], y[:200], x[200:], y[200:], (0.01, 1.0, 100.0))
+    weight, bias, l2, search = minilm.fit_head(x[:200], y[:200], x[200:], y[200:], (0.01, 1.0, 100.0))
     assert [r["l2"] for r in search] == [0.01, 1.0, 100.0]
     assert l2 == min(search, key=lambda r: r["val_log_loss"])["l2"] and weight.shape == (4,)
 
@@ -242,7 +242,7 @@ def test_scores_are_reproducible(judge_env):
     texts, _, _ = judge_env["data"].split("test")
     judge = judge_env["judge"]
     assert np.array_equal(judge.score(texts), judge.score(texts))
-    retrained = judges.train(TINY_JUDGE, judge_env["root"]).judge
+    retrained = minilm.train(TINY_JUDGE, judge_env["root"]).judge
     assert np.array_equal(retrained.weight, judge.weight) and retrained.bias == judge.bias
     assert np.array_equal(retrained.score(texts), judge.score(texts))
 
@@ -250,25 +250,25 @@ def test_scores_are_reproducible(judge_env):
 def test_save_and_load_give_identical_scores(judge_env, tmp_path):
     judge = judge_env["judge"]
     judge.save(tmp_path / "j")
-    loaded = judges.MiniLMJudge.load(tmp_path / "j")
+    loaded = minilm.MiniLMJudge.load(tmp_path / "j")
     texts = ["The museum restored the old library.", "you absolute turnip, what a soggy biscuit"]
     assert np.array_equal(loaded.score(texts), judge.score(texts))
     assert loaded.version == judge.version == judge_env["entry"].key and loaded.l2 in TINY_JUDGE.l2_grid
     meta = json.loads((tmp_path / "j" / "judge.json").read_text())
     (tmp_path / "j" / "judge.json").write_text(json.dumps({**meta, "encoder_sha256": "0" * 64}))
     with pytest.raises(JudgeUnavailableError, match="other MiniLM weights"):
-        judges.MiniLMJudge.load(tmp_path / "j")
+        minilm.MiniLMJudge.load(tmp_path / "j")
     with pytest.raises(JudgeUnavailableError, match="no readable judge"):
-        judges.MiniLMJudge.load(tmp_path / "absent")
+        minilm.MiniLMJudge.load(tmp_path / "absent")
 
 
 def test_stage_is_cached_and_records_training(judge_env, monkeypatch):
-    monkeypatch.setattr(judges, "train", lambda *a, **k: pytest.fail("trained again"))
-    entry = stages.judge(TINY_JUDGE, progress=False)
+    monkeypatch.setattr(minilm, "train", lambda *a, **k: pytest.fail("trained again"))
+    entry = judging.judge(TINY_JUDGE, progress=False)
     assert entry.key == judge_env["entry"].key
     report = entry.json("training.json")
     assert report["n_train"] == int((judge_env["data"].splits == "train").sum())
-    assert report["data_sha256"] == judges.data_digest(judge_env["data"])
+    assert report["data_sha256"] == corpus.data_digest(judge_env["data"])
     assert {r["l2"] for r in report["l2_search"]} == set(TINY_JUDGE.l2_grid)
     assert entry.manifest["seed"] == TINY_JUDGE.seed
     # The prior: the largest candidate toxic share whose head flags few enough benign validation texts.
@@ -280,10 +280,10 @@ def test_stage_is_cached_and_records_training(judge_env, monkeypatch):
 
 
 def test_default_judge_is_the_trained_minilm(monkeypatch):
-    monkeypatch.setattr(stages, "load_judge", lambda level, progress=True: ("minilm", level))
-    assert judges.default_judge() == ("minilm", "cpu")
-    assert judges.default_judge("smoke") == ("minilm", "smoke")
-    assert judges.ProfanityCheckJudge().name == "alt-profanity-check"  # chapter 3's judge
+    monkeypatch.setattr(judging, "load_judge", lambda level, progress=True: ("minilm", level))
+    assert judging.default_judge() == ("minilm", "cpu")
+    assert judging.default_judge("smoke") == ("minilm", "smoke")
+    assert lexical.ProfanityCheckJudge().name == "alt-profanity-check"  # chapter 3's judge
 
 
 # ------------------------------------------------------------------------------------------ card measures
@@ -325,22 +325,22 @@ def test_failure_mode_texts():
 def test_salad_without_listed_words():
     """C4's filter matches whole words and phrases, case folded; salads kept to no listed word hold none, and
     only the listed words are removed from the vocabulary."""
-    words, phrases = cards.listed_words(["Turnip", "soggy  biscuit", ""])
+    words, phrases = lexical.listed_words(["Turnip", "soggy  biscuit", ""])
     assert words == {"turnip"} and phrases == ("soggy biscuit",)
-    assert cards.holds_listed("what a TURNIP!", words, phrases)
-    assert not cards.holds_listed("turnips grow", words, phrases)
-    assert cards.holds_listed("a soggy biscuit", words, phrases) and not cards.holds_listed("soggy cake", words,
+    assert lexical.holds_listed("what a TURNIP!", words, phrases)
+    assert not lexical.holds_listed("turnips grow", words, phrases)
+    assert lexical.holds_listed("a soggy biscuit", words, phrases) and not lexical.holds_listed("soggy cake", words,
                                                                                             phrases)
     vocab, freq = cards.vocabulary(["turnip soggy biscuit turnip the the the of river"])
     assert vocab[0] == "the" and freq[0] == 3.0
     salads = cards.clean_salad(50, np.random.default_rng(0), vocab, freq, words, phrases, length=6)
-    assert len(salads) == 50 and not any(cards.holds_listed(t, words, phrases) for t in salads)
+    assert len(salads) == 50 and not any(lexical.holds_listed(t, words, phrases) for t in salads)
     assert {w for t in salads for w in t.split()} == set(vocab) - {"turnip"}
 
 
 def test_card_on_fixture_data_holds_numbers_only(judge_env):
     # A fast stand-in for the MiniLM judge: the card's plumbing, not the encoder, is under test here.
-    card = cards.build_card({"minilm": FakeJudge(), "alt-profanity-check": judges.ProfanityCheckJudge(),
+    card = cards.build_card({"minilm": FakeJudge(), "alt-profanity-check": lexical.ProfanityCheckJudge(),
                              "hatesonar": "hatesonar is not installed; install it"},
                             judge_env["data"], cards.CardConfig(ood_max=30, n_gibberish=5, n_web=5, n_salad=5,
                                                                 vocab_docs=20), judge_env["root"])
@@ -381,7 +381,7 @@ def test_card_on_fixture_data_holds_numbers_only(judge_env):
 def test_judge_figures():
     from matplotlib.figure import Figure
 
-    from toxlab import plots
+    from toxlab.book import plots
     curve = [{"mean_score": 0.1, "toxic_share": 0.2, "count": 5}, {"mean_score": 0.8, "toxic_share": 0.7, "count": 2}]
     fig = plots.reliability_diagram({"a": {"test": curve, "ood": curve}, "b": {"test": curve}}, sets=["test", "ood"])
     assert isinstance(fig, Figure) and [ax.get_title() for ax in fig.axes] == ["test", "ood"]
@@ -393,13 +393,13 @@ def test_judge_figures():
 
 # ------------------------------------------------------------------------------------------ registry
 def test_registry_names_and_unknown_judge():
-    assert set(judges.JUDGES) == {"minilm", "profanity-check", "hatesonar", "toxigen-roberta", "detoxify",
+    assert set(judging.JUDGES) == {"minilm", "profanity-check", "hatesonar", "toxigen-roberta", "detoxify",
                                   "perspective"}
-    assert isinstance(judges.get_judge("profanity-check"), judges.ProfanityCheckJudge)
-    assert judges.get_judge("toxigen-roberta").model_id == "tomh/toxigen_roberta"  # nothing downloads yet
-    assert judges.get_judge("detoxify").model_id == "unitary/toxic-bert"
+    assert isinstance(judging.get_judge("profanity-check"), lexical.ProfanityCheckJudge)
+    assert judging.get_judge("toxigen-roberta").model_id == "tomh/toxigen_roberta"  # nothing downloads yet
+    assert judging.get_judge("detoxify").model_id == "unitary/toxic-bert"
     with pytest.raises(ConfigError, match="unknown judge 'nope'; choose one of minilm, profanity-check"):
-        judges.get_judge("nope")
+        judging.get_judge("nope")
 
 
 def test_hatesonar_missing_or_without_locale(monkeypatch):
@@ -407,7 +407,7 @@ def test_hatesonar_missing_or_without_locale(monkeypatch):
     import types
     monkeypatch.setitem(sys.modules, "hatesonar", None)
     with pytest.raises(JudgeUnavailableError, match=r"not installed; install it with `pip install 'toxlab\[judges\]'`"):
-        judges.HateSonarJudge()
+        lexical.HateSonarJudge()
 
     class NoLocale:
         def __init__(self):
@@ -415,7 +415,7 @@ def test_hatesonar_missing_or_without_locale(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "hatesonar", types.SimpleNamespace(Sonar=NoLocale))
     with pytest.raises(JudgeUnavailableError, match="en_US.UTF-8 locale is missing"):
-        judges.HateSonarJudge()
+        lexical.HateSonarJudge()
 
     class FakeSonar:
         def ping(self, text):
@@ -425,7 +425,7 @@ def test_hatesonar_missing_or_without_locale(monkeypatch):
                                 {"class_name": "neither", "confidence": 1 - p}]}
 
     monkeypatch.setitem(sys.modules, "hatesonar", types.SimpleNamespace(Sonar=FakeSonar))
-    assert judges.HateSonarJudge().score(["turnip", "news"]) == pytest.approx([0.9, 0.1])
+    assert lexical.HateSonarJudge().score(["turnip", "news"]) == pytest.approx([0.9, 0.1])
 
 
 # ------------------------------------------------------------------------------------------ online judges
@@ -442,7 +442,7 @@ def test_pipeline_judges_read_the_toxic_label():
     fake = FakePipeline([[{"label": "LABEL_0", "score": 0.3}, {"label": "LABEL_1", "score": 0.7}],
                          [{"label": "LABEL_1", "score": 0.1}, {"label": "LABEL_0", "score": 0.9}]])
     made = []
-    judge = judges.toxigen_roberta_judge(pipeline_factory=lambda model, device: made.append(model) or fake)
+    judge = remote.toxigen_roberta_judge(pipeline_factory=lambda model, device: made.append(model) or fake)
     assert judge.score(["a", "b"]) == pytest.approx([0.7, 0.1])
     assert made == ["tomh/toxigen_roberta"]
     texts, kwargs = fake.calls[0]
@@ -451,17 +451,17 @@ def test_pipeline_judges_read_the_toxic_label():
     judge.score(["c", "d"])
     assert made == ["tomh/toxigen_roberta"]  # the pipeline is built once
 
-    detox = judges.detoxify_judge(pipeline_factory=lambda m, d: FakePipeline(
+    detox = remote.detoxify_judge(pipeline_factory=lambda m, d: FakePipeline(
         [[{"label": "toxic", "score": 0.8}, {"label": "insult", "score": 0.6}]]))
     assert detox.score(["x"]) == pytest.approx([0.8])
     assert detox._pipe.calls[0][1]["function_to_apply"] == "sigmoid"
 
 
 def test_pipeline_judge_errors():
-    wrong = judges.detoxify_judge(pipeline_factory=lambda m, d: FakePipeline([[{"label": "LABEL_0", "score": 1.0}]]))
+    wrong = remote.detoxify_judge(pipeline_factory=lambda m, d: FakePipeline([[{"label": "LABEL_0", "score": 1.0}]]))
     with pytest.raises(ToxlabError, match=r"returned labels \['LABEL_0'\], not 'toxic'"):
         wrong.score(["x"])
-    short = judges.detoxify_judge(pipeline_factory=lambda m, d: FakePipeline([]))
+    short = remote.detoxify_judge(pipeline_factory=lambda m, d: FakePipeline([]))
     with pytest.raises(ToxlabError, match="returned 0 results for 1 texts"):
         short.score(["x"])
 
@@ -469,7 +469,7 @@ def test_pipeline_judge_errors():
         raise OSError("We couldn't connect to 'https://huggingface.co'\nmore")
 
     with pytest.raises(JudgeUnavailableError, match="run it with internet first"):
-        judges.toxigen_roberta_judge(pipeline_factory=offline).score(["x"])
+        remote.toxigen_roberta_judge(pipeline_factory=offline).score(["x"])
 
 
 class FakeResponse(io.BytesIO):
@@ -488,9 +488,9 @@ def _perspective(value):
 def test_perspective_requests_and_responses(monkeypatch):
     monkeypatch.delenv("PERSPECTIVE_API_KEY", raising=False)
     with pytest.raises(JudgeUnavailableError, match="set PERSPECTIVE_API_KEY"):
-        judges.get_judge("perspective")
+        judging.get_judge("perspective")
     monkeypatch.setenv("PERSPECTIVE_API_KEY", "k3y")
-    assert isinstance(judges.get_judge("perspective"), judges.PerspectiveJudge)
+    assert isinstance(judging.get_judge("perspective"), remote.PerspectiveJudge)
 
     requests, sleeps, now = [], [], [0.0]
 
@@ -498,11 +498,11 @@ def test_perspective_requests_and_responses(monkeypatch):
         requests.append(request)
         return _perspective(0.25 * len(requests))
 
-    judge = judges.PerspectiveJudge(urlopen=urlopen, sleep=sleeps.append, clock=lambda: now[0], qps=2.0)
+    judge = remote.PerspectiveJudge(urlopen=urlopen, sleep=sleeps.append, clock=lambda: now[0], qps=2.0)
     assert judge.score(["first text", "   ", "second text"]) == pytest.approx([0.25, 0.0, 0.5])
     assert len(requests) == 2  # the blank text needs no request
     request = requests[0]
-    assert request.get_method() == "POST" and request.full_url.startswith(judges.PerspectiveJudge.URL)
+    assert request.get_method() == "POST" and request.full_url.startswith(remote.PerspectiveJudge.URL)
     assert "key=k3y" in request.full_url and request.get_header("Content-type") == "application/json"
     body = json.loads(request.data)
     assert body["comment"]["text"] == "first text" and body["requestedAttributes"] == {"TOXICITY": {}}
@@ -518,26 +518,26 @@ def test_perspective_retries_and_errors():
             raise urllib.error.HTTPError(request.full_url, 429, "Too Many Requests", {}, None)
         return _perspective(0.9)
 
-    judge = judges.PerspectiveJudge(api_key="k3y", urlopen=busy_then_ok, sleep=lambda s: None)
+    judge = remote.PerspectiveJudge(api_key="k3y", urlopen=busy_then_ok, sleep=lambda s: None)
     assert judge.score(["some text"]) == pytest.approx([0.9]) and len(calls) == 3
 
     def forbidden(request, timeout):
         raise urllib.error.HTTPError(request.full_url, 403, "Forbidden", {}, None)
 
     with pytest.raises(JudgeUnavailableError, match="HTTP 403") as err:
-        judges.PerspectiveJudge(api_key="k3y", urlopen=forbidden, sleep=lambda s: None).score(["secret text"])
+        remote.PerspectiveJudge(api_key="k3y", urlopen=forbidden, sleep=lambda s: None).score(["secret text"])
     assert "k3y" not in str(err.value) and "secret" not in str(err.value)
 
     def offline(request, timeout):
         raise urllib.error.URLError("no route")
 
     with pytest.raises(JudgeUnavailableError, match="cannot be reached"):
-        judges.PerspectiveJudge(api_key="k", urlopen=offline, sleep=lambda s: None).score(["t"])
+        remote.PerspectiveJudge(api_key="k", urlopen=offline, sleep=lambda s: None).score(["t"])
     with pytest.raises(ToxlabError, match="no TOXICITY summary score"):
-        judges.PerspectiveJudge(api_key="k", urlopen=lambda r, timeout: FakeResponse(b"{}"),
+        remote.PerspectiveJudge(api_key="k", urlopen=lambda r, timeout: FakeResponse(b"{}"),
                                 sleep=lambda s: None).score(["t"])
     with pytest.raises(ToxlabError, match="not JSON"):
-        judges.PerspectiveJudge(api_key="k", urlopen=lambda r, timeout: FakeResponse(b"<html>"),
+        remote.PerspectiveJudge(api_key="k", urlopen=lambda r, timeout: FakeResponse(b"<html>"),
                                 sleep=lambda s: None).score(["t"])
 
 
@@ -551,7 +551,7 @@ class FakeJudge:
 
 @pytest.fixture
 def fake_judge(monkeypatch):
-    monkeypatch.setattr(judges, "get_judge", lambda name, level="cpu", progress=True: FakeJudge())
+    monkeypatch.setattr(judging, "get_judge", lambda name, level="cpu", progress=True: FakeJudge())
 
 
 def _score(argv, capsys):
@@ -583,7 +583,7 @@ def test_cli_scores_plain_text_and_stdin(tmp_path, capsys, fake_judge, monkeypat
 
 
 def test_cli_with_the_minilm_judge_matches_the_judge(judge_env, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(stages, "load_judge", lambda level, progress=True: judge_env["judge"])
+    monkeypatch.setattr(judging, "load_judge", lambda level, progress=True: judge_env["judge"])
     texts = ["The council opened a new bridge.", "you absolute turnip", "Volunteers restored the old library."]
     path = tmp_path / "in.txt"
     path.write_text("\n".join(texts) + "\n")
@@ -635,10 +635,10 @@ def test_cli_unknown_judge_and_level(tmp_path, capsys):
 def test_salads_without_profane_words_hold_no_word_either_lexicon_flags(judge_env):
     """The card's third salad kind: no word of C4's list and no word the profanity judge flags on its own."""
     _, salads, _, _ = cards.register_sets(cards.CardConfig(n_web=5, n_salad=5, vocab_docs=20), judge_env["root"])
-    words, phrases = cards.c4_list(judge_env["root"])
+    words, phrases = corpus.c4_list(judge_env["root"])
     kept = [t for key, texts in salads.items() if key.endswith(f"| {cards.SALAD_KINDS[2]}") for t in texts]
     assert kept
-    assert not any(cards.holds_listed(t, words, phrases) for t in kept)
+    assert not any(lexical.holds_listed(t, words, phrases) for t in kept)
     vocabulary = sorted({w for t in kept for w in t.split()})
     assert not cards.profane_words(vocabulary)
     planted = ["harvest", "council", "idiot"]

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from toxlab import artifacts, book
+from toxlab.book import builder
+from toxlab.core import artifacts
 
 SMOKE_BOOK = os.environ.get("TOXLAB_BOOK_DIR")
 pytestmark = [pytest.mark.skipif(not SMOKE_BOOK, reason="needs the smoke book (TOXLAB_BOOK_DIR, set by make test)"),
@@ -26,7 +27,7 @@ def _git(clone: Path, *args: str) -> str:
 
 
 def _fresh_clone(tmp_path: Path) -> Path:
-    root, clone = book.PROJECT_ROOT, tmp_path / "clone"
+    root, clone = builder.PROJECT_ROOT, tmp_path / "clone"
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True).stdout
     for name in filter(None, tracked.decode().split("\0")):
         if (root / name).is_file():
@@ -58,7 +59,7 @@ def test_make_main_on_a_fresh_clone_renders_the_executed_book_and_computes_nothi
 
     done = _make_main(clone, cache)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    for source in book.chapter_sources():
+    for source in builder.chapter_sources():
         assert f"book: kept {source.stem} as executed (smoke level, seeds " in done.stdout
     assert "executing" not in done.stdout and "stale" not in done.stdout
     assert "readme: kept README.md's tables: they match" in done.stdout
@@ -72,7 +73,7 @@ def test_make_main_on_a_fresh_clone_renders_the_executed_book_and_computes_nothi
     _git(clone, "commit", "-q", "-am", "a change to the code")
     done = _make_main(clone, cache)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    n = len(book.chapter_sources())
+    n = len(builder.chapter_sources())
     assert f"book: {n} chapter(s) stale, kept as executed (their pages say so); " \
            "`toxlab book --level smoke --execute` re-executes them: about " in done.stdout
     assert "executing" not in done.stdout

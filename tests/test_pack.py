@@ -1,4 +1,4 @@
-"""The packed data folder and the compact encoder the gpu level's one-script run carries (toxlab.pack)."""
+"""The packed data folder and the compact encoder the gpu level's one-script run carries (toxlab.data.pack)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from toxlab import data, pack
-from toxlab.config import get_preset
-from toxlab.errors import DataError, JudgeUnavailableError
+from toxlab.core.config import get_preset
+from toxlab.core.errors import DataError, JudgeUnavailableError
+from toxlab.data import corpora, pack
+from toxlab.judges import encoder
 
 
 @pytest.fixture
@@ -21,22 +22,22 @@ def packed(data_dir, tmp_path, tiny):
 
 def test_packed_folder_reads_like_the_original(data_dir, packed, tiny):
     root, _ = packed
-    data.check_layout(tuple(data.FILES), root)  # every file is found, compressed or not
-    for name in data.FILES:
-        assert data.resolve(name, root).suffix == ".gz"
+    corpora.check_layout(tuple(corpora.FILES), root)  # every file is found, compressed or not
+    for name in corpora.FILES:
+        assert corpora.resolve(name, root).suffix == ".gz"
     for name in ("wikinews", "c4", "pol", "civil", "stormfront"):
-        assert data.read_documents(name, tiny.data, root) == data.read_documents(name, tiny.data, data_dir)
-    assert data.davidson_tweets(root) == data.davidson_tweets(data_dir)
-    assert data.toxigen_probe_set(root=root).texts == data.toxigen_probe_set(root=data_dir).texts
-    assert data.rtp_prompts("challenging", 5, 0, root) == data.rtp_prompts("challenging", 5, 0, data_dir)
-    assert data.toxigen_prompts(1, 0, root) == data.toxigen_prompts(1, 0, data_dir)
+        assert corpora.read_documents(name, tiny.data, root) == corpora.read_documents(name, tiny.data, data_dir)
+    assert corpora.davidson_tweets(root) == corpora.davidson_tweets(data_dir)
+    assert corpora.toxigen_probe_set(root=root).texts == corpora.toxigen_probe_set(root=data_dir).texts
+    assert corpora.rtp_prompts("challenging", 5, 0, root) == corpora.rtp_prompts("challenging", 5, 0, data_dir)
+    assert corpora.toxigen_prompts(1, 0, root) == corpora.toxigen_prompts(1, 0, data_dir)
     assert not list(root.parent.glob("*.partial"))
 
 
 def test_biz_cut_keeps_a_prefix_with_enough_text(data_dir, packed, tiny):
     root, summary = packed
-    full = data.read_documents("biz", tiny.data, data_dir)
-    cut = data.read_documents("biz", tiny.data, root)
+    full = corpora.read_documents("biz", tiny.data, data_dir)
+    cut = corpora.read_documents("biz", tiny.data, root)
     assert cut == full[:len(cut)]  # the first threads in file order, unchanged
     need = pack.biz_chars_needed(tiny)
     assert sum(len(t) for _, t in cut) >= min(need, sum(len(t) for _, t in full))
@@ -47,8 +48,8 @@ def test_packing_is_deterministic_and_refuses_an_existing_folder(data_dir, packe
     root, _ = packed
     again = tmp_path / "again"
     pack.pack_data(again, tiny, root=data_dir, headroom=1.0)
-    for name in data.FILES:
-        assert data.resolve(name, again).read_bytes() == data.resolve(name, root).read_bytes()
+    for name in corpora.FILES:
+        assert corpora.resolve(name, again).read_bytes() == corpora.resolve(name, root).read_bytes()
     with pytest.raises(DataError, match="already exists"):
         pack.pack_data(root, tiny, root=data_dir)
 
@@ -56,8 +57,8 @@ def test_packing_is_deterministic_and_refuses_an_existing_folder(data_dir, packe
 def test_gpu_cut_covers_its_largest_mixture():
     gpu = get_preset("gpu")
     share = dict(gpu.data.toxic_recipe)["biz"]
-    needed_tokens = data.recipe_targets(gpu.data, gpu.data.max_fraction)["biz"]
-    assert needed_tokens == pytest.approx(share * data.toxic_token_target(gpu.data.clean_tokens, 0.25), abs=1)
+    needed_tokens = corpora.recipe_targets(gpu.data, gpu.data.max_fraction)["biz"]
+    assert needed_tokens == pytest.approx(share * corpora.toxic_token_target(gpu.data.clean_tokens, 0.25), abs=1)
     assert pack.biz_chars_needed(gpu) >= needed_tokens * pack.CHARS_PER_TOKEN
 
 
@@ -74,8 +75,8 @@ def tiny_encoder(tmp_path):
 
 def test_packed_encoder_restores_the_model_to_tolerance(tiny_encoder, tmp_path):
     source, model = tiny_encoder
-    summary = pack.pack_encoder(tmp_path / "packed_encoder", source)
-    restored = pack.load_packed_encoder(tmp_path / "packed_encoder")
+    summary = encoder.pack_encoder(tmp_path / "packed_encoder", source)
+    restored = encoder.load_packed_encoder(tmp_path / "packed_encoder")
     original, back = model.state_dict(), restored.state_dict()
     assert set(back) == set(original) and summary["tensors"] == len(original) + 1  # + the embedding scales
     key = "embeddings.word_embeddings.weight"
@@ -89,21 +90,21 @@ def test_packed_encoder_restores_the_model_to_tolerance(tiny_encoder, tmp_path):
         a, b = model(input_ids=ids).last_hidden_state, restored(input_ids=ids).last_hidden_state
     assert float((a - b).abs().max()) < 0.05 * float(a.abs().max())
     with pytest.raises(DataError, match="already exists"):
-        pack.pack_encoder(tmp_path / "packed_encoder", source)
+        encoder.pack_encoder(tmp_path / "packed_encoder", source)
 
 
 def test_encoder_env_must_hold_a_packed_encoder(tmp_path, monkeypatch):
-    from toxlab import judge
+    from toxlab.judges import encoder
     monkeypatch.setenv("TOXLAB_ENCODER", str(tmp_path))
     with pytest.raises(JudgeUnavailableError, match="toxlab data pack"):
-        judge.encoder_path()
+        encoder.encoder_path()
 
 
 def test_gzip_members_carry_no_timestamp(packed):
     root, _ = packed
-    with open(data.resolve("davidson", root), "rb") as handle:
+    with open(corpora.resolve("davidson", root), "rb") as handle:
         header = handle.read(10)
     assert header[4:8] == b"\x00\x00\x00\x00"  # mtime 0: the same input packs to the same bytes
-    with gzip.open(data.resolve("davidson", root), "rt") as handle:
+    with gzip.open(corpora.resolve("davidson", root), "rt") as handle:
         assert handle.readline()
     assert np.isfinite(pack.CHARS_PER_TOKEN)

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 import yaml
 
-from toxlab.book import BOOK as SOURCE_BOOK
+from toxlab.book.builder import BOOK as SOURCE_BOOK
 
 #: The built book to check: $TOXLAB_BOOK_DIR (as `make test` builds it), else book/.
 BOOK = Path(os.environ.get("TOXLAB_BOOK_DIR", SOURCE_BOOK)).resolve()

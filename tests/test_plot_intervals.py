@@ -1,6 +1,6 @@
 """Figures draw the 95 % intervals their rows carry."""
 
-from toxlab import plots
+from toxlab.book import plots
 
 
 def _bars(fig):

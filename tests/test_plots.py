@@ -1,7 +1,7 @@
 """The book's figures share one colour per toxic fraction."""
 
-from toxlab import plots
-from toxlab.config import PAPER_FRACTIONS
+from toxlab.book import plots
+from toxlab.core.config import PAPER_FRACTIONS
 
 
 def test_a_fraction_keeps_its_colour_whichever_fractions_a_figure_shows():

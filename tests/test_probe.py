@@ -6,7 +6,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from toxlab.probe import Probes, fit_probes, logistic_newton, roc_auc, with_intercept
+from toxlab.interp.probe import Probes, fit_probes, logistic_newton, roc_auc, with_intercept
 
 N, L, H, D = 1200, 3, 4, 16
 
@@ -105,7 +105,7 @@ def test_ill_conditioned_inputs_do_not_break_the_solver():
     Hessian lose positive definiteness; the solver refactors those problems in float64, and a well-conditioned
     problem in the same batch gets the probe it gets alone (to the stopping tolerance: a batch iterates
     until all of its problems have converged)."""
-    from toxlab.probe import fit_probes
+    from toxlab.interp.probe import fit_probes
     g = torch.Generator().manual_seed(0)
     n, d = 400, 64
     x = torch.randn(n, 1, generator=g) * 1e5 + 1e-2 * torch.randn(n, d, generator=g)  # one huge shared signal

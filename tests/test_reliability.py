@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import TINY
-from toxlab import artifacts, stages
-from toxlab import train as training
-from toxlab.config import get_preset
+from toxlab.core import artifacts
+from toxlab.core.config import get_preset
+from toxlab.model import train as training
+from toxlab.pipeline import mixtures, pretraining, probing
 
 PACKAGE = Path(__file__).resolve().parents[1] / "toxlab"
 
@@ -95,12 +96,12 @@ def test_a_corrupt_entry_is_never_returned_by_a_lookup(tmp_path):
 
 def test_a_truncated_stage_result_is_recomputed_identically(env, tiny):
     """A real stage: the mixture's token blocks, cut short on disk, are rebuilt (same bytes), not loaded."""
-    entry = stages.mixture(tiny)
+    entry = mixtures.mixture(tiny)
     blocks = entry.file("train.npy")
     original = blocks.read_bytes()
     blocks.write_bytes(original[: len(original) // 2])
     with pytest.warns(UserWarning, match="mixture.*is corrupt"):
-        rebuilt = stages.mixture(tiny)
+        rebuilt = mixtures.mixture(tiny)
     assert rebuilt.key == entry.key
     assert rebuilt.file("train.npy").read_bytes() == original
     assert np.load(rebuilt.file("train.npy")).shape[1] == tiny.data.seq_len
@@ -261,11 +262,11 @@ def test_the_pipeline_runs_without_network(env, few_steps, no_network):
     from transformers import AutoModelForCausalLM
 
     tiny = few_steps
-    entry = stages.pretrain(tiny, seed=0, progress=False)
+    entry = pretraining.pretrain(tiny, seed=0, progress=False)
     model = AutoModelForCausalLM.from_pretrained(str(entry.file("model")))
-    tok = stages.load_tokenizer(tiny)
+    tok = mixtures.load_tokenizer(tiny)
     assert model(**tok(["a short test"], return_tensors="pt")).logits.shape[-1] >= len(tok)
-    summary = stages.probe(tiny, seed=0, progress=False).json("summary.json")
+    summary = probing.probe(tiny, seed=0, progress=False).json("summary.json")
     assert "heads" in summary
     assert no_network == [], f"network access was attempted: {no_network}"
 
@@ -310,11 +311,11 @@ def test_checkpoints_and_models_are_safetensors(env, few_steps, tmp_path):
     """The resumable checkpoint and the saved model are safetensors files (no pickle anywhere)."""
     from safetensors import safe_open
 
-    from toxlab.model import build_model
+    from toxlab.model.decoder import build_model
 
     tiny = few_steps
-    blocks = np.load(stages.mixture(tiny).file("train.npy"))  # [n_blocks, seq_len]
-    tok = stages.load_tokenizer(tiny)
+    blocks = np.load(mixtures.mixture(tiny).file("train.npy"))  # [n_blocks, seq_len]
+    tok = mixtures.load_tokenizer(tiny)
     model = build_model(tiny.model, len(tok), tiny.data.seq_len, tok.eos_token_id, tok.pad_token_id, seed=0)
     work = tmp_path / "work"
     work.mkdir()
@@ -324,7 +325,7 @@ def test_checkpoints_and_models_are_safetensors(env, few_steps, tmp_path):
     with safe_open(str(checkpoint), framework="pt") as handle:
         assert any(k.startswith("model.") for k in handle.keys())
         assert json.loads(handle.metadata()["toxlab"])["state"]["step"] == 3
-    pretrained = stages.pretrain(tiny, seed=0, progress=False)
+    pretrained = pretraining.pretrain(tiny, seed=0, progress=False)
     files = [p for p in pretrained.path.rglob("*") if p.is_file()] + [checkpoint]
     assert (pretrained.file("model") / "model.safetensors").exists()
     assert not [p.name for p in files if _is_pickle_or_torch_zip(p)]

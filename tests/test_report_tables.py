@@ -1,4 +1,4 @@
-"""The tables a reader sees (`toxlab.report.readable`): every column under a header with its unit, intervals
+"""The tables a reader sees (`toxlab.book.report.readable`): every column under a header with its unit, intervals
 merged into one column, and no field name reaching a page raw."""
 
 import re
@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from toxlab.errors import ToxlabError
-from toxlab.report import LABELS, readable
+from toxlab.book.report import LABELS, readable
+from toxlab.core.errors import ToxlabError
 
 CHAPTERS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0[1-8]_*.py"))
 
@@ -37,10 +37,10 @@ def test_several_intervals_are_named_by_their_estimate_and_missing_bounds_show_a
 
 def test_ci_low_high_and_tuple_columns_read_as_intervals():
     trend = readable(pd.DataFrame([{"set": "C4", "slope": 0.5, "ci_low": 0.25, "ci_high": 0.75, "p_value": 0.01}]))
-    assert list(trend.data.columns) == ["held-out set", "slope (nats/token per 100 % toxic)", "95 % CI", "p"]
-    assert trend.data.iloc[0]["95 % CI"] == "[0.2500, 0.7500]"
+    assert list(trend.corpora.columns) == ["held-out set", "slope (nats/token per 100 % toxic)", "95 % CI", "p"]
+    assert trend.corpora.iloc[0]["95 % CI"] == "[0.2500, 0.7500]"
     table1 = readable(pd.DataFrame([{"ToxiGen toxicity": 20.0, "ToxiGen 95% CI": (18.04, 22.0)}]))
-    assert table1.data.iloc[0]["ToxiGen 95 % CI"] == "[18.0, 22.0]"
+    assert table1.corpora.iloc[0]["ToxiGen 95 % CI"] == "[18.0, 22.0]"
 
 
 def test_an_unlabelled_field_is_refused_with_a_clear_error():
@@ -69,12 +69,12 @@ def test_every_table_in_the_chapters_goes_through_readable():
     assert CHAPTERS
     for path in CHAPTERS:
         source = path.read_text()
-        assert ".style" not in source, f"{path.name} styles a table itself; use toxlab.report.readable"
+        assert ".style" not in source, f"{path.name} styles a table itself; use toxlab.book.report.readable"
 
 
 def test_the_readme_tables_are_untouched_by_the_book_tables():
     """`readable` lives beside the README's generators and must not change what they write."""
-    from toxlab import report
+    from toxlab.book import report
     row = {"toxic fraction": 0.0, "seed": 0, "setting": "base", "alpha": 0.0, "ToxiGen toxicity": 13.22,
            "ToxiGen 95% CI": (11.1, 15.7), "RTP challenging exp. max": 47.97, "RTP challenging prob.": 38.33,
            "CE increase": 0.0}

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.conftest import TINY
-from toxlab.train import CHECKPOINT
+from toxlab.model.train import CHECKPOINT
 
 LONG = {**TINY, "train.epochs": 40.0, "train.checkpoint_every": 20}
 ARGS = [arg for key, value in LONG.items() for arg in ("--set", f"{key}={value}")]

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from toxlab import safety
+from toxlab.core import safety
 
 # Mild profanity, assembled so that the source holds none of it.
 SWEAR = "sh" + "it"

@@ -13,8 +13,9 @@ that is a share of each model's margin over unigram.
 import numpy as np
 import pytest
 
-from toxlab import codesign, evaluate, verdicts
-from toxlab.errors import ConfigError
+from toxlab.analysis import codesign, verdicts
+from toxlab.core.errors import ConfigError
+from toxlab.evaluation import evaluate
 
 SEEDS = [0, 1, 2]
 N_PROMPTS = 200

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from toxlab import analysis, separability
+from toxlab.analysis import statistics
+from toxlab.interp import separability
 
 
 def test_entanglement_extremes():
@@ -60,10 +61,10 @@ def test_paired_bootstrap_detects_a_planted_difference_only():
     labels = (rng.random(600) < 0.4).astype(int)
     weak = rng.normal(size=(2, 2, 600)) + 0.2 * labels
     strong = rng.normal(size=(2, 2, 600)) + 1.0 * labels
-    boot = analysis.bootstrap_models([(weak, labels), (strong, labels)], "auc", "mean", n_boot=300)
-    low, _ = analysis.interval(boot[:, 1] - boot[:, 0])
+    boot = statistics.bootstrap_models([(weak, labels), (strong, labels)], "auc", "mean", n_boot=300)
+    low, _ = statistics.interval(boot[:, 1] - boot[:, 0])
     assert low > 0.1
-    same = analysis.bootstrap_models([(weak, labels), (weak.copy(), labels)], "auc", "mean", n_boot=300)
+    same = statistics.bootstrap_models([(weak, labels), (weak.copy(), labels)], "auc", "mean", n_boot=300)
     assert np.allclose(same[:, 0], same[:, 1])
 
 
@@ -73,13 +74,13 @@ def test_head_metric_auc_matches_scikit_learn():
     labels = (rng.random(200) < 0.3).astype(int)
     scores = rng.normal(size=(3, 200)) + labels
     expected = [roc_auc_score(labels, s) for s in scores]
-    np.testing.assert_allclose(analysis.head_metric(scores, labels, "auc"), expected)
+    np.testing.assert_allclose(statistics.head_metric(scores, labels, "auc"), expected)
 
 
 def test_rise_verdict_wording():
-    assert analysis.rise_verdict({"ci_low": 0.1, "ci_high": 0.3}, "x").startswith("held")
-    assert "not distinguishable" in analysis.rise_verdict({"ci_low": -0.1, "ci_high": 0.3}, "x")
-    assert "falls" in analysis.rise_verdict({"ci_low": -0.3, "ci_high": -0.1}, "x")
+    assert statistics.rise_verdict({"ci_low": 0.1, "ci_high": 0.3}, "x").startswith("held")
+    assert "not distinguishable" in statistics.rise_verdict({"ci_low": -0.1, "ci_high": 0.3}, "x")
+    assert "falls" in statistics.rise_verdict({"ci_low": -0.3, "ci_high": -0.1}, "x")
 
 
 def test_probe_cli_end_to_end(env, capsys):

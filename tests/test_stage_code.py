@@ -1,5 +1,5 @@
 """No cached stage runs changed code under an unchanged version: the code each stage runs, as recorded in
-toxlab/stage_code.json, is the code as it is now. Planted changes show the check fires (a statement added to
+toxlab/core/stage_code.json, is the code as it is now. Planted changes show the check fires (a statement added to
 `hooks.capture_pools` fails `activations`, and only the stages that run it) and stays quiet where nothing can
 change a result (docstrings, comments, layout, error messages)."""
 
@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from toxlab import cli, stage_code
+from toxlab import cli
+from toxlab.core import stage_code
 
-ROOT = Path(stage_code.__file__).resolve().parent.parent
+ROOT = Path(stage_code.__file__).resolve().parents[2]
 
 
 def test_every_stage_runs_the_code_recorded_for_its_version():
@@ -22,20 +23,21 @@ def test_every_stage_runs_the_code_recorded_for_its_version():
 
 
 def test_every_cached_stage_is_found_with_the_version_its_key_holds():
-    from toxlab import stages
+    from toxlab.pipeline import versions
     current = stage_code.stage_code()
-    built = {node.args[0].value for node in ast.walk(ast.parse(Path(stages.__file__).read_text()))
+    built = {node.args[0].value for module in stage_code.STAGE_MODULES
+             for node in ast.walk(ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text()))
              if isinstance(node, ast.Call) and ast.unparse(node.func) == "artifacts.cached"}
     assert set(current) == built and {"activations", "probe", "evaluate", "baseline"} <= built
     for s in current.values():
-        assert s.version == getattr(stages, s.version_name), s.stage
+        assert s.version == getattr(versions, s.version_name), s.stage
         assert s.function in s.code  # its own function, nested builders included
     activations, probe = current["activations"].code, current["probe"].code
-    assert "toxlab.hooks.capture_pools" in activations and "toxlab.model.pick_device" in activations
-    assert "toxlab.separability.analyse" in probe
+    assert "toxlab.interp.hooks.capture_pools" in activations and "toxlab.model.decoder.pick_device" in activations
+    assert "toxlab.interp.separability.analyse" in probe
     # an upstream stage's code reaches a stage through its key, not its digest: probe reads activations
-    assert "toxlab.stages.activations" not in probe and "toxlab.hooks.capture_pools" not in probe
-    assert not any(name.startswith(("toxlab.artifacts.", "toxlab.errors.")) for name in activations)
+    assert "toxlab.pipeline.probing.activations" not in probe and "toxlab.interp.hooks.capture_pools" not in probe
+    assert not any(name.startswith(("toxlab.core.artifacts.", "toxlab.core.errors.")) for name in activations)
 
 
 def _snapshot():
@@ -79,12 +81,12 @@ def test_a_change_to_capture_pools_without_a_version_bump_fails_the_stages_that_
     recorded = {s.stage: {"version": s.version, "code": s.code} for s in clean.values()}
     checks = {c.stage: c for c in stage_code.check(planted, recorded)}
     assert checks["activations"].status == "code changed"
-    assert checks["activations"].detail == "changed toxlab.hooks.capture_pools"
+    assert checks["activations"].detail == "changed toxlab.interp.hooks.capture_pools"
     fired = {stage for stage, c in checks.items() if c.status != "ok"}
-    assert fired == {s.stage for s in clean.values() if "toxlab.hooks.capture_pools" in s.code}
+    assert fired == {s.stage for s in clean.values() if "toxlab.interp.hooks.capture_pools" in s.code}
     assert "tokenizer" not in fired and "probe" not in fired
     message = stage_code.problem(list(checks.values()), planted)
-    assert "stage 'activations'" in message and "ACTIVATIONS_VERSION = 1 in toxlab/stages.py" in message
+    assert "stage 'activations'" in message and "ACTIVATIONS_VERSION = 1 in toxlab/pipeline/versions.py" in message
     assert f"bump the version and then run `{stage_code.RECORD_COMMAND}`" in message
 
 
@@ -101,7 +103,10 @@ def test_docstrings_comments_layout_and_error_messages_do_not_count():
                 node.exc.args = [ast.Constant("a reworded error message")]
 
     # every stage module and the modules they reach, re-laid out without comments, and capture_pools reworded
-    edits = {name: (lambda tree: None) for name in ("stages.py", "data.py", "model.py", "evaluate.py", "judge.py")}
+    edits = {name: (lambda tree: None) for name in ("versions.py", "common.py", "mixtures.py", "pretraining.py",
+                                                    "probing.py", "judging.py", "evaluation.py", "baseline_runs.py",
+                                                    "corpora.py", "decoder.py", "evaluate.py", "minilm.py", "corpus.py",
+                                                    "encoder.py")}
     planted = stage_code.stage_code(read=_planted({**edits, "hooks.py": reword}, snapshot))
     assert {s: c.code for s, c in planted.items()} == {s: c.code for s, c in clean.items()}
 
@@ -116,14 +121,14 @@ def test_a_version_bump_asks_for_the_code_to_be_recorded_again(tmp_path):
                 node.value = ast.Constant(2)
 
     planted = stage_code.stage_code(read=_planted({
-        "stages.py": bump, "hooks.py": _add_statement("capture_pools", "texts = list(texts)")}, snapshot))
+        "versions.py": bump, "hooks.py": _add_statement("capture_pools", "texts = list(texts)")}, snapshot))
     assert planted["activations"].version == 2
-    assert planted["activations"].code["toxlab.stages.activations"] == clean["activations"].code[
-        "toxlab.stages.activations"]  # the version constant is not part of the stage's code
+    assert planted["activations"].code["toxlab.pipeline.probing.activations"] == clean["activations"].code[
+        "toxlab.pipeline.probing.activations"]  # the version constant is not part of the stage's code
     checks = stage_code.check(planted, stage_code.read_record(stage_code.record(tmp_path / "clean.json", clean)))
     assert {c.stage: c.status for c in checks if c.status != "ok"} == {
         "activations": "version changed", **{s: "code changed" for s, c in clean.items()
-                                             if s != "activations" and "toxlab.hooks.capture_pools" in c.code}}
+                                             if s != "activations" and "toxlab.interp.hooks.capture_pools" in c.code}}
     recorded = stage_code.read_record(stage_code.record(tmp_path / "planted.json", planted))
     assert all(c.status == "ok" for c in stage_code.check(planted, recorded))
 
@@ -202,7 +207,7 @@ def test_the_command_line_records_and_verifies(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(stage_code, "stage_code", lambda: planted)
     assert cli.main(["stages", "verify"]) == 2
     out, err = capsys.readouterr()
-    assert "code changed    activations (changed toxlab.hooks.capture_pools)" in out
+    assert "code changed    activations (changed toxlab.interp.hooks.capture_pools)" in out
     assert stage_code.RECORD_COMMAND in err and len(err.strip().splitlines()) == 1
 
 
@@ -214,7 +219,7 @@ def test_a_version_that_is_not_an_integer_constant_is_refused(tmp_path, version)
     (package / "artifacts.py").write_text("def cached(*args):\n    pass\n")
     (package / "stages.py").write_text(f"from badpkg import artifacts\nA_VERSION = 1\n\n"
                                        f"def a(config):\n    return artifacts.cached('a', {version}, config, None)\n")
-    from toxlab.errors import CacheError
+    from toxlab.core.errors import CacheError
     with pytest.raises(CacheError, match="integer constant"):
         stage_code.stage_code("badpkg", tmp_path, ("badpkg.stages",), (), ("badpkg.artifacts", "cached"))
 
@@ -225,10 +230,11 @@ def test_every_toxlab_function_a_stage_runs_is_in_its_recorded_code(env, tiny):
     probe, on the fixture data) runs is among the definitions of that stage's code, save the cache's own."""
     import sys
 
-    from toxlab import stages
+    from toxlab.pipeline import probing
+
     current = stage_code.stage_code()
     stage_of = {s.function: s.stage for s in current.values()}
-    skip = ("toxlab.artifacts", "toxlab.errors")
+    skip = ("toxlab.core.artifacts", "toxlab.core.errors")
     ran: dict[str, set[str]] = {}
 
     def top(frame) -> str | None:
@@ -250,11 +256,11 @@ def test_every_toxlab_function_a_stage_runs_is_in_its_recorded_code(env, tiny):
 
     sys.setprofile(profiler)
     try:
-        stages.probe(tiny.with_fraction(0.1), seed=0, progress=False)
+        probing.probe(tiny.with_fraction(0.1), seed=0, progress=False)
     finally:
         sys.setprofile(None)
     assert {"tokenizer", "mixture", "pretrain", "activations", "probe"} <= set(ran)
-    assert "toxlab.hooks.capture_pools" in ran["activations"]
+    assert "toxlab.interp.hooks.capture_pools" in ran["activations"]
     unseen = {stage: sorted(n for n in names if n not in current[stage].code and not n.startswith(skip))
               for stage, names in ran.items()}
     assert not any(unseen.values()), unseen

@@ -2,8 +2,8 @@
 
 import pytest
 
-from toxlab.config import TokenizerConfig
-from toxlab.tokenizer import EOS, PAD, load_tokenizer, train_tokenizer
+from toxlab.core.config import TokenizerConfig
+from toxlab.data.tokenizer import EOS, PAD, load_tokenizer, train_tokenizer
 
 CORPUS = ["The council opened a new bridge on day 3.", "Volunteers restored the old library.",
           "lol no, you absolute turnip"] * 50

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from toxlab import toy
-from toxlab.errors import ConfigError
+from toxlab.core.errors import ConfigError
+from toxlab.interp import toy
 
 
 def test_chains_are_the_stated_cycles():

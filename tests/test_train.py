@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from toxlab import train as training
-from toxlab.config import ModelConfig, TrainConfig
-from toxlab.model import build_model, count_params, train_flops_per_token
+from toxlab.core.config import ModelConfig, TrainConfig
+from toxlab.model import train as training
+from toxlab.model.decoder import build_model, count_params, train_flops_per_token
 
 MODEL = ModelConfig(n_layers=1, d_model=32, n_heads=2, d_mlp=64)
 

@@ -8,8 +8,8 @@ codesign's averaging over seeds keeps each treatment separate and pairs prompts.
 import numpy as np
 import pytest
 
-from toxlab import codesign, verdicts
-from toxlab.verdicts import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTABLE, Interval, Precondition
+from toxlab.analysis import codesign, verdicts
+from toxlab.analysis.verdicts import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTABLE, Interval, Precondition
 
 FRACTIONS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25]
 OK = Precondition(True, "")
@@ -105,7 +105,7 @@ def testmean_points_average_seeds_of_one_treatment_only_and_pair_prompts():
 
 
 def test_readme_block_lists_every_verdict():
-    from toxlab import report
+    from toxlab.book import report
     rows = [verdicts.headline_claim(15.2, 5.8, Interval(9.4, 7.0, 11.0),
                                     [verdicts.within_budget("clean + strong ITI", 2.36, 0.5)]).row()]
     text = report.replace_block("intro\n<!-- verdicts:start -->\nSTALE\n<!-- verdicts:end -->\n", "verdicts",
@@ -115,7 +115,7 @@ def test_readme_block_lists_every_verdict():
 
 
 def test_bench_table_shows_book_wall_times():
-    from toxlab import report
+    from toxlab.book import report
     rows = [{"bench": "book", "preset": "smoke", "device": "cpu (x86_64, 2 threads)", "mode": "cold", "html": True,
              "wall_s": 240.0}]
     assert "| smoke | cold | cpu (x86_64, 2 threads) | yes | 4.0 min |  |" in report.bench_table(rows)
@@ -125,7 +125,7 @@ def test_bench_table_shows_book_wall_times():
 
 
 def test_bench_table_shows_the_loop_and_when_compiling_pays():
-    from toxlab import report
+    from toxlab.book import report
     rows = [{"bench": "loop", "preset": "gpu", "device": "G", "tokens_per_s_bare": 600_000.0,
              "tokens_per_s_loop": 300_000.0, "overhead_pct": 100.0},
             {"bench": "compile", "preset": "gpu", "device": "G", "tokens_per_s_eager": 400_000.0,
@@ -139,7 +139,7 @@ def test_bench_table_shows_the_loop_and_when_compiling_pays():
 
 
 def test_bench_table_shows_variants_side_by_side_and_other_batches():
-    from toxlab import report
+    from toxlab.book import report
     rows = [{"bench": "optimizer", "preset": "gpu", "device": "G", "variants": ["foreach", "fused"],
              "tokens_per_s": [600_000.0, 660_000.0], "mfu": [0.23, 0.253], "speedup": 1.1},
             {"bench": "train", "preset": "gpu", "device": "G", "dtype": "bfloat16", "tokens_per_s": 1e6,
@@ -209,7 +209,7 @@ def test_regime_reads_the_floor_of_the_benchmarks_judge():
 
 
 def test_variant_summary_recovers_planted_slopes():
-    from toxlab import codesign
+    from toxlab.analysis import codesign
     rows = []
     for name, auc_slope, params in (("default", 0.01, 6.3e6), ("small", 0.0, 1.0e6)):
         for f in (0.0, 0.1, 0.25):

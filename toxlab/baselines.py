@@ -1,8 +1,8 @@
 """The detoxification baselines the paper sets beside ITI (Section 5, Table 1): prompting, SFT, DPO, MEDA
-and INST. This module holds their pieces; the cached stages that run them are in `toxlab.stages`
+and INST. This module holds their pieces; the cached stages that run them are in `toxlab.pipeline.baseline_runs`
 (`document_scores`, `sft`, `dpo`, `evaluate_baseline`, and the `tagging` option of `mixture`/`pretrain`).
 
-- prompting: the paper's instruction before every prompt (`toxlab.evaluate.PAPER_INSTRUCTION`); no training.
+- prompting: the paper's instruction before every prompt (`toxlab.evaluation.evaluate.PAPER_INSTRUCTION`); no training.
 - SFT: the pretrained model fine-tuned on non-toxic text: the wholly clean (Wikinews) training blocks of its
   own mixture. These are free (no sampling, no judge), in the model's own distribution, and never the
   held-out blocks its capability is measured on; a model's own judge-filtered samples would be closer to
@@ -17,7 +17,7 @@ and INST. This module holds their pieces; the cached stages that run them are in
   seed, with each document's judge score put before it, as metadata (MEDA: "toxicity: low|medium|high") or
   as an instruction (INST: "The following text is (not) toxic:"); at inference the non-toxic tag is put
   before every prompt. The tags count toward the token budget. Documents are scored once per mixture
-  (`stages.document_scores`); the MiniLM judge reads a document's first 64 tokens.
+  (`toxlab.pipeline.mixtures.document_scores`); the MiniLM judge reads a document's first 64 tokens.
 
 Cost at the cpu level (estimated from the measured 1,300-3,000 training tokens/s, 380 generated tokens/s
 and 100-300 judged texts/s of the 2-core machine, not run): SFT 60 x 8 x 256 tokens, about 1-2 minutes per
@@ -40,8 +40,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from toxlab.config import check_numbers, replace_numbers
-from toxlab.errors import ConfigError, DataError
+from toxlab.core.config import check_numbers, replace_numbers
+from toxlab.core.errors import ConfigError, DataError
+from toxlab.data import corpora
+from toxlab.evaluation.evaluate import capability
+from toxlab.model.train import batch_indices, lr_lambda
 
 METHODS = ("prompt", "sft", "dpo", "meda", "inst")
 TAGGINGS = ("meda", "inst")
@@ -179,16 +182,15 @@ def documents_taken(config, tokenizer, root: Path) -> dict[str, list[tuple[str, 
     """{source: the (doc_id, text) its share of `config`'s mixture takes, in order}, untagged. The clean
     budget is the untrimmed `clean_tokens` (a few more than the mixture packs), so every document a tagged
     mixture can take is here."""
-    from toxlab import data
     encode = lambda texts: tokenizer(texts, add_special_tokens=False)["input_ids"]  # noqa: E731
     eos = tokenizer.eos_token_id
-    wiki = data.read_documents("wikinews", config, root)
-    budgets = {"wikinews": (data.shuffled([d for d in wiki if not data.is_heldout(d[0])], "wikinews"),
+    wiki = corpora.read_documents("wikinews", config, root)
+    budgets = {"wikinews": (corpora.shuffled([d for d in wiki if not corpora.is_heldout(d[0])], "wikinews"),
                             config.clean_tokens)}
-    for name, n_tokens in data.recipe_targets(config, config.toxic_fraction).items():
+    for name, n_tokens in corpora.recipe_targets(config, config.toxic_fraction).items():
         if n_tokens:
-            budgets[name] = (data.shuffled(data.read_documents(name, config, root), name), n_tokens)
-    return {name: docs[:len(data.take_tokens(docs, n_tokens, encode, eos))]
+            budgets[name] = (corpora.shuffled(corpora.read_documents(name, config, root), name), n_tokens)
+    return {name: docs[:len(corpora.take_tokens(docs, n_tokens, encode, eos))]
             for name, (docs, n_tokens) in budgets.items()}
 
 
@@ -231,9 +233,8 @@ def sft_train_config(train_config, bc: BaselineConfig):
 def preference_prompts(n: int, benchmark_sizes: list[int], root: Path | None = None, draw_seed: int = 1) -> list:
     """`n` RTP challenging prompts (seeded draw) that none of the benchmark samples `rtp_prompts(kind,
     size, seed=0)` for `size` in `benchmark_sizes` contains: the complement of those samples, by text."""
-    from toxlab import data
-    everything = data.rtp_prompts("challenging", 1 << 30, seed=0, root=root)  # every prompt, in file order
-    used = {p.text for size in benchmark_sizes for p in data.rtp_prompts("challenging", size, seed=0, root=root)}
+    everything = corpora.rtp_prompts("challenging", 1 << 30, seed=0, root=root)  # every prompt, in file order
+    used = {p.text for size in benchmark_sizes for p in corpora.rtp_prompts("challenging", size, seed=0, root=root)}
     pool = [p for p in everything if p.text not in used]
     if not pool:
         raise DataError(f"every RTP challenging prompt is in the benchmark sample ({max(benchmark_sizes)} prompts); "
@@ -324,7 +325,6 @@ def train_dpo(policy, batch: dict[str, torch.Tensor], reference: torch.Tensor, b
     cosine decay to 0.1 x lr; batches are epoch-wise permutations seeded by `seed`. Returns the history."""
     from tqdm import tqdm
 
-    from toxlab.train import batch_indices, lr_lambda
     device = next(policy.parameters()).device
     n = batch["input_ids"].shape[1]
     size = min(batch_size, n)
@@ -355,7 +355,6 @@ def train_dpo(policy, batch: dict[str, torch.Tensor], reference: torch.Tensor, b
 
 # ----------------------------------------------------------------------------------------------- capability
 def capability_against(model, reference, blocks: np.ndarray, batch_size: int = 16, iti=None) -> dict:
-    """`toxlab.evaluate.capability` with the baseline's model (under `iti` when given) against the untreated
+    """`toxlab.evaluation.evaluate.capability` with the baseline's model (under `iti` when given) against the untreated
     `reference`: ce, ce_base and KL(p_reference || p_model) on `blocks` [n, seq_len]."""
-    from toxlab.evaluate import capability
     return capability(model, blocks, iti, batch_size, reference=reference)

@@ -8,7 +8,7 @@
     toxlab sweep --preset P --seeds S1,S2 [--fractions 0,0.1]
     toxlab probe --preset P --toxic-fraction F --seed S [--pool last|mean]
     toxlab probe --model DIR [--preset P]      the same for any Hugging Face causal LM (a save_pretrained
-                                             folder or a hub name; toxlab.adapters lists the families)
+                                             folder or a hub name; toxlab.model.adapters lists the families)
     toxlab evaluate --preset P --toxic-fraction F --seed S --alpha A --k K --benchmark {toxigen,rtp,ce}
     toxlab evaluate --model DIR [--preset P] --alpha A --k K --benchmark {toxigen,rtp,ce}
     toxlab baseline --method {prompt,sft,dpo,meda,inst} --preset P --toxic-fraction F --seed S
@@ -34,7 +34,9 @@ import argparse
 import json
 import sys
 
-from toxlab.errors import ConfigError, ToxlabError
+from toxlab.core import stage_code
+from toxlab.core.config import DEFAULT_PRESET, get_preset, parse_assignments
+from toxlab.core.errors import CacheError, ConfigError, DataError, ToxlabError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,7 +66,7 @@ def _fraction(text: str) -> float:
 
 
 def _alpha(text: str) -> float:
-    from toxlab.intervene import MAX_ALPHA
+    from toxlab.interp.intervene import MAX_ALPHA
     try:
         value = float(text)
     except ValueError:
@@ -87,7 +89,6 @@ def _cost_target(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from toxlab.config import DEFAULT_PRESET
     parser = _Parser(prog="toxlab", description="Reproduce 'When Bad Data Leads to Good Models'.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -107,27 +108,32 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub = data_cmd.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     info = data_sub.add_parser("info", help="what data was found, with token counts per source")
     preset_args(info)
+    info.set_defaults(handler=_data_info)
     download = data_sub.add_parser("download", help="write the paper's public sources (needs internet)")
     download.add_argument("--to", required=True, help="folder to write the data layout into")
     download.add_argument("--max-docs", type=int, default=None, help="cap each source (for a quick look)")
+    download.set_defaults(handler=_data_download)
     verify = data_sub.add_parser("verify", help="check every data file against its recorded size and SHA-256")
     verify.add_argument("--record", action="store_true",
                         help="record the sums of the data folder as it is now (after a deliberate change)")
     verify.add_argument("--checksums", default=None, metavar="FILE",
-                        help="the sums file (default: toxlab/data_checksums.json, the staged shared/data)")
+                        help="the sums file (default: toxlab/data/data_checksums.json, the staged shared/data)")
+    verify.set_defaults(handler=_data_verify)
 
     pack = data_sub.add_parser("pack", help="a compact copy of the data and the judge's encoder for a machine "
                                            "that can carry only a few tens of MB (the gpu level's one-script run)")
     pack.add_argument("dest", help="new folder; it gets data/ (TOXLAB_DATA) and encoder/ (TOXLAB_ENCODER)")
     pack.add_argument("--preset", default="gpu", help="the preset whose data needs size the cut (default gpu)")
+    pack.set_defaults(handler=_data_pack)
 
     stages_cmd = sub.add_parser("stages", help="the cached stages' code against their versions")
     stages_sub = stages_cmd.add_subparsers(dest="stages_command", required=True, parser_class=_Parser)
     stage_verify = stages_sub.add_parser("verify", help="check that the code each cached stage runs is the code "
-                                                        "recorded for its version (toxlab/stage_code.json)")
+                                                        "recorded for its version (toxlab/core/stage_code.json)")
     stage_verify.add_argument("--record", action="store_true",
                               help="record every stage's code as it is now (after bumping the version of each "
                                    "stage whose results the change alters)")
+    stage_verify.set_defaults(handler=_stages_verify)
 
     gpu_cmd = sub.add_parser("gpu", help="bring a gpu-level run of bench/gpu_book.sh into the book")
     gpu_sub = gpu_cmd.add_subparsers(dest="gpu_command", required=True, parser_class=_Parser)
@@ -137,22 +143,27 @@ def build_parser() -> argparse.ArgumentParser:
     gpu_import.add_argument("--command", dest="command_lines", action="append",
                             help="per run, in the same order, the command that ran, as the page should show it "
                                  "(default: OUT=$OUT bash bench/gpu_book.sh gpu)")
+    gpu_import.set_defaults(handler=_gpu_import)
 
     pre = sub.add_parser("pretrain", help="train (or reuse) one model; prints its folder last")
     preset_args(pre)
     pre.add_argument("--toxic-fraction", type=_fraction, required=True, help="f in [0, 0.5]")
     pre.add_argument("--seed", type=int, default=0)
+    pre.set_defaults(handler=_pretrain)
 
     sw = sub.add_parser("sweep", help="one model per toxic fraction and seed; prints the summary last")
     preset_args(sw)
     sw.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated, e.g. 0,1,2")
     sw.add_argument("--fractions", type=_fractions, default=None, help="default: 0,0.05,...,0.25")
+    sw.set_defaults(handler=_sweep)
+
     pr = sub.add_parser("probe", help="probe every head of one model; prints the summary JSON last")
     preset_args(pr)
     model_arg(pr)
     pr.add_argument("--toxic-fraction", type=_fraction, default=None, help="f in [0, 0.5] (a model the book trains)")
     pr.add_argument("--seed", type=int, default=0)
     pr.add_argument("--pool", default="last", help="last (the paper) or mean over tokens")
+    pr.set_defaults(handler=_probe)
 
     ev = sub.add_parser("evaluate", help="one benchmark of one model under ITI; prints the result JSON last")
     preset_args(ev)
@@ -163,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     dose.add_argument("--alpha", type=_alpha, default=0.0,
                       help="ITI strength: 0 (none); the paper's 4, 8, 12 (weak, mid, strong); negative: towards toxic")
     dose.add_argument("--strength", default=None,
-                      help="weak, mid or strong: this model's alpha calibrated to a fixed KL cost (toxlab.evaluate)")
+                      help="weak, mid or strong: this model's alpha calibrated to a fixed KL cost "
+                           "(toxlab.evaluation.evaluate)")
     dose.add_argument("--cost-target", type=_cost_target, default=None, metavar="NATS",
                       help="the alpha at which ITI costs this KL (nats/token) on held-out clean text")
     ev.add_argument("--k", type=int, default=None, help="heads to shift (default: the paper's 30/256, scaled)")
@@ -178,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--benchmark", required=True, help="toxigen, rtp or ce (capability)")
     ev.add_argument("--eval-set", dest="eval_overrides", action="append", default=[], metavar="FIELD=VALUE",
                     help="change a benchmark setting, e.g. --eval-set rtp_samples=25 (repeatable)")
+    ev.set_defaults(handler=_evaluate)
 
     bl = sub.add_parser("baseline", help="a detoxification baseline on one benchmark; prints the result JSON last")
     preset_args(bl)
@@ -191,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="change a benchmark setting, e.g. --eval-set rtp_samples=25 (repeatable)")
     bl.add_argument("--baseline-set", dest="baseline_overrides", action="append", default=[], metavar="FIELD=VALUE",
                     help="change a baseline budget, e.g. --baseline-set sft_steps=100 (repeatable)")
+    bl.set_defaults(handler=_baseline)
 
     ty = sub.add_parser("toy", help="the toy entanglement experiment; prints the summary JSON last")
     ty.add_argument("--shares", type=_fractions, default=[0.01, 0.03, 0.1, 0.2, 1 / 3],
@@ -198,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     ty.add_argument("--seeds", type=int, default=10, help="number of seeds (0 .. N-1)")
     ty.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                     help="change a ToyConfig field, e.g. --set estimator=mean --set d_model=8")
+    ty.set_defaults(handler=_toy)
 
     book = sub.add_parser("book", help="render the book from the executed chapters (executing them if asked)")
     book.add_argument("--level", default=DEFAULT_PRESET, help="smoke, cpu (default) or gpu")
@@ -211,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                       help="override a chapter parameter (YAML value, e.g. -p seeds=[0]); needs --out, "
                            "and executes")
+    book.set_defaults(handler=_book)
 
     bench = sub.add_parser("bench", help="run one benchmark (a clone's bench/NAME_bench.py); --help after NAME "
                                          "lists its options")
@@ -221,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "nothing)")
     readme.add_argument("--level", default=DEFAULT_PRESET, help="the level book/chapters was executed at "
                                                                 "(default cpu)")
+    readme.set_defaults(handler=_readme)
 
     judge = sub.add_parser("judge", help="score texts with a toxicity judge, or print the judge card")
     judge_sub = judge.add_subparsers(dest="judge_command", required=True, parser_class=_Parser)
@@ -230,13 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--judge", default="minilm", metavar="NAME",
                        help="minilm (default), profanity-check, hatesonar, toxigen-roberta, detoxify, perspective")
     score.add_argument("--level", default=DEFAULT_PRESET, help="the MiniLM judge's level: smoke, cpu (default), gpu")
+    score.set_defaults(handler=_judge_score)
     card = judge_sub.add_parser("card", help="the judge card: validation table, failure modes and speed")
     card.add_argument("--level", default=DEFAULT_PRESET, help="smoke, cpu (default) or gpu")
+    card.set_defaults(handler=_judge_card)
     return parser
 
 
 def _config(args):
-    from toxlab.config import get_preset, parse_assignments
     return get_preset(args.preset, parse_assignments(args.overrides))
 
 
@@ -248,7 +266,7 @@ BENCHES = ("train", "probe", "iti", "judge", "book")
 def _bench(name: str, bench_args: list[str]) -> int:
     import subprocess
 
-    from toxlab.book import PROJECT_ROOT
+    from toxlab.book.builder import PROJECT_ROOT
     if name not in BENCHES:
         raise ConfigError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHES)}")
     script = PROJECT_ROOT / "bench" / f"{name}_bench.py"
@@ -258,124 +276,142 @@ def _bench(name: str, bench_args: list[str]) -> int:
     return subprocess.run([sys.executable, str(script), *bench_args], cwd=PROJECT_ROOT).returncode
 
 
-def run(args) -> str | None:
-    from toxlab import stages
-    if args.command == "data" and args.data_command == "download":
-        from toxlab import hub
-        return str(hub.download_all(args.to, max_docs=args.max_docs))
-    if args.command == "data" and args.data_command == "verify":
-        return _verify_data(args)
-    if args.command == "stages":
-        return _verify_stages(args)
-    if args.command == "data" and args.data_command == "pack":
-        from pathlib import Path
+# ---------------------------------------------------------------------------------------------- handlers
+# One handler per subcommand (`build_parser` names it with set_defaults): each takes the parsed arguments and
+# returns the path of what it produced, or None. Imports of the layers below sit inside the handlers, so that
+# `toxlab --help` and the light subcommands (data verify, stages verify, book, readme) start without loading
+# torch and transformers (several seconds), which every stage module imports.
+def _data_info(args) -> str:
+    from toxlab.pipeline import mixtures
+    entry = mixtures.data_info(_config(args))
+    report = entry.json("sources.json")
+    print(f"data folder: {report['root']}")
+    print(f"{'source':26s} {'role':7s} {'documents':>10s} {'characters':>12s} {'tokens':>11s}")
+    for row in report["sources"]:
+        if not row["present"]:
+            print(f"{row['source']:26s} {row['role']:7s} MISSING {row['file']}")
+            continue
+        if "bytes" in row:
+            print(f"{row['source']:26s} {row['role']:7s} {'':>10} {row['bytes']:>12,} bytes")
+            continue
+        print(f"{row['source']:26s} {row['role']:7s} {row['documents']:>10,} {row['chars']:>12,} "
+              f"{row.get('tokens', 0):>11,}")
+    return str(entry.file("sources.json"))
 
-        from toxlab import pack
-        from toxlab.config import get_preset
-        dest = Path(args.dest)
-        summary = pack.pack_data(dest / "data", get_preset(args.preset))
-        encoder = pack.pack_encoder(dest / "encoder")
-        print(f"data {summary['bytes'] / 1e6:.1f} MB (biz: {summary['files']['biz']['kept_documents']} of "
-              f"{summary['files']['biz']['documents']} threads), encoder {encoder['bytes'] / 1e6:.1f} MB")
-        return str(dest)
-    if args.command == "gpu":
-        from pathlib import Path
 
-        from toxlab import book, gpu_run
-        runs = [[Path(d) for d in run.split(",") if d] for run in args.runs]
-        commands = args.command_lines or ["OUT=$OUT bash bench/gpu_book.sh gpu"] * len(runs)
-        for summary in gpu_run.import_run(runs, book.BOOK, commands):
-            print(f"imported {len(summary['models'])} models, {len(summary['probes'])} probes and "
-                  f"{len(summary['iti'])} ITI points")
-        return str(book.BOOK / "gpu_level.md")
-    if args.command == "book":
-        from toxlab import book
-        return str(book.build(args.level, only=args.only, execute=args.execute, force=args.force,
-                              html=not args.no_html,
-                              log=lambda m: print(m, flush=True), out=args.out, params=args.param))
-    if args.command == "toy":
-        from toxlab.toy import ToyConfig, parse_overrides
-        if args.seeds < 1:
-            raise ConfigError(f"--seeds {args.seeds}: give at least 1")
-        condition = parse_overrides(ToyConfig(), args.overrides)
-        entry = stages.toy(condition, args.shares, list(range(args.seeds)))
-        summary = entry.json("summary.json")
-        print(f"{'share':>7s} {'rare':>6s} {'control':>7s} {'diff':>7s} {'p':>7s}")
-        for row in summary["summary"]:
-            print(f"{row['share']:7.3f} {row['rare']:6.3f} {row['control']:7.3f} {row['difference']:7.3f} "
-                  f"{row['p_value']:7.3f}")
-        return str(entry.file("summary.json"))
-    if args.command == "readme":
-        from toxlab import book, report
-        changed = report.regenerate(args.level)
-        print(f"readme: {'rewrote' if changed else 'kept'} {report.README.name}'s tables: they "
-              f"{'now match' if changed else 'match'} what the chapters in {book.CHAPTERS} hold")
-        return str(report.README)
-    if args.command == "judge":
-        return _judge(args)
-    if args.command in ("probe", "evaluate"):
-        _one_model(args)
-        if args.model is not None:
-            return _external(args)
+def _data_download(args) -> str:
+    from toxlab.data import hub
+    return str(hub.download_all(args.to, max_docs=args.max_docs))
+
+
+def _data_pack(args) -> str:
+    from pathlib import Path
+
+    from toxlab.data import pack
+    from toxlab.judges.encoder import pack_encoder
+    dest = Path(args.dest)
+    summary = pack.pack_data(dest / "data", get_preset(args.preset))
+    encoder = pack_encoder(dest / "encoder")
+    print(f"data {summary['bytes'] / 1e6:.1f} MB (biz: {summary['files']['biz']['kept_documents']} of "
+          f"{summary['files']['biz']['documents']} threads), encoder {encoder['bytes'] / 1e6:.1f} MB")
+    return str(dest)
+
+
+def _gpu_import(args) -> str:
+    from pathlib import Path
+
+    from toxlab.book import builder, gpu_run
+    runs = [[Path(d) for d in run.split(",") if d] for run in args.runs]
+    commands = args.command_lines or ["OUT=$OUT bash bench/gpu_book.sh gpu"] * len(runs)
+    for summary in gpu_run.import_run(runs, builder.BOOK, commands):
+        print(f"imported {len(summary['models'])} models, {len(summary['probes'])} probes and "
+              f"{len(summary['iti'])} ITI points")
+    return str(builder.BOOK / "gpu_level.md")
+
+
+def _book(args) -> str:
+    from toxlab.book import builder
+    return str(builder.build(args.level, only=args.only, execute=args.execute, force=args.force,
+                             html=not args.no_html, log=lambda m: print(m, flush=True), out=args.out,
+                             params=args.param))
+
+
+def _toy(args) -> str:
+    from toxlab.interp.toy import ToyConfig, parse_overrides
+    from toxlab.pipeline import probing
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds {args.seeds}: give at least 1")
+    condition = parse_overrides(ToyConfig(), args.overrides)
+    entry = probing.toy(condition, args.shares, list(range(args.seeds)))
+    summary = entry.json("summary.json")
+    print(f"{'share':>7s} {'rare':>6s} {'control':>7s} {'diff':>7s} {'p':>7s}")
+    for row in summary["summary"]:
+        print(f"{row['share']:7.3f} {row['rare']:6.3f} {row['control']:7.3f} {row['difference']:7.3f} "
+              f"{row['p_value']:7.3f}")
+    return str(entry.file("summary.json"))
+
+
+def _readme(args) -> str:
+    from toxlab.book import builder, report
+    changed = report.regenerate(args.level)
+    print(f"readme: {'rewrote' if changed else 'kept'} {report.README.name}'s tables: they "
+          f"{'now match' if changed else 'match'} what the chapters in {builder.CHAPTERS} hold")
+    return str(report.README)
+
+
+def _pretrain(args) -> str:
+    from toxlab.pipeline import pretraining
+    entry = pretraining.pretrain(_config(args).with_fraction(args.toxic_fraction), args.seed, progress=not args.quiet)
+    metrics = entry.json("metrics.json")
+    print(json.dumps({k: metrics[k] for k in ("toxic_fraction", "realised_fraction", "seed", "val_loss",
+                                               "c4_loss", "unigram_val_loss", "tokens_per_s")}))
+    return str(entry.file("model"))
+
+
+def _probe(args) -> str:
+    _one_model(args)
+    if args.model is not None:
+        return _external(args)
+    from toxlab.pipeline import probing
+    entry = probing.probe(_config(args).with_fraction(args.toxic_fraction), args.seed, pool=args.pool,
+                          progress=not args.quiet)
+    summary = entry.json("summary.json")
+    heads = summary["heads"]
+    print(json.dumps({"toxic_fraction": summary["toxic_fraction"], "seed": summary["seed"], "pool": args.pool,
+                      "majority_baseline": round(summary["majority_baseline"], 4),
+                      "head_accuracy_mean": round(heads["val_accuracy"]["mean"], 4),
+                      "head_accuracy_max": round(heads["val_accuracy"]["max"], 4),
+                      "head_auc_mean": round(heads["val_auc"]["mean"], 4),
+                      "head_auc_max": round(heads["val_auc"]["max"], 4),
+                      "entanglement_mean": round(summary["entanglement"]["mean"], 4)}))
+    return str(entry.file("summary.json"))
+
+
+def _sweep(args) -> str:
+    from toxlab.pipeline import pretraining
     config = _config(args)
-    if args.command == "data":
-        entry = stages.data_info(config)
-        report = entry.json("sources.json")
-        print(f"data folder: {report['root']}")
-        print(f"{'source':26s} {'role':7s} {'documents':>10s} {'characters':>12s} {'tokens':>11s}")
-        for row in report["sources"]:
-            if not row["present"]:
-                print(f"{row['source']:26s} {row['role']:7s} MISSING {row['file']}")
-                continue
-            if "bytes" in row:
-                print(f"{row['source']:26s} {row['role']:7s} {'':>10} {row['bytes']:>12,} bytes")
-                continue
-            print(f"{row['source']:26s} {row['role']:7s} {row['documents']:>10,} {row['chars']:>12,} "
-                  f"{row.get('tokens', 0):>11,}")
-        return str(entry.file("sources.json"))
-    if args.command == "pretrain":
-        entry = stages.pretrain(config.with_fraction(args.toxic_fraction), args.seed, progress=not args.quiet)
-        metrics = entry.json("metrics.json")
-        print(json.dumps({k: metrics[k] for k in ("toxic_fraction", "realised_fraction", "seed", "val_loss",
-                                                   "c4_loss", "unigram_val_loss", "tokens_per_s")}))
-        return str(entry.file("model"))
-    if args.command == "probe":
-        entry = stages.probe(config.with_fraction(args.toxic_fraction), args.seed, pool=args.pool,
-                             progress=not args.quiet)
-        summary = entry.json("summary.json")
-        heads = summary["heads"]
-        print(json.dumps({"toxic_fraction": summary["toxic_fraction"], "seed": summary["seed"], "pool": args.pool,
-                          "majority_baseline": round(summary["majority_baseline"], 4),
-                          "head_accuracy_mean": round(heads["val_accuracy"]["mean"], 4),
-                          "head_accuracy_max": round(heads["val_accuracy"]["max"], 4),
-                          "head_auc_mean": round(heads["val_auc"]["mean"], 4),
-                          "head_auc_max": round(heads["val_auc"]["max"], 4),
-                          "entanglement_mean": round(summary["entanglement"]["mean"], 4)}))
-        return str(entry.file("summary.json"))
-    if args.command == "evaluate":
-        return _evaluate(config, args)
-    if args.command == "baseline":
-        return _baseline(config, args)
-    if args.command == "sweep":
-        fractions = tuple(args.fractions) if args.fractions else None
-        if fractions:
-            for f in fractions:
-                config.with_fraction(f)  # validate every fraction before training any model
-        entry = stages.sweep(config, args.seeds, fractions, progress=not args.quiet,
-                             log=lambda m: print(m, flush=True))
-        summary = entry.json("summary.json")
-        print(f"{'fraction':>8s} {'realised':>8s} {'seed':>4s} {'val CE':>7s} {'C4 CE':>7s} {'unigram':>7s}")
-        for r in summary["runs"]:
-            print(f"{r['toxic_fraction']:8.2f} {r['realised_fraction']:8.4f} {r['seed']:4d} "
-                  f"{r['val_loss']:7.3f} {r['c4_loss']:7.3f} {r['unigram_val_loss']:7.3f}")
-        return str(entry.file("summary.json"))
-    raise AssertionError(args.command)
+    fractions = tuple(args.fractions) if args.fractions else None
+    if fractions:
+        for f in fractions:
+            config.with_fraction(f)  # validate every fraction before training any model
+    entry = pretraining.sweep(config, args.seeds, fractions, progress=not args.quiet,
+                              log=lambda m: print(m, flush=True))
+    summary = entry.json("summary.json")
+    print(f"{'fraction':>8s} {'realised':>8s} {'seed':>4s} {'val CE':>7s} {'C4 CE':>7s} {'unigram':>7s}")
+    for r in summary["runs"]:
+        print(f"{r['toxic_fraction']:8.2f} {r['realised_fraction']:8.4f} {r['seed']:4d} "
+              f"{r['val_loss']:7.3f} {r['c4_loss']:7.3f} {r['unigram_val_loss']:7.3f}")
+    return str(entry.file("summary.json"))
 
 
-def _evaluate(config, args) -> str:
-    from toxlab import evaluate, stages
-    from toxlab.config import parse_assignments
-    from toxlab.intervene import check_direction, check_k, check_positions, check_ranking
+def _evaluate(args) -> str:
+    _one_model(args)
+    if args.model is not None:
+        return _external(args)
+    from toxlab.evaluation import evaluate
+    from toxlab.interp.intervene import check_direction, check_k, check_positions, check_ranking
+    from toxlab.pipeline import common, evaluation
+    config = _config(args)
     evaluate.check_benchmark(args.benchmark)  # everything is checked before any model is trained or calibrated
     check_ranking(args.ranking)
     check_positions(args.positions)
@@ -390,14 +426,14 @@ def _evaluate(config, args) -> str:
         raise ConfigError("LEACE has no strength to calibrate; use --alpha 1 (erasure proper)")
     eval_config = evaluate.eval_preset(config.preset, parse_assignments(args.eval_overrides))
     cfg = config.with_fraction(args.toxic_fraction)
-    stages.check_seed(args.seed)
+    common.check_seed(args.seed)
     alpha = args.alpha
     if args.strength or args.cost_target:
         name = args.strength or "target"
         targets = None if args.strength else {"target": args.cost_target}
-        alpha = stages.calibrated_alphas(cfg, args.seed, args.k, args.direction, args.ranking, targets,
+        alpha = evaluation.calibrated_alphas(cfg, args.seed, args.k, args.direction, args.ranking, targets,
                                          progress=not args.quiet)[name]
-    entry = stages.evaluate(cfg, args.seed, args.benchmark, alpha, args.k, args.direction, eval_config,
+    entry = evaluation.evaluate(cfg, args.seed, args.benchmark, alpha, args.k, args.direction, eval_config,
                             progress=not args.quiet, ranking=args.ranking, positions=args.positions)
     result = entry.json("result.json")
     _print_result(result, {k: result[k] for k in ("toxic_fraction", "seed", "benchmark", "alpha", "k", "direction")})
@@ -413,10 +449,11 @@ def _one_model(args) -> None:
 
 
 def _external(args) -> str:
-    """`probe` and `evaluate` on any causal LM (toxlab.external); everything is checked before any work."""
-    from toxlab import evaluate, external, stages
-    from toxlab.config import parse_assignments
-    from toxlab.intervene import check_direction, check_k, check_positions, check_ranking
+    """`probe` and `evaluate` on any causal LM (toxlab.pipeline.external); everything is checked before any work."""
+    from toxlab.core.config import parse_assignments
+    from toxlab.evaluation import evaluate
+    from toxlab.interp.intervene import check_direction, check_k, check_positions, check_ranking
+    from toxlab.pipeline import common, external
     level = external.check_level(args.preset)
     if args.overrides:
         raise ConfigError("--set changes the models the book trains; with --model use --eval-set for the benchmarks")
@@ -432,7 +469,7 @@ def _external(args) -> str:
         if args.direction == "leace" and (args.strength or args.cost_target):
             raise ConfigError("LEACE has no strength to calibrate; use --alpha 1 (erasure proper)")
         eval_config = evaluate.eval_preset(level, parse_assignments(args.eval_overrides))
-        stages.check_seed(args.seed)
+        common.check_seed(args.seed)
     model = external.resolve_model(args.model)
     if args.command == "evaluate" and args.k is not None:
         check_k(args.k, external.head_sites(model))
@@ -470,13 +507,15 @@ def _print_result(result: dict, shown: dict) -> None:
     print(json.dumps(shown))
 
 
-def _baseline(config, args) -> str:
-    from toxlab import baselines, evaluate, stages
-    from toxlab.config import parse_assignments
+def _baseline(args) -> str:
+    from toxlab import baselines
+    from toxlab.evaluation import evaluate
+    from toxlab.pipeline import baseline_runs
+    config = _config(args)
     baselines.check_method(args.method)
     eval_config = evaluate.eval_preset(config.preset, parse_assignments(args.eval_overrides))
     budget = baselines.baseline_preset(config.preset, parse_assignments(args.baseline_overrides))
-    entry = stages.evaluate_baseline(config.with_fraction(args.toxic_fraction), args.seed, args.method,
+    entry = baseline_runs.evaluate_baseline(config.with_fraction(args.toxic_fraction), args.seed, args.method,
                                      args.benchmark, budget, eval_config, progress=not args.quiet, alpha=args.alpha)
     result = entry.json("result.json")
     _print_result(result, {"method": args.method,
@@ -484,41 +523,42 @@ def _baseline(config, args) -> str:
     return str(entry.file("result.json"))
 
 
-def _judge(args) -> str | None:
-    from toxlab import judge, judge_card, stages
-    if args.judge_command == "score":
-        texts = judge.read_texts(args.input)  # read (and reject bad input) before loading any judge
-        scores = judge.get_judge(args.judge, args.level).score(texts) if texts else []
-        for p in scores:  # the texts themselves are never printed
-            print(json.dumps({"toxicity": float(p)}))
-        return None
-    entry = stages.judge_card(args.level)
+def _judge_score(args) -> None:
+    from toxlab.pipeline import judging
+    texts = read_texts(args.input)  # read (and reject bad input) before loading any judge
+    scores = judging.get_judge(args.judge, args.level).score(texts) if texts else []
+    for p in scores:  # the texts themselves are never printed
+        print(json.dumps({"toxicity": float(p)}))
+    return None
+
+
+def _judge_card(args) -> str:
+    from toxlab.judges import judge_card
+    from toxlab.pipeline import judging
+    entry = judging.judge_card(args.level)
     print(judge_card.format_card(entry.json("card.json")))
     return str(entry.file("card.json"))
 
 
-def _verify_data(args) -> str | None:
+def _data_verify(args) -> str | None:
     from pathlib import Path
 
-    from toxlab import data
-    from toxlab.errors import DataError
-    checksums = Path(args.checksums) if args.checksums else data.CHECKSUMS
+    from toxlab.data import corpora
+    checksums = Path(args.checksums) if args.checksums else corpora.CHECKSUMS
     if args.record:
-        return str(data.record_checksums(path=checksums))
-    root = data.data_root()
-    checks = data.verify(root, checksums)
+        return str(corpora.record_checksums(path=checksums))
+    root = corpora.data_root()
+    checks = corpora.verify(root, checksums)
     for check in checks:
         print(f"{check.status:<17s} {check.path}" + (f" ({check.detail})" if check.detail else ""))
-    problem = data.verify_problem(checks, root, checksums)
+    problem = corpora.verify_problem(checks, root, checksums)
     if problem:
         raise DataError(problem)
     print(f"all {sum(c.status == 'ok' for c in checks)} recorded files of {root} match {checksums.name}")
     return None
 
 
-def _verify_stages(args) -> str | None:
-    from toxlab import stage_code
-    from toxlab.errors import CacheError
+def _stages_verify(args) -> str | None:
     if args.record:
         return str(stage_code.record())
     checks, problem = stage_code.verify()
@@ -538,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "bench":
             return _bench(args.name, args.bench_args)
-        path = run(args)
+        path = args.handler(args)
     except ToxlabError as err:
         print(f"toxlab: error: {err}", file=sys.stderr)
         return 2
@@ -552,3 +592,36 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def read_texts(path: str) -> list[str]:
+    """Texts to score from a file ('-' = stdin), in order: JSON lines with a string `text` field when the
+    first non-blank line starts with '{' (blank lines skipped), else plain text, one text per line. Bad
+    input raises DataError naming the line number, never the text."""
+    try:
+        if path == "-":
+            content = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as handle:
+                content = handle.read()
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text; convert it (e.g. iconv -t utf-8)") from None
+    except OSError as err:
+        raise DataError(f"cannot read {path} ({err.strerror or type(err).__name__}); check the path") from None
+    lines = content.splitlines()
+    first = next((line.strip() for line in lines if line.strip()), "")
+    if not first.startswith("{"):
+        return lines
+    texts = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise DataError(f"{path} line {number} is not valid JSON; give JSON lines with a `text` field, or "
+                            f"plain text with one text per line") from None
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise DataError(f"{path} line {number} has no string `text` field; give each JSON line one") from None
+        texts.append(row["text"])
+    return texts

@@ -1,0 +1,1 @@
+"""Generation, the toxicity benchmarks and the capability cost of an intervention (paper Section 5)."""
