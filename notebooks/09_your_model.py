@@ -50,7 +50,6 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from toxlab.book.notebook import setup
-from toxlab.model import adapters
 from toxlab.pipeline import evaluation, external, pretraining, probing
 
 config = setup(level).with_fraction(toxic_fraction)
@@ -58,11 +57,11 @@ seed = seeds[0]
 folder = pretraining.pretrain(config, seed).file("model")  # the book's checkpoint: weights, config and tokenizer
 model = external.resolve_model(folder)  # as `--model DIR` resolves it: files hashed, architecture checked
 n_layers, n_heads = model.heads
-glue("family", Markdown(adapters.adapter_for(model.config()).family), display=False)
+glue("family", Markdown(model.family), display=False)
 glue("n_layers", n_layers, display=False)
 glue("n_heads", n_heads, display=False)
 glue("fraction_pct", 100 * toxic_fraction, display=False)
-pd.DataFrame([{"model type": model.model_type, "adapter": adapters.adapter_for(model.config()).family,
+pd.DataFrame([{"model type": model.model_type, "adapter": model.family,
                "layers": n_layers, "heads per layer": n_heads,
                **{f"SHA-256 of {name}": digest[:16] for name, digest in model.weights.items()}}]).style.hide(axis="index")
 
@@ -71,7 +70,7 @@ pd.DataFrame([{"model type": model.model_type, "adapter": adapters.adapter_for(m
 #
 # `--model` takes a `save_pretrained` folder, or a hub name for readers with internet (fetched once into the
 # Hugging Face cache). The model keeps its own tokenizer. Its architecture must have a row in
-# `toxlab.adapters`, which says where its decoder layers, its attention output projection (whose input is
+# `toxlab.model.adapters`, which says where its decoder layers, its attention output projection (whose input is
 # every head's output, the paper's probe and ITI site) and its head count live: OLMo and OLMo-2,
 # Llama, Mistral and Qwen, GPT-2, and GPT-NeoX (Pythia). Any other architecture stops with one line naming
 # these and how to add a row. Results are cached under the SHA-256 of the model's weight, config and tokenizer
@@ -175,4 +174,4 @@ wide.rename(index={"toxigen": "ToxiGen toxicity (mean judge score)",
 # Run the commands above on pairs of public checkpoints (for example Pythia trained on the Pile and on the
 # deduplicated Pile, or OLMo checkpoints along training), and compare their probe distributions and their
 # toxicity at a matched capability cost as chapters 4 to 6 do. A family without an adapter takes one row in
-# `toxlab.adapters` and a tiny config in tests/test_adapters.py.
+# `toxlab.model.adapters` and a tiny config in tests/test_adapters.py.

@@ -31,7 +31,7 @@ from toxlab.core.errors import CacheError
 
 PACKAGE = "toxlab"
 STAGE_MODULES = tuple(f"toxlab.pipeline.{name}" for name in (
-    "mixtures", "pretraining", "probing", "judging", "evaluation", "baseline_runs"))
+    "mixtures", "pretraining", "probing", "judging", "evaluation", "baseline_runs", "external"))
 #: The cache itself and the error types: how a result is stored or refused, never what it holds.
 EXCLUDED_MODULES = ("toxlab.core.artifacts", "toxlab.core.errors")
 CACHE_FUNCTION = ("toxlab.core.artifacts", "cached")

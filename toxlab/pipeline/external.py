@@ -73,6 +73,12 @@ class ExternalModel:
     def model_type(self) -> str:
         return self.config().model_type
 
+    @property
+    def family(self) -> str:
+        """The architecture family of its adapter row (`toxlab.model.adapters`)."""
+        from toxlab.model import adapters
+        return adapters.adapter_for(self.config()).family
+
     def config(self):
         from transformers import AutoConfig
         return AutoConfig.from_pretrained(str(self.folder))
