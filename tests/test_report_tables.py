@@ -37,10 +37,10 @@ def test_several_intervals_are_named_by_their_estimate_and_missing_bounds_show_a
 
 def test_ci_low_high_and_tuple_columns_read_as_intervals():
     trend = readable(pd.DataFrame([{"set": "C4", "slope": 0.5, "ci_low": 0.25, "ci_high": 0.75, "p_value": 0.01}]))
-    assert list(trend.corpora.columns) == ["held-out set", "slope (nats/token per 100 % toxic)", "95 % CI", "p"]
-    assert trend.corpora.iloc[0]["95 % CI"] == "[0.2500, 0.7500]"
+    assert list(trend.data.columns) == ["held-out set", "slope (nats/token per 100 % toxic)", "95 % CI", "p"]
+    assert trend.data.iloc[0]["95 % CI"] == "[0.2500, 0.7500]"
     table1 = readable(pd.DataFrame([{"ToxiGen toxicity": 20.0, "ToxiGen 95% CI": (18.04, 22.0)}]))
-    assert table1.corpora.iloc[0]["ToxiGen 95 % CI"] == "[18.0, 22.0]"
+    assert table1.data.iloc[0]["ToxiGen 95 % CI"] == "[18.0, 22.0]"
 
 
 def test_an_unlabelled_field_is_refused_with_a_clear_error():

@@ -210,13 +210,13 @@ def probe(model: ExternalModel, pool: str = "last", l2: float = 1.0, split_seed:
 
 def probe_training_set(model: ExternalModel, pool: str = "last", split_seed: int = 0):
     """The head activations [N_train, L, H, Dh] and labels [N_train] the probes of `model` were trained on."""
-    import torch
     from safetensors.torch import load_file
+
+    from toxlab.interp import separability
     act_entry = activations(model, pool, progress=False)
     tensors = load_file(act_entry.file("activations.safetensors"))
     labels = tensors["labels"]
-    train_idx, _ = corpora.stratified_split(labels.numpy(), act_entry.json("groups.json"), split_seed)
-    train_idx = torch.from_numpy(train_idx)
+    train_idx, _ = separability.probe_split(labels, act_entry.json("groups.json"), split_seed)  # the probes' split
     return tensors["head_out"][train_idx].float(), labels[train_idx]
 
 
