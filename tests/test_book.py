@@ -260,3 +260,18 @@ def test_pages_collapse_code_and_show_the_parameters_once():
     alone = nbformat.v4.new_notebook(cells=[cell("level = 'cpu'", metadata={"tags": ["parameters"]})])
     builder.present(alone)  # nothing injected: the defaults are the values the page ran with
     assert alone.cells[0].metadata["tags"] == ["parameters"]
+
+
+def test_a_change_in_any_subpackage_makes_the_chapters_stale(tmp_path):
+    """The chapters' fingerprint covers every module of the package, not only its top level."""
+    package = tmp_path / "toxlab"
+    (package / "interp").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "interp" / "hooks.py").write_text("X = 1\n")
+    before = builder.code_fingerprint(package)
+    (package / "interp" / "hooks.py").write_text("X = 2\n")
+    assert builder.code_fingerprint(package) != before
+    (package / "interp" / "hooks.py").write_text("X = 1\n")
+    assert builder.code_fingerprint(package) == before
+    (package / "interp" / "hooks.py").rename(package / "hooks.py")  # the same code in another place
+    assert builder.code_fingerprint(package) != before

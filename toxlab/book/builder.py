@@ -121,10 +121,13 @@ def parse_params(items: list[str], sources: list[Path]) -> dict[str, object]:
     return out
 
 
-def code_fingerprint() -> str:
+def code_fingerprint(package: Path | None = None) -> str:
+    """A hash of every module of the package (`package`, default toxlab/), its subpackages included, each
+    with its path: a chapter executed before any of them changed is stale."""
+    package = package or PROJECT_ROOT / "toxlab"
     digest = hashlib.sha256()
-    for path in sorted((PROJECT_ROOT / "toxlab").glob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + path.read_bytes())
     return digest.hexdigest()
 
 
