@@ -35,7 +35,7 @@ import torch
 from toxlab.core.config import check_numbers, replace_numbers
 from toxlab.core.errors import ConfigError
 from toxlab.core.safety import mask_all
-from toxlab.interp.intervene import ITI, applied, check_positions
+from toxlab.interp.intervene import ITI, applied, calibrate_alphas, check_positions
 from toxlab.model.decoder import to_device
 
 BENCHMARKS = ("toxigen", "rtp", "ce")
@@ -432,6 +432,27 @@ def kl_cost(model, blocks: np.ndarray, iti: ITI, batch_size: int = 16):
                 count += target.numel()
         return kl / count, ce_up / count
     return cost
+
+
+def calibrate(model, blocks: np.ndarray, iti: ITI, targets: dict[str, float], batch_size: int = 16) -> dict:
+    """Each named target's strength for `model`'s `iti`: the alpha at which KL(base || ITI) on `blocks`
+    [n, seq_len] reaches it (`kl_cost`, solved by `toxlab.interp.intervene.calibrate_alphas`). Returns what
+    `calibration.json` holds: per name the target, alpha, KL, CE increase, whether it was reached and the
+    shift's norm relative to the heads' mean output norm; the number of KL evaluations; the heads; the tokens."""
+    measured: dict[float, tuple[float, float]] = {}  # alpha -> (KL, CE increase)
+    cost = kl_cost(model, blocks, iti, batch_size)
+
+    def kl(alpha: float) -> float:
+        measured[alpha] = cost(alpha)
+        return measured[alpha][0]
+
+    by_target = {c.target: c for c in calibrate_alphas(kl, sorted(targets.values()))}
+    rows = {name: {"target": t, "alpha": by_target[t].alpha, "kl": by_target[t].cost,
+                   "ce_increase": measured.get(by_target[t].alpha, (0.0, 0.0))[1],
+                   "reached": by_target[t].reached, "shift_ratio": iti.with_alpha(by_target[t].alpha).shift_ratio}
+            for name, t in targets.items()}
+    return {"strengths": rows, "evaluations": len(measured), "heads": [list(h) for h in iti.heads],
+            "tokens": int(blocks.size)}
 
 
 # ------------------------------------------------------------------------------------ rows for the chapters

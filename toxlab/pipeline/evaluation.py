@@ -18,7 +18,6 @@ from toxlab.core.errors import ConfigError
 from toxlab.data import corpora
 from toxlab.evaluation import evaluate as ev
 from toxlab.interp.intervene import (
-    calibrate_alphas,
     check_cost_target,
     check_direction,
     check_k,
@@ -69,23 +68,8 @@ def calibration(config: RunConfig, seed: int, k: int | None = None, direction: s
         if len(blocks) == 0:  # a tiny held-out set: calibrate on its last blocks
             blocks = val[-n_blocks:]
         model = AutoModelForCausalLM.from_pretrained(str(model_entry.file("model"))).to(pick_device())
-        measured: dict[float, tuple[float, float]] = {}
-        cost = ev.kl_cost(model, blocks, iti, max(1, eval_config.batch_size // 4))
-
-        def kl(alpha: float) -> float:
-            measured[alpha] = cost(alpha)
-            return measured[alpha][0]
-
-        found = calibrate_alphas(kl, sorted(targets.values()))
-        by_target = {c.target: c for c in found}
-        rows = {name: {"target": t, "alpha": by_target[t].alpha, "kl": by_target[t].cost,
-                       "ce_increase": measured.get(by_target[t].alpha, (0.0, 0.0))[1],
-                       "reached": by_target[t].reached,
-                       "shift_ratio": iti.with_alpha(by_target[t].alpha).shift_ratio}
-                for name, t in targets.items()}
-        artifacts.write_json(out / "calibration.json", {"strengths": rows, "evaluations": len(measured),
-                                                        "heads": [list(h) for h in iti.heads],
-                                                        "tokens": int(blocks.size)})
+        artifacts.write_json(out / "calibration.json", ev.calibrate(model, blocks, iti, targets,
+                                                                  max(1, eval_config.batch_size // 4)))
 
     return artifacts.cached("calibration", CALIBRATION_VERSION, stage_config, build,
                             upstream={"pretrain": model_entry.key, "probe": probe(config, seed, progress=progress).key,

@@ -304,7 +304,7 @@ def calibration(model: ExternalModel, level: str = "cpu", k: int | None = None, 
     the capability cost does not use (the level's, or those of `data_config`, a `config.DataConfig`).
     `calibration.json` as the stage's."""
     from toxlab.evaluation import evaluate as ev
-    from toxlab.interp.intervene import calibrate_alphas, check_cost_target, check_direction, check_ranking
+    from toxlab.interp.intervene import check_cost_target, check_direction, check_ranking
     check_level(level)
     check_direction(direction)
     check_ranking(ranking)
@@ -326,22 +326,8 @@ def calibration(model: ExternalModel, level: str = "cpu", k: int | None = None, 
         blocks = val[eval_config.ce_blocks:eval_config.ce_blocks + n_blocks]
         if len(blocks) == 0:  # a tiny held-out set: calibrate on its last blocks
             blocks = val[-n_blocks:]
-        measured: dict[float, tuple[float, float]] = {}
-        cost = ev.kl_cost(model.load(), blocks, iti, max(1, eval_config.batch_size // 4))
-
-        def kl(alpha: float) -> float:
-            measured[alpha] = cost(alpha)
-            return measured[alpha][0]
-
-        found = calibrate_alphas(kl, sorted(targets.values()))
-        by_target = {c.target: c for c in found}
-        rows = {name: {"target": t, "alpha": by_target[t].alpha, "kl": by_target[t].cost,
-                       "ce_increase": measured.get(by_target[t].alpha, (0.0, 0.0))[1],
-                       "reached": by_target[t].reached, "shift_ratio": iti.with_alpha(by_target[t].alpha).shift_ratio}
-                for name, t in targets.items()}
-        artifacts.write_json(out / "calibration.json", {"strengths": rows, "evaluations": len(measured),
-                                                        "heads": [list(h) for h in iti.heads],
-                                                        "tokens": int(blocks.size)})
+        artifacts.write_json(out / "calibration.json", ev.calibrate(model.load(), blocks, iti, targets,
+                                                                  max(1, eval_config.batch_size // 4)))
 
     return artifacts.cached("model_calibration", MODEL_CALIBRATION_VERSION, stage_config, build,
                             upstream={"probe": probe(model, progress=progress).key})
