@@ -92,7 +92,7 @@ pd.DataFrame([{"model type": model.model_type, "adapter": model.family,
 # command prints its result's path last, and each `evaluate` entry keeps the fitted intervention in `iti/`. In
 # Python the same steps are `external.resolve_model(name)`, `external.probe`, `external.fitted_iti` (or
 # `fitted_erasure`) and `external.evaluate`, and an intervention is applied to the model inside
-# `with toxlab.intervene.applied(model, iti): ...`.
+# `with toxlab.interp.intervene.applied(model, iti): ...`.
 #
 # ## Result: the probes
 

@@ -1,4 +1,4 @@
-"""The architecture adapters (toxlab.adapters) on a tiny random model of every family: the head-out site is the
+"""The architecture adapters (toxlab.model.adapters) on a tiny random model of every family: the head-out site is the
 attention output projection's input as the model computes it; alpha = 0 is an exact identity; a shift moves
 exactly the chosen head; the folded bias equals the hook form (GPT-2's transposed Conv1D weight included, and a
 bias added to and removed from projections that have none); greedy generations agree with and without the KV
@@ -164,7 +164,7 @@ def test_an_unknown_architecture_fails_in_one_line_naming_the_families_and_how_t
     with pytest.raises(ConfigError) as caught:
         adapters.adapter_for(transformers.BloomConfig())
     message = str(caught.value)
-    assert "\n" not in message and "'bloom'" in message and "toxlab/adapters.py" in message
+    assert "\n" not in message and "'bloom'" in message and "toxlab/model/adapters.py" in message
     assert all(adapter.family in message for adapter in adapters.ADAPTERS)
     assert {t for a in adapters.ADAPTERS for t in a.model_types} >= {"olmo", "olmo2", "llama", "mistral", "qwen2",
                                                                      "gpt2", "gpt_neox"}

@@ -1,7 +1,7 @@
-"""`--model DIR`: the probes, ITI, LEACE and the benchmarks of toxlab.external on a model toxlab did not train (a
-tiny random GPT-2 saved with save_pretrained, with its own tokenizer), on the fixture data. Results are keyed by
-the content of the model's files: a copy elsewhere reuses them, other weights in the same folder do not; a model
-the book trained gets the book's held-out blocks and the book's numbers; the CLI prints the path last."""
+"""`--model DIR`: the probes, ITI, LEACE and the benchmarks of toxlab.pipeline.external on a model toxlab did not
+train (a tiny random GPT-2 saved with save_pretrained, with its own tokenizer), on the fixture data. Results are
+keyed by the content of the model's files: a copy elsewhere reuses them, other weights in the same folder do not;
+a model the book trained gets the book's held-out blocks and the book's numbers; the CLI prints the path last."""
 
 import json
 import shutil

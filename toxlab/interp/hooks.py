@@ -2,7 +2,7 @@
 
 Two kinds of site, named after the tensor they sit on:
 - `blocks.{l}.attn.head_out`: every head's output of layer l *before* the attention output projection (`o_proj`
-  in OLMo and Llama, `c_proj` in GPT-2, `dense` in GPT-NeoX: `toxlab.adapters` says where each family keeps it),
+  in OLMo and Llama, `c_proj` in GPT-2, `dense` in GPT-NeoX: `toxlab.model.adapters` says where each family keeps it),
   `[batch, seq, n_heads * head_dim]` viewed as `[batch, seq, n_heads, head_dim]`: where the paper probes
   and where ITI adds its shift;
 - `blocks.{l}.resid_post`: the residual stream after decoder layer l, `[batch, seq, d_model]`.

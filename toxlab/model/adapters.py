@@ -17,7 +17,7 @@ In every family the projection's input is `[batch, seq, n_heads * head_dim]`, he
 columns h * head_dim to (h + 1) * head_dim). Its weight is an `nn.Linear` ([d_model, n_heads * head_dim])
 except GPT-2's `Conv1D`, which stores the transpose ([n_heads * head_dim, d_model]): `projection_weight`
 gives the `nn.Linear` orientation for both. OLMo, Llama, Mistral and Qwen projections have no bias; GPT-2
-and GPT-NeoX have one (`toxlab.hooks.shifted` adds a bias for the duration of its block, or adds to it).
+and GPT-NeoX have one (`toxlab.interp.hooks.shifted` adds a bias for the duration of its block, or adds to it).
 
 To add a family: one `Adapter` row naming its `model_type`s, the dotted path from the causal LM to its
 `ModuleList` of decoder layers, and from a layer to the attention output projection; then add a tiny config
@@ -70,7 +70,7 @@ def adapter_for(model) -> Adapter:
         if model_type in adapter.model_types:
             return adapter
     raise ConfigError(f"model type {model_type!r} has no toxlab adapter; supported: {supported()}; to add one, "
-                      "write an Adapter row in toxlab/adapters.py naming its decoder layers, attention output "
+                      "write an Adapter row in toxlab/model/adapters.py naming its decoder layers, attention output "
                       "projection and head count")
 
 

@@ -4,18 +4,18 @@ train.
 
 A model is named by a `save_pretrained` folder (weights, config and its own tokenizer) or, for users with
 internet, a hub name such as `EleutherAI/pythia-160m` (fetched once into the Hugging Face cache;
-`resolve_model`). Its architecture must have a row in `toxlab.adapters`. Every result is cached like the
+`resolve_model`). Its architecture must have a row in `toxlab.model.adapters`. Every result is cached like the
 book's stages, keyed by the content of the model's files, never by its path or name: `ExternalModel.identity`
 holds the SHA-256 of each weight file and of each config and tokenizer file, so the same weights under
 another name reuse the results, and changed weights in the same folder recompute them.
 
-The stages mirror `toxlab.stages` with the model in place of (preset, toxic fraction, seed), and call the
-same computations (`hooks.capture`, `separability.analyse`, `intervene.fit_iti`, `erasure.fit_leace`,
-`evaluate.capability`, the benchmarks of `evaluation.evaluate`). The level (`smoke`, `cpu`, `gpu`) sets the sample
-sizes, the judge, and the held-out text the capability cost is measured on: the level's held-out Wikinews and
-C4 text tokenized with the model's own tokenizer, in `seq_len`-token blocks (`heldout_sets`, which gives the
-book's own held-out blocks for a model the book trained). Text is fed without special tokens, as for the
-book's models.
+The stages mirror the book's (`toxlab.pipeline.probing`, `.evaluation`) with the model in place of (preset, toxic
+fraction, seed), and call the same computations (`hooks.capture`, `separability.analyse`, `intervene.fit_iti`,
+`erasure.fit_leace`, `evaluate.capability`, the benchmarks of `evaluation.evaluate`). The level (`smoke`, `cpu`,
+`gpu`) sets the sample sizes, the judge, and the held-out text the capability cost is measured on: the level's
+held-out Wikinews and C4 text tokenized with the model's own tokenizer, in `seq_len`-token blocks (`heldout_sets`,
+which gives the book's own held-out blocks for a model the book trained). Text is fed without special tokens, as
+for the book's models.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def _fingerprint(folder: Path, mtimes: tuple) -> tuple[dict[str, str], dict[str,
 def resolve_model(name: str | Path) -> ExternalModel:
     """The model named by a `save_pretrained` folder or a hub name (fetched into the Hugging Face cache, which
     needs internet the first time), with its files' SHA-256; its architecture checked against
-    `toxlab.adapters` before any weight is read."""
+    `toxlab.model.adapters` before any weight is read."""
     from toxlab.model import adapters
     text = str(name)
     folder = Path(text).expanduser()
@@ -253,7 +253,7 @@ def fitted_iti(model: ExternalModel, k: int | None = None, alpha: float = 0.0, d
 
 def fitted_erasure(model: ExternalModel, k: int | None = None, alpha: float = 1.0, pool: str = "last",
                    progress: bool = True):
-    """LEACE erasers (toxlab.erasure) for the heads `fitted_iti` would shift (`probing.fitted_erasure`)."""
+    """LEACE erasers (toxlab.interp.erasure) for the heads `fitted_iti` would shift (`probing.fitted_erasure`)."""
     from toxlab.interp.erasure import fit_leace
     probes = _head_probes(model, pool, progress)
     train_heads, train_labels = probe_training_set(model, pool)
