@@ -91,14 +91,15 @@ def with_intercept(x: torch.Tensor) -> torch.Tensor:
 
 def logistic_newton(xa: torch.Tensor, y: torch.Tensor, l2: float = 1.0, max_iter: int = 50,
                     gtol: float = 1e-4, weights: torch.Tensor | None = None,
-                    init: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                    init: torch.Tensor | None = None, stats: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Batched L2-regularised logistic regression by Newton's method with step halving.
 
     xa: [G, N, D+1] (G independent problems, last column ones: see `with_intercept`), y: [N] in {0, 1}.
     Minimises, per problem, sum_n s_n log-loss_n + l2/2 |w|^2 (intercept unpenalised), where the sample
     weights s: [N] >= 0 default to ones (an integer weight counts a row that many times: the toxicity
     judge weighs its sources equally this way). init: [G, D+1] starting weights (a warm start, e.g. from
-    the fit at a neighbouring l2); zeros by default. The passes over the data run in xa's dtype; the
+    the fit at a neighbouring l2); zeros by default. `stats`, when given, receives the number of Newton
+    iterations taken (`stats["iterations"]`). The passes over the data run in xa's dtype; the
     Newton system is solved in float64. Stops when every problem's gradient, divided by sum_n s_n (N
     with unit weights), is below `gtol` in max norm: scikit-learn's default stopping rule for lbfgs on the
     same (mean) objective. An iteration reads the data three times: the gradient (a cheap row-vector
@@ -160,7 +161,8 @@ def logistic_newton(xa: torch.Tensor, y: torch.Tensor, l2: float = 1.0, max_iter
             trial_z = logits(w - scale * step)
             trial = objective(trial_z, w - scale * step)
         w, z, loss = w - scale * step, trial_z, trial
-    logistic_newton.iterations = iterations  # read by the benchmark
+    if stats is not None:  # how hard the fit was (bench/probe_bench.py reports it)
+        stats["iterations"] = iterations
     return w, z
 
 
