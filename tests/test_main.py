@@ -68,7 +68,7 @@ def test_make_main_on_a_fresh_clone_renders_the_executed_book_and_computes_nothi
     assert not any(cache.rglob(artifacts.MANIFEST))
 
     # the code changes: every chapter is stale, rendered as executed with a note, and nothing is executed
-    with open(clone / "toxlab" / "report.py", "a") as handle:
+    with open(clone / "toxlab" / "book" / "report.py", "a") as handle:
         handle.write("\n# a change to the code\n")
     _git(clone, "commit", "-q", "-am", "a change to the code")
     done = _make_main(clone, cache)
