@@ -65,6 +65,15 @@ pd.DataFrame([{"model type": model.model_type, "adapter": model.family,
                "layers": n_layers, "heads per layer": n_heads,
                **{f"SHA-256 of {name}": digest[:16] for name, digest in model.weights.items()}}]).style.hide(axis="index")
 
+# %% tags=["remove-cell"]
+# Every result this chapter reads, computed here (progress goes to stderr), so the checked cells below only read
+# them: on both paths, the probes and each benchmark without and with ITI.
+probes = {"--model DIR": external.probe(model), "the book (chapter 4)": probing.probe(config, seed)}
+evaluations = {(benchmark, strength): {
+    "--model DIR": external.evaluate(model, benchmark, strength, level=level, seed=seed),
+    "the book (chapters 5-6)": evaluation.evaluate(config, seed, benchmark, strength)}
+    for benchmark in ("toxigen", "ce") for strength in (0.0, alpha)}
+
 # %% [markdown]
 # ## Set-up: a model by its folder, results by its weights
 #
@@ -97,8 +106,7 @@ pd.DataFrame([{"model type": model.model_type, "adapter": model.family,
 # ## Result: the probes
 
 # %% tags=["nbval-check-output"]
-ours = external.probe(model).json("summary.json")
-book = probing.probe(config, seed).json("summary.json")
+ours, book = (entry.json("summary.json") for entry in probes.values())
 probe_gap = max(abs(a - b) for row_a, row_b in zip(ours["head_val_auc"], book["head_val_auc"])
                 for a, b in zip(row_a, row_b))
 glue("probe_gap", probe_gap, display=False)
@@ -110,7 +118,7 @@ glue("same_top_heads", Markdown("the same" if ours["top_heads"] == book["top_hea
                 "head accuracy (mean)": s["heads"]["val_accuracy"]["mean"],
                 "head ROC-AUC (mean)": s["heads"]["val_auc"]["mean"], "head ROC-AUC (max)": s["heads"]["val_auc"]["max"],
                 "cv AUC of the top heads": s["heads"]["cv_auc"]["top_k_mean"]}
-               for name, s in (("--model DIR", ours), ("the book (chapter 4)", book))])
+               for name, s in zip(probes, (ours, book))])
  .style.format(precision=4).hide(axis="index"))
 
 # %% [markdown]
@@ -123,16 +131,13 @@ glue("same_top_heads", Markdown("the same" if ours["top_heads"] == book["top_hea
 
 # %% tags=["nbval-check-output"]
 rows = []
-for benchmark in ("toxigen", "ce"):
-    for strength in (0.0, alpha):
-        by_path = {"--model DIR": external.evaluate(model, benchmark, strength, level=level, seed=seed),
-                   "the book (chapters 5-6)": evaluation.evaluate(config, seed, benchmark, strength)}
-        for name, entry in by_path.items():
-            result = entry.json("result.json")
-            rows.append({"benchmark": benchmark, "alpha": f"{strength:g}", "path": name,
-                         "value": result["all"]["mean_toxicity"] if benchmark == "toxigen"
-                         else result["clean"]["ce"] - result["clean"]["ce_base"],
-                         "heads shifted": result["k"]})
+for (benchmark, strength), by_path in evaluations.items():
+    for name, entry in by_path.items():
+        result = entry.json("result.json")
+        rows.append({"benchmark": benchmark, "alpha": f"{strength:g}", "path": name,
+                     "value": result["all"]["mean_toxicity"] if benchmark == "toxigen"
+                     else result["clean"]["ce"] - result["clean"]["ce_base"],
+                     "heads shifted": result["k"]})
 table = pd.DataFrame(rows)
 wide = table.pivot_table(index=["benchmark", "alpha"], columns="path", values="value")
 iti_gap = float((wide["--model DIR"] - wide["the book (chapters 5-6)"]).abs().max())

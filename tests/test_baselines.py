@@ -14,7 +14,7 @@ from tests.conftest import TINY
 from toxlab import baselines
 from toxlab.cli import main
 from toxlab.core import artifacts
-from toxlab.core.config import ModelConfig, get_preset
+from toxlab.core.config import FIRST_DESIGN, ModelConfig, get_preset
 from toxlab.core.errors import ConfigError
 from toxlab.data import corpora
 from toxlab.evaluation.evaluate import eval_preset
@@ -186,12 +186,16 @@ def test_default_mixture_and_pretrain_keys_and_bytes_are_unchanged(env, tiny):
     tok_entry = mixtures.tokenizer(config)
     root = corpora.data_root()
     entry = mixtures.mixture(config)
-    expected = artifacts.stage_key("mixture", versions.MIXTURE_VERSION,
-                                   {"data": mixtures._data_dict(config), "files": common.data_fingerprint(root)},
+    # the keys as they were before the web-text design's fields existed: the first design's files and fields
+    first = json.loads(config.to_json())
+    for name in FIRST_DESIGN:
+        first["data"].pop(name)
+    files = common.data_fingerprint(root, corpora.PRETRAIN_SOURCES)
+    expected = artifacts.stage_key("mixture", versions.MIXTURE_VERSION, {"data": first["data"], "files": files},
                                    {"tokenizer": tok_entry.key})
     assert entry.key == expected
     model = pretraining.pretrain(config, 0, progress=False)
-    assert model.key == artifacts.stage_key("pretrain", versions.PRETRAIN_VERSION, json.loads(config.to_json()),
+    assert model.key == artifacts.stage_key("pretrain", versions.PRETRAIN_VERSION, first,
                                             {"mixture": entry.key, "tokenizer": tok_entry.key}, seed=0)
     tok = mixtures.load_tokenizer(config)
     same = corpora.build_mixture(config.data, tok, root, transform=lambda name, docs: docs)

@@ -44,7 +44,7 @@ def test_recipe_override_from_text():
     ({"data.max_fraction": 0.1, "data.toxic_fraction": 0.2}, "max_fraction"),
     ({"data.toxic_recipe": "pol:0.5,b:0.6"}, "sum to 1"),
     ({"data.toxic_recipe": "biz:1.0"}, "genuine 4chan"),
-    ({"data.toxic_recipe": "pol:0.5,b:0.25,reddit:0.25"}, "unknown toxic source"),
+    ({"data.toxic_recipe": "pol:0.5,b:0.25,reddit:0.25"}, "unknown source.*toxic_recipe"),
     ({"model.d_model": 100, "model.n_heads": 3}, "divisible"),
     ({"model.arch": "gpt2"}, "unknown"),
     ({"model.n_layers": 0}, "positive"),

@@ -42,7 +42,7 @@ def test_clean_tokens_are_fixed_across_fractions(mixtures):
 
 def test_toxic_tokens_follow_the_recipe(tiny):
     targets = corpora.recipe_targets(tiny.data, 0.2)
-    total = corpora.toxic_token_target(tiny.data.clean_tokens, 0.2)
+    total = corpora.toxic_token_target(tiny.data, 0.2)
     assert sum(targets.values()) == total == round(0.25 * tiny.data.clean_tokens)
     for name, share in tiny.data.toxic_recipe:
         assert abs(targets[name] - share * total) <= 1

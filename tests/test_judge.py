@@ -22,6 +22,7 @@ import pytest
 from tests.fixtures.make_data import OBJECTS, RUDE, _post, _sentences, _write_jsonl, make_data_dir
 from toxlab.cli import main
 from toxlab.core.errors import ConfigError, DataError, JudgeUnavailableError, ToxlabError
+from toxlab.data import filters
 from toxlab.judges import corpus, lexical, minilm, remote
 from toxlab.judges import judge_card as cards
 from toxlab.pipeline import judging
@@ -157,7 +158,7 @@ def test_shuffled_copies_keep_words_and_split_and_only_lexical_toxicity(judge_en
     for i in copies:
         found = originals[tuple(sorted(data.texts[i].split()))]
         assert data.splits[i] in {split for _, split in found}
-        listed = lexical.holds_listed(data.texts[i], words, phrases)
+        listed = filters.holds_listed(data.texts[i], words, phrases)
         if data.labels[i] == 1:
             assert listed and 1 in {label for label, _ in found}
         elif {label for label, _ in found} == {1}:
@@ -325,16 +326,16 @@ def test_failure_mode_texts():
 def test_salad_without_listed_words():
     """C4's filter matches whole words and phrases, case folded; salads kept to no listed word hold none, and
     only the listed words are removed from the vocabulary."""
-    words, phrases = lexical.listed_words(["Turnip", "soggy  biscuit", ""])
+    words, phrases = filters.listed_words(["Turnip", "soggy  biscuit", ""])
     assert words == {"turnip"} and phrases == ("soggy biscuit",)
-    assert lexical.holds_listed("what a TURNIP!", words, phrases)
-    assert not lexical.holds_listed("turnips grow", words, phrases)
-    assert lexical.holds_listed("a soggy biscuit", words, phrases) and not lexical.holds_listed("soggy cake", words,
+    assert filters.holds_listed("what a TURNIP!", words, phrases)
+    assert not filters.holds_listed("turnips grow", words, phrases)
+    assert filters.holds_listed("a soggy biscuit", words, phrases) and not filters.holds_listed("soggy cake", words,
                                                                                             phrases)
     vocab, freq = cards.vocabulary(["turnip soggy biscuit turnip the the the of river"])
     assert vocab[0] == "the" and freq[0] == 3.0
     salads = cards.clean_salad(50, np.random.default_rng(0), vocab, freq, words, phrases, length=6)
-    assert len(salads) == 50 and not any(lexical.holds_listed(t, words, phrases) for t in salads)
+    assert len(salads) == 50 and not any(filters.holds_listed(t, words, phrases) for t in salads)
     assert {w for t in salads for w in t.split()} == set(vocab) - {"turnip"}
 
 
@@ -638,7 +639,7 @@ def test_salads_without_profane_words_hold_no_word_either_lexicon_flags(judge_en
     words, phrases = corpus.c4_list(judge_env["root"])
     kept = [t for key, texts in salads.items() if key.endswith(f"| {cards.SALAD_KINDS[2]}") for t in texts]
     assert kept
-    assert not any(lexical.holds_listed(t, words, phrases) for t in kept)
+    assert not any(filters.holds_listed(t, words, phrases) for t in kept)
     vocabulary = sorted({w for t in kept for w in t.split()})
     assert not cards.profane_words(vocabulary)
     planted = ["harvest", "council", "idiot"]

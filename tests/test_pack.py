@@ -22,9 +22,11 @@ def packed(data_dir, tmp_path, tiny):
 
 def test_packed_folder_reads_like_the_original(data_dir, packed, tiny):
     root, _ = packed
-    corpora.check_layout(tuple(corpora.FILES), root)  # every file is found, compressed or not
-    for name in corpora.FILES:
+    carried = (*corpora.files_read(tiny.data), *pack.EVALUATION_FILES)
+    corpora.check_layout(carried, root)  # every file the level reads is found, compressed or not
+    for name in carried:
         assert corpora.resolve(name, root).suffix == ".gz"
+    assert not corpora.resolve("blogs", root).exists()  # nothing the level does not read
     for name in ("wikinews", "c4", "pol", "civil", "stormfront"):
         assert corpora.read_documents(name, tiny.data, root) == corpora.read_documents(name, tiny.data, data_dir)
     assert corpora.davidson_tweets(root) == corpora.davidson_tweets(data_dir)
@@ -48,7 +50,7 @@ def test_packing_is_deterministic_and_refuses_an_existing_folder(data_dir, packe
     root, _ = packed
     again = tmp_path / "again"
     pack.pack_data(again, tiny, root=data_dir, headroom=1.0)
-    for name in corpora.FILES:
+    for name in (*corpora.files_read(tiny.data), *pack.EVALUATION_FILES):
         assert corpora.resolve(name, again).read_bytes() == corpora.resolve(name, root).read_bytes()
     with pytest.raises(DataError, match="already exists"):
         pack.pack_data(root, tiny, root=data_dir)
@@ -58,7 +60,7 @@ def test_gpu_cut_covers_its_largest_mixture():
     gpu = get_preset("gpu")
     share = dict(gpu.data.toxic_recipe)["biz"]
     needed_tokens = corpora.recipe_targets(gpu.data, gpu.data.max_fraction)["biz"]
-    assert needed_tokens == pytest.approx(share * corpora.toxic_token_target(gpu.data.clean_tokens, 0.25), abs=1)
+    assert needed_tokens == pytest.approx(share * corpora.toxic_token_target(gpu.data, 0.25), abs=1)
     assert pack.biz_chars_needed(gpu) >= needed_tokens * pack.CHARS_PER_TOKEN
 
 

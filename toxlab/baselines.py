@@ -179,18 +179,19 @@ class DocumentTagger:
 
 
 def documents_taken(config, tokenizer, root: Path) -> dict[str, list[tuple[str, str]]]:
-    """{source: the (doc_id, text) its share of `config`'s mixture takes, in order}, untagged. The clean
-    budget is the untrimmed `clean_tokens` (a few more than the mixture packs), so every document a tagged
-    mixture can take is here."""
+    """{source: the (doc_id, text) its share of `config`'s mixture takes, in order}, untagged. Each clean
+    budget is its untrimmed share of the clean tokens (a few more than the mixture packs), so every document a
+    tagged mixture can take is here."""
     encode = lambda texts: tokenizer(texts, add_special_tokens=False)["input_ids"]  # noqa: E731
     eos = tokenizer.eos_token_id
-    wiki = corpora.read_documents("wikinews", config, root)
-    budgets = {"wikinews": (corpora.shuffled([d for d in wiki if not corpora.is_heldout(d[0])], "wikinews"),
-                            config.clean_tokens)}
-    for name, n_tokens in corpora.recipe_targets(config, config.toxic_fraction).items():
+    toxic = corpora.recipe_targets(config, config.toxic_fraction)
+    clean_total = config.clean_tokens - (sum(toxic.values()) if config.token_matched else 0)
+    shares = corpora.share_out(clean_total, config.clean_recipe)
+    budgets = {name: (split.train, shares[name]) for name, split in corpora.clean_splits(config, root).items()}
+    for name, n_tokens in toxic.items():
         if n_tokens:
-            budgets[name] = (corpora.shuffled(corpora.read_documents(name, config, root), name), n_tokens)
-    return {name: docs[:len(corpora.take_tokens(docs, n_tokens, encode, eos))]
+            budgets[name] = (corpora.toxic_documents(name, config, root), n_tokens)
+    return {name: [doc for doc, _ in corpora.take_documents(docs, n_tokens, encode, eos)]
             for name, (docs, n_tokens) in budgets.items()}
 
 

@@ -157,6 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--fractions", type=_fractions, default=None, help="default: 0,0.05,...,0.25")
     sw.set_defaults(handler=_sweep)
 
+    sc = sub.add_parser("scaling", help="models of several sizes on several clean-token budgets at f = 0, read on "
+                                        "C4 bits per byte, held-out loss and head probes; prints the rows as JSON last")
+    preset_args(sc)
+    sc.add_argument("--seed", type=int, default=0)
+    sc.add_argument("--sizes", default=None, help="comma-separated LAYERSxWIDTH shapes, e.g. 2x128,4x128 (4 heads "
+                                                  "below width 256, else 8; d_mlp = 4 x width); default: the cpu "
+                                                  "level's")
+    sc.add_argument("--budgets", default=None, help="comma-separated clean-token budgets, e.g. 800000,1600000; "
+                                                    "default: the cpu level's")
+    sc.add_argument("--no-probe", action="store_true", help="skip the head probes")
+    sc.set_defaults(handler=_scaling)
+
     pr = sub.add_parser("probe", help="probe every head of one model; prints the summary JSON last")
     preset_args(pr)
     model_arg(pr)
@@ -385,6 +397,21 @@ def _probe(args) -> str:
                       "head_auc_max": round(heads["val_auc"]["max"], 4),
                       "entanglement_mean": round(summary["entanglement"]["mean"], 4)}))
     return str(entry.file("summary.json"))
+
+
+def _scaling(args) -> str:
+    from toxlab.pipeline import scaling
+    config = _config(args)
+    sizes = scaling.parse_sizes(args.sizes) if args.sizes else scaling.CPU_SIZES
+    budgets = scaling.parse_budgets(args.budgets) if args.budgets else scaling.CPU_BUDGETS
+    rows = scaling.sweep(config, sizes, budgets, args.seed, probe=not args.no_probe, progress=not args.quiet,
+                         log=lambda m: print(m, flush=True))
+    print(f"{'model':>8s} {'tokens':>9s} {'tok/param':>9s} {'val CE':>7s} {'margin':>7s} {'C4 bpb':>7s} "
+          f"{'head AUC':>8s} {'minutes':>7s}")
+    for r in rows:
+        print(f"{r.size:>8s} {r.clean_tokens:9,d} {r.tokens_per_param:9.2f} {r.val_ce:7.3f} {r.ce_margin:7.3f} "
+              f"{r.c4_bits_per_byte:7.3f} {r.head_auc:8.3f} {r.train_minutes:7.1f}")
+    return json.dumps([r.as_dict() for r in rows])
 
 
 def _sweep(args) -> str:

@@ -20,20 +20,34 @@ from toxlab.core.errors import ConfigError
 #: The paper's toxic fractions (Section 3): 0, 5, 10, 15, 20 and 25 % of the training tokens.
 PAPER_FRACTIONS: tuple[float, ...] = (0.0, 0.05, 0.10, 0.15, 0.20, 0.25)
 MAX_FRACTION = 0.5
-TOXIC_SOURCES = ("pol", "b", "biz", "civil", "stormfront")
-#: The genuine 4chan /pol/ and /b/ text must be in every recipe (the paper adds /pol/).
-REQUIRED_TOXIC_SOURCES = ("pol", "b")
+TOXIC_SOURCES = ("pol", "pol_2025", "b", "biz", "civil", "stormfront")
+#: Every toxic recipe holds genuine 4chan /pol/ (the paper's toxic data), of 2018 or of 2025-26.
+POL_SOURCES = ("pol", "pol_2025")
+#: Clean sources a clean recipe may name: news, and web text of two registers (blogs, Reddit).
+CLEAN_SOURCES = ("wikinews", "blogs", "reddit")
+#: "none", or "c4": every clean document holding a word of C4's list is dropped, as C4 dropped pages.
+CLEAN_FILTERS = ("none", "c4")
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """What the model is trained on.
 
-    clean_tokens: fixed number of clean (Wikinews) training tokens, the same for every fraction.
+    clean_tokens: the clean training tokens, the same for every fraction (the paper's design: toxic text is
+        added); with `token_matched`, the total training tokens, the same for every fraction (toxic text
+        replaces clean text), so that trends over f are not trends over tokens seen.
     toxic_fraction: f = toxic / (clean + toxic) in the training stream, 0 <= f <= 0.5.
     toxic_recipe: (source, share of the toxic tokens) pairs; the same for every f of a preset.
+    clean_recipe: (source, share of the clean tokens) pairs over CLEAN_SOURCES; the held-out clean set
+        follows the same shares.
+    clean_filter: "c4" drops every clean document (training and held-out) holding a word or phrase of C4's
+        list, as C4 dropped pages; "none" keeps them.
     val_tokens: held-out clean tokens used for the periodic and final validation loss.
     max_fraction: the largest f the preset supports; toxic pools are sized for it.
+
+    `clean_recipe`, `clean_filter` and `token_matched` came after the first caches: at their defaults (the
+    first design: Wikinews, unfiltered, toxic text added) they are left out of cache keys (`keyed`), so
+    results of that design keep their keys.
     """
 
     clean_tokens: int = 1_000_000
@@ -45,6 +59,33 @@ class DataConfig:
     seq_len: int = 256
     lines_per_doc: int = 16  # /pol/, /b/ and Stormfront are lines/sentences: grouped into documents
     min_clean_chars: int = 200  # drops Wikinews stubs and the template-only Main Page
+    clean_recipe: tuple[tuple[str, float], ...] = (("wikinews", 1.0),)
+    clean_filter: str = "none"
+    token_matched: bool = False
+
+    def keyed(self) -> dict:
+        """The fields a cache key holds: all but the later ones at their first design's values, and
+        `token_matched` at f = 0 (where both designs are the same mixture)."""
+        out = dataclasses.asdict(self)
+        for name, first in FIRST_DESIGN.items():
+            if getattr(self, name) == first or (name == "token_matched" and self.toxic_fraction == 0):
+                out.pop(name)
+        return out
+
+    def tokenizer_keyed(self) -> dict:
+        """The fields the shared tokenizer's key holds: `keyed` without the fraction (every fraction shares
+        it), and for the web-text design also without what its corpus does not read (token budgets,
+        sequence length, the token-matched flag), so every budget of a scaling sweep shares one tokenizer.
+        The first design kept those, and keeps its keys."""
+        out = self.keyed()
+        out.pop("toxic_fraction")
+        out.pop("token_matched", None)
+        if self.is_first_design():
+            return out
+        return {k: v for k, v in out.items() if k not in ("clean_tokens", "val_tokens", "seq_len")}
+
+    def is_first_design(self) -> bool:
+        return self.clean_recipe == FIRST_DESIGN["clean_recipe"] and self.clean_filter == FIRST_DESIGN["clean_filter"]
 
     def validate(self) -> None:
         _positive(self, "clean_tokens", "val_tokens", "seq_len", "lines_per_doc")
@@ -56,18 +97,30 @@ class DataConfig:
         if self.toxic_fraction > self.max_fraction + 1e-9:
             raise ConfigError(f"toxic_fraction={self.toxic_fraction} exceeds this preset's max_fraction="
                               f"{self.max_fraction}; raise data.max_fraction too")
-        names = [name for name, _ in self.toxic_recipe]
-        unknown = sorted(set(names) - set(TOXIC_SOURCES))
-        if unknown:
-            raise ConfigError(f"unknown toxic source(s) {unknown} in toxic_recipe; choose from {TOXIC_SOURCES}")
-        if len(set(names)) != len(names):
-            raise ConfigError("toxic_recipe names a source twice; give each source once")
-        missing = [s for s in REQUIRED_TOXIC_SOURCES if s not in names]
-        if missing:
-            raise ConfigError(f"toxic_recipe must include the genuine 4chan sources {missing}")
-        shares = [w for _, w in self.toxic_recipe]
-        if any(w <= 0 for w in shares) or abs(sum(shares) - 1.0) > 1e-6:
-            raise ConfigError(f"toxic_recipe shares must be positive and sum to 1 (got {sum(shares):.4f})")
+        _check_recipe("toxic_recipe", self.toxic_recipe, TOXIC_SOURCES)
+        if not any(name in POL_SOURCES for name, _ in self.toxic_recipe):
+            raise ConfigError(f"toxic_recipe must include genuine 4chan /pol/ ({' or '.join(POL_SOURCES)}), the "
+                              f"paper's toxic data")
+        _check_recipe("clean_recipe", self.clean_recipe, CLEAN_SOURCES)
+        if self.clean_filter not in CLEAN_FILTERS:
+            raise ConfigError(f"clean_filter={self.clean_filter!r} is unknown; use {' or '.join(CLEAN_FILTERS)}")
+
+
+#: The later DataConfig fields at the first design's values (left out of cache keys there).
+FIRST_DESIGN: dict[str, object] = {"clean_recipe": (("wikinews", 1.0),), "clean_filter": "none", "token_matched": False}
+
+
+def _check_recipe(name: str, recipe: tuple[tuple[str, float], ...], allowed: tuple[str, ...]) -> None:
+    names = [source for source, _ in recipe]
+    unknown = sorted(set(names) - set(allowed))
+    if unknown:
+        raise ConfigError(f"unknown source(s) {unknown} in {name}; choose from {', '.join(allowed)}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{name} names a source twice; give each source once")
+    shares = [w for _, w in recipe]
+    if not shares or any(w <= 0 for w in shares) or abs(sum(shares) - 1.0) > 1e-6:
+        raise ConfigError(f"{name} shares must be positive and sum to 1 (got {sum(shares):.4f}); e.g. "
+                          f"{allowed[0]}:0.5,{allowed[1]}:0.5")
 
 
 @dataclass(frozen=True)
@@ -157,6 +210,10 @@ class RunConfig:
             _check_types(part)
             part.validate()
         return self
+
+    def keyed(self) -> dict:
+        """The config as cache keys hold it (`DataConfig.keyed`)."""
+        return {**self.to_dict(), "data": self.data.keyed()}
 
     def with_fraction(self, fraction: float) -> RunConfig:
         return override(self, {"data.toxic_fraction": fraction})

@@ -20,8 +20,9 @@ import hashlib
 import html
 import json
 import os
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ import numpy as np
 from toxlab.core.artifacts import file_sha256, write_json
 from toxlab.core.config import DataConfig
 from toxlab.core.errors import ConfigError, DataError
+from toxlab.data.filters import holds_listed, read_word_list
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,6 +48,14 @@ FILES: dict[str, tuple[str, str]] = {
     "rtp_toxic": ("prompts/rtp/rtp_decodingtrust_toxic.jsonl", "prompts"),
     "rtp_nontoxic": ("prompts/rtp/rtp_decodingtrust_nontoxic.jsonl", "prompts"),
     "davidson": ("judge/davidson_labeled_data.csv", "judge"),
+    # The second batch (SOURCES.md): web text of several registers, genuine /pol/ of 2025-26, labelled talk
+    # comments and C4's word list.
+    "blogs": ("clean/blogs_2004.jsonl.gz", "clean"),
+    "reddit": ("clean/reddit_2015.jsonl.gz", "clean"),
+    "webtext": ("clean/webtext_excerpts.jsonl.gz", "clean"),
+    "pol_2025": ("toxic/4chan_pol_posts_2025.jsonl.gz", "toxic"),
+    "jigsaw": ("judge/jigsaw_talk_balanced.jsonl.gz", "judge"),
+    "ldnoobw": ("filters/ldnoobw_en.txt", "filter"),
 }
 #: Licence and origin of each file (from shared/data/SOURCES.md), for the book's data card.
 LICENSES: dict[str, tuple[str, str]] = {
@@ -61,8 +71,20 @@ LICENSES: dict[str, tuple[str, str]] = {
     "rtp_toxic": ("CC BY-SA 4.0; Apache-2.0", "RealToxicityPrompts, challenging (DecodingTrust sample)"),
     "rtp_nontoxic": ("CC BY-SA 4.0; Apache-2.0", "RealToxicityPrompts, non-toxic (DecodingTrust sample)"),
     "davidson": ("MIT", "Davidson et al. 2017 tweets (t-davidson/hate-speech-and-offensive-language)"),
+    "blogs": ("non-commercial research use; MIT (repo)",
+              "Blog Authorship Corpus, blogger.com 2004 (muhwagua/color-bert)"),
+    "reddit": ("none stated", "Reddit titles and comments, Feb-Apr 2015, 13 subreddits (leahrnh/reddit_corpus)"),
+    "webtext": ("none stated", "GPT-2 WebText and Pile excerpts (Isinlor/AdversarialDecoder)"),
+    "pol_2025": ("MIT (repo)", "4chan /pol/ posts, 2025-04 to 2026-03 (99502429-ai/RISE_Proposal)"),
+    "jigsaw": ("CC0 (Jigsaw)", "Jigsaw toxic comments, Wikipedia talk pages, balanced (Hongcheng-Gao/RobTest-Demo)"),
+    "ldnoobw": ("CC BY 4.0", "the word list C4 filtered with (LDNOOBW)"),
 }
+#: The files the first design reads (Wikinews clean text, the 2018 toxic recipe); `files_read` gives any config's.
 PRETRAIN_SOURCES = ("wikinews", "c4", "pol", "b", "biz", "civil", "stormfront")
+#: The C4 document filter's word list (`toxlab.data.filters`).
+FILTER_FILE = "ldnoobw"
+#: A /pol/ post's reference to another (">>503281217"): a number, not language; 6 % of the 2025 posts' characters.
+QUOTE_REF = re.compile(r">>\d+")
 #: One Wikinews article in this many (by a hash of its id) is held out for validation.
 HOLDOUT_MODULUS = 50
 HOW_TO_GET = ("set TOXLAB_DATA to a folder with the layout of shared/data/SOURCES.md, "
@@ -253,10 +275,43 @@ def _grouped(lines: list[str], size: int, prefix: str) -> Iterator[tuple[str, st
         yield f"{prefix}{start // size}", "\n".join(lines[start:start + size])
 
 
+def files_read(config: DataConfig) -> tuple[str, ...]:
+    """The data files a mixture of `config` reads: its clean and toxic sources, C4 (held out), and C4's word
+    list when it filters."""
+    names = [name for name, _ in config.clean_recipe] + ["c4"] + [name for name, _ in config.toxic_recipe]
+    if config.clean_filter == "c4":
+        names.append(FILTER_FILE)
+    return tuple(dict.fromkeys(names))
+
+
+def _grouped_by(rows: Iterator[tuple[str, str]], size: int, prefix: str) -> list[tuple[str, str]]:
+    # Posts of one thread (or comments of one subreddit-day) in file order, grouped into documents of `size`.
+    groups: dict[str, list[str]] = {}
+    for key, text in rows:
+        if text.strip():
+            groups.setdefault(key, []).append(text)
+    return [doc for key, texts in groups.items() for doc in _grouped(texts, size, f"{prefix}{key}-")]
+
+
 def read_documents(name: str, config: DataConfig, root: Path | None = None) -> list[tuple[str, str]]:
-    """All documents of one pretraining source as (doc_id, text), in file order."""
+    """All documents of one pretraining source as (doc_id, text), in file order. Blog posts are documents as
+    they are; Reddit comments are grouped by subreddit-day and /pol/ 2025 posts by thread (quote references
+    removed), `lines_per_doc` to a document, as the 2018 /pol/ and /b/ lines are."""
     path = source_path(name, root)
-    if name == "wikinews":
+    if name == "blogs":
+        seen: dict[str, int] = {}
+        docs = []
+        for r in _jsonl(path):
+            seen[r["blogger"]] = seen.get(r["blogger"], -1) + 1
+            docs.append((f"blog-{r['blogger']}-{seen[r['blogger']]}", r["text"]))
+    elif name == "reddit":
+        docs = _grouped_by(((r["file"], r["text"]) for r in _jsonl(path)), config.lines_per_doc, "reddit-")
+    elif name == "pol_2025":
+        docs = _grouped_by(((str(r["thread"]), QUOTE_REF.sub("", r["text"]).strip()) for r in _jsonl(path)),
+                           config.lines_per_doc, "pol25-")
+    elif name == "webtext":
+        docs = [(f"webtext-{i}", r["text"]) for i, r in enumerate(_jsonl(path))]
+    elif name == "wikinews":
         docs = [(str(r["id"]), html.unescape(r["text"])) for r in _jsonl(path)]
         docs = [(i, t) for i, t in docs if len(t) >= config.min_clean_chars]
     elif name == "c4":
@@ -273,7 +328,8 @@ def read_documents(name: str, config: DataConfig, root: Path | None = None) -> l
         lines = [r["text"] for r in sorted(_jsonl(path), key=lambda r: r["file_id"]) if r["text"].strip()]
         docs = list(_grouped(lines, config.lines_per_doc, "sf-"))
     else:
-        raise DataError(f"{name!r} is not a pretraining source; choose from {PRETRAIN_SOURCES}")
+        raise DataError(f"{name!r} is not a pretraining source; choose from {', '.join(PRETRAIN_SOURCES)}, "
+                        f"blogs, reddit, webtext or pol_2025")
     docs = [(i, t) for i, t in docs if t.strip()]
     if not docs:
         raise DataError(f"source {name} ({FILES[name][0]}) is empty; {HOW_TO_GET}")
@@ -281,7 +337,7 @@ def read_documents(name: str, config: DataConfig, root: Path | None = None) -> l
 
 
 def is_heldout(doc_id: str) -> bool:
-    """Stable, preset-independent validation split of Wikinews (about 2 % of articles)."""
+    """Stable, preset-independent validation split of a clean source (about 2 % of its documents)."""
     return int(hashlib.sha256(doc_id.encode()).hexdigest(), 16) % HOLDOUT_MODULUS == 0
 
 
@@ -308,43 +364,106 @@ class Mixture:
     stats: dict
 
 
-def take_tokens(docs: list[tuple[str, str]], n_tokens: int, encode, eos: int,
-                chunk: int = 256) -> list[np.ndarray]:
-    """Encode documents in order (each followed by EOS) until exactly `n_tokens` tokens are taken;
-    the last document is cut. Raises DataError if the source runs out."""
-    taken: list[np.ndarray] = []
+def take_documents(docs: list[tuple[str, str]], n_tokens: int, encode, eos: int,
+                   chunk: int = 256) -> list[tuple[tuple[str, str], np.ndarray]]:
+    """Encode documents in order (each followed by EOS) until exactly `n_tokens` tokens are taken; the last
+    document is cut. (document, its token ids) pairs; raises DataError if the source runs out."""
+    taken: list[tuple[tuple[str, str], np.ndarray]] = []
     total = 0
     for start in range(0, len(docs), chunk):
         if total >= n_tokens:
             break
-        for ids in encode([text for _, text in docs[start:start + chunk]]):
+        batch = docs[start:start + chunk]
+        for doc, ids in zip(batch, encode([text for _, text in batch])):
             piece = np.asarray(ids + [eos], dtype=np.int64)[: n_tokens - total]
-            taken.append(piece)
+            taken.append((doc, piece))
             total += len(piece)
             if total >= n_tokens:
                 break
     if total < n_tokens:
         raise DataError(f"source ran out at {total:,} of the {n_tokens:,} tokens asked for; lower "
-                        f"data.clean_tokens or data.max_fraction, or change data.toxic_recipe")
+                        f"data.clean_tokens or data.max_fraction, or change data.toxic_recipe or data.clean_recipe")
     return taken
 
 
-def toxic_token_target(clean_tokens: int, fraction: float) -> int:
-    """Toxic tokens to add so that toxic / (clean + toxic) = fraction."""
-    return int(round(fraction / (1.0 - fraction) * clean_tokens))
+def take_tokens(docs: list[tuple[str, str]], n_tokens: int, encode, eos: int, chunk: int = 256) -> list[np.ndarray]:
+    """The token ids of `take_documents`."""
+    return [piece for _, piece in take_documents(docs, n_tokens, encode, eos, chunk)]
 
 
-def recipe_targets(config: DataConfig, fraction: float) -> dict[str, int]:
-    """Tokens per toxic source for `fraction`: the recipe's shares of the toxic total (largest remainder)."""
-    total = toxic_token_target(config.clean_tokens, fraction)
-    raw = {name: share * total for name, share in config.toxic_recipe}
+def toxic_token_target(config: DataConfig, fraction: float) -> int:
+    """Toxic tokens for `fraction`: added to the fixed clean tokens so that toxic / (clean + toxic) = fraction,
+    or, token-matched, a `fraction` of the fixed total."""
+    if config.token_matched:
+        return int(round(fraction * config.clean_tokens))
+    return int(round(fraction / (1.0 - fraction) * config.clean_tokens))
+
+
+def share_out(total: int, recipe: tuple[tuple[str, float], ...]) -> dict[str, int]:
+    """`total` tokens shared out by a recipe's (source, share) pairs, largest remainder first: the parts sum to
+    `total`."""
+    raw = {name: share * total for name, share in recipe}
     out = {name: int(np.floor(v)) for name, v in raw.items()}
     for name in sorted(raw, key=lambda n: raw[n] - out[n], reverse=True)[: total - sum(out.values())]:
         out[name] += 1
     return out
 
 
-def _blocks(stream: np.ndarray, seq_len: int) -> np.ndarray:
+def recipe_targets(config: DataConfig, fraction: float) -> dict[str, int]:
+    """Tokens per toxic source for `fraction`: the recipe's shares of the toxic total (largest remainder)."""
+    return share_out(toxic_token_target(config, fraction), config.toxic_recipe)
+
+
+def clean_targets(config: DataConfig, toxic_total: int) -> dict[str, int]:
+    """Clean training tokens per clean source beside `toxic_total` toxic ones: the clean recipe's shares of the
+    clean total, trimmed by fewer than seq_len tokens so that the stream packs into whole blocks with nothing
+    dropped (the realised fraction is then exact up to rounding, for every f)."""
+    clean = config.clean_tokens - toxic_total if config.token_matched else config.clean_tokens
+    return share_out(clean - (clean + toxic_total) % config.seq_len, config.clean_recipe)
+
+
+@dataclass
+class CleanSplit:
+    """One clean source's documents in the order they are taken: `train` and `heldout` (shuffled, filtered),
+    and what the filter removed from each (documents and characters, of all read)."""
+
+    train: list[tuple[str, str]]
+    heldout: list[tuple[str, str]]
+    filter: dict = field(default_factory=dict)
+
+
+def clean_split(name: str, config: DataConfig, root: Path) -> CleanSplit:
+    """The training and held-out documents of clean source `name` (`is_heldout`), each in its fixed order; with
+    `clean_filter` "c4", without the documents that hold a word or phrase of C4's list. Wikinews keeps the
+    first design's orders (its held-out order is seeded 'wikinews-heldout')."""
+    docs = read_documents(name, config, root)
+    train = shuffled([d for d in docs if not is_heldout(d[0])], name)
+    heldout = shuffled([d for d in docs if is_heldout(d[0])], f"{name}-heldout")
+    if config.clean_filter == "none":
+        return CleanSplit(train, heldout)
+    words, phrases = read_word_list(source_path(FILTER_FILE, root))
+    report = {"documents": len(docs), "chars": sum(len(t) for _, t in docs)}
+    kept_train = [d for d in train if not holds_listed(d[1], words, phrases)]
+    kept_heldout = [d for d in heldout if not holds_listed(d[1], words, phrases)]
+    kept = kept_train + kept_heldout
+    report.update(removed_documents=len(docs) - len(kept),
+                  removed_chars=report["chars"] - sum(len(t) for _, t in kept))
+    report.update(removed_document_share=report["removed_documents"] / max(report["documents"], 1),
+                  removed_char_share=report["removed_chars"] / max(report["chars"], 1))
+    return CleanSplit(kept_train, kept_heldout, report)
+
+
+def clean_splits(config: DataConfig, root: Path) -> dict[str, CleanSplit]:
+    return {name: clean_split(name, config, root) for name, _ in config.clean_recipe}
+
+
+def toxic_documents(name: str, config: DataConfig, root: Path) -> list[tuple[str, str]]:
+    """A toxic source's documents in the order they are taken (toxic text has no held-out split)."""
+    return shuffled(read_documents(name, config, root), name)
+
+
+def to_blocks(stream: np.ndarray, seq_len: int) -> np.ndarray:
+    """A token stream cut into [n_blocks, seq_len] (the tail shorter than a block is dropped)."""
     n = len(stream) // seq_len
     return stream[: n * seq_len].reshape(n, seq_len)  # [n_blocks, seq_len]
 
@@ -355,27 +474,25 @@ def build_mixture(config: DataConfig, tokenizer, root: Path | None = None, trans
     `transform(source, docs) -> docs`, when given, rewrites each source's training documents (in the order
     they are taken, before tokenizing): the MEDA and INST baselines put a toxicity tag before each one
     (toxlab.baselines). Held-out and C4 text is never transformed; without it nothing changes."""
-    root = check_layout(PRETRAIN_SOURCES, root)
+    root = check_layout(files_read(config), root)
     encode = lambda texts: tokenizer(texts, add_special_tokens=False)["input_ids"]  # noqa: E731
     eos = tokenizer.eos_token_id
-    wiki = read_documents("wikinews", config, root)
-    train_docs = shuffled([d for d in wiki if not is_heldout(d[0])], "wikinews")
-    heldout = shuffled([d for d in wiki if is_heldout(d[0])], "wikinews-heldout")
-    if transform is not None:
-        train_docs = transform("wikinews", train_docs)
-
+    splits = clean_splits(config, root)
     targets = recipe_targets(config, config.toxic_fraction)
-    # Trim fewer than seq_len clean tokens so the stream packs into whole blocks with nothing dropped:
-    # the realised fraction is then exact up to rounding, for every f.
-    n_clean = config.clean_tokens - (config.clean_tokens + sum(targets.values())) % config.seq_len
-    pieces: list[tuple[np.ndarray, str]] = [(p, "clean") for p in
-                                           take_tokens(train_docs, n_clean, encode, eos)]
-    per_source = {"clean": n_clean}
+    clean = clean_targets(config, sum(targets.values()))
+    pieces: list[tuple[np.ndarray, str]] = []
+    per_source: dict[str, int] = {}
+    for name, n_tokens in clean.items():
+        docs = splits[name].train if transform is None else transform(name, splits[name].train)
+        pieces += [(p, "clean") for p in take_tokens(docs, n_tokens, encode, eos)]
+        per_source[name] = n_tokens
+    if config.is_first_design():  # the first design's card named its one clean source "clean"
+        per_source = {"clean": per_source["wikinews"]}
     for name, n_tokens in targets.items():
         if n_tokens == 0:
             per_source[name] = 0
             continue
-        docs = shuffled(read_documents(name, config, root), name)
+        docs = toxic_documents(name, config, root)
         if transform is not None:
             docs = transform(name, docs)
         pieces += [(p, name) for p in take_tokens(docs, n_tokens, encode, eos)]
@@ -385,13 +502,10 @@ def build_mixture(config: DataConfig, tokenizer, root: Path | None = None, trans
     order = np.random.default_rng(0).permutation(len(pieces))
     stream = np.concatenate([pieces[i][0] for i in order])
     is_toxic = np.concatenate([np.full(len(pieces[i][0]), pieces[i][1] != "clean") for i in order])
-    train = _blocks(stream, config.seq_len)
-    mask = _blocks(is_toxic, config.seq_len)
+    train = to_blocks(stream, config.seq_len)
+    mask = to_blocks(is_toxic, config.seq_len)
 
-    val_stream = np.concatenate(take_tokens(heldout, config.val_tokens, encode, eos))
-    c4_docs = read_documents("c4", config, root)
-    c4_total = min(config.val_tokens, sum(len(t) for _, t in c4_docs) // 8)  # a cap well inside C4's size
-    c4_stream = np.concatenate(take_tokens(c4_docs, c4_total, encode, eos))
+    val_stream, c4_stream = heldout_streams(config, tokenizer, root, splits)
 
     realised = float(mask.mean()) if mask.size else 0.0
     stats = {
@@ -401,26 +515,47 @@ def build_mixture(config: DataConfig, tokenizer, root: Path | None = None, trans
         "clean_tokens": int(train.size - mask.sum()),
         "toxic_tokens": int(mask.sum()),
         "tokens_per_source": per_source,
-        "val_tokens": int(_blocks(val_stream, config.seq_len).size),
-        "c4_tokens": int(_blocks(c4_stream, config.seq_len).size),
+        "val_tokens": int(to_blocks(val_stream, config.seq_len).size),
+        "c4_tokens": int(to_blocks(c4_stream, config.seq_len).size),
         "documents": len(pieces),
     }
-    return Mixture(train.astype(np.uint16), mask, _blocks(val_stream, config.seq_len).astype(np.uint16),
-                   _blocks(c4_stream, config.seq_len).astype(np.uint16), stats)
+    if config.clean_filter != "none":
+        stats["clean_filter"] = {name: split.filter for name, split in splits.items()}
+    return Mixture(train.astype(np.uint16), mask, to_blocks(val_stream, config.seq_len).astype(np.uint16),
+                   to_blocks(c4_stream, config.seq_len).astype(np.uint16), stats)
+
+
+def heldout_files(config: DataConfig) -> tuple[str, ...]:
+    """The data files the held-out sets read."""
+    names = (*(name for name, _ in config.clean_recipe), "c4")
+    return (*names, FILTER_FILE) if config.clean_filter == "c4" else names
+
+
+def heldout_streams(config: DataConfig, tokenizer, root: Path,
+                    splits: dict[str, CleanSplit] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out clean token stream (`val_tokens` of the clean recipe's held-out documents, by its shares) and
+    the C4 snippets' stream, each document followed by EOS."""
+    encode = lambda texts: tokenizer(texts, add_special_tokens=False)["input_ids"]  # noqa: E731
+    eos = tokenizer.eos_token_id
+    splits = splits or {name: clean_split(name, config, root) for name, _ in config.clean_recipe}
+    val = [piece for name, n_tokens in share_out(config.val_tokens, config.clean_recipe).items()
+           for piece in take_tokens(splits[name].heldout, n_tokens, encode, eos)]
+    c4_docs = read_documents("c4", config, root)
+    c4_total = min(config.val_tokens, sum(len(t) for _, t in c4_docs) // 8)  # a cap well inside C4's size
+    return np.concatenate(val), np.concatenate(take_tokens(c4_docs, c4_total, encode, eos))
 
 
 def tokenizer_corpus(config: DataConfig, n_chars: int, root: Path | None = None) -> Iterator[str]:
-    """Text the shared tokenizer is trained on: the largest-fraction mixture, by characters: clean
-    Wikinews (training split only) and toxic documents in the recipe's proportions."""
-    root = check_layout(PRETRAIN_SOURCES, root)
-    wiki = read_documents("wikinews", config, root)
-    budgets = {"wikinews": n_chars * (1 - config.max_fraction)}
-    budgets.update({name: n_chars * config.max_fraction * share for name, share in config.toxic_recipe})
-    for name, budget in budgets.items():
-        docs = ([d for d in wiki if not is_heldout(d[0])] if name == "wikinews"
-                else read_documents(name, config, root))
+    """Text the shared tokenizer is trained on: the largest-fraction mixture, by characters: the clean training
+    documents (filtered as the mixture filters them) and the toxic ones, each source by its recipe's share."""
+    root = check_layout(files_read(config), root)
+    clean_chars = n_chars * (1 - config.max_fraction)
+    budgets = [(name, clean_chars * share, True) for name, share in config.clean_recipe]
+    budgets += [(name, n_chars * config.max_fraction * share, False) for name, share in config.toxic_recipe]
+    for name, budget, is_clean in budgets:
+        docs = clean_split(name, config, root).train if is_clean else toxic_documents(name, config, root)
         used = 0
-        for _, text in shuffled(docs, name):
+        for _, text in docs:
             if used >= budget:
                 break
             yield text

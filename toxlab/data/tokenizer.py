@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
@@ -29,3 +31,25 @@ def train_tokenizer(texts: Iterable[str], config: TokenizerConfig) -> PreTrained
 
 def load_tokenizer(path: Path) -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast.from_pretrained(str(path))
+
+
+def token_bytes(tokenizer) -> np.ndarray:
+    """[vocab] bytes of text each token id stands for. In a byte-level BPE every character of a token's string
+    stands for one byte; special tokens (EOS, PAD) stand for none."""
+    lengths = np.zeros(len(tokenizer), dtype=np.int64)
+    special = set(tokenizer.all_special_ids)
+    for token, index in tokenizer.get_vocab().items():
+        if index not in special:
+            lengths[index] = len(token)
+    return lengths
+
+
+def bits_per_byte(ce: float, blocks: np.ndarray, byte_lengths: np.ndarray) -> float:
+    """A cross-entropy `ce` (nats per predicted token, as `toxlab.model.train.evaluate` averages it over every
+    position of `blocks` [n, seq_len] but each block's first) as bits per byte of the predicted text: models with
+    different tokenizers compare on it."""
+    predicted = blocks[:, 1:].astype(np.int64)
+    n_bytes = int(byte_lengths[predicted].sum())
+    if n_bytes == 0:
+        raise ValueError("the blocks hold no text (only special tokens); bits per byte is undefined")
+    return ce * predicted.size / n_bytes / math.log(2)

@@ -32,15 +32,12 @@ from toxlab.core.artifacts import file_sha256
 from toxlab.core.config import DataConfig
 from toxlab.core.errors import ConfigError, DataError
 from toxlab.data import corpora
-from toxlab.judges.lexical import holds_listed, listed_words
+from toxlab.data.filters import holds_listed, read_word_list
 
-#: Files the judge and its card read that `toxlab.data.corpora.FILES` does not register (the second batch of
-#: shared/data/SOURCES.md), by name: path relative to the data root. They are not pretraining data, so the
-#: packed data folder (toxlab.data.pack) does not carry them.
-JUDGE_FILES: dict[str, str] = {
-    "jigsaw": "judge/jigsaw_talk_balanced.jsonl.gz", "reddit": "clean/reddit_2015.jsonl.gz",
-    "blogs": "clean/blogs_2004.jsonl.gz", "webtext": "clean/webtext_excerpts.jsonl.gz",
-    "pol_2025": "toxic/4chan_pol_posts_2025.jsonl.gz", "ldnoobw": "filters/ldnoobw_en.txt"}
+#: Files the judge and its card read beyond the first design's (the second batch of shared/data/SOURCES.md), by
+#: name: path relative to the data root (registered in toxlab.data.corpora.FILES).
+JUDGE_FILES: dict[str, str] = {name: corpora.FILES[name][0]
+                               for name in ("jigsaw", "reddit", "blogs", "webtext", "pol_2025", "ldnoobw")}
 #: Judge training sources: name -> the data files (toxlab.data.corpora.FILES or JUDGE_FILES) it reads.
 SOURCES: dict[str, tuple[str, ...]] = {
     "jigsaw": ("jigsaw",), "davidson": ("davidson",), "stormfront": ("stormfront",),
@@ -167,13 +164,8 @@ def files_read(config: JudgeConfig) -> tuple[str, ...]:
 
 
 def data_file(name: str, root: Path | None = None) -> Path:
-    """The path of a data file named in toxlab.data.corpora.FILES or JUDGE_FILES, checked to exist."""
-    if name not in JUDGE_FILES:
-        return corpora.source_path(name, root)
-    path = (root or corpora.data_root()) / JUDGE_FILES[name]
-    if not path.is_file():
-        raise DataError(f"data file {JUDGE_FILES[name]} is missing from {path.parents[1]}; {corpora.HOW_TO_GET}")
-    return path
+    """The path of a data file named in toxlab.data.corpora.FILES, checked to exist and be readable."""
+    return corpora.source_path(name, root)
 
 
 def fingerprint(names: tuple[str, ...], root: Path | None = None) -> dict[str, str]:
@@ -339,5 +331,6 @@ def data_digest(judge_data: JudgeData) -> str:
 
 
 def c4_list(root: Path | None = None) -> tuple[frozenset[str], tuple[str, ...]]:
-    """C4's bad-word list (filters/ldnoobw_en.txt), as `listed_words` splits it. Never printed."""
-    return listed_words(data_file("ldnoobw", root).read_text(encoding="utf-8").splitlines())
+    """C4's bad-word list (filters/ldnoobw_en.txt), as `toxlab.data.filters.listed_words` splits it. Never
+    printed."""
+    return read_word_list(data_file("ldnoobw", root))

@@ -36,9 +36,10 @@ import numpy as np
 from toxlab.core.config import DataConfig
 from toxlab.core.errors import ConfigError
 from toxlab.data import corpora
+from toxlab.data.filters import WORD, holds_listed
 from toxlab.judges import corpus
 from toxlab.judges.corpus import c4_list
-from toxlab.judges.lexical import WORD, ProfanityCheckJudge, holds_listed
+from toxlab.judges.lexical import ProfanityCheckJudge
 from toxlab.judges.minilm import MiniLMJudge
 
 THRESHOLD = 0.5  # a text is flagged toxic at or above this score

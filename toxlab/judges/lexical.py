@@ -1,9 +1,6 @@
-"""The lexical judges (alt-profanity-check, hatesonar), baselines beside toxlab's MiniLM judge, and the
-whole-word matching of a listed word or phrase (C4's page filter) that the judge's data and card use."""
+"""The lexical judges (alt-profanity-check, hatesonar): baselines beside toxlab's MiniLM judge."""
 
 from __future__ import annotations
-
-import re
 
 import numpy as np
 
@@ -57,18 +54,3 @@ class HateSonarJudge:
             classes = {c["class_name"]: float(c["confidence"]) for c in self._sonar.ping(text)["classes"]}
             out[i] = 1.0 - classes["neither"]
         return np.clip(out, 0.0, 1.0)
-
-
-WORD = re.compile(r"[a-z']+")
-
-
-def listed_words(entries: list[str]) -> tuple[frozenset[str], tuple[str, ...]]:
-    """C4's bad-word list split into single words and multi-word phrases, lower-cased."""
-    entries = [" ".join(e.lower().split()) for e in entries if e.strip()]
-    return frozenset(e for e in entries if " " not in e), tuple(e for e in entries if " " in e)
-
-
-def holds_listed(text: str, words: frozenset[str], phrases: tuple[str, ...]) -> bool:
-    """Whether `text` holds a listed word (as a whole word) or phrase, case folded: C4's page filter."""
-    lower = " ".join(WORD.findall(text.lower()))
-    return any(w in words for w in lower.split()) or any(f" {p} " in f" {lower} " for p in phrases)

@@ -15,7 +15,7 @@ from toxlab.data import corpora
 
 
 @functools.lru_cache(maxsize=8)
-def data_fingerprint(root: Path, names: tuple[str, ...] = corpora.PRETRAIN_SOURCES) -> dict[str, str]:
+def data_fingerprint(root: Path, names: tuple[str, ...]) -> dict[str, str]:
     """SHA-256 of each data file a stage reads: results are keyed by content, not by path."""
     corpora.check_layout(names, root)
     return {name: artifacts.file_sha256(corpora.resolve(name, root)) for name in names}

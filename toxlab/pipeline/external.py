@@ -268,26 +268,24 @@ def sequence_length(model: ExternalModel, data_config) -> int:
 
 
 def heldout_sets(tokenizer, data_config, seq_len: int, root: Path | None = None) -> dict[str, np.ndarray]:
-    """The level's held-out clean sets tokenized with `tokenizer`, as token blocks [n, seq_len] (int64):
-    held-out Wikinews ('clean') and C4 ('c4'), taken exactly as `corpora.build_mixture` takes them (so a model
+    """The level's held-out clean sets tokenized with `tokenizer`, as token blocks [n, seq_len] (int64): the
+    held-out clean text ('clean') and C4 ('c4'), taken exactly as `corpora.build_mixture` takes them (so a model
     the book trained gets the book's own blocks)."""
-    root = corpora.check_layout(("wikinews", "c4"), root)
-    encode = lambda texts: tokenizer(texts, add_special_tokens=False)["input_ids"]  # noqa: E731
-    eos = tokenizer.eos_token_id
-    wiki = corpora.read_documents("wikinews", data_config, root)
-    heldout = corpora.shuffled([d for d in wiki if corpora.is_heldout(d[0])], "wikinews-heldout")
-    clean = np.concatenate(corpora.take_tokens(heldout, data_config.val_tokens, encode, eos))
-    c4_docs = corpora.read_documents("c4", data_config, root)
-    c4_total = min(data_config.val_tokens, sum(len(t) for _, t in c4_docs) // 8)
-    c4 = np.concatenate(corpora.take_tokens(c4_docs, c4_total, encode, eos))
-    return {"clean": corpora._blocks(clean, seq_len), "c4": corpora._blocks(c4, seq_len)}
+    root = corpora.check_layout(corpora.heldout_files(data_config), root)
+    clean, c4 = corpora.heldout_streams(data_config, tokenizer, root)
+    return {"clean": corpora.to_blocks(clean, seq_len), "c4": corpora.to_blocks(c4, seq_len)}
 
 
 def _heldout_inputs(model: ExternalModel, data_config, root: Path) -> dict:
-    """What the held-out blocks depend on besides the model's tokenizer (keyed with the model)."""
-    return {"seq_len": sequence_length(model, data_config), "val_tokens": data_config.val_tokens,
-            "min_clean_chars": data_config.min_clean_chars,
-            "files": common.data_fingerprint(root, ("wikinews", "c4"))}
+    """What the held-out blocks depend on besides the model's tokenizer (keyed with the model; the clean recipe
+    and filter only where they are not the first design's, so its keys stay)."""
+    inputs = {"seq_len": sequence_length(model, data_config), "val_tokens": data_config.val_tokens,
+              "min_clean_chars": data_config.min_clean_chars,
+              "files": common.data_fingerprint(root, corpora.heldout_files(data_config))}
+    if not data_config.is_first_design():
+        inputs.update(clean_recipe=data_config.clean_recipe, clean_filter=data_config.clean_filter,
+                      lines_per_doc=data_config.lines_per_doc)
+    return inputs
 
 
 def _heldout_config(level: str, data_config):

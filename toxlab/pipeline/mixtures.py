@@ -31,17 +31,15 @@ from toxlab.pipeline.versions import (
 
 
 def _data_dict(config: RunConfig, keep_fraction: bool = True) -> dict:
-    out = dataclasses.asdict(config.data)
-    if not keep_fraction:  # the tokenizer is shared by every fraction of a preset
-        out.pop("toxic_fraction")
-    return out
+    # the tokenizer is shared by every fraction of a preset (DataConfig.tokenizer_keyed)
+    return config.data.keyed() if keep_fraction else config.data.tokenizer_keyed()
 
 
 def tokenizer(config: RunConfig) -> Entry:
     """The preset's byte-level BPE (a transformers tokenizer folder), trained once and shared."""
     root = corpora.data_root()
-    stage_config = {"data": _data_dict(config, keep_fraction=False),
-                    "tokenizer": dataclasses.asdict(config.tokenizer), "files": data_fingerprint(root)}
+    stage_config = {"data": _data_dict(config, keep_fraction=False), "tokenizer": dataclasses.asdict(config.tokenizer),
+                    "files": data_fingerprint(root, corpora.files_read(config.data))}
 
     def build(out: Path, work: Path) -> dict:
         tok = train_tokenizer(corpora.tokenizer_corpus(config.data, config.tokenizer.train_chars, root),
@@ -63,7 +61,7 @@ def mixture(config: RunConfig, tagging: str = "none", judge=None) -> Entry:
     baselines, toxlab.baselines; scores from `document_scores` with `judge`); 'none' is the paper's mixture."""
     tok_entry = tokenizer(config)
     root = corpora.data_root()
-    stage_config = {"data": _data_dict(config), "files": data_fingerprint(root)}
+    stage_config = {"data": _data_dict(config), "files": data_fingerprint(root, corpora.files_read(config.data))}
     upstream = {"tokenizer": tok_entry.key}
     transform = None
     if tagging != "none":  # the default adds nothing to the key
@@ -151,7 +149,8 @@ def document_scores(config: RunConfig, judge=None, progress: bool = True) -> Ent
     judge = judge_or_default(config, judge)
     tok_entry = tokenizer(config)
     root = corpora.data_root()
-    stage_config = {"data": _data_dict(config), "files": data_fingerprint(root), "judge": judge_identity(judge)}
+    stage_config = {"data": _data_dict(config), "files": data_fingerprint(root, corpora.files_read(config.data)),
+                    "judge": judge_identity(judge)}
 
     def build(out: Path, work: Path) -> dict:
         docs = baselines.documents_taken(config.data, load_tokenizer(config), root)

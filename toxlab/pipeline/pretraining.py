@@ -79,7 +79,7 @@ def pretrain(config: RunConfig, seed: int, progress: bool = True, tagging: str =
                 shutil.move(str(snapshots), str(out / "snapshots"))
         return {"val_loss": metrics["val_loss"]}
 
-    stage_config = json.loads(config.to_json())
+    stage_config = json.loads(json.dumps(config.keyed()))
     if tagging != "none":  # the default adds nothing to the key
         stage_config["tagging"] = tagging
     processes = distributed.world_size()
@@ -118,7 +118,8 @@ def sweep(config: RunConfig, seeds: list[int], fractions: tuple[float, ...] | No
         artifacts.write_json(out / "summary.json", {"preset": config.preset, "seeds": list(seeds),
                                                      "fractions": list(fractions), "runs": rows})
 
-    stage_config = {"config": json.loads(config.to_json()), "seeds": list(seeds), "fractions": list(fractions)}
+    stage_config = {"config": json.loads(json.dumps(config.keyed())), "seeds": list(seeds),
+                    "fractions": list(fractions)}
     return artifacts.cached("sweep", SWEEP_VERSION, stage_config, build, upstream=keys)
 
 

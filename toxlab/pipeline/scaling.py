@@ -1,0 +1,147 @@
+"""The scaling sweep that sizes a level: models of several sizes trained on several clean-token budgets at f = 0
+with one seed, each by `pretraining.pretrain` (so cached and resumable), compared on what a model learned.
+
+The level's budget binds on compute (its ledgers), and at these scales data binds before parameters (issue 25:
+the first cpu preset saw 0.2 tokens per parameter). Every model is read on the same yardsticks:
+- bits per byte of the C4 snippets (`toxlab.data.tokenizer.bits_per_byte`): models with other tokenizers or
+  other clean corpora compare on it, where cross-entropy per token does not;
+- its margin over the unigram model on its own held-out clean text (nats per token);
+- the mean validation ROC-AUC of its attention heads' toxicity probes on ToxiGen (chapter 4's measure), the
+  signal ITI needs;
+- its training time on this machine (the ledger's wall clock).
+`choose` keeps the lowest bits per byte among the models whose training time fits a per-model budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from toxlab.core.config import RunConfig, override
+from toxlab.core.errors import ConfigError
+from toxlab.data.tokenizer import bits_per_byte, token_bytes
+from toxlab.pipeline import pretraining, probing
+from toxlab.pipeline.common import log_line
+from toxlab.pipeline.mixtures import load_tokenizer, mixture
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    """A decoder shape of the sweep."""
+
+    name: str
+    n_layers: int
+    d_model: int
+    n_heads: int
+    d_mlp: int
+
+    def overrides(self) -> dict[str, int]:
+        return {"model.n_layers": self.n_layers, "model.d_model": self.d_model, "model.n_heads": self.n_heads,
+                "model.d_mlp": self.d_mlp}
+
+
+#: The cpu level's candidates: from the first cpu preset's shape down to a model four times smaller.
+CPU_SIZES = (ModelSize("2 x 128", 2, 128, 4, 512), ModelSize("4 x 128", 4, 128, 4, 512),
+             ModelSize("4 x 256", 4, 256, 8, 1024))
+#: Clean training tokens of the cpu level's candidates (the first cpu preset trained on 0.8 M).
+CPU_BUDGETS = (800_000, 1_600_000, 3_200_000)
+
+
+def parse_sizes(text: str) -> tuple[ModelSize, ...]:
+    """'2x128,4x256' -> shapes with 4 heads below width 256 (else 8) and d_mlp = 4 x width."""
+    sizes = []
+    for item in text.split(","):
+        layers, sep, width = item.strip().lower().partition("x")
+        if not (sep and layers.isdigit() and width.isdigit() and int(layers) > 0 and int(width) > 0):
+            raise ConfigError(f"model size {item!r} is not LAYERSxWIDTH; write e.g. --sizes 2x128,4x256")
+        n_layers, d_model = int(layers), int(width)
+        n_heads = 4 if d_model < 256 else 8
+        if d_model % n_heads:
+            raise ConfigError(f"width {d_model} is not divisible by {n_heads} heads; choose a multiple of {n_heads}")
+        sizes.append(ModelSize(f"{n_layers} x {d_model}", n_layers, d_model, n_heads, 4 * d_model))
+    return tuple(sizes)
+
+
+def parse_budgets(text: str) -> tuple[int, ...]:
+    """'800000,1600000' -> clean-token budgets."""
+    try:
+        budgets = tuple(int(item) for item in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--budgets {text!r} must be comma-separated token counts, e.g. 800000,1600000") from None
+    if any(b <= 0 for b in budgets):
+        raise ConfigError(f"--budgets {text!r}: every budget must be positive")
+    return budgets
+
+
+@dataclass(frozen=True)
+class ScalingRow:
+    """One model of the sweep. params: non-embedding parameters; tokens_per_param: training tokens per
+    non-embedding parameter; ce_margin: unigram minus the model's held-out clean cross-entropy (nats/token);
+    head_auc: mean validation ROC-AUC of the head probes (nan when not probed); train_minutes: the ledger's
+    training time."""
+
+    size: str
+    n_layers: int
+    d_model: int
+    params: int
+    clean_tokens: int
+    tokens_per_param: float
+    val_ce: float
+    unigram_ce: float
+    ce_margin: float
+    c4_ce: float
+    c4_bits_per_byte: float
+    head_auc: float
+    train_minutes: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def size_config(base: RunConfig, size: ModelSize, clean_tokens: int) -> RunConfig:
+    """`base` at f = 0 with this shape and clean-token budget."""
+    return override(base, {**size.overrides(), "data.clean_tokens": clean_tokens, "data.toxic_fraction": 0.0})
+
+
+def c4_bits_per_byte(config: RunConfig, seed: int) -> float:
+    """Bits per byte of the C4 snippets for the model of (config, seed), from its cached metrics and mixture."""
+    metrics = pretraining.pretrain(config, seed, progress=False).json("metrics.json")
+    c4 = np.load(mixture(config).file("c4.npy"))
+    return bits_per_byte(metrics["c4_loss"], c4, token_bytes(load_tokenizer(config)))
+
+
+def measure(config: RunConfig, size: ModelSize, seed: int, probe: bool = True, progress: bool = True) -> ScalingRow:
+    """Train (or reuse) one model of the sweep and read it on every yardstick."""
+    metrics = pretraining.pretrain(config, seed, progress=progress).json("metrics.json")
+    head_auc = float("nan")
+    if probe:
+        summary = probing.probe(config, seed, progress=progress).json("summary.json")
+        head_auc = float(np.mean(summary["head_val_auc"]))
+    params = int(metrics["params"]["non_embedding"])
+    return ScalingRow(size.name, size.n_layers, size.d_model, params, config.data.clean_tokens,
+                      metrics["train_tokens_seen"] / params, metrics["val_loss"], metrics["unigram_val_loss"],
+                      metrics["unigram_val_loss"] - metrics["val_loss"], metrics["c4_loss"],
+                      c4_bits_per_byte(config, seed), head_auc, metrics["train_time_s"] / 60)
+
+
+def sweep(base: RunConfig, sizes=CPU_SIZES, budgets=CPU_BUDGETS, seed: int = 0, probe: bool = True,
+          progress: bool = True, log=log_line) -> list[ScalingRow]:
+    """Every size on every budget (smallest first, so a cut run has the cheap corner), one row each."""
+    if not sizes or not budgets:
+        raise ConfigError("the scaling sweep needs at least one model size and one token budget")
+    rows = []
+    for clean_tokens in sorted(budgets):
+        for size in sizes:
+            log(f"scaling: {size.name} on {clean_tokens:,} clean tokens (seed {seed})")
+            rows.append(measure(size_config(base, size, clean_tokens), size, seed, probe, progress))
+    return rows
+
+
+def choose(rows: list[ScalingRow], max_train_minutes: float) -> ScalingRow:
+    """The row with the lowest C4 bits per byte among those trained within `max_train_minutes`."""
+    within = [r for r in rows if r.train_minutes <= max_train_minutes]
+    if not within:
+        raise ConfigError(f"no model of the sweep trained within {max_train_minutes:g} minutes; raise the budget "
+                          f"or add smaller sizes")
+    return min(within, key=lambda r: r.c4_bits_per_byte)
