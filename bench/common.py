@@ -24,12 +24,14 @@ def sync(device: torch.device) -> None:
 
 def record(line: dict) -> None:
     """Print one JSON line and merge it into results.json (replacing the same bench, preset, device and,
-    for judge benchmarks, judge; for book benchmarks, mode and part; for train lines at another batch, batch)."""
+    for judge benchmarks, judge; for book benchmarks, mode and part; for train lines at another batch, batch;
+    for train lines of another shape, its overrides)."""
     print(json.dumps(line), flush=True)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
 
     def same(r: dict) -> tuple:
-        return r["bench"], r["preset"], r["device"], r.get("judge"), r.get("mode"), r.get("part"), r.get("batch")
+        return (r["bench"], r["preset"], r["device"], r.get("judge"), r.get("mode"), r.get("part"), r.get("batch"),
+                json.dumps(r.get("overrides"), sort_keys=True))
 
     keep = [r for r in results if same(r) != same(line)]
     RESULTS.write_text(json.dumps(keep + [line], indent=2) + "\n")

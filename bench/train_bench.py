@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from toxlab.core.config import get_preset
+from toxlab.core.config import get_preset, parse_assignments
 from toxlab.model.decoder import build_model, pick_device, train_flops_per_token
 from toxlab.model.train import make_accelerator, make_optimizer, total_steps, train, uses_cuda_graphs
 
@@ -62,8 +62,9 @@ class Stepper:
     Building it runs the first step (timed: `first_step_s`, which holds any compilation)."""
 
     def __init__(self, preset: str, compile: bool | None = None, fused: bool | None = None,
-                 cudagraphs: bool | None = None, batch: int | None = None):
-        self.config = config = get_preset(preset, {"train.batch_size": batch} if batch else None)
+                 cudagraphs: bool | None = None, batch: int | None = None, overrides: dict | None = None):
+        sizes = {**(overrides or {}), **({"train.batch_size": batch} if batch else {})}
+        self.config = config = get_preset(preset, sizes)
         self.compile = config.train.compile if compile is None else compile
         self.device = pick_device()
         book = uses_cuda_graphs(dataclasses.replace(config.train, compile=self.compile), self.device)
@@ -97,8 +98,9 @@ class Stepper:
         return time.perf_counter() - start
 
 
-def train_throughput(preset: str, steps: int, warmup: int, batch: int | None = None) -> dict:
-    stepper = Stepper(preset, batch=batch)
+def train_throughput(preset: str, steps: int, warmup: int, batch: int | None = None,
+                     overrides: dict | None = None) -> dict:
+    stepper = Stepper(preset, batch=batch, overrides=overrides)
     stepper.run(warmup)
     elapsed = stepper.run(steps)
     config = stepper.config
@@ -120,9 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", action="store_true",
                         help="also time the book's AdamW against the foreach one and, on a GPU, CUDA graphs")
     parser.add_argument("--batch", type=int, default=None, help="time the train figure at this batch size instead")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="time the train figure of another shape, e.g. --set model.d_model=128 (repeatable; "
+                             "the scaling sweep's sizes are timed this way, on a quiet machine)")
     args = parser.parse_args(argv)
+    overrides = parse_assignments(args.overrides)
 
-    run = train_throughput(args.preset, args.steps, args.warmup, args.batch)
+    run = train_throughput(args.preset, args.steps, args.warmup, args.batch, overrides)
     device = run["device"]
     dtype = torch.bfloat16 if run["precision"] == "bf16" else torch.float32
     size = 8192 if device.type == "cuda" else 2048
@@ -137,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             "peak_gflops": round(peak / 1e9, 1), "mfu": round(achieved / peak, 4),
             "mfu_6n": round(run["tokens_per_s"] * run["flops_per_token_6n"] / peak, 4),
             "compile": run["compile"], "steps": args.steps, "torch": torch.__version__}
-           | ({"batch": args.batch} if args.batch else {}))
+           | ({"batch": args.batch} if args.batch else {}) | ({"overrides": overrides} if overrides else {}))
     if args.variants:
         for line in variants(args.preset, args.steps, args.warmup, name, peak):
             record(line)

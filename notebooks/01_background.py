@@ -158,26 +158,34 @@ readable(scale)
 # **Content warning: the toxic, probe, prompt and judge sets contain real hate speech, slurs and obscenity.**
 # None of it is printed in this book; generations are masked by default.
 #
-# The clean corpus is English Wikinews (news writing, only partly like C4's web crawl), with real C4
-# snippets kept as a second held-out set. The toxic sources are real forum and comment text: 4chan's /pol/
-# and /b/ (the genuine /pol/ text is small), the much larger /biz/ board, toxic Civil Comments and
-# Stormfront. The table is computed from the data folder this execution read.
+# The paper's clean data is C4, web text of many registers with every page holding a word of a fixed list dropped;
+# its toxic data is 4chan /pol/. Here the clean text is web text of three registers, {glue:md}`clean_recipe`
+# (news, blog posts of 2004, Reddit threads of 2015), filtered with C4's own word list at this level
+# ({glue:md}`clean_filter`), with real C4 snippets kept as a second held-out set; the toxic text is
+# {glue:md}`toxic_recipe` (`pol_2025`: /pol/ posts of 2025-26; `pol`: /pol/ lines of 2018). The table is computed
+# from the data folder this execution read.
 
 # %%
+glue("clean_recipe", Markdown(", ".join(f"{n} {w:.0%}" for n, w in config.data.clean_recipe)), display=False)
+glue("toxic_recipe", Markdown(", ".join(f"{n} {w:.0%}" for n, w in config.data.toxic_recipe)), display=False)
+glue("clean_filter", Markdown("on" if config.data.clean_filter == "c4" else "off"), display=False)
 info = mixtures.data_info(config).json("sources.json")
 card = pd.DataFrame([{
     "source": row["source"], "role": row["role"],
     "documents": row.get("documents"), "characters": row.get("chars"), "tokens": row.get("tokens"),
+    "tokens_exact": row.get("tokens_exact"),
     "licence": corpora.LICENSES[row["source"]][0], "origin": corpora.LICENSES[row["source"]][1],
 } for row in info["sources"] if row["present"]])
 glue("toxic_chars_m", float(card.loc[card.role == "toxic", "characters"].sum()) / 1e6, display=False)
-glue("clean_chars_m", float(card.loc[card.source == "wikinews", "characters"].sum()) / 1e6, display=False)
+glue("clean_chars_m", float(card.loc[card.source.isin(dict(config.data.clean_recipe)), "characters"].sum()) / 1e6,
+     display=False)
 readable(card)
 
 # %% [markdown]
-# Documents, characters and tokens (with this level's tokenizer) are counted for the pretraining sources;
-# the others are used in later chapters. In all, {glue:text}`clean_chars_m:.1f` M characters of clean
-# Wikinews and {glue:text}`toxic_chars_m:.1f` M characters of toxic text are available. How the mixtures are
+# Documents, characters and tokens (with this level's tokenizer; for the large sources estimated from their first
+# 2 M characters) are counted for the sources this level pretrains on; the others are used in later chapters. In
+# all, {glue:text}`clean_chars_m:.1f` M characters of clean text (before C4's filter) and
+# {glue:text}`toxic_chars_m:.1f` M characters of toxic text are available. How the mixtures are
 # built from them is the subject of chapter 3.
 #
 # ## Result: a first look inside a model
@@ -213,7 +221,7 @@ readable(pd.DataFrame({"next token": [repr(tokenizer.decode([i])) for i in top.i
 
 # %% [markdown]
 # The eight most likely next tokens carry {glue:text}`top8_mass:.2f` of the probability, the rest spread over
-# the other {glue:text}`vocab_rest` tokens of the vocabulary. On held-out Wikinews
+# the other {glue:text}`vocab_rest` tokens of the vocabulary. On the held-out clean text
 # this model's cross-entropy is {glue:text}`val_ce:.3f` nats per token, against {glue:text}`unigram_ce:.3f`
 # for a model that knows only how often each token occurs.
 #

@@ -18,7 +18,8 @@
 # The paper's Section 3 pretrains Olmo-1B from scratch on C4 with 0, 5, 10, 15, 20 or 25 % 4chan /pol/ text
 # added, keeping the clean tokens fixed, two seeds per fraction, and reports that capability (MMLU and other
 # benchmarks) stays essentially flat across fractions. This chapter builds the same six mixtures from real
-# data, trains one OLMo per fraction and seed, and measures base capability as held-out cross-entropy.
+# data, trains one OLMo per fraction and seed, and measures base capability as held-out cross-entropy. Adding
+# toxic text also adds tokens, so a token-matched control (toxic text replaces clean text) is trained beside it.
 
 # %% tags=["remove-cell"]
 # On Colab: install toxlab (the setup below then fetches the public data, which needs internet).
@@ -33,6 +34,10 @@ if "google.colab" in sys.modules:
 level = "cpu"
 seeds = [0]
 toxicity_blocks = 300
+token_matched_fractions = [0.1, 0.25]  # the control's fractions (at f = 0 both designs are the same model)
+scaling_sizes = "2x128,4x128,4x256"  # the sweep that sized the level: LAYERSxWIDTH shapes ...
+scaling_budgets = [800_000, 1_600_000, 3_200_000]  # ... on these clean-token budgets, at f = 0, first seed
+scaling_max_tflop = 25.0  # the most training compute per model (10^12 FLOPs) the level's 5-hour budget allows
 overrides = {}  # config fields to change, e.g. {"train.lr": 1e-3, "model.n_layers": 6}
 
 # %%
@@ -44,17 +49,22 @@ from toxlab.analysis import statistics
 from toxlab.book import plots
 from toxlab.book.notebook import record, setup
 from toxlab.book.report import readable
-from toxlab.pipeline import mixtures, pretraining
+from toxlab.pipeline import mixtures, pretraining, scaling
 
 config = setup(level, overrides)
 fractions = pretraining.fractions_for(config)
+clean = ", ".join(f"{name} {share:.0%}" for name, share in config.data.clean_recipe)
+glue("clean_recipe", Markdown(clean), display=False)
+glue("clean_filter", Markdown("dropped whole when it holds a word or phrase of C4's list, as C4 dropped pages"
+                              if config.data.clean_filter == "c4" else "not filtered"), display=False)
 
 # %% [markdown]
 # ## Set-up: the six mixtures
 #
-# Each mixture holds the same clean Wikinews tokens and adds toxic tokens so that toxic / (clean + toxic)
-# equals the target fraction $f$: $T = f/(1-f) \cdot C$ toxic tokens for $C$ clean ones. The toxic tokens
-# follow one recipe for every $f$ (a fixed share per source, the genuine /pol/ and /b/ text always included),
+# The clean text is web text of several registers in fixed shares ({glue:md}`clean_recipe`); each clean document
+# is {glue:md}`clean_filter`. Each mixture holds the same clean tokens and adds toxic tokens so that
+# toxic / (clean + toxic) equals the target fraction $f$: $T = f/(1-f) \cdot C$ toxic tokens for $C$ clean ones. The toxic tokens
+# follow one recipe for every $f$ (a fixed share per source, genuine /pol/ always included),
 # and the toxic documents of a smaller $f$ are a prefix of those of a larger one. The realised fraction is
 # measured on the packed training stream. The last columns score a random sample of training blocks, cut
 # into documents, with the lexical judge alt-profanity-check: the share of tokens in documents it flags
@@ -68,7 +78,8 @@ for f in fractions:
     tox = mixtures.mixture_toxicity(config.with_fraction(f), toxicity_blocks).json("toxicity.json")
     rows.append({"toxic_fraction": f, "realised_fraction": stats["realised_fraction"],
                  "clean_tokens": stats["clean_tokens"], "toxic_tokens": stats["toxic_tokens"],
-                 **{f"{name} tokens": n for name, n in stats["tokens_per_source"].items() if name != "clean"},
+                 **{f"{name} tokens": n for name, n in stats["tokens_per_source"].items()
+                    if name != "clean" and name not in dict(config.data.clean_recipe)},
                  "flagged": tox["flagged_token_share"],
                  "flagged_clean_docs": tox["flagged_token_share_clean_sources"],
                  "flagged_toxic_docs": tox["flagged_token_share_toxic_sources"]})
@@ -92,6 +103,75 @@ readable(mixture_table)
 # the most toxic one; among toxic-source documents it flags {glue:text}`flagged_toxic_docs:.3f` on average,
 # which says how much of this forum text is explicitly abusive rather than merely from a toxic place.
 #
+# The clean sources, as the clean-only mixture takes them: the tokens each gives, and what C4's filter removed from
+# it (of every document of the source, training and held-out split alike).
+
+# %%
+clean_stats = mixtures.mixture(config.with_fraction(0.0)).json("stats.json")
+filtered = clean_stats.get("clean_filter", {})
+clean_table = pd.DataFrame([{"source": name, "clean_tokens": clean_stats["tokens_per_source"].get(name, 0),
+                             **{k: filtered.get(name, {}).get(k, float("nan"))
+                                for k in ("documents", "removed_document_share", "removed_char_share")}}
+                            for name, _ in config.data.clean_recipe])
+removed = {name: f"{100 * r['removed_char_share']:.0f} %" for name, r in filtered.items()}
+glue("filter_removed", Markdown(", ".join(f"{share} of {name}" for name, share in removed.items())
+                                if removed else "nothing (this level does not filter)"), display=False)
+readable(clean_table)
+
+# %% [markdown]
+# The filter removed {glue:md}`filter_removed` (by characters). A page goes for one listed word anywhere in it,
+# as in C4, so long informal pages (a Reddit thread, a long blog post) are the likeliest to go, and the informal
+# text that remains is the part that never swears. What remains is judged in the mixture table's clean-document
+# column above.
+#
+# ## Set-up: sizing the level
+#
+# A level's models must learn language well within its compute budget. At these scales data binds before
+# parameters: the first cpu models (4 layers of width 256) saw 0.2 training tokens per parameter. This sweep
+# trains models of several shapes on several clean-token budgets (the clean-only mixture, first seed) and reads
+# each on C4 bits per byte (cross-entropy per byte of text, comparable across tokenizers and clean corpora), its
+# margin over the unigram model on its own held-out text, and the mean validation ROC-AUC of its heads' toxicity
+# probes (chapter 4's measure, the signal ITI needs). The rule: the lowest bits per byte among the models whose
+# training compute fits {glue:text}`scaling_max_tflop:.1f` TFLOP (compute rather than the wall clock, so that the
+# choice does not depend on what else shared the machine).
+
+# %% tags=["nbval-check-output"]
+sizes = scaling.parse_sizes(scaling_sizes)
+scaling_rows = scaling.sweep(config, sizes, scaling_budgets, seed=seeds[0])
+chosen = scaling.choose(scaling_rows, scaling_max_tflop)
+level_row = next((r for r in scaling_rows if (r.n_layers, r.d_model, r.clean_tokens) ==
+                  (config.model.n_layers, config.model.d_model, config.data.clean_tokens)), None)
+scaling_table = pd.DataFrame([{**r.as_dict(), "chosen": r == chosen} for r in scaling_rows])
+glue("scaling_max_tflop", scaling_max_tflop, display=False)
+glue("n_scaling", len(scaling_rows), display=False)
+glue("n_sizes", len(sizes), display=False)
+glue("n_budgets", len(scaling_budgets), display=False)
+glue("chosen_size", Markdown(f"{chosen.size} on {chosen.clean_tokens:,} clean tokens"), display=False)
+glue("chosen_bpb", chosen.c4_bits_per_byte, display=False)
+glue("level_matches", Markdown(
+    "is the shape and budget this level trains" if level_row == chosen else
+    f"is not what this level trains ({config.model.n_layers} x {config.model.d_model} on "
+    f"{config.data.clean_tokens:,} clean tokens{'' if level_row is None else ', which is in the sweep'})"),
+    display=False)
+glue("fig_scaling", plots.sweep_lines([r.as_dict() for r in scaling_rows], "clean_tokens",
+                                      {"c4_bits_per_byte": "C4 bits per byte", "head_auc": "mean head probe AUC"},
+                                      "size", "clean training tokens",
+                                      log_x=True), display=False)
+readable(scaling_table.drop(columns=["n_layers", "d_model", "val_ce", "unigram_ce"]))
+
+# %% [markdown]
+# ```{glue:figure} fig_scaling
+# :name: fig-scaling
+#
+# The scaling sweep: {glue:text}`n_scaling` models ({glue:text}`n_sizes` shapes x {glue:text}`n_budgets` clean-token
+# budgets, toxic fraction 0, one seed): C4 bits per byte (left) and the mean head probe AUC (right) against the clean
+# tokens trained on.
+# ```
+#
+# The rule picks {glue:md}`chosen_size` ({glue:text}`chosen_bpb:.3f` bits per byte on C4), which
+# {glue:md}`level_matches`. The table's training times are the ledgers' wall clock on this machine, so a model
+# trained while other work shared the cores reads slower than it would alone; the rule reads compute instead.
+#
 # ## Set-up: training
 #
 # One model per fraction and seed, same architecture, optimiser and schedule (AdamW, warm-up then cosine
@@ -114,7 +194,7 @@ readable(runs)
 # ```{glue:figure} fig_training
 # :name: fig-training
 #
-# Training loss (left, smoothed) and held-out Wikinews cross-entropy at the periodic evaluations (right) for
+# Training loss (left, smoothed) and held-out clean cross-entropy at the periodic evaluations (right) for
 # all {glue:text}`n_models` models ({glue:text}`n_fractions` toxic fractions x {glue:text}`n_seeds` seeds),
 # against tokens seen.
 # ```
@@ -123,7 +203,7 @@ readable(runs)
 #
 # ## Result: base capability against toxic fraction
 #
-# Capability here is next-token cross-entropy on text no model trained on: held-out Wikinews articles (the
+# Capability here is next-token cross-entropy on text no model trained on: held-out clean documents (the
 # clean training distribution) and C4 snippets (web text, the paper's clean source). Lower is better. The
 # paper's claim to test: capability stays essentially flat as toxic text is added. We fit a line to
 # cross-entropy against $f$ over all models and call the trend *flat* when the fitted change from 0 to 25 %
@@ -142,30 +222,77 @@ glue("c4_verdict", Markdown(statistics.flatness_verdict(c4_trend, span)), displa
 glue("val_p", val_trend["p_value"], display=False)
 glue("c4_p", c4_trend["p_value"], display=False)
 glue("margin_over_unigram", float((runs.unigram_val_loss - runs.val_loss).min()), display=False)
-readable(pd.DataFrame([{"set": "held-out Wikinews", **val_trend}, {"set": "C4 snippets", **c4_trend}]))
+readable(pd.DataFrame([{"set": "held-out clean text", **val_trend}, {"set": "C4 snippets", **c4_trend}]))
 
 # %% [markdown]
 # ```{glue:figure} fig_capability
 # :name: fig-capability
 #
 # Held-out cross-entropy against toxic fraction for the {glue:text}`n_models` models
-# ({glue:text}`n_seeds` seed(s) per fraction), each scored on {glue:text}`val_tokens` held-out Wikinews
+# ({glue:text}`n_seeds` seed(s) per fraction), each scored on {glue:text}`val_tokens` held-out clean
 # tokens and {glue:text}`c4_tokens` C4 tokens: every model as a grey dot, the mean over seeds with a 95 % t-interval
 # when there are several seeds; the dashed line is the unigram baseline.
 # ```
 #
-# On held-out Wikinews the fitted change from the clean model to the most toxic one is
+# On the held-out clean text the fitted change from the clean model to the most toxic one is
 # {glue:text}`val_change_pct:.2f` % (p = {glue:text}`val_p:.3f`): **{glue:md}`val_verdict`**. On the C4
 # snippets it is {glue:text}`c4_change_pct:.2f` % (p = {glue:text}`c4_p:.3f`): **{glue:md}`c4_verdict`**.
 # Every model beats the unigram baseline by at least {glue:text}`margin_over_unigram:.2f` nats per token.
+#
+# ## Result: the token-matched control
+#
+# In the paper's design the clean tokens are fixed, so a model trained on more toxic text also trains on more
+# text. The control holds the total fixed instead (toxic text replaces clean text, so the 25 % model sees a quarter
+# fewer clean tokens than the clean model), with the same seeds. If capability falls with $f$ in the paper's
+# design only because of the tokens, the control should show it flat or falling faster; a trend the two designs
+# share is not the token count's.
+
+# %% tags=["nbval-check-output"]
+control_rows = []
+for f in [0.0, *token_matched_fractions]:
+    for seed in seeds:
+        for design, token_matched in (("clean tokens fixed (paper)", False), ("total tokens fixed", True)):
+            run = pretraining.pretrain(pretraining.design(config, f, token_matched), seed).json("metrics.json")
+            control_rows.append({"design": design, "toxic_fraction": f, "seed": seed, "val_loss": run["val_loss"],
+                                 "c4_loss": run["c4_loss"], "train_tokens_seen": run["train_tokens_seen"]})
+control = pd.DataFrame(control_rows)
+control_trends = {design: {key: statistics.linear_trend(part.toxic_fraction, part[key]) for key in ("val_loss", "c4_loss")}
+                  for design, part in control.groupby("design")}
+top = max(token_matched_fractions)
+for design, short in (("clean tokens fixed (paper)", "fixed_clean"), ("total tokens fixed", "fixed_total")):
+    for key, name in (("val_loss", "val"), ("c4_loss", "c4")):
+        glue(f"{short}_{name}_change_pct", 100 * statistics.relative_change(control_trends[design][key], top),
+             display=False)
+        glue(f"{short}_{name}_verdict", Markdown(statistics.flatness_verdict(control_trends[design][key], top)),
+             display=False)
+glue("control_top_pct", 100 * top, display=False)
+glue("n_control_models", len(control), display=False)
+glue("fig_control", plots.capability_vs_fraction(control.to_dict("records"), group="design"), display=False)
+readable(control.groupby(["design", "toxic_fraction"], as_index=False)[["val_loss", "c4_loss", "train_tokens_seen"]]
+         .mean())
+
+# %% [markdown]
+# ```{glue:figure} fig_control
+# :name: fig-control
+#
+# Held-out cross-entropy against toxic fraction in the two designs, {glue:text}`n_control_models` model runs (each
+# fraction and seed in both designs; at 0 % they are one model): the mean over seeds with a 95 % t-interval.
+# ```
+#
+# From the clean model to {glue:text}`control_top_pct:.0f` % toxic text, held-out clean cross-entropy changes by
+# {glue:text}`fixed_clean_val_change_pct:.2f` % with the clean tokens fixed (**{glue:md}`fixed_clean_val_verdict`**)
+# and by {glue:text}`fixed_total_val_change_pct:.2f` % with the total fixed (**{glue:md}`fixed_total_val_verdict`**);
+# on the C4 snippets by {glue:text}`fixed_clean_c4_change_pct:.2f` % (**{glue:md}`fixed_clean_c4_verdict`**) and
+# {glue:text}`fixed_total_c4_change_pct:.2f` % (**{glue:md}`fixed_total_c4_verdict`**).
 #
 # ## Verdict
 #
 # - **Held:** the mixtures are what the paper describes: fixed clean tokens, toxic tokens added to the exact
 #   fraction, one recipe for every fraction, and a measured toxicity that rises with it.
-# - **Capability:** the verdicts above are computed, not chosen; at this scale, more toxic data also means
-#   more training tokens, and web-like toxic text is closer to C4's genre than Wikinews is, which can move
-#   the C4 number independently of any harm.
+# - **Capability:** the verdicts above are computed, not chosen. In the paper's design more toxic data also means
+#   more training tokens; the token-matched control reads the trend with the tokens held fixed, and a trend
+#   only the paper's design shows is the tokens', not the toxic text's. Forum text is also closer to parts of
+#   C4's genre than news is, which can move the C4 number independently of any harm.
 #
 # ## What next
 #

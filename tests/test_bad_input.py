@@ -67,8 +67,8 @@ def _altered_data(tmp, monkeypatch):
 
 def _malformed_source(tmp, monkeypatch):
     root = _fresh_data(tmp, monkeypatch)
-    with gzip.open(root / "toxic/civil_comments_toxic_spans.jsonl.gz", "at") as handle:
-        handle.write('{"comment_id": 1, "text": "cut off\n')
+    with gzip.open(root / "toxic/4chan_pol_posts_2025.jsonl.gz", "at") as handle:  # a source smoke reads
+        handle.write('{"post_id": "1", "thread": "1", "text": "cut off\n')
     return {}
 
 

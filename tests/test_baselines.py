@@ -3,6 +3,7 @@ identity, the log-probabilities sum over continuation tokens only, MEDA/INST tag
 planted documents while the default mixture stays byte-identical, SFT lowers the loss on its own text, and
 every method runs end to end through its stage and the CLI on the tiny fixtures."""
 
+import dataclasses
 import json
 import math
 
@@ -14,7 +15,7 @@ from tests.conftest import TINY
 from toxlab import baselines
 from toxlab.cli import main
 from toxlab.core import artifacts
-from toxlab.core.config import FIRST_DESIGN, ModelConfig, get_preset
+from toxlab.core.config import FIRST_DESIGN, DataConfig, ModelConfig, get_preset
 from toxlab.core.errors import ConfigError
 from toxlab.data import corpora
 from toxlab.evaluation.evaluate import eval_preset
@@ -182,7 +183,8 @@ def test_tagging_marks_planted_toxic_and_benign_documents(env, tiny, scheme, tox
 
 
 def test_default_mixture_and_pretrain_keys_and_bytes_are_unchanged(env, tiny):
-    config = tiny.with_fraction(0.1)
+    first_data = dataclasses.replace(tiny.data, **FIRST_DESIGN, toxic_recipe=DataConfig().toxic_recipe)
+    config = dataclasses.replace(tiny, data=first_data).with_fraction(0.1)  # the first design, cached before MEDA
     tok_entry = mixtures.tokenizer(config)
     root = corpora.data_root()
     entry = mixtures.mixture(config)

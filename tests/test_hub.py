@@ -10,10 +10,11 @@ import sys
 import pytest
 
 from toxlab import cli
-from toxlab.core.config import DataConfig
+from toxlab.core.config import DataConfig, get_preset
 from toxlab.core.errors import DataError
 from toxlab.data import hub
-from toxlab.data.corpora import FILES, PRETRAIN_SOURCES, check_layout, read_documents
+from toxlab.data.corpora import FILES, PRETRAIN_SOURCES, check_layout, files_read, read_documents
+from toxlab.judges.corpus import read_source
 
 ARTICLE = "This is a calm example article about a quiet town and its small library, number {0}. " * 4
 
@@ -88,6 +89,55 @@ STORMFRONT_ROWS = [
 TOXIGEN_COLUMNS = ("target_group", "factual?", "ingroup_effect", "lewd", "framing", "predicted_group",
                    "stereotyping", "intent", "toxicity_ai", "toxicity_human", "predicted_author",
                    "actual_method")
+
+
+BLOG_PROFILE_A = {"date": "01,May,2004", "gender": "female", "age": 23, "horoscope": "Leo", "job": "Student"}
+BLOG_PROFILE_B = {"date": "02,May,2004", "gender": "male", "age": 35, "horoscope": "Aries", "job": "Engineering"}
+BLOG_ROWS = [
+    dict(BLOG_PROFILE_A, text="  A calm   example blog post about   baking bread at home.  "),
+    dict(BLOG_PROFILE_A, text="A second example post by the same blogger, about a walk &amp; a picnic."),
+    dict(BLOG_PROFILE_A, text="too short"),  # under 20 characters: dropped
+    dict(BLOG_PROFILE_B, text="A first example post by another blogger, about gardening tips."),
+]
+BLOG_TEXTS = ["A calm example blog post about baking bread at home.",
+              "A second example post by the same blogger, about a walk & a picnic.",
+              "A first example post by another blogger, about gardening tips."]
+MARCH_2 = 1425254400  # 2015-03-02 00:00 UTC
+
+
+def reddit_row(subreddit: str, body, created) -> dict:
+    return {"body": body, "subreddit_name_prefixed": f"r/{subreddit}", "created_utc": created, "score": "3"}
+
+
+REDDIT_ROWS = {
+    "books": [reddit_row("books", "A kind example comment about a novel.", str(MARCH_2)),
+              reddit_row("books", "[deleted]", str(MARCH_2)),
+              reddit_row("books", "Another example comment &amp; a reply.", f"{MARCH_2 + 86400}.0"),
+              reddit_row("books", "A kind example comment about a novel.", str(MARCH_2)),  # duplicate: dropped
+              reddit_row("books", "  ", str(MARCH_2)),
+              reddit_row("books", "A third example comment on the same day.", str(MARCH_2 + 60))],
+    "gadgets": [reddit_row("gadgets", "An example comment about a phone.", MARCH_2),
+                reddit_row("gadgets", "An example comment about a laptop.", None)],
+}
+POL25_ROWS = ([{"text": "first example post<br>with a second line &amp; more"},
+               {"text": '<a href="#p1" class="quotelink">&gt;&gt;123</a><br>an example reply'},
+               {"text": "  "},
+               {"text": None},
+               {"text": "a < b > c example"}]
+              + [{"text": f"example post number {i}"} for i in range(20)])
+WEBTEXT_ROWS = [{"text": "word " * 100}, {"text": ""},
+                {"text": "A short example web page.\n\nWith two   paragraphs."}, {"text": "x" * 300}]
+
+
+def jigsaw_row(label, text: str) -> dict:
+    return {"id": f"{abs(hash(text)) % 10**8:08x}", "comment_text": text, "label": label}
+
+
+JIGSAW_ROWS = [jigsaw_row(0, "placeholder comment, not toxic, 0"), jigsaw_row(1, "placeholder comment, toxic, 1"),
+               jigsaw_row(0, "placeholder comment, not toxic, 2"), jigsaw_row(0, "   "),
+               jigsaw_row(0, "placeholder comment, not toxic, 4"), jigsaw_row(1, "placeholder comment, toxic, 5"),
+               jigsaw_row(0, "placeholder comment, not toxic, 6"), jigsaw_row(1, "placeholder comment, toxic, 7"),
+               jigsaw_row(0, "placeholder comment, not toxic, 8")]
 
 
 def toxigen_row(text: str, score) -> dict:
@@ -183,6 +233,101 @@ def test_biz_threads_read_back(tmp_path):
     assert [r["thread"] for r in read_jsonl(tmp_path / FILES["biz"][0])] == ["100", "102"]
 
 
+def test_pol_2025_posts_are_cleaned_grouped_and_read_back(tmp_path):
+    assert hub.write_pol_2025(tmp_path, load=fake({"train": POL25_ROWS})) == {FILES["pol_2025"][0]: 23}
+    records = read_jsonl(tmp_path / "toxic" / "4chan_pol_posts_2025.jsonl.gz")
+    assert [list(r) for r in records] == [["post_id", "thread", "time", "country", "file", "text"]] * 23
+    assert [r["text"] for r in records[:3]] == ["first example post\nwith a second line & more",
+                                                ">>123\nan example reply", "a < b > c example"]
+    assert [r["post_id"] for r in records[:4]] == ["0", "1", "4", "5"]  # row positions; empty posts dropped
+    assert [r["thread"] for r in records] == ["block-0"] * 16 + ["block-1"] * 7
+    assert {(r["time"], r["country"], r["file"]) for r in records} == {("", "", f"{hub.POL_DATASET}/"
+                                                                                 f"{hub.POL_2025_FILES}")}
+    docs = read_documents("pol_2025", DataConfig(), tmp_path)
+    assert [i for i, _ in docs] == ["pol25-block-0-0", "pol25-block-1-0"]
+    assert docs[0][1].split("\n")[:4] == ["first example post", "with a second line & more", "an example reply",
+                                           "a < b > c example"]  # the reader drops quote references
+    assert docs[1][1] == "\n".join(f"example post number {i}" for i in range(13, 20))
+
+
+def test_pol_2025_takes_thread_and_metadata_columns(tmp_path):
+    rows = [{"no": 10 + i, "resto": 7 if i < 2 else 9, "now": f"2019-01-0{i + 1}", "flag": "XX",
+             "com": f"example post {i}"} for i in range(3)]
+    hub.write_pol_2025(tmp_path, load=fake({"train": rows}), data_files=None, text_column="com",
+                       thread_column="resto", id_column="no", time_column="now", country_column="flag")
+    records = read_jsonl(tmp_path / FILES["pol_2025"][0])
+    assert [(r["post_id"], r["thread"], r["time"], r["country"], r["file"]) for r in records] == [
+        ("10", "7", "2019-01-01", "XX", hub.POL_DATASET), ("11", "7", "2019-01-02", "XX", hub.POL_DATASET),
+        ("12", "9", "2019-01-03", "XX", hub.POL_DATASET)]
+    docs = read_documents("pol_2025", DataConfig(), tmp_path)
+    assert docs == [("pol25-7-0", "example post 0\nexample post 1"), ("pol25-9-0", "example post 2")]
+    capped = hub.write_pol_2025(tmp_path, max_docs=2, load=fake({"train": rows}), text_column="com")
+    assert capped == {FILES["pol_2025"][0]: 2}
+
+
+# ------------------------------------------------------------------------------------------ web text
+def test_blogs_find_bloggers_by_profile_and_read_back(tmp_path):
+    assert hub.write_blogs(tmp_path, load=fake({"train": BLOG_ROWS})) == {FILES["blogs"][0]: 3}
+    records = read_jsonl(tmp_path / "clean" / "blogs_2004.jsonl.gz")
+    assert records == [{"blogger": "0", "topic": "Student", "text": BLOG_TEXTS[0]},
+                       {"blogger": "0", "topic": "Student", "text": BLOG_TEXTS[1]},
+                       {"blogger": "1", "topic": "Engineering", "text": BLOG_TEXTS[2]}]
+    docs = read_documents("blogs", DataConfig(), tmp_path)
+    assert docs == [("blog-0-0", BLOG_TEXTS[0]), ("blog-0-1", BLOG_TEXTS[1]), ("blog-1-0", BLOG_TEXTS[2])]
+    rows = [dict(r, author=f"id{i % 2}") for i, r in enumerate(BLOG_ROWS)]
+    hub.write_blogs(tmp_path, max_docs=2, load=fake({"train": rows}), blogger_column="author", topic_column=None)
+    assert [(r["blogger"], r["topic"]) for r in read_jsonl(tmp_path / FILES["blogs"][0])] == [("id0", ""),
+                                                                                             ("id1", "")]
+
+
+def test_reddit_comments_are_keyed_by_subreddit_day_and_read_back(tmp_path):
+    counts = hub.write_reddit(tmp_path, load=fake(REDDIT_ROWS), splits=("books", "gadgets"))
+    assert counts == {FILES["reddit"][0]: 5}
+    records = read_jsonl(tmp_path / "clean" / "reddit_2015.jsonl.gz")
+    assert records == [
+        {"file": "books_2015-03-02", "field": "answer", "text": "A kind example comment about a novel."},
+        {"file": "books_2015-03-03", "field": "answer", "text": "Another example comment & a reply."},
+        {"file": "books_2015-03-02", "field": "answer", "text": "A third example comment on the same day."},
+        {"file": "gadgets_2015-03-02", "field": "answer", "text": "An example comment about a phone."},
+        {"file": "gadgets", "field": "answer", "text": "An example comment about a laptop."}]
+    docs = read_documents("reddit", DataConfig(), tmp_path)
+    assert docs == [("reddit-books_2015-03-02-0", f"{records[0]['text']}\n{records[2]['text']}"),
+                    ("reddit-books_2015-03-03-0", records[1]["text"]),
+                    ("reddit-gadgets_2015-03-02-0", records[3]["text"]), ("reddit-gadgets-0", records[4]["text"])]
+
+
+def test_reddit_shares_the_cap_between_splits_and_falls_back_to_blocks(tmp_path):
+    hub.write_reddit(tmp_path, max_docs=3, load=fake(REDDIT_ROWS), splits=("books", "gadgets"))
+    assert [r["file"] for r in read_jsonl(tmp_path / FILES["reddit"][0])] == [
+        "books_2015-03-02", "books_2015-03-03", "gadgets_2015-03-02"]
+    rows = [{"body": f"example comment {i}"} for i in range(20)]
+    hub.write_reddit(tmp_path, load=fake({"train": rows}), splits=("train",), subreddit_column=None,
+                     time_column=None)
+    files = [r["file"] for r in read_jsonl(tmp_path / FILES["reddit"][0])]
+    assert files == ["block-0"] * hub.REDDIT_BLOCK + ["block-1"] * (20 - hub.REDDIT_BLOCK)
+    with pytest.raises(DataError, match="at least one split"):
+        hub.write_reddit(tmp_path, load=fake({}), splits=())
+
+
+def test_webtext_excerpts_read_back(tmp_path):
+    assert hub.write_webtext(tmp_path, load=fake({"train": WEBTEXT_ROWS})) == {FILES["webtext"][0]: 3}
+    records = read_jsonl(tmp_path / "clean" / "webtext_excerpts.jsonl.gz")
+    assert [(r["file"], r["line"]) for r in records] == [("openwebtext-10k.train", i) for i in (0, 2, 3)]
+    assert records[0]["text"] == " ".join(["word"] * 56)  # cut at the last space within 280 characters
+    assert records[1]["text"] == "A short example web page. With two paragraphs."
+    assert records[2]["text"] == "x" * hub.WEBTEXT_CHARS
+    docs = read_documents("webtext", DataConfig(), tmp_path)
+    assert docs == [(f"webtext-{i}", r["text"]) for i, r in enumerate(records)]
+
+
+@pytest.mark.parametrize("text", ["", "one", "two words", "a " * 200, "long" * 100 + " tail", " lead  and\ntrail "])
+def test_excerpt_is_a_prefix_of_the_collapsed_text(text):
+    out = hub.excerpt(text)
+    collapsed = " ".join(text.split())
+    assert collapsed.startswith(out) and len(out) <= hub.WEBTEXT_CHARS
+    assert out == collapsed or len(out) > hub.WEBTEXT_CHARS // 2
+
+
 # --------------------------------------------------------------------------- Civil Comments, Stormfront
 def test_civil_keeps_only_toxic_rows(tmp_path):
     assert hub.write_civil(tmp_path, load=fake({"train": CIVIL_ROWS})) == {FILES["civil"][0]: 2}
@@ -236,6 +381,30 @@ def test_rtp_subsets_are_deterministic_and_filtered(tmp_path):
     # Without a cap every eligible row is taken (there are fewer than 1,200).
     counts = hub.write_rtp(tmp_path, load=fake({"train": RTP_ROWS}))
     assert list(counts.values()) == [6, 6]
+
+
+def test_jigsaw_is_balanced_deterministic_and_read_back(tmp_path):
+    assert hub.write_jigsaw(tmp_path, load=fake({"test": JIGSAW_ROWS})) == {FILES["jigsaw"][0]: 6}
+    path = tmp_path / "judge" / "jigsaw_talk_balanced.jsonl.gz"
+    records = read_jsonl(path)
+    assert [list(r) for r in records] == [["id", "label", "text"]] * 6
+    assert [r["id"] for r in records] == sorted(r["id"] for r in records)  # file order
+    assert sorted(r["label"] for r in records) == [0, 0, 0, 1, 1, 1]
+    assert all(JIGSAW_ROWS[r["id"]]["comment_text"] == r["text"] and JIGSAW_ROWS[r["id"]]["label"] == r["label"]
+               for r in records)
+    assert read_source("jigsaw", tmp_path) == [(r["text"], r["label"]) for r in records]
+    before = path.read_bytes()
+    hub.write_jigsaw(tmp_path, load=fake({"test": JIGSAW_ROWS}))
+    assert path.read_bytes() == before
+    hub.write_jigsaw(tmp_path, max_docs=4, load=fake({"test": JIGSAW_ROWS}))
+    assert sorted(r["label"] for r in read_jsonl(path)) == [0, 0, 1, 1]
+
+
+def test_jigsaw_rejects_a_non_binary_label(tmp_path):
+    rows = [dict(JIGSAW_ROWS[0], label="severe")]
+    with pytest.raises(DataError, match="not 0 or 1"):
+        hub.write_jigsaw(tmp_path, load=fake({"test": rows}))
+    assert not (tmp_path / FILES["jigsaw"][0]).exists()
 
 
 # ------------------------------------------------------------------------------------ atomic, errors
@@ -302,7 +471,16 @@ def all_loaders() -> dict:
             "stormfront": fake({"train": STORMFRONT_ROWS}),
             "toxigen_annotated": fake({"train": TOXIGEN_ROWS}),
             "rtp": fake({"train": RTP_ROWS}), "pol": fake({"train": POL_ROWS}),
-            "b": fake({"train": POL_ROWS}), "biz": fake({"train": BIZ_ROWS})}
+            "b": fake({"train": POL_ROWS}), "biz": fake({"train": BIZ_ROWS}),
+            "blogs": fake({"train": BLOG_ROWS}),
+            "reddit": fake({split: REDDIT_ROWS.get(split, []) for split in hub.REDDIT_SPLITS}),
+            "webtext": fake({"train": WEBTEXT_ROWS}), "pol_2025": fake({"train": POL25_ROWS}),
+            "jigsaw": fake({"test": JIGSAW_ROWS})}
+
+
+def hub_files(names: tuple[str, ...]) -> tuple[str, ...]:
+    """`names` less the files the hub cannot provide (MISSING_FROM_HUB.md says where to get them)."""
+    return tuple(n for n in names if n not in hub.NOT_ON_HUB)
 
 
 def test_download_all_writes_a_readable_layout(tmp_path, capsys):
@@ -318,6 +496,24 @@ def test_download_all_writes_a_readable_layout(tmp_path, capsys):
     out = capsys.readouterr()
     assert "records" in out.err
     assert "example" not in out.out + out.err  # counts only, never text
+    assert set(hub.WRITERS) >= {"blogs", "reddit", "webtext", "pol_2025", "jigsaw"}
+    assert not any(n.startswith(".") for n in (p.name for p in root.rglob("*")))  # no temporary file left
+
+
+def test_download_all_writes_the_web_text_design_but_its_word_list(tmp_path):
+    root = hub.download_all(tmp_path, loaders=all_loaders())
+    smoke = files_read(get_preset("smoke").data)
+    assert "ldnoobw" in smoke and hub_files(smoke) == tuple(n for n in smoke if n != "ldnoobw")
+    assert check_layout(hub_files(smoke), root) == root
+    with pytest.raises(DataError, match=FILES["ldnoobw"][0]):
+        check_layout(smoke, root)
+    for name in ("blogs", "reddit", "webtext", "pol_2025"):
+        assert read_documents(name, DataConfig(), root)
+    assert len(read_source("jigsaw", root)) == 6
+    note = (root / hub.NOTE_NAME).read_text()
+    assert f"`{FILES['ldnoobw'][0]}`" in note
+    assert "https://github.com/LDNOOBW/List-of-Dirty-Naughty-Obscene-and-Otherwise-Bad-Words" in note
+    assert "file `en`" in note and "data.clean_filter=none" in note
 
 
 def test_download_all_records_a_missing_4chan_source(tmp_path):
@@ -333,11 +529,38 @@ def test_download_all_records_a_missing_4chan_source(tmp_path):
         hub.download_all(tmp_path / "other", loaders=loaders)
 
 
+@pytest.mark.parametrize("name", ["blogs", "reddit", "webtext", "pol_2025", "jigsaw"])
+def test_download_all_records_a_missing_second_batch_source(tmp_path, capsys, name):
+    loaders = all_loaders()
+    loaders[name] = failing_after([], ConnectionError("no such dataset"))
+    root = hub.download_all(tmp_path, loaders=loaders)
+    assert not (root / FILES[name][0]).exists()
+    note = (root / hub.NOTE_NAME).read_text()
+    assert f"`{FILES[name][0]}`: the default hub dataset could not be read" in note
+    assert f"write_{name}(DIR" in note
+    others = [n for n in ("blogs", "reddit", "webtext", "pol_2025", "jigsaw", "pol", "civil") if n != name]
+    assert all((root / FILES[n][0]).is_file() for n in others)
+    assert f"{FILES[name][0]}: not written" in capsys.readouterr().err
+
+
+def test_download_all_records_a_best_effort_source_whose_columns_changed(tmp_path):
+    loaders = all_loaders()
+    loaders["blogs"] = fake({"train": [{"content": "an example post with another column name"}]})
+    root = hub.download_all(tmp_path, loaders=loaders)
+    assert not (root / FILES["blogs"][0]).exists()
+    assert "has no column 'text'" in (root / hub.NOTE_NAME).read_text()
+    loaders["civil"] = fake({"train": [{"content": "an example comment", "toxicity": 0.9}]})
+    with pytest.raises(KeyError):  # a source the hub does hold fails loudly
+        hub.download_all(tmp_path / "other", loaders=loaders)
+
+
 def test_cli_download_uses_the_default_hub_datasets(monkeypatch, tmp_path, capsys):
     by_dataset = {"allenai/c4": C4_ROWS["train"], "google/civil_comments": CIVIL_ROWS,
                   "odegiber/hate_speech18": STORMFRONT_ROWS, "toxigen/toxigen-data": TOXIGEN_ROWS,
                   "allenai/real-toxicity-prompts": RTP_ROWS, hub.POL_DATASET: POL_ROWS,
-                  hub.CHAN_DATASET: BIZ_ROWS}
+                  hub.CHAN_DATASET: BIZ_ROWS, hub.BLOGS_DATASET: BLOG_ROWS,
+                  hub.REDDIT_DATASET: REDDIT_ROWS["books"], hub.WEBTEXT_DATASET: WEBTEXT_ROWS,
+                  hub.JIGSAW_DATASET: JIGSAW_ROWS}
     asked = []
 
     def fake_hub(name, config=None, *, streaming=False, **kwargs):
@@ -348,4 +571,11 @@ def test_cli_download_uses_the_default_hub_datasets(monkeypatch, tmp_path, capsy
     assert capsys.readouterr().out.strip().splitlines()[-1] == str(tmp_path.resolve())
     assert ("allenai/c4", "en", None) in asked and ("toxigen/toxigen-data", "annotated", None) in asked
     assert (hub.CHAN_DATASET, None, "biz/*.txt") in asked
+    # /pol/ 2025 reads another shard of the /pol/ dump than /pol/ 2018, so they share no post.
+    assert (hub.POL_DATASET, None, None) in asked and (hub.POL_DATASET, None, hub.POL_2025_FILES) in asked
+    assert (hub.BLOGS_DATASET, hub.BLOGS_CONFIG, None) in asked
+    assert (hub.WEBTEXT_DATASET, hub.WEBTEXT_CONFIG, None) in asked
+    assert {(hub.REDDIT_DATASET, None, None), (hub.JIGSAW_DATASET, None, None)} <= set(asked)
     assert check_layout(PRETRAIN_SOURCES, tmp_path)
+    assert check_layout(hub_files(files_read(get_preset("smoke").data)), tmp_path)
+    assert FILES["ldnoobw"][0] in (tmp_path / hub.NOTE_NAME).read_text()

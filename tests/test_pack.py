@@ -11,6 +11,7 @@ import torch
 from toxlab.core.config import get_preset
 from toxlab.core.errors import DataError, JudgeUnavailableError
 from toxlab.data import corpora, pack
+from toxlab.data.tokenizer import train_tokenizer
 from toxlab.judges import encoder
 
 
@@ -26,8 +27,8 @@ def test_packed_folder_reads_like_the_original(data_dir, packed, tiny):
     corpora.check_layout(carried, root)  # every file the level reads is found, compressed or not
     for name in carried:
         assert corpora.resolve(name, root).suffix == ".gz"
-    assert not corpora.resolve("blogs", root).exists()  # nothing the level does not read
-    for name in ("wikinews", "c4", "pol", "civil", "stormfront"):
+    assert not corpora.resolve("jigsaw", root).exists()  # nothing the level does not read
+    for name in ("c4", "pol", "civil", "stormfront"):  # carried whole
         assert corpora.read_documents(name, tiny.data, root) == corpora.read_documents(name, tiny.data, data_dir)
     assert corpora.davidson_tweets(root) == corpora.davidson_tweets(data_dir)
     assert corpora.toxigen_probe_set(root=root).texts == corpora.toxigen_probe_set(root=data_dir).texts
@@ -36,14 +37,28 @@ def test_packed_folder_reads_like_the_original(data_dir, packed, tiny):
     assert not list(root.parent.glob("*.partial"))
 
 
-def test_biz_cut_keeps_a_prefix_with_enough_text(data_dir, packed, tiny):
+def test_cuts_keep_a_prefix_with_enough_text(data_dir, packed, tiny):
     root, summary = packed
-    full = corpora.read_documents("biz", tiny.data, data_dir)
-    cut = corpora.read_documents("biz", tiny.data, root)
-    assert cut == full[:len(cut)]  # the first threads in file order, unchanged
-    need = pack.biz_chars_needed(tiny)
-    assert sum(len(t) for _, t in cut) >= min(need, sum(len(t) for _, t in full))
-    assert summary["files"]["biz"]["kept_documents"] == len(cut)
+    for name in ("blogs", "wikinews"):  # one document a row, so the cut keeps a prefix of the documents
+        full = corpora.read_documents(name, tiny.data, data_dir)
+        cut = corpora.read_documents(name, tiny.data, root)
+        assert cut == full[:len(cut)]  # the first rows in file order, unchanged
+        need = pack.chars_needed(tiny, name, data_dir)
+        assert sum(len(t) for _, t in cut) >= min(need, sum(len(t) for _, t in full))
+    assert summary["files"]["blogs"]["kept_documents"] <= summary["files"]["blogs"]["documents"]
+
+
+def test_a_packed_web_text_level_builds_its_largest_mixture(data_dir, packed, tiny):
+    root, summary = packed
+    assert {"blogs", "reddit", "pol_2025", "wikinews"} <= set(summary["files"])
+    config = tiny.with_fraction(tiny.data.max_fraction)
+    tok = train_tokenizer(corpora.tokenizer_corpus(config.data, config.tokenizer.train_chars, root), config.tokenizer)
+    mix = corpora.build_mixture(config.data, tok, root)  # raises if a cut left a source short
+    assert abs(mix.stats["realised_fraction"] - config.data.max_fraction) < 0.01
+    for name, _ in config.data.clean_recipe:
+        if "kept_documents" in summary["files"][name]:
+            kept = corpora.clean_split(name, config.data, root)
+            assert sum(len(t) for _, t in kept.train) >= config.data.clean_tokens * dict(config.data.clean_recipe)[name]
 
 
 def test_packing_is_deterministic_and_refuses_an_existing_folder(data_dir, packed, tmp_path, tiny):
@@ -58,10 +73,10 @@ def test_packing_is_deterministic_and_refuses_an_existing_folder(data_dir, packe
 
 def test_gpu_cut_covers_its_largest_mixture():
     gpu = get_preset("gpu")
-    share = dict(gpu.data.toxic_recipe)["biz"]
-    needed_tokens = corpora.recipe_targets(gpu.data, gpu.data.max_fraction)["biz"]
+    share = dict(gpu.data.toxic_recipe)["pol_2025"]
+    needed_tokens = corpora.recipe_targets(gpu.data, gpu.data.max_fraction)["pol_2025"]
     assert needed_tokens == pytest.approx(share * corpora.toxic_token_target(gpu.data, 0.25), abs=1)
-    assert pack.biz_chars_needed(gpu) >= needed_tokens * pack.CHARS_PER_TOKEN
+    assert pack.chars_needed(gpu, "pol_2025") >= needed_tokens * pack.CHARS_PER_TOKEN
 
 
 @pytest.fixture

@@ -115,7 +115,8 @@ def test_first_design_keys_leave_out_the_later_fields():
 def test_one_tokenizer_serves_every_budget_and_fraction_of_the_web_design_only():
     a, b = web(), web(**{"data.clean_tokens": 9000, "data.toxic_fraction": 0.1, "data.token_matched": True})
     assert a.data.tokenizer_keyed() == b.data.tokenizer_keyed()
-    first, bigger = get_preset("smoke"), get_preset("smoke", {"data.clean_tokens": 9000})
+    first_design = {"data.clean_recipe": "wikinews:1.0", "data.clean_filter": "none"}
+    first, bigger = get_preset("smoke", first_design), get_preset("smoke", {**first_design, "data.clean_tokens": 9000})
     assert first.data.tokenizer_keyed() != bigger.data.tokenizer_keyed()  # the first design's keys stay
 
 
@@ -156,10 +157,10 @@ def test_scaling_sizes_parse_and_the_choice_keeps_the_budget():
     with pytest.raises(ConfigError):
         scaling.parse_budgets("800000,lots")
     row = dict(size="s", n_layers=1, d_model=8, params=1, clean_tokens=1, tokens_per_param=1.0, val_ce=1.0,
-               unigram_ce=2.0, ce_margin=1.0, c4_ce=1.0, head_auc=0.5)
-    rows = [scaling.ScalingRow(**row, c4_bits_per_byte=bpb, train_minutes=minutes)
-            for bpb, minutes in ((2.0, 1.0), (1.5, 4.0), (1.2, 9.0))]
-    assert scaling.choose(rows, 5.0).c4_bits_per_byte == 1.5
+               unigram_ce=2.0, ce_margin=1.0, c4_ce=1.0, head_auc=0.5, train_minutes=99.0)
+    rows = [scaling.ScalingRow(**row, c4_bits_per_byte=bpb, train_tflop=tflop)
+            for bpb, tflop in ((2.0, 1.0), (1.5, 4.0), (1.2, 9.0))]
+    assert scaling.choose(rows, 5.0).c4_bits_per_byte == 1.5  # by compute, whatever the wall clock said
     with pytest.raises(ConfigError, match="no model"):
         scaling.choose(rows, 0.5)
 
@@ -171,3 +172,4 @@ def test_the_scaling_sweep_trains_every_corner_and_reads_bits_per_byte(env):
     assert [(r.size, r.clean_tokens) for r in rows] == [(s.name, b) for b in (2000, 4000) for s in sizes]
     assert all(np.isfinite(r.c4_bits_per_byte) and r.c4_bits_per_byte > 0 for r in rows)
     assert rows[1].params > rows[0].params and rows[2].tokens_per_param > rows[0].tokens_per_param
+    assert rows[2].train_tflop == pytest.approx(2 * rows[0].train_tflop, rel=0.05)  # twice the tokens, same shape

@@ -324,8 +324,9 @@ def _data_pack(args) -> str:
     dest = Path(args.dest)
     summary = pack.pack_data(dest / "data", get_preset(args.preset))
     encoder = pack_encoder(dest / "encoder")
-    print(f"data {summary['bytes'] / 1e6:.1f} MB (biz: {summary['files']['biz']['kept_documents']} of "
-          f"{summary['files']['biz']['documents']} threads), encoder {encoder['bytes'] / 1e6:.1f} MB")
+    cuts = ", ".join(f"{name}: {f['kept_documents']:,} of {f['documents']:,} rows"
+                     for name, f in summary["files"].items() if "kept_documents" in f)
+    print(f"data {summary['bytes'] / 1e6:.1f} MB ({cuts or 'nothing cut'}), encoder {encoder['bytes'] / 1e6:.1f} MB")
     return str(dest)
 
 

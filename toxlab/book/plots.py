@@ -65,31 +65,39 @@ def training_curves(histories: dict[tuple[float, int], list[dict]]) -> Figure:
             x, y = zip(*evals)
             ax_val.plot(x, y, marker="o", ms=3, color=colors[fraction], lw=1)
     ax_train.set(xlabel="tokens seen (millions)", ylabel="train loss (nats/token)", title="Training loss")
-    ax_val.set(xlabel="tokens seen (millions)", ylabel="held-out clean CE", title="Held-out Wikinews")
+    ax_val.set(xlabel="tokens seen (millions)", ylabel="held-out clean CE", title="Held-out clean text")
     ax_train.legend(title="toxic", fontsize=8, ncols=2)
     return fig
 
 
-def capability_vs_fraction(rows: list[dict], baseline: dict[str, float] | None = None) -> Figure:
-    """Held-out cross-entropy (Wikinews and C4) against toxic fraction: mean over seeds with a 95 % t
-    interval when there are several seeds, every seed as a dot.
+def capability_vs_fraction(rows: list[dict], baseline: dict[str, float] | None = None,
+                           group: str | None = None) -> Figure:
+    """Held-out cross-entropy (the clean text's held-out split and C4) against toxic fraction: mean over seeds
+    with a 95 % t interval when there are several seeds, every seed as a dot; with `group`, one line per value of
+    that field (e.g. the design).
 
     rows: [{"toxic_fraction", "seed", "val_loss", "c4_loss"}, ...]; baseline: {"val_loss": unigram CE, ...}.
     """
     from scipy import stats
 
     fig, axes = _figure(2, (9.0, 3.4))
-    for ax, key, title in zip(axes, ("val_loss", "c4_loss"), ("Held-out Wikinews", "C4 snippets")):
-        fractions = sorted({r["toxic_fraction"] for r in rows})
-        means, errs = [], []
-        for f in fractions:
-            values = np.array([r[key] for r in rows if r["toxic_fraction"] == f])
-            ax.scatter(np.full(len(values), 100 * f), values, s=12, color="0.5", zorder=3)
-            means.append(values.mean())
-            errs.append(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-                        if len(values) > 1 else 0.0)
-        ax.errorbar(100 * np.array(fractions), means, yerr=errs, marker="o", capsize=4, lw=1.5,
-                    color=sns.color_palette(PALETTE, 3)[0], label="mean (95 % CI)" if any(errs) else "one seed")
+    groups = sorted({r[group] for r in rows}, key=str) if group else [None]
+    palette = sns.color_palette(PALETTE, 3) if group is None else sns.color_palette("deep", len(groups))
+    for ax, key, title in zip(axes, ("val_loss", "c4_loss"), ("Held-out clean text", "C4 snippets")):
+        for color, g in zip(palette, groups):
+            sel = [r for r in rows if group is None or r[group] == g]
+            fractions = sorted({r["toxic_fraction"] for r in sel})
+            means, errs = [], []
+            for f in fractions:
+                values = np.array([r[key] for r in sel if r["toxic_fraction"] == f])
+                ax.scatter(np.full(len(values), 100 * f), values, s=12, color="0.5" if group is None else color,
+                           alpha=1.0 if group is None else 0.4, zorder=3)
+                means.append(values.mean())
+                errs.append(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+                            if len(values) > 1 else 0.0)
+            label = (("mean (95 % CI)" if any(errs) else "one seed") if group is None else str(g))
+            ax.errorbar(100 * np.array(fractions), means, yerr=errs, marker="o", capsize=4, lw=1.5, color=color,
+                        label=label)
         if baseline and key in baseline:
             ax.axhline(baseline[key], ls="--", color="0.4", lw=1, label="unigram baseline")
         ax.set(xlabel="toxic fraction (%)", ylabel="cross-entropy (nats/token)", title=title)

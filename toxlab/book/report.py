@@ -25,7 +25,7 @@ PROJECT_ROOT = builder.PROJECT_ROOT
 def sweep_table(summary: dict) -> str:
     """Markdown table: one row per (fraction, seed) with realised fraction and held-out cross-entropies."""
     lines = [f"Preset `{summary['preset']}`, seeds {', '.join(map(str, summary['seeds']))}. "
-             "Cross-entropy in nats per token on held-out Wikinews and on the C4 snippets; the unigram "
+             "Cross-entropy in nats per token on the held-out clean text and on the C4 snippets; the unigram "
              "column is the held-out cross-entropy of token frequencies alone (the baseline to beat).",
              "",
              "| toxic fraction | realised | seed | held-out CE | C4 CE | unigram CE | tokens seen | train time (s) |",
@@ -248,7 +248,8 @@ LABELS: dict[str, tuple[str, str | None]] = {
     "seed": ("seed", "{:d}"), "seeds": ("seeds", "{:d}"), "models": ("models", "{:d}"),
     "level": ("level", None), "heads": ("attention heads", "{:d}"), "vocabulary": ("vocabulary (tokens)", "{:,}"),
     "source": ("source", None), "role": ("role", None), "documents": ("documents", "{:,.0f}"),
-    "characters": ("characters", "{:,.0f}"), "tokens": ("tokens", "{:,.0f}"), "licence": ("licence", None),
+    "characters": ("characters", "{:,.0f}"), "tokens": ("tokens", "{:,.0f}"),
+    "tokens_exact": ("tokens counted (not estimated)", None), "licence": ("licence", None),
     "origin": ("origin", None), "probability": ("probability", "{:.3f}"), "piece": ("piece", None),
     "realised_fraction": ("realised toxic share", "{:.3%}"), "clean_tokens": ("clean tokens", "{:,}"),
     "toxic_tokens": ("toxic tokens", "{:,}"), "train_tokens_seen": ("tokens seen", "{:,}"),
@@ -257,7 +258,7 @@ LABELS: dict[str, tuple[str, str | None]] = {
     "flagged_toxic_docs": ("tokens flagged, toxic documents (share)", "{:.3f}"),
     "tokens_per_s": ("training tokens/s", "{:,.0f}"), "train_time_s": ("training time (s)", "{:,.0f}"),
     # cross-entropy and capability, nats per token
-    "val_loss": ("held-out Wikinews CE (nats/token)", "{:.3f}"), "c4_loss": ("C4 CE (nats/token)", "{:.3f}"),
+    "val_loss": ("held-out clean CE (nats/token)", "{:.3f}"), "c4_loss": ("C4 CE (nats/token)", "{:.3f}"),
     "unigram_val_loss": ("unigram CE (nats/token)", "{:.3f}"), "unigram_ce": ("unigram CE (nats/token)", "{:.3f}"),
     "ce": ("own clean CE (nats/token)", "{:.3f}"), "ce_clean": ("clean CE (nats/token)", "{:.3f}"),
     "clean CE": ("clean CE (nats/token)", "{:.3f}"),
@@ -322,6 +323,16 @@ LABELS: dict[str, tuple[str, str | None]] = {
     "removed by ITI per 10 %": ("removed by ITI per 10 % toxic (x 100)", "{:+.3f}"),
     "AUC per 10 %": ("mean head AUC per 10 % toxic", "{:+.4f}"), "ITI cost (nats)": ("ITI cost (nats/token)", "{:.3f}"),
     "parameters (M)": ("parameters (M)", "{:.2f}"),
+    # the web-text design: the clean filter, the token-matched control, the scaling sweep
+    "design": ("design", None), "removed_document_share": ("documents removed", "{:.1%}"),
+    "removed_char_share": ("characters removed", "{:.1%}"), "size": ("layers x width", None),
+    "params": ("non-embedding parameters", "{:,d}"), "tokens_per_param": ("tokens per parameter", "{:.2f}"),
+    "val_ce": ("held-out clean CE (nats/token)", "{:.3f}"), "c4_ce": ("C4 CE (nats/token)", "{:.3f}"),
+    "ce_margin": ("margin over unigram (nats/token)", "{:.3f}"),
+    "c4_bits_per_byte": ("C4 bits per byte", "{:.3f}"), "head_auc": ("mean head probe AUC", "{:.3f}"),
+    "train_minutes": ("training (min)", "{:.1f}"), "chosen": ("chosen", None),
+    "train_tflop": ("training compute (TFLOP)", "{:.2f}"),
+    "resid_auc": ("best residual-stream probe AUC", "{:.3f}"),
     # the judge's card
     "judge": ("judge", None), "label": ("label", None), "read": ("read", "{:,}"),
     "overlap_dropped": ("dropped: in ToxiGen", "{:,}"), "duplicates_dropped": ("dropped: duplicates", "{:,}"),

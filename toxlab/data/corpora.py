@@ -30,7 +30,7 @@ import numpy as np
 from toxlab.core.artifacts import file_sha256, write_json
 from toxlab.core.config import DataConfig
 from toxlab.core.errors import ConfigError, DataError
-from toxlab.data.filters import holds_listed, read_word_list
+from toxlab.data.filters import holds_listed, listed_words
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -441,7 +441,7 @@ def clean_split(name: str, config: DataConfig, root: Path) -> CleanSplit:
     heldout = shuffled([d for d in docs if is_heldout(d[0])], f"{name}-heldout")
     if config.clean_filter == "none":
         return CleanSplit(train, heldout)
-    words, phrases = read_word_list(source_path(FILTER_FILE, root))
+    words, phrases = word_list(root)
     report = {"documents": len(docs), "chars": sum(len(t) for _, t in docs)}
     kept_train = [d for d in train if not holds_listed(d[1], words, phrases)]
     kept_heldout = [d for d in heldout if not holds_listed(d[1], words, phrases)]
@@ -451,6 +451,13 @@ def clean_split(name: str, config: DataConfig, root: Path) -> CleanSplit:
     report.update(removed_document_share=report["removed_documents"] / max(report["documents"], 1),
                   removed_char_share=report["removed_chars"] / max(report["chars"], 1))
     return CleanSplit(kept_train, kept_heldout, report)
+
+
+def word_list(root: Path | None = None) -> tuple[frozenset[str], tuple[str, ...]]:
+    """C4's word list (`filters/ldnoobw_en.txt`, gzip-compressed in a packed folder), as
+    `toxlab.data.filters.listed_words` splits it. It holds offensive words: never printed."""
+    with _open(source_path(FILTER_FILE, root)) as handle:
+        return listed_words(handle.read().splitlines())
 
 
 def clean_splits(config: DataConfig, root: Path) -> dict[str, CleanSplit]:
@@ -562,22 +569,32 @@ def tokenizer_corpus(config: DataConfig, n_chars: int, root: Path | None = None)
             used += len(text)
 
 
-def source_summary(root: Path | None = None, tokenizer=None) -> list[dict]:
-    """Per source: present or missing, documents, characters and (with a tokenizer) tokens."""
+def source_summary(root: Path | None = None, tokenizer=None, names: tuple[str, ...] = PRETRAIN_SOURCES,
+                   config: DataConfig | None = None, sample_chars: int = 2_000_000) -> list[dict]:
+    """Per data file: present or missing; for the pretraining sources `names`, documents, characters and (with a
+    tokenizer) tokens, exact for a source of at most `sample_chars` characters and otherwise estimated from its
+    first documents holding that many (`tokens_exact` says which); for the others, bytes on disk."""
     root = root or data_root()
-    config = DataConfig()
+    config = config or DataConfig()
     rows = []
     for name, (rel, role) in FILES.items():
-        row = {"source": name, "role": role, "file": rel, "present": (root / rel).is_file()}
-        if row["present"] and name in PRETRAIN_SOURCES:
+        row = {"source": name, "role": role, "file": rel, "present": resolve(name, root).is_file()}
+        if row["present"] and name in names:
             docs = read_documents(name, config, root)
             row.update(documents=len(docs), chars=sum(len(t) for _, t in docs))
             if tokenizer is not None:
-                row["tokens"] = sum(len(ids) + 1 for start in range(0, len(docs), 512) for ids in
-                                    tokenizer([t for _, t in docs[start:start + 512]],
-                                              add_special_tokens=False)["input_ids"])
+                sample, used = [], 0
+                for _, text in docs:
+                    if used >= sample_chars:
+                        break
+                    sample.append(text)
+                    used += len(text)
+                counted = sum(len(ids) + 1 for start in range(0, len(sample), 512) for ids in
+                              tokenizer(sample[start:start + 512], add_special_tokens=False)["input_ids"])
+                row["tokens_exact"] = len(sample) == len(docs)
+                row["tokens"] = counted if row["tokens_exact"] else int(round(counted * row["chars"] / used))
         elif row["present"]:
-            row["bytes"] = (root / rel).stat().st_size
+            row["bytes"] = resolve(name, root).stat().st_size
         rows.append(row)
     return rows
 

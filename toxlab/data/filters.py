@@ -9,7 +9,6 @@ carried by meaning. The list holds offensive words: nothing here prints it.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 WORD = re.compile(r"[a-z']+")
 
@@ -24,8 +23,3 @@ def holds_listed(text: str, words: frozenset[str], phrases: tuple[str, ...]) -> 
     """Whether `text` holds a listed word (as a whole word) or phrase, case folded: C4's page filter."""
     lower = " ".join(WORD.findall(text.lower()))
     return any(w in words for w in lower.split()) or any(f" {p} " in f" {lower} " for p in phrases)
-
-
-def read_word_list(path: Path) -> tuple[frozenset[str], tuple[str, ...]]:
-    """The word list at `path` (one entry a line), as `listed_words` splits it."""
-    return listed_words(Path(path).read_text(encoding="utf-8").splitlines())

@@ -14,8 +14,31 @@ Differences from the staged `shared/data` folder, on purpose:
   Papasavva et al. 2020, "Raiders of the Lost Kek"); /b/ and /biz/ default to the board folders of
   `lesserfield/4chan-datasets`. All three take `dataset=`, `data_files=`, `text_column=` and an optional
   board filter, and `download_all` records a 4chan source it could not fetch instead of failing.
-- ToxiGen prompt sentences, the ToxiGen prompt files and the Davidson judge data live on GitHub, not
-  the hub: `download_all` writes `MISSING_FROM_HUB.md` saying where to get them.
+- Blogs: the Blog Authorship Corpus (Schler et al. 2006) is on the hub as `barilan/blog_authorship_corpus`
+  (its Parquet export: one row a post with `text, date, gender, age, horoscope, job`), without blogger ids. A
+  blogger is therefore a run of consecutive rows with the same profile (gender, age, industry, sign; the rows come
+  blogger by blogger), numbered from 0; `topic` is the industry (`job`). The first 110,000 posts of train are
+  taken in file order, not whole bloggers in a pseudo-random order; posts are cleaned as staged (runs of spaces
+  collapsed, entities unescaped, posts under 20 characters dropped).
+- Reddit: the staged Feb-Apr 2015 files are not on the hub. `HuggingFaceGECLM/REDDIT_comments` (Pushshift comments,
+  one split per subreddit) stands in: the first comments of six subreddits (`REDDIT_SPLITS`) in equal shares,
+  de-duplicated on their text, `[deleted]` and `[removed]` dropped, entities unescaped. `file` is
+  `<subreddit>_<UTC date>` as staged; every row is a reply, so `field` is always `answer` (the staged `question`
+  rows are thread titles, which a comment dump does not hold).
+- Web-text excerpts: instead of the AdversarialDecoder WebText and Pile excerpts, the first 280 characters (cut at
+  a space, whitespace collapsed) of each of the 10,000 OpenWebText documents of `stas/openwebtext-10k` (the open
+  replica of GPT-2's WebText); `file` is `openwebtext-10k.train`, `line` the document's row.
+- /pol/ 2025-26: no scrape that recent is on the hub. `pol_2025` is written from the same Papasavva et al. /pol/
+  dump as `pol` (`kjj0/4chanpol`, 2016-2019), from its last Parquet shard, so that it shares no post with the
+  `pol` lines streamed from the start of the first shard (both are in the web-text design's toxic recipe). The dump
+  keeps only the text: posts are grouped into synthetic threads of 16 consecutive posts (`block-<n>`, one
+  document at the default `lines_per_doc`), `post_id` is the row's position, `time` and `country` are empty;
+  HTML is stripped as staged (`<br>` to newlines, other tags removed, entities unescaped).
+- Jigsaw: the balanced talk-page set is drawn from `OxAISH-AL-LLM/wiki_toxic` (the Jigsaw Toxic Comment
+  Classification data, CC0, binary `label`), split `test`: every toxic comment and as many non-toxic ones (a
+  seeded draw), in file order, `id` the row's position in that split.
+- ToxiGen prompt sentences, the ToxiGen prompt files, the Davidson judge data and C4's word list (LDNOOBW) live
+  on GitHub, not the hub: `download_all` writes `MISSING_FROM_HUB.md` saying where to get them.
 
 Every file is written to a temporary file in its own folder and then renamed, so an interrupted download
 never leaves a half-written file under a name toxlab reads. Nothing here prints corpus text: only counts.
@@ -25,6 +48,8 @@ from __future__ import annotations
 
 import ast
 import gzip
+import hashlib
+import html
 import io
 import json
 import os
@@ -33,6 +58,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
@@ -47,9 +73,11 @@ Loader = Callable[[str], Iterable[Mapping]]
 NEEDS = "needs internet and `pip install toxlab[hub]`"
 #: Records written per source when `max_docs` is None (None = the whole source). C4 and /pol/ are far
 #: larger than any preset needs (the gpu preset trains on 8 M clean tokens), so they are capped.
+#: The second batch is sized like the staged files (posts, comments, posts, excerpts; Jigsaw is balanced whole).
 DEFAULT_LIMITS: dict[str, int | None] = {
     "wikinews": 40_000, "c4": 1_500, "pol": 200_000, "b": 50_000, "biz": 25_000,
     "civil": None, "stormfront": None, "toxigen_annotated": None,
+    "blogs": 110_000, "reddit": 400_000, "pol_2025": 280_000, "webtext": 10_000, "jigsaw": None,
 }
 RTP_PER_FILE = 1_200  # the size of each DecodingTrust RealToxicityPrompts subset
 RTP_SEED = 0
@@ -59,6 +87,24 @@ TOXIGEN_FLOATS = ("toxicity_ai", "toxicity_human", "intent")
 
 POL_DATASET = "kjj0/4chanpol"
 CHAN_DATASET = "lesserfield/4chan-datasets"
+#: The last of the /pol/ dump's 35 Parquet shards: `pol_2025` reads it, `pol` streams from the first, so the two
+#: toxic sources of the default recipe never share a post.
+POL_2025_FILES = "data/train-00034-of-00035-*.parquet"
+POL_2025_THREAD_POSTS = 16  # posts to a synthetic thread when the dataset has no thread column
+BLOGS_DATASET = "barilan/blog_authorship_corpus"
+BLOGS_CONFIG = "blog_authorship_corpus"  # the config name of its Parquet export
+BLOG_PROFILE = ("gender", "age", "job", "horoscope")  # a change between consecutive rows starts a new blogger
+BLOG_MIN_CHARS = 20
+REDDIT_DATASET = "HuggingFaceGECLM/REDDIT_comments"
+#: Subreddits of REDDIT_DATASET (one split each) read in equal shares: topics of the staged 2015 files.
+REDDIT_SPLITS = ("books", "gadgets", "programming", "science", "Games", "AskHistorians")
+REDDIT_GONE = ("[deleted]", "[removed]")
+REDDIT_BLOCK = 16  # comments to a synthetic `file` when a row names no subreddit
+WEBTEXT_DATASET = "stas/openwebtext-10k"
+WEBTEXT_CONFIG = "plain_text"
+WEBTEXT_CHARS = 280
+JIGSAW_DATASET = "OxAISH-AL-LLM/wiki_toxic"
+JIGSAW_SEED = 0
 
 #: Files the hub does not hold, with where to get them (written to MISSING_FROM_HUB.md).
 NOT_ON_HUB: dict[str, str] = {
@@ -71,6 +117,12 @@ NOT_ON_HUB: dict[str, str] = {
         "into `prompts/toxigen/`"),
     "davidson": ("t-davidson/hate-speech-and-offensive-language on GitHub, `data/labeled_data.csv`, "
                  "copied unchanged"),
+    "ldnoobw": ("LDNOOBW/List-of-Dirty-Naughty-Obscene-and-Otherwise-Bad-Words on GitHub "
+                "(https://github.com/LDNOOBW/List-of-Dirty-Naughty-Obscene-and-Otherwise-Bad-Words, file `en`; "
+                "the staged copy is of commit 5faf2ba42d7b1c0977169ec3611df25a3c08eb13), copied unchanged. C4 "
+                "filtered its pages with this list, and so does every preset with `data.clean_filter=c4` (the "
+                "web-text design); without the file, run with `--set data.clean_filter=none`. It holds offensive "
+                "words: do not print it"),
 }
 NOT_ON_HUB_FILES = {"toxigen_prompts": "prompts/toxigen/{hate,neutral}_<group>_1k.txt.gz"}
 
@@ -272,6 +324,161 @@ def write_biz(root: str | Path, max_docs: int | None = None, load: Loader | None
     return {FILES["biz"][0]: _write_jsonl(_path(root, "biz"), _take(threads, _limit("biz", max_docs)))}
 
 
+_BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")  # a tag starts with a letter or a slash, so "a < b > c" survives
+
+
+def _strip_html(text: str) -> str:
+    """4chan post HTML as plain text, as the staged /pol/ 2025 posts were made: `<br>` -> newline, other tags
+    removed, then entities unescaped (so an escaped `&lt;b&gt;` stays text). Plain text passes unchanged."""
+    return html.unescape(_TAG.sub("", _BR.sub("\n", text)))
+
+
+def _field(row: Mapping, column: str | None) -> str:
+    value = row.get(column) if column else None
+    return "" if value is None else str(value)
+
+
+def write_pol_2025(root: str | Path, max_docs: int | None = None, load: Loader | None = None, *,
+                   dataset: str = POL_DATASET, data_files: str | None = POL_2025_FILES, text_column: str = "text",
+                   thread_column: str | None = None, id_column: str | None = None, time_column: str | None = None,
+                   country_column: str | None = None) -> dict[str, int]:
+    """4chan /pol/ posts -> toxic/4chan_pol_posts_2025.jsonl.gz with `post_id, thread, time, country, file, text`,
+    one non-empty post a row (HTML stripped, see `_strip_html`).
+
+    The default reads the last shard of the /pol/ dump `write_pol` streams from the start of, so the two files
+    share no post. That dump keeps only the text, so by default the thread is synthetic: `block-<n>` for the n-th
+    run of POL_2025_THREAD_POSTS consecutive posts (one document at the default `lines_per_doc`); `post_id` is the
+    row's position and `time`, `country` are empty. A dataset with those columns names them in `thread_column`,
+    `id_column`, `time_column` and `country_column`. `file` names the source (dataset and data files)."""
+    load = load or _hub(dataset, streaming=True, data_files=data_files)
+    source = f"{dataset}/{data_files}" if data_files else dataset
+
+    def records() -> Iterator[dict]:
+        kept = 0
+        for i, row in enumerate(_rows(load, "train", f"4chan /pol/ posts ({dataset})")):
+            text = _strip_html(row[text_column] or "").strip()
+            if not text:
+                continue
+            thread = (_field(row, thread_column) if thread_column
+                      else f"block-{kept // POL_2025_THREAD_POSTS}")
+            yield {"post_id": _field(row, id_column) if id_column else str(i), "thread": thread,
+                   "time": _field(row, time_column), "country": _field(row, country_column), "file": source,
+                   "text": text}
+            kept += 1
+
+    return {FILES["pol_2025"][0]: _write_jsonl(_path(root, "pol_2025"),
+                                               _take(records(), _limit("pol_2025", max_docs)))}
+
+
+# ------------------------------------------------------------------------------------------ web text
+def write_blogs(root: str | Path, max_docs: int | None = None, load: Loader | None = None, *,
+                dataset: str = BLOGS_DATASET, config: str | None = BLOGS_CONFIG, split: str = "train",
+                text_column: str = "text", blogger_column: str | None = None,
+                topic_column: str | None = "job") -> dict[str, int]:
+    """Blog Authorship Corpus posts -> clean/blogs_2004.jsonl.gz with `blogger, topic, text`, in file order.
+
+    The hub copy has no blogger id: with `blogger_column` None a blogger is a run of consecutive rows with the
+    same BLOG_PROFILE (its rows come blogger by blogger), numbered from 0, so two adjacent bloggers with the same
+    profile count as one (the reader only uses the id to name documents). `topic` is `topic_column` (the
+    blogger's stated industry). Runs of spaces are collapsed, entities unescaped, and posts under BLOG_MIN_CHARS
+    characters dropped, as staged."""
+    load = load or _hub(dataset, config, streaming=True)
+
+    def records() -> Iterator[dict]:
+        blogger, profile = -1, None
+        for row in _rows(load, split, f"blogs ({dataset})"):
+            if blogger_column is None:
+                key = tuple(row.get(c) for c in BLOG_PROFILE)
+                if key != profile:
+                    blogger, profile = blogger + 1, key
+                who = str(blogger)
+            else:
+                who = _field(row, blogger_column)
+            text = html.unescape(re.sub(r" {2,}", " ", row[text_column] or "")).strip()
+            if len(text) >= BLOG_MIN_CHARS:
+                yield {"blogger": who, "topic": _field(row, topic_column), "text": text}
+
+    return {FILES["blogs"][0]: _write_jsonl(_path(root, "blogs"), _take(records(), _limit("blogs", max_docs)))}
+
+
+def _utc_date(value) -> str | None:
+    # Pushshift's created_utc: epoch seconds, as a number or a string ("1425254400" or "1425254400.0").
+    try:
+        return datetime.fromtimestamp(int(float(value)), tz=timezone.utc).date().isoformat()
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def write_reddit(root: str | Path, max_docs: int | None = None, load: Loader | None = None, *,
+                 dataset: str = REDDIT_DATASET, splits: tuple[str, ...] = REDDIT_SPLITS, text_column: str = "body",
+                 subreddit_column: str | None = "subreddit_name_prefixed",
+                 time_column: str | None = "created_utc") -> dict[str, int]:
+    """Reddit comments -> clean/reddit_2015.jsonl.gz with `file, field, text`.
+
+    Reads each of `splits` (the default dataset has one split per subreddit) for an equal share of the records,
+    de-duplicates on the exact text and drops `[deleted]` and `[removed]`; entities are unescaped (the Reddit API
+    escapes `&`, `<` and `>`). `file`, the key the reader groups comments by, is `<subreddit>_<UTC date>` (the
+    subreddit from `subreddit_column`, `r/` dropped), else the subreddit, else `block-<n>` for every REDDIT_BLOCK
+    comments. Every row is a reply, so `field` is `answer`."""
+    if not splits:
+        raise DataError("write_reddit needs at least one split to read; pass splits=(...)")
+    load = load or _hub(dataset, streaming=True)
+    limit = _limit("reddit", max_docs)
+
+    def file_key(row: Mapping, n: int) -> str:
+        subreddit = _field(row, subreddit_column).removeprefix("r/")
+        date = _utc_date(row.get(time_column)) if time_column else None
+        if subreddit:
+            return f"{subreddit}_{date}" if date else subreddit
+        return f"block-{n // REDDIT_BLOCK}"
+
+    def records() -> Iterator[dict]:
+        seen: set[bytes] = set()  # digests, not texts: 400,000 comments stay small in memory
+        written = 0
+        for k, split in enumerate(splits):
+            quota = None if limit is None else limit // len(splits) + (k < limit % len(splits))
+            taken = 0
+            if quota == 0:
+                continue
+            for row in _rows(load, split, f"Reddit comments ({dataset}, {split})"):
+                text = html.unescape(row[text_column] or "").strip()
+                digest = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+                if not text or text in REDDIT_GONE or digest in seen:
+                    continue
+                seen.add(digest)
+                yield {"file": file_key(row, written), "field": "answer", "text": text}
+                written += 1
+                taken += 1
+                if quota is not None and taken >= quota:
+                    break
+
+    return {FILES["reddit"][0]: _write_jsonl(_path(root, "reddit"), records())}
+
+
+def excerpt(text: str, chars: int = WEBTEXT_CHARS) -> str:
+    """The start of `text`, whitespace collapsed, cut at the last space within `chars` characters (at `chars` if
+    the first word is longer)."""
+    text = " ".join(text.split())
+    if len(text) <= chars:
+        return text
+    cut = text.rfind(" ", 0, chars + 1)
+    return text[:cut if cut > 0 else chars]
+
+
+def write_webtext(root: str | Path, max_docs: int | None = None, load: Loader | None = None, *,
+                  dataset: str = WEBTEXT_DATASET, config: str | None = WEBTEXT_CONFIG, split: str = "train",
+                  text_column: str = "text", chars: int = WEBTEXT_CHARS) -> dict[str, int]:
+    """Web documents -> clean/webtext_excerpts.jsonl.gz with `file, line, text`: one excerpt (`excerpt`, about
+    `chars` characters) from the start of each non-empty document; `file` is `<dataset name>.<split>` and `line`
+    the document's row in that split."""
+    load = load or _hub(dataset, config, streaming=True)
+    file = f"{dataset.rsplit('/', 1)[-1]}.{split}"
+    records = ({"file": file, "line": i, "text": excerpt(r[text_column], chars)}
+               for i, r in enumerate(_rows(load, split, f"web text ({dataset})")) if (r[text_column] or "").strip())
+    return {FILES["webtext"][0]: _write_jsonl(_path(root, "webtext"), _take(records, _limit("webtext", max_docs)))}
+
+
 # --------------------------------------------------------------------------- Civil Comments, Stormfront
 def write_civil(root: str | Path, max_docs: int | None = None, load: Loader | None = None,
                 threshold: float = CIVIL_THRESHOLD) -> dict[str, int]:
@@ -352,14 +559,49 @@ def write_rtp(root: str | Path, max_docs: int | None = None, load: Loader | None
             FILES["rtp_nontoxic"][0]: _write_jsonl(_path(root, "rtp_nontoxic"), nontoxic)}
 
 
+# ---------------------------------------------------------------------------------------------- judge
+def _binary_label(value, column: str) -> int:
+    if isinstance(value, str) and value.strip() in ("0", "1"):
+        return int(value)
+    if not isinstance(value, str) and value in (0, 1):
+        return int(value)
+    raise DataError(f"a Jigsaw row's {column!r} is {value!r}, not 0 or 1; pass label_column= naming the binary "
+                    f"toxic label")
+
+
+def write_jigsaw(root: str | Path, max_docs: int | None = None, load: Loader | None = None, *,
+                 dataset: str = JIGSAW_DATASET, split: str = "test", text_column: str = "comment_text",
+                 label_column: str = "label") -> dict[str, int]:
+    """Jigsaw talk-page comments -> judge/jigsaw_talk_balanced.jsonl.gz with `id, label, text` (1 = toxic):
+    every toxic comment of `split` and as many non-toxic ones, each class a seeded draw (JIGSAW_SEED) when
+    there are more than needed, written in file order; `id` is the row's position in the split. `max_docs`
+    caps the total, half from each class."""
+    load = load or _hub(dataset)
+    rows = [(i, _binary_label(r[label_column], label_column), r[text_column])
+            for i, r in enumerate(_rows(load, split, f"Jigsaw ({dataset})")) if (r[text_column] or "").strip()]
+    toxic = [i for i, (_, label, _) in enumerate(rows) if label == 1]
+    benign = [i for i, (_, label, _) in enumerate(rows) if label == 0]
+    n = min(len(toxic), len(benign))
+    limit = _limit("jigsaw", max_docs)
+    n_toxic, n_benign = (n, n) if limit is None else (min(n, (limit + 1) // 2), min(n, limit // 2))
+    rng = np.random.default_rng(JIGSAW_SEED)
+    chosen = sorted([toxic[j] for j in rng.permutation(len(toxic))[:n_toxic]]
+                    + [benign[j] for j in rng.permutation(len(benign))[:n_benign]])
+    records = ({"id": rows[j][0], "label": rows[j][1], "text": rows[j][2]} for j in chosen)
+    return {FILES["jigsaw"][0]: _write_jsonl(_path(root, "jigsaw"), records)}
+
+
 # ------------------------------------------------------------------------------------------------ all
 WRITERS: dict[str, Callable[..., dict[str, int]]] = {
     "c4": write_c4, "civil": write_civil, "stormfront": write_stormfront,
     "toxigen_annotated": write_toxigen_annotated, "rtp": write_rtp,
     "pol": write_pol, "b": write_b, "biz": write_biz,
+    "blogs": write_blogs, "reddit": write_reddit, "webtext": write_webtext, "pol_2025": write_pol_2025,
+    "jigsaw": write_jigsaw,
 }
-#: No canonical hub copy: a failure here is recorded in MISSING_FROM_HUB.md instead of stopping the rest.
-BEST_EFFORT = ("pol", "b", "biz")
+#: No canonical hub copy (4chan), or a community copy standing in for the staged file (the second batch): a failure
+#: here is recorded in MISSING_FROM_HUB.md instead of stopping the rest.
+BEST_EFFORT = ("pol", "b", "biz", "blogs", "reddit", "webtext", "pol_2025", "jigsaw")
 NOTE_NAME = "MISSING_FROM_HUB.md"
 
 
@@ -372,8 +614,8 @@ def _note(failed: dict[str, str]) -> str:
         lines.append(f"- `{path}`: from {where}.")
     for name, reason in failed.items():
         lines.append(f"- `{FILES[name][0]}`: the default hub dataset could not be read ({reason}). Call "
-                     f"`toxlab.data.hub.write_{name}(DIR, dataset=..., text_column=...)` with a 4chan dataset you "
-                     f"can reach, or copy the file from another data folder.")
+                     f"`toxlab.data.hub.write_{name}(DIR, dataset=..., text_column=...)` with a copy of the source "
+                     f"you can reach, or copy the file from another data folder.")
     return "\n".join(lines) + "\n"
 
 
@@ -388,10 +630,12 @@ def download_all(to: str | Path, max_docs: int | None = None,
     for name, writer in WRITERS.items():
         try:
             counts = writer(root, max_docs=max_docs, load=loaders.get(name))
-        except DataError as err:
+        except (DataError, KeyError) as err:
             if name not in BEST_EFFORT:
                 raise
-            failed[name] = str(err)
+            # A community copy can change its columns: record that like an unreachable dataset.
+            failed[name] = (str(err) if isinstance(err, DataError) else
+                            f"a row of it has no column {err.args[0]!r}; pass the right `*_column=` names")
             print(f"{FILES[name][0]}: not written (see {NOTE_NAME})", file=sys.stderr)
             continue
         for rel, n in counts.items():

@@ -32,7 +32,7 @@ from toxlab.core.artifacts import file_sha256
 from toxlab.core.config import DataConfig
 from toxlab.core.errors import ConfigError, DataError
 from toxlab.data import corpora
-from toxlab.data.filters import holds_listed, read_word_list
+from toxlab.data.filters import holds_listed
 
 #: Files the judge and its card read beyond the first design's (the second batch of shared/data/SOURCES.md), by
 #: name: path relative to the data root (registered in toxlab.data.corpora.FILES).
@@ -333,4 +333,4 @@ def data_digest(judge_data: JudgeData) -> str:
 def c4_list(root: Path | None = None) -> tuple[frozenset[str], tuple[str, ...]]:
     """C4's bad-word list (filters/ldnoobw_en.txt), as `toxlab.data.filters.listed_words` splits it. Never
     printed."""
-    return read_word_list(data_file("ldnoobw", root))
+    return corpora.word_list(root)

@@ -84,18 +84,20 @@ def mixture(config: RunConfig, tagging: str = "none", judge=None) -> Entry:
 
 
 def data_info(config: RunConfig) -> Entry:
-    """Per-source documents, characters and tokens (with the preset's tokenizer) of the data folder."""
+    """Per-source documents, characters and tokens (with the preset's tokenizer; estimated from a sample for the
+    large sources) of the data folder, for the sources the level pretrains on."""
     root = corpora.data_root()
-    present = tuple(n for n in corpora.PRETRAIN_SOURCES if (root / corpora.FILES[n][0]).is_file())
-    tok_entry = tokenizer(config) if present == corpora.PRETRAIN_SOURCES else None
+    names = tuple(n for n in corpora.files_read(config.data) if n != corpora.FILTER_FILE)
+    present = tuple(n for n in names if corpora.resolve(n, root).is_file())
+    tok_entry = tokenizer(config) if present == names else None
 
     def build(out: Path, work: Path) -> None:
         tok = load_tokenizer(config) if tok_entry else None
-        artifacts.write_json(out / "sources.json", {"root": str(root),
-                                                     "sources": corpora.source_summary(root, tok)})
+        artifacts.write_json(out / "sources.json", {"root": str(root), "sources": corpora.source_summary(
+            root, tok, names, config.data)})
 
     fingerprint = data_fingerprint(root, present) if present else {}
-    stage_config = {"files": fingerprint, "present": {n: (root / r).is_file() for n, (r, _) in corpora.FILES.items()}}
+    stage_config = {"files": fingerprint, "present": {n: corpora.resolve(n, root).is_file() for n in corpora.FILES}}
     return artifacts.cached("data_info", DATA_INFO_VERSION, stage_config, build,
                             upstream={"tokenizer": tok_entry.key} if tok_entry else {})
 

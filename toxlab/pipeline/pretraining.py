@@ -11,7 +11,7 @@ import numpy as np
 
 from toxlab.core import artifacts, distributed
 from toxlab.core.artifacts import Entry
-from toxlab.core.config import PAPER_FRACTIONS, RunConfig
+from toxlab.core.config import PAPER_FRACTIONS, RunConfig, override
 from toxlab.core.errors import ConfigError
 from toxlab.data.tokenizer import load_tokenizer as load
 from toxlab.model import train as training
@@ -87,6 +87,12 @@ def pretrain(config: RunConfig, seed: int, progress: bool = True, tagging: str =
         stage_config["processes"] = processes
     return artifacts.cached("pretrain", PRETRAIN_VERSION, stage_config, build,
                             upstream={"mixture": mix_entry.key, "tokenizer": tok_entry.key}, seed=int(seed))
+
+
+def design(config: RunConfig, fraction: float, token_matched: bool = False) -> RunConfig:
+    """`config` at `fraction` in the paper's design (the clean tokens fixed, toxic text added) or, token-matched,
+    with the total fixed (toxic text replaces clean text). At f = 0 the two are one model (one cache key)."""
+    return override(config, {"data.toxic_fraction": fraction, "data.token_matched": token_matched})
 
 
 def fractions_for(config: RunConfig) -> tuple[float, ...]:

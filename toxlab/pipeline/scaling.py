@@ -8,8 +8,10 @@ the first cpu preset saw 0.2 tokens per parameter). Every model is read on the s
 - its margin over the unigram model on its own held-out clean text (nats per token);
 - the mean validation ROC-AUC of its attention heads' toxicity probes on ToxiGen (chapter 4's measure), the
   signal ITI needs;
-- its training time on this machine (the ledger's wall clock).
-`choose` keeps the lowest bits per byte among the models whose training time fits a per-model budget.
+- its training compute (FLOPs per token, `toxlab.model.decoder.train_flops_per_token`, times the tokens trained
+  on) and its training time on this machine (the ledger's wall clock, which other work on the cores inflates).
+`choose` keeps the lowest bits per byte among the models whose training compute fits a per-model budget: compute,
+not the wall clock, so that the choice does not depend on what else the machine was doing.
 """
 
 from __future__ import annotations
@@ -78,8 +80,8 @@ def parse_budgets(text: str) -> tuple[int, ...]:
 class ScalingRow:
     """One model of the sweep. params: non-embedding parameters; tokens_per_param: training tokens per
     non-embedding parameter; ce_margin: unigram minus the model's held-out clean cross-entropy (nats/token);
-    head_auc: mean validation ROC-AUC of the head probes (nan when not probed); train_minutes: the ledger's
-    training time."""
+    head_auc: mean validation ROC-AUC of the head probes (nan when not probed); train_tflop: training compute
+    (10^12 FLOPs); train_minutes: the ledger's training time."""
 
     size: str
     n_layers: int
@@ -93,6 +95,7 @@ class ScalingRow:
     c4_ce: float
     c4_bits_per_byte: float
     head_auc: float
+    train_tflop: float
     train_minutes: float
 
     def as_dict(self) -> dict:
@@ -122,7 +125,8 @@ def measure(config: RunConfig, size: ModelSize, seed: int, probe: bool = True, p
     return ScalingRow(size.name, size.n_layers, size.d_model, params, config.data.clean_tokens,
                       metrics["train_tokens_seen"] / params, metrics["val_loss"], metrics["unigram_val_loss"],
                       metrics["unigram_val_loss"] - metrics["val_loss"], metrics["c4_loss"],
-                      c4_bits_per_byte(config, seed), head_auc, metrics["train_time_s"] / 60)
+                      c4_bits_per_byte(config, seed), head_auc,
+                      metrics["flops_per_token"] * metrics["train_tokens_seen"] / 1e12, metrics["train_time_s"] / 60)
 
 
 def sweep(base: RunConfig, sizes=CPU_SIZES, budgets=CPU_BUDGETS, seed: int = 0, probe: bool = True,
@@ -138,10 +142,10 @@ def sweep(base: RunConfig, sizes=CPU_SIZES, budgets=CPU_BUDGETS, seed: int = 0, 
     return rows
 
 
-def choose(rows: list[ScalingRow], max_train_minutes: float) -> ScalingRow:
-    """The row with the lowest C4 bits per byte among those trained within `max_train_minutes`."""
-    within = [r for r in rows if r.train_minutes <= max_train_minutes]
+def choose(rows: list[ScalingRow], max_tflop: float) -> ScalingRow:
+    """The row with the lowest C4 bits per byte among those whose training took at most `max_tflop` 10^12 FLOPs."""
+    within = [r for r in rows if r.train_tflop <= max_tflop]
     if not within:
-        raise ConfigError(f"no model of the sweep trained within {max_train_minutes:g} minutes; raise the budget "
-                          f"or add smaller sizes")
+        raise ConfigError(f"no model of the sweep trained within {max_tflop:g} TFLOP; raise the budget or add "
+                          f"smaller sizes")
     return min(within, key=lambda r: r.c4_bits_per_byte)
