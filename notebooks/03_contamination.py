@@ -78,7 +78,7 @@ for f in fractions:
     tox = mixtures.mixture_toxicity(config.with_fraction(f), toxicity_blocks).json("toxicity.json")
     rows.append({"toxic_fraction": f, "realised_fraction": stats["realised_fraction"],
                  "clean_tokens": stats["clean_tokens"], "toxic_tokens": stats["toxic_tokens"],
-                 **{f"{name} tokens": n for name, n in stats["tokens_per_source"].items()
+                 **{f"{name} tokens": f"{n:,}" for name, n in stats["tokens_per_source"].items()
                     if name != "clean" and name not in dict(config.data.clean_recipe)},
                  "flagged": tox["flagged_token_share"],
                  "flagged_clean_docs": tox["flagged_token_share_clean_sources"],

@@ -101,8 +101,12 @@ def test_the_heldout_set_follows_the_clean_recipe_and_never_meets_training(data_
     assert len(val) >= config.data.val_tokens - 1 and mixtures[(0.1, False)].val.size > 0
 
 
+FIRST = {"data.clean_recipe": "wikinews:1.0", "data.clean_filter": "none",
+         "data.toxic_recipe": "pol:0.3,b:0.06,biz:0.4,civil:0.14,stormfront:0.1"}
+
+
 def test_first_design_keys_leave_out_the_later_fields():
-    cpu = get_preset("cpu")
+    cpu = get_preset("cpu", FIRST)
     keyed = cpu.data.keyed()
     assert not set(FIRST_DESIGN) & set(keyed)
     assert keyed == {k: v for k, v in dataclasses.asdict(cpu.data).items() if k not in FIRST_DESIGN}
@@ -115,13 +119,12 @@ def test_first_design_keys_leave_out_the_later_fields():
 def test_one_tokenizer_serves_every_budget_and_fraction_of_the_web_design_only():
     a, b = web(), web(**{"data.clean_tokens": 9000, "data.toxic_fraction": 0.1, "data.token_matched": True})
     assert a.data.tokenizer_keyed() == b.data.tokenizer_keyed()
-    first_design = {"data.clean_recipe": "wikinews:1.0", "data.clean_filter": "none"}
-    first, bigger = get_preset("smoke", first_design), get_preset("smoke", {**first_design, "data.clean_tokens": 9000})
+    first, bigger = get_preset("smoke", FIRST), get_preset("smoke", {**FIRST, "data.clean_tokens": 9000})
     assert first.data.tokenizer_keyed() != bigger.data.tokenizer_keyed()  # the first design's keys stay
 
 
 def test_files_read_name_what_the_mixture_reads():
-    assert corpora.files_read(get_preset("cpu").data) == corpora.PRETRAIN_SOURCES
+    assert corpora.files_read(get_preset("cpu", FIRST).data) == corpora.PRETRAIN_SOURCES
     assert set(corpora.files_read(web().data)) == {"wikinews", "blogs", "reddit", "c4", "pol_2025", "pol", "ldnoobw"}
 
 

@@ -252,7 +252,7 @@ LABELS: dict[str, tuple[str, str | None]] = {
     "tokens_exact": ("tokens counted (not estimated)", None), "licence": ("licence", None),
     "origin": ("origin", None), "probability": ("probability", "{:.3f}"), "piece": ("piece", None),
     "realised_fraction": ("realised toxic share", "{:.3%}"), "clean_tokens": ("clean tokens", "{:,}"),
-    "toxic_tokens": ("toxic tokens", "{:,}"), "train_tokens_seen": ("tokens seen", "{:,}"),
+    "toxic_tokens": ("toxic tokens", "{:,}"), "train_tokens_seen": ("tokens seen", "{:,.0f}"),
     "flagged": ("tokens flagged, all documents (share)", "{:.3f}"),
     "flagged_clean_docs": ("tokens flagged, clean documents (share)", "{:.3f}"),
     "flagged_toxic_docs": ("tokens flagged, toxic documents (share)", "{:.3f}"),

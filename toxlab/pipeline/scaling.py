@@ -23,6 +23,7 @@ import numpy as np
 from toxlab.core.config import RunConfig, override
 from toxlab.core.errors import ConfigError
 from toxlab.data.tokenizer import bits_per_byte, token_bytes
+from toxlab.model.decoder import train_flops_per_token
 from toxlab.pipeline import pretraining, probing
 from toxlab.pipeline.common import log_line
 from toxlab.pipeline.mixtures import load_tokenizer, mixture
@@ -131,15 +132,23 @@ def measure(config: RunConfig, size: ModelSize, seed: int, probe: bool = True, p
 
 def sweep(base: RunConfig, sizes=CPU_SIZES, budgets=CPU_BUDGETS, seed: int = 0, probe: bool = True,
           progress: bool = True, log=log_line) -> list[ScalingRow]:
-    """Every size on every budget (smallest first, so a cut run has the cheap corner), one row each."""
+    """Every size on every budget, one row each, in the order of `sizes` within each budget, budgets ascending. The
+    models train cheapest first (by training compute), so a run cut short has the cheap corner and resumes on the
+    rest."""
     if not sizes or not budgets:
         raise ConfigError("the scaling sweep needs at least one model size and one token budget")
-    rows = []
-    for clean_tokens in sorted(budgets):
-        for size in sizes:
-            log(f"scaling: {size.name} on {clean_tokens:,} clean tokens (seed {seed})")
-            rows.append(measure(size_config(base, size, clean_tokens), size, seed, probe, progress))
-    return rows
+    grid = [(size, clean_tokens) for clean_tokens in sorted(budgets) for size in sizes]
+    rows = {}
+    for size, clean_tokens in sorted(grid, key=lambda cell: training_compute(size_config(base, *cell))):
+        log(f"scaling: {size.name} on {clean_tokens:,} clean tokens (seed {seed})")
+        rows[(size, clean_tokens)] = measure(size_config(base, size, clean_tokens), size, seed, probe, progress)
+    return [rows[cell] for cell in grid]
+
+
+def training_compute(config: RunConfig) -> float:
+    """FLOPs of one pass over the clean tokens of `config` (f = 0), as `train_flops_per_token` counts them."""
+    per_token = train_flops_per_token(config.model, config.tokenizer.vocab_size, config.data.seq_len)
+    return per_token * config.data.clean_tokens * config.train.epochs
 
 
 def choose(rows: list[ScalingRow], max_tflop: float) -> ScalingRow:
