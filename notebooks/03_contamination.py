@@ -135,9 +135,11 @@ readable(clean_table)
 # training compute fits {glue:text}`scaling_max_tflop:.1f` TFLOP (compute rather than the wall clock, so that the
 # choice does not depend on what else shared the machine).
 
-# %% tags=["nbval-check-output"]
+# %%
 sizes = scaling.parse_sizes(scaling_sizes)
-scaling_rows = scaling.sweep(config, sizes, scaling_budgets, seed=seeds[0])
+scaling_rows = scaling.sweep(config, sizes, scaling_budgets, seed=seeds[0])  # progress on stderr
+
+# %% tags=["nbval-check-output"]
 chosen = scaling.choose(scaling_rows, scaling_max_tflop)
 level_row = next((r for r in scaling_rows if (r.n_layers, r.d_model, r.clean_tokens) ==
                   (config.model.n_layers, config.model.d_model, config.data.clean_tokens)), None)
@@ -247,14 +249,17 @@ readable(pd.DataFrame([{"set": "held-out clean text", **val_trend}, {"set": "C4 
 # design only because of the tokens, the control should show it flat or falling faster; a trend the two designs
 # share is not the token count's.
 
+# %%
+control_entries = {(design, f, seed): pretraining.pretrain(pretraining.design(config, f, token_matched), seed)
+                   for f in [0.0, *token_matched_fractions] for seed in seeds
+                   for design, token_matched in (("clean tokens fixed (paper)", False), ("total tokens fixed", True))}
+
 # %% tags=["nbval-check-output"]
 control_rows = []
-for f in [0.0, *token_matched_fractions]:
-    for seed in seeds:
-        for design, token_matched in (("clean tokens fixed (paper)", False), ("total tokens fixed", True)):
-            run = pretraining.pretrain(pretraining.design(config, f, token_matched), seed).json("metrics.json")
-            control_rows.append({"design": design, "toxic_fraction": f, "seed": seed, "val_loss": run["val_loss"],
-                                 "c4_loss": run["c4_loss"], "train_tokens_seen": run["train_tokens_seen"]})
+for (design, f, seed), entry in control_entries.items():
+    run = entry.json("metrics.json")
+    control_rows.append({"design": design, "toxic_fraction": f, "seed": seed, "val_loss": run["val_loss"],
+                         "c4_loss": run["c4_loss"], "train_tokens_seen": run["train_tokens_seen"]})
 control = pd.DataFrame(control_rows)
 control_trends = {design: {key: statistics.linear_trend(part.toxic_fraction, part[key]) for key in ("val_loss", "c4_loss")}
                   for design, part in control.groupby("design")}

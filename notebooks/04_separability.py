@@ -192,16 +192,18 @@ readable(pd.DataFrame(tests))
 # fixed (toxic text replaces clean text); its models are probed the same way, on the same statements. A rise in
 # separability that the paper's design shows and the control does not is the extra tokens', not the toxic text's.
 
+# %%
+control_entries = {(design, f, s): probing.probe(pretraining.design(config, f, token_matched), s, pool=main_pool)
+                   for f in [0.0, *token_matched_fractions] for s in seeds
+                   for design, token_matched in (("clean tokens fixed (paper)", False), ("total tokens fixed", True))}
+
 # %% tags=["nbval-check-output"]
 control_rows = []
-for f in [0.0, *token_matched_fractions]:
-    for s in seeds:
-        for design, token_matched in (("clean tokens fixed (paper)", False), ("total tokens fixed", True)):
-            model_config = pretraining.design(config, f, token_matched)
-            summary = probing.probe(model_config, s, pool=main_pool).json("summary.json")
-            control_rows.append({"design": design, "toxic_fraction": f, "seed": s,
-                                 "auc": float(np.mean(summary["head_val_auc"])),
-                                 "resid_auc": float(np.max(summary["resid_val_auc"]))})
+for (design, f, s), entry in control_entries.items():
+    summary = entry.json("summary.json")
+    control_rows.append({"design": design, "toxic_fraction": f, "seed": s,
+                         "auc": float(np.mean(summary["head_val_auc"])),
+                         "resid_auc": float(np.max(summary["resid_val_auc"]))})
 control = pd.DataFrame(control_rows)
 control_fits = {design: statistics.linear_trend(part.toxic_fraction, part.auc)
                 for design, part in control.groupby("design")}
