@@ -276,12 +276,15 @@ def _grouped(lines: list[str], size: int, prefix: str) -> Iterator[tuple[str, st
 
 
 def files_read(config: DataConfig) -> tuple[str, ...]:
-    """The data files a mixture of `config` reads: its clean and toxic sources, C4 (held out), and C4's word
-    list when it filters."""
-    names = [name for name, _ in config.clean_recipe] + ["c4"] + [name for name, _ in config.toxic_recipe]
-    if config.clean_filter == "c4":
-        names.append(FILTER_FILE)
-    return tuple(dict.fromkeys(names))
+    """The data files a mixture of `config` reads: those of its held-out sets (`heldout_files`) and its toxic
+    sources."""
+    return tuple(dict.fromkeys((*heldout_files(config), *(name for name, _ in config.toxic_recipe))))
+
+
+def heldout_files(config: DataConfig) -> tuple[str, ...]:
+    """The data files the held-out sets read: the clean sources, C4, and C4's word list when the level filters."""
+    names = (*(name for name, _ in config.clean_recipe), "c4")
+    return (*names, FILTER_FILE) if config.clean_filter == "c4" else names
 
 
 def _grouped_by(rows: Iterator[tuple[str, str]], size: int, prefix: str) -> list[tuple[str, str]]:
@@ -532,19 +535,13 @@ def build_mixture(config: DataConfig, tokenizer, root: Path | None = None, trans
                    to_blocks(c4_stream, config.seq_len).astype(np.uint16), stats)
 
 
-def heldout_files(config: DataConfig) -> tuple[str, ...]:
-    """The data files the held-out sets read."""
-    names = (*(name for name, _ in config.clean_recipe), "c4")
-    return (*names, FILTER_FILE) if config.clean_filter == "c4" else names
-
-
 def heldout_streams(config: DataConfig, tokenizer, root: Path,
                     splits: dict[str, CleanSplit] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The held-out clean token stream (`val_tokens` of the clean recipe's held-out documents, by its shares) and
     the C4 snippets' stream, each document followed by EOS."""
     encode = lambda texts: tokenizer(texts, add_special_tokens=False)["input_ids"]  # noqa: E731
     eos = tokenizer.eos_token_id
-    splits = splits or {name: clean_split(name, config, root) for name, _ in config.clean_recipe}
+    splits = splits or clean_splits(config, root)
     val = [piece for name, n_tokens in share_out(config.val_tokens, config.clean_recipe).items()
            for piece in take_tokens(splits[name].heldout, n_tokens, encode, eos)]
     c4_docs = read_documents("c4", config, root)

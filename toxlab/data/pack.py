@@ -52,9 +52,8 @@ def chars_needed(config: RunConfig, name: str, root: Path | None = None) -> int:
         return int(max(tokens * CHARS_PER_TOKEN, config.tokenizer.train_chars * data.max_fraction * toxic))
     if not clean:
         return 0
-    need = max(data.clean_tokens * clean * CHARS_PER_TOKEN,
-               data.val_tokens * clean * CHARS_PER_TOKEN * corpora.HOLDOUT_MODULUS,
-               config.tokenizer.train_chars * (1 - data.max_fraction) * clean)
+    train_need, heldout_need = _clean_needs(config, name)
+    need = max(train_need, heldout_need * corpora.HOLDOUT_MODULUS)
     if data.clean_filter != "none":
         kept = 1 - corpora.clean_split(name, data, root or corpora.data_root()).filter["removed_char_share"]
         need /= max(kept, 1e-3)
@@ -102,15 +101,21 @@ def pack_data(dest: Path, config: RunConfig, root: Path | None = None, headroom:
 def _enough(config: RunConfig, name: str, root: Path) -> bool:
     """Whether the cut clean source `name` under `root` holds the characters its training share, tokenizer share and
     held-out share take (toxic sources have no held-out split: their estimate stands)."""
-    data = config.data
-    share = dict(data.clean_recipe).get(name, 0.0)
-    if not share:
+    if name not in dict(config.data.clean_recipe):
         return True
-    split = corpora.clean_split(name, data, root)
-    train_need = max(data.clean_tokens * share * CHARS_PER_TOKEN,
-                     config.tokenizer.train_chars * (1 - data.max_fraction) * share)
+    split = corpora.clean_split(name, config.data, root)
+    train_need, heldout_need = _clean_needs(config, name)
     return (sum(len(t) for _, t in split.train) >= train_need
-            and sum(len(t) for _, t in split.heldout) >= data.val_tokens * share * CHARS_PER_TOKEN)
+            and sum(len(t) for _, t in split.heldout) >= heldout_need)
+
+
+def _clean_needs(config: RunConfig, name: str) -> tuple[float, float]:
+    """Characters of clean source `name` the level's training stream or tokenizer corpus takes (whichever is
+    more), and its held-out set takes."""
+    data, share = config.data, dict(config.data.clean_recipe)[name]
+    train = max(data.clean_tokens * share * CHARS_PER_TOKEN,
+                config.tokenizer.train_chars * (1 - data.max_fraction) * share)
+    return train, data.val_tokens * share * CHARS_PER_TOKEN
 
 
 def _gzip_writer(path: Path) -> gzip.GzipFile:
