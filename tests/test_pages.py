@@ -38,7 +38,8 @@ def _require(condition: bool, why: str) -> None:
 
 def _pages() -> list[str]:
     toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
-    return [toc["root"]] + [entry["file"] for entry in toc.get("chapters", [])]
+    entries = toc.get("chapters", []) + [entry for part in toc.get("parts", []) for entry in part.get("chapters", [])]
+    return [toc["root"]] + [entry["file"] for entry in entries]  # the smoke book lists chapters, the book parts
 
 
 class _Page(HTMLParser):
@@ -105,6 +106,8 @@ def test_every_image_exists_and_is_not_empty(rendered):
 def test_chapters_that_glue_figures_show_them():
     import nbformat
     for name in _pages()[1:]:
+        if not (BOOK / f"{name}.ipynb").exists():  # a markdown page (the gpu level's)
+            continue
         notebook = nbformat.read(BOOK / f"{name}.ipynb", as_version=4)
         expected = sum(cell.source.count("{glue:figure}") for cell in notebook.cells if cell.cell_type == "markdown")
         if expected:
