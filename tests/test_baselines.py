@@ -18,9 +18,9 @@ from toxlab.core import artifacts
 from toxlab.core.config import FIRST_DESIGN, DataConfig, ModelConfig, get_preset
 from toxlab.core.errors import ConfigError
 from toxlab.data import corpora
-from toxlab.evaluation.evaluate import eval_preset
+from toxlab.evaluation.evaluate import capability, eval_preset
 from toxlab.model.decoder import build_model
-from toxlab.pipeline import baseline_runs, common, judging, mixtures, pretraining, probing, versions
+from toxlab.pipeline import baseline_runs, common, evaluation, judging, mixtures, pretraining, probing, versions
 
 RUDE = ("turnip", "biscuit", "noodle", "clown", "potato", "garbage", "goose", "cabbage")  # the fixture's insults
 
@@ -220,12 +220,13 @@ def test_sft_blocks_are_wholly_clean():
     assert baselines.clean_blocks(train, mask, 3).tolist() == [[2, 3], [4, 5], [8, 9]]
 
 
-def test_capability_against_itself_costs_nothing():
+def test_capability_against_an_identical_reference_costs_nothing():
+    """A baseline's model is measured against the plain model it came from (`evaluate.capability`'s reference)."""
     model = _tiny_model()
     blocks = np.random.default_rng(0).integers(2, 50, size=(3, 10)).astype(np.uint16)
-    same = baselines.capability_against(model, _tiny_model(), blocks)
+    same = capability(model, blocks, None, reference=_tiny_model())
     assert same["ce"] == pytest.approx(same["ce_base"]) and same["kl"] == pytest.approx(0.0, abs=1e-6)
-    other = baselines.capability_against(_tiny_model(seed=1), model, blocks)
+    other = capability(_tiny_model(seed=1), blocks, None, reference=model)
     assert other["kl"] > 0
 
 
@@ -314,3 +315,21 @@ def test_sft_and_dpo_followed_by_iti(env, budget, method, benchmark):
 def test_tagged_models_take_no_alpha():
     with pytest.raises(ConfigError, match="ITI follows only prompt, sft or dpo"):
         baseline_runs.evaluate_baseline(get_preset("smoke"), 0, "meda", "toxigen", alpha=4.0)
+
+
+def test_a_baseline_and_its_plain_model_write_one_result_layout(env, budget):
+    """`evaluate` and `evaluate_baseline` write through one `evaluation.write_benchmark`: the fields that name the
+    model, benchmark and decoding agree, each adds only its own treatment's, and the baseline's capability is
+    measured against the very model `evaluate` measures (the same ce_base on the same blocks)."""
+    config = get_preset("smoke", TINY).with_fraction(0.1)
+    eval_config = eval_preset("smoke", SMALL_EVAL)
+    plain = evaluation.evaluate(config, 0, "ce", eval_config=eval_config, progress=False).json("result.json")
+    sft = baseline_runs.evaluate_baseline(config, 0, "sft", "ce", budget, eval_config,
+                                          progress=False).json("result.json")
+    shared = ("preset", "toxic_fraction", "seed", "benchmark", "eval", "instruction", "device", "torch")
+    assert {name: plain[name] for name in shared} == {name: sft[name] for name in shared}
+    assert set(plain) - set(sft) == {"ranking", "positions", "shift_ratio"}
+    assert set(sft) - set(plain) == {"method", "baseline", "model"}
+    for part in ("clean", "c4"):
+        assert sft[part]["ce_base"] == plain[part]["ce_base"] == plain[part]["ce"]
+        assert sft[part]["tokens"] == plain[part]["tokens"]

@@ -43,7 +43,6 @@ import torch
 from toxlab.core.config import check_numbers, replace_numbers
 from toxlab.core.errors import ConfigError, DataError
 from toxlab.data import corpora
-from toxlab.evaluation.evaluate import capability
 from toxlab.model.train import batch_indices, lr_lambda
 
 METHODS = ("prompt", "sft", "dpo", "meda", "inst")
@@ -353,9 +352,3 @@ def train_dpo(policy, batch: dict[str, torch.Tensor], reference: torch.Tensor, b
     policy.eval()
     return history
 
-
-# ----------------------------------------------------------------------------------------------- capability
-def capability_against(model, reference, blocks: np.ndarray, batch_size: int = 16, iti=None) -> dict:
-    """`toxlab.evaluation.evaluate.capability` with the baseline's model (under `iti` when given) against the untreated
-    `reference`: ce, ce_base and KL(p_reference || p_model) on `blocks` [n, seq_len]."""
-    return capability(model, blocks, iti, batch_size, reference=reference)

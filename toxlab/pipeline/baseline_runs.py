@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from transformers import AutoModelForCausalLM
 
 from toxlab import baselines
@@ -23,7 +22,14 @@ from toxlab.interp.intervene import check_strength
 from toxlab.model import train as training
 from toxlab.model.decoder import pick_device
 from toxlab.pipeline.common import check_seed, data_fingerprint
-from toxlab.pipeline.evaluation import benchmark_inputs, evaluate, generation_benchmark, heldout_blocks
+from toxlab.pipeline.evaluation import (
+    benchmark_inputs,
+    evaluate,
+    heldout_blocks,
+    load_model,
+    model_fields,
+    write_benchmark,
+)
 from toxlab.pipeline.judging import judge_identity, judge_or_default
 from toxlab.pipeline.mixtures import load_tokenizer, mixture
 from toxlab.pipeline.pretraining import pretrain
@@ -175,24 +181,14 @@ def evaluate_baseline(config: RunConfig, seed: int, method: str, benchmark: str,
 
     def build(out: Path, work: Path) -> None:
 
-        model = AutoModelForCausalLM.from_pretrained(str(model_entry.file("model"))).to(pick_device())
-        tok = load_tokenizer(config)
-        result = {"preset": config.preset, "toxic_fraction": config.data.toxic_fraction, "seed": seed,
-                  "benchmark": benchmark, "method": method, "alpha": alpha, "k": iti.k if iti else 0,
-                  "direction": iti.direction if iti else "none",
-                  "heads": [list(h) for h in iti.heads] if iti else [],
-                  "eval": dataclasses.asdict(eval_config), "instruction": instruction, "baseline": recipe,
-                  "model": {"stage": model_entry.stage, "key": model_entry.key},
-                  "device": str(pick_device()), "torch": torch.__version__}
-        if benchmark == "ce":
-            plain = AutoModelForCausalLM.from_pretrained(str(reference.file("model"))).to(pick_device())
-            result.update({name: baselines.capability_against(model, plain, blocks, eval_config.batch_size // 4 or 1,
-                                                              iti)
-                           for name, blocks in heldout_blocks(mix_entry, eval_config).items()})
-        else:
-            result.update(generation_benchmark(model, tok, benchmark, eval_config, seed, iti, judge, instruction,
-                                                root, out))
-        artifacts.write_json(out / "result.json", result)
+        # 'ce' measures the baseline's model against the plain model it came from
+        plain = load_model(reference) if benchmark == "ce" else None
+        write_benchmark(out, load_model(model_entry), load_tokenizer(config), benchmark, eval_config, seed, iti, judge,
+                        root, {**model_fields(config), "method": method, "alpha": alpha, "k": iti.k if iti else 0,
+                               "direction": iti.direction if iti else "none", "instruction": instruction,
+                               "baseline": recipe, "model": {"stage": model_entry.stage, "key": model_entry.key}},
+                        heldout=heldout_blocks(mix_entry, eval_config) if mix_entry is not None else None,
+                        instruction=instruction, reference=plain)
 
     upstream = {"model": model_entry.key, "reference": reference.key}
     if iti is not None:

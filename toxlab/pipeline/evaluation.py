@@ -67,8 +67,7 @@ def calibration(config: RunConfig, seed: int, k: int | None = None, direction: s
         blocks = val[eval_config.ce_blocks:eval_config.ce_blocks + n_blocks]
         if len(blocks) == 0:  # a tiny held-out set: calibrate on its last blocks
             blocks = val[-n_blocks:]
-        model = AutoModelForCausalLM.from_pretrained(str(model_entry.file("model"))).to(pick_device())
-        artifacts.write_json(out / "calibration.json", ev.calibrate(model, blocks, iti, targets,
+        artifacts.write_json(out / "calibration.json", ev.calibrate(load_model(model_entry), blocks, iti, targets,
                                                                   max(1, eval_config.batch_size // 4)))
 
     return artifacts.cached("calibration", CALIBRATION_VERSION, stage_config, build,
@@ -125,27 +124,50 @@ def evaluate(config: RunConfig, seed: int, benchmark: str, alpha: float = 0.0, k
 
     def build(out: Path, work: Path) -> None:
 
-        model = AutoModelForCausalLM.from_pretrained(str(model_entry.file("model"))).to(pick_device())
-        tok = load_tokenizer(config)
-        result = {"preset": config.preset, "toxic_fraction": config.data.toxic_fraction, "seed": seed,
-                  "benchmark": benchmark, "alpha": iti.alpha, "k": iti.k, "direction": direction,
-                  "heads": [list(h) for h in iti.heads], "eval": dataclasses.asdict(eval_config),
-                  "instruction": instruction, "ranking": ranking, "positions": stage_config["positions"],
-                  "shift_ratio": getattr(iti, "shift_ratio", None),
-                  "device": str(pick_device()), "torch": torch.__version__}
-        if benchmark == "ce":
-            result.update({name: ev.capability(model, blocks, iti, eval_config.batch_size // 4 or 1)
-                           for name, blocks in heldout_blocks(mix_entry, eval_config).items()})
-        else:
-            result.update(generation_benchmark(model, tok, benchmark, eval_config, seed, iti, judge, instruction,
-                                                root, out, positions))
-        artifacts.write_json(out / "result.json", result)
+        write_benchmark(out, load_model(model_entry), load_tokenizer(config), benchmark, eval_config, seed, iti,
+                        judge, root, {**model_fields(config), "alpha": iti.alpha, "k": iti.k, "direction": direction,
+                                      "instruction": instruction, "ranking": ranking,
+                                      "positions": stage_config["positions"],
+                                      "shift_ratio": getattr(iti, "shift_ratio", None)},
+                        heldout=heldout_blocks(mix_entry, eval_config) if mix_entry is not None else None,
+                        instruction=instruction, positions=positions)
         iti.save(out / "iti")
 
     upstream = {"pretrain": model_entry.key, "probe": probe(config, seed, progress=progress).key}
     if mix_entry is not None:
         upstream["mixture"] = mix_entry.key
     return artifacts.cached("evaluate", EVALUATE_VERSION, stage_config, build, upstream=upstream, seed=int(seed))
+
+
+def load_model(entry: Entry):
+    """The model a stage saved in `entry`'s `model/`, on the device."""
+    return AutoModelForCausalLM.from_pretrained(str(entry.file("model"))).to(pick_device())
+
+
+def model_fields(config: RunConfig) -> dict:
+    """What `result.json` names a book model by besides its seed: its level's preset and its toxic fraction."""
+    return {"preset": config.preset, "toxic_fraction": config.data.toxic_fraction}
+
+
+def write_benchmark(out: Path, model, tok, benchmark: str, eval_config, seed: int, iti, judge, root: Path,
+                    fields: dict, heldout: dict[str, np.ndarray] | None = None, instruction: str = "",
+                    positions: str = "reference", reference=None) -> None:
+    """Run one benchmark of a loaded `model` under `iti` (None: untreated) and write `out/result.json`: `fields`
+    (what names the run: the model, the treatment), the seed, the benchmark, the decoding settings, the heads
+    the intervention acts on, the device and torch version, and the metrics. 'ce': `evaluate.capability` on
+    each of `heldout` (name -> blocks [n, seq_len]) against `reference` (default: the model itself, untreated);
+    'toxigen' and 'rtp': `generation_benchmark` (which also writes `samples.jsonl`). The one body of `evaluate`,
+    `baseline_runs.evaluate_baseline` and the --model `external.evaluate`."""
+    result = {**fields, "seed": seed, "benchmark": benchmark, "eval": dataclasses.asdict(eval_config),
+              "heads": [list(h) for h in iti.heads] if iti is not None else [],
+              "device": str(pick_device()), "torch": torch.__version__}
+    if benchmark == "ce":
+        result.update({name: ev.capability(model, blocks, iti, eval_config.batch_size // 4 or 1, reference=reference)
+                       for name, blocks in heldout.items()})
+    else:
+        result.update(generation_benchmark(model, tok, benchmark, eval_config, seed, iti, judge, instruction, root,
+                                           out, positions))
+    artifacts.write_json(out / "result.json", result)
 
 
 def generation_benchmark(model, tok, benchmark: str, eval_config, seed: int, iti, judge, instruction: str,

@@ -20,7 +20,6 @@ for the book's models.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -374,24 +373,15 @@ def evaluate(model: ExternalModel, benchmark: str, alpha: float = 0.0, k: int | 
         stage_config["heldout"] = _heldout_inputs(model, data_config, root)
 
     def build(out: Path, work: Path) -> None:
-        import torch
-
-        from toxlab.model.decoder import pick_device
-        loaded, tok = model.load(), model.tokenizer()
-        result = {"model": model.name, "model_type": model.model_type, **model.identity, "level": level,
-                  "seed": seed, "benchmark": benchmark, "alpha": iti.alpha, "k": iti.k, "direction": direction,
-                  "heads": [list(h) for h in iti.heads], "eval": dataclasses.asdict(eval_config),
-                  "ranking": ranking, "positions": stage_config["positions"],
-                  "shift_ratio": getattr(iti, "shift_ratio", None), "device": str(pick_device()),
-                  "torch": torch.__version__}
-        if benchmark == "ce":
-            sets = heldout_sets(tok, data_config, stage_config["heldout"]["seq_len"], root)
-            result.update({name: ev.capability(loaded, blocks[:eval_config.ce_blocks], iti,
-                                               eval_config.batch_size // 4 or 1) for name, blocks in sets.items()})
-        else:
-            result.update(evaluation.generation_benchmark(loaded, tok, benchmark, eval_config, seed, iti, judge, "",
-                                                       root, out, positions))
-        artifacts.write_json(out / "result.json", result)
+        tok = model.tokenizer()
+        sets = heldout_sets(tok, data_config, stage_config["heldout"]["seq_len"], root) if benchmark == "ce" else {}
+        evaluation.write_benchmark(out, model.load(), tok, benchmark, eval_config, seed, iti, judge, root,
+                                   {"model": model.name, "model_type": model.model_type, **model.identity,
+                                    "level": level, "alpha": iti.alpha, "k": iti.k, "direction": direction,
+                                    "ranking": ranking, "positions": stage_config["positions"],
+                                    "shift_ratio": getattr(iti, "shift_ratio", None)},
+                                   heldout={name: blocks[:eval_config.ce_blocks] for name, blocks in sets.items()},
+                                   positions=positions)
         iti.save(out / "iti")
 
     return artifacts.cached("model_evaluate", MODEL_EVALUATE_VERSION, stage_config, build,
