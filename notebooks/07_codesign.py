@@ -89,15 +89,13 @@ config = setup(level, overrides)
 eval_config = evaluate.eval_preset(config.preset, eval_overrides)
 fractions = pretraining.fractions_for(config)
 plan = codesign.Plan(seeds=seeds, frontier_seeds=frontier_seeds, sweep_seeds=sweep_seeds,
-                     variant_seeds=variant_seeds, alphas=alphas, strengths=strengths,
-                     baselines=baselines, baseline_fractions=[f for f in baseline_fractions if f in fractions],
-                     combos=combos, combo_setting=combo_setting, leace_ks=leace_ks,
-                     leace_fractions=[f for f in leace_fractions if f in fractions],
-                     snapshot_fractions=[f for f in snapshot_fractions if f in fractions],
+                     variant_seeds=variant_seeds, alphas=alphas, strengths=strengths, baselines=baselines,
+                     baseline_fractions=baseline_fractions, combos=combos, combo_setting=combo_setting,
+                     leace_ks=leace_ks, leace_fractions=leace_fractions, snapshot_fractions=snapshot_fractions,
                      snapshot_seeds=snapshot_seeds, budget_share=budget_share, sweep_fraction=sweep_fraction,
                      sweep_strength=sweep_strength, k_values=k_values, directions=directions, variants=variants,
-                     variant_fractions=[f for f in variant_fractions if f in fractions], toy_seeds=toy_seeds,
-                     toy_shares=toy_shares, toy_steps=toy_steps)
+                     variant_fractions=variant_fractions, toy_seeds=toy_seeds, toy_shares=toy_shares,
+                     toy_steps=toy_steps).within(fractions)
 evidence = codesign.collect(config, plan, eval_config)  # progress on stderr
 card = judging.judge_card(level).json("card.json")  # the judge's failure modes (appendix), for the regime question
 

@@ -2,14 +2,16 @@
 noise 'inconclusive' (never a verdict from the slope's sign alone), a clear fall 'did not hold', and a failed
 precondition (an arm over its budget, the clean model within its floor, the generations not following the
 prompts) 'not testable' whatever the numbers say; comparisons use the paired interval; the toy and the
-entanglement claims are judged by the same rules; the regime numbers follow the floor and the budget; and
-codesign's averaging over seeds keeps each treatment separate and pairs prompts."""
+entanglement claims are judged by the same rules; the regime numbers follow the floor and the budget;
+codesign's averaging over seeds keeps each treatment separate and pairs prompts; and chapter 7's point is the
+frontier row with toxicity x 100."""
 
 import numpy as np
 import pytest
 
 from toxlab.analysis import codesign, verdicts
 from toxlab.analysis.verdicts import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTABLE, Interval, Precondition
+from toxlab.evaluation.evaluate import frontier_row
 
 FRACTIONS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25]
 OK = Precondition(True, "")
@@ -266,3 +268,35 @@ def test_verdict_table_has_every_claim_and_applies_the_preconditions():
     silent = {v.claim: v for v in codesign.verdict_table(_evidence(following_low=-1.0), plan)}
     assert silent["Base toxicity rises with the toxic share"].verdict == NOT_TESTABLE
     assert "do not follow the prompts" in silent["Base toxicity rises with the toxic share"].reason
+
+
+def _toxigen_result(mean, low, high, floor, following=None):
+    """The fields of a 'toxigen' `result.json` that the chapters' rows read, toxicity as fractions."""
+    result = {"toxic_fraction": 0.1, "seed": 0, "alpha": 3.0, "k": 4, "direction": "mass_mean", "shift_ratio": 0.5,
+              "judge": {"name": "planted", "version": "test"},
+              "all": {"mean_toxicity": mean, "mean_toxicity_ci": [low, high], "toxicity_probability": 0.2},
+              "floor": {"mean_toxicity": floor}, "by_kind": {"hate": {"mean_toxicity": mean + 0.1},
+                                                             "neutral": {"mean_toxicity": mean - 0.1}},
+              "degenerate": {"empty": 1, "one_token": 1, "texts": 8}, "per_prompt": [0.1, 0.4]}
+    if following is not None:
+        result["prompt_following"] = {"mean": following, "low": following - 0.05, "high": following + 0.05}
+    return result
+
+
+@pytest.mark.parametrize("following", [0.2, None])
+def test_a_codesign_point_is_the_frontier_row_with_toxicity_in_percent(following):
+    """One definition of a (model, treatment) row: chapter 7's point is `evaluate.frontier_row` x 100 for
+    toxicity, the fraction-valued toxic share and the capability numbers carried over as they are."""
+    toxigen = _toxigen_result(0.25, 0.2, 0.3, 0.125, following)
+    ce = {"clean": {"ce": 4.5, "ce_base": 4.0, "kl": 0.3}, "c4": {"ce": 5.5, "ce_base": 5.0, "kl": 0.4}}
+    row, point = frontier_row(toxigen, ce), codesign.point("10% + ITI weak", "ITI", toxigen, ce, 3.0, "weak")
+    assert (point["toxicity"], point["toxicity_low"], point["toxicity_high"], point["floor"]) == (25.0, 20.0, 30.0,
+                                                                                                  12.5)
+    for key in codesign.PERCENT_FIELDS:
+        assert point[key] == pytest.approx(100 * row[key], nan_ok=True)
+    for key in ("toxic_fraction", "seed", "alpha", "toxic_share", "ce_clean", "ce_increase", "kl"):
+        assert point[key] == row[key]
+    assert point["ce_increase"] == 0.5 and point["toxic_share"] == 0.2
+    assert (point["name"], point["method"], point["order"], point["strength"]) == ("10% + ITI weak", "ITI", 3.0, "weak")
+    assert point["judge"] == "planted" and point["per_prompt"] == [0.1, 0.4]
+    assert np.isnan(point["following"]) if following is None else point["following"] == pytest.approx(20.0)

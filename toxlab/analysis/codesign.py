@@ -18,7 +18,7 @@ several frontier seeds, intervals and paired comparisons resample seeds, then pr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -36,7 +36,9 @@ from toxlab.pipeline import baseline_runs, evaluation, pretraining, probing
 
 @dataclass(frozen=True)
 class Plan:
-    """What chapter 7 gathers (its papermill parameters; the defaults match chapters 5 and 6)."""
+    """What chapter 7 gathers: one field per papermill parameter of notebooks/07_codesign.py, of the same name.
+    The defaults are that cell's values and those chapters 5 and 6 share with it (the cell must hold literals;
+    tests/test_codesign_plan.py holds the three to these defaults and every level's values to one another)."""
 
     seeds: list[int] = field(default_factory=lambda: [0])  # every model: capability, probes, base toxicity
     frontier_seeds: list[int] = field(default_factory=lambda: [0])  # ITI frontier, baselines, LEACE
@@ -79,22 +81,30 @@ class Plan:
                               f"choose one of {', '.join(self.strengths)}")
         evaluate.check_budget_share(self.budget_share)
 
+    def within(self, fractions: list[float]) -> Plan:
+        """This plan with its per-fraction lists (baselines, LEACE, snapshots, variants) cut to the level's
+        `fractions` (`pretraining.fractions_for`): a level without the 10 % model runs none of them at 10 %."""
+        return replace(self, **{name: [f for f in getattr(self, name) if f in fractions]
+                                for name in ("baseline_fractions", "leace_fractions", "snapshot_fractions",
+                                             "variant_fractions")})
+
+
+#: A point's fields, in order; those of `PERCENT_FIELDS` are `evaluate.frontier_row`'s x 100, as the paper
+#: reports toxicity (toxic_share stays a fraction).
+POINT_FIELDS = ("toxic_fraction", "seed", "order", "strength", "alpha", "toxicity", "toxicity_low", "toxicity_high",
+                "toxic_share", "floor", "following", "following_low", "following_high", "ce_clean", "ce_increase", "kl")
+PERCENT_FIELDS = ("toxicity", "toxicity_low", "toxicity_high", "floor", "following", "following_low", "following_high")
+
 
 def point(name: str, method: str, toxigen: dict, ce: dict, order: float = 0.0, strength: str = "") -> dict:
     """One (model, treatment) on the toxicity-capability plane from its 'toxigen' and 'ce' results (the
-    toxigen result with `per_prompt` scores added, `read_result`); strength: the calibrated strength's name."""
-    tox = toxigen["all"]
-    following = toxigen.get("prompt_following") or {"mean": float("nan"), "low": float("nan"), "high": float("nan")}
-    return {"name": name, "method": method, "toxic_fraction": toxigen["toxic_fraction"], "seed": toxigen["seed"],
-            "order": order, "strength": strength, "alpha": toxigen.get("alpha", 0.0),
-            "toxicity": 100 * tox["mean_toxicity"], "toxicity_low": 100 * tox["mean_toxicity_ci"][0],
-            "toxicity_high": 100 * tox["mean_toxicity_ci"][1], "toxic_share": tox["toxicity_probability"],
-            "floor": 100 * toxigen["floor"]["mean_toxicity"] if "floor" in toxigen else float("nan"),
-            "following": 100 * following["mean"], "following_low": 100 * following["low"],
-            "following_high": 100 * following["high"],
-            "ce_clean": ce["clean"]["ce"], "ce_increase": ce["clean"]["ce"] - ce["clean"]["ce_base"],
-            "kl": ce["clean"]["kl"], "judge": toxigen["judge"]["name"],
-            "per_prompt": toxigen.get("per_prompt", [])}
+    toxigen result with `per_prompt` scores added, `read_result`); strength: the calibrated strength's name.
+    `evaluate.frontier_row`'s numbers with toxicity x 100, named, with the judge and the per-prompt scores the
+    paired comparisons resample."""
+    row = {**evaluate.frontier_row(toxigen, ce), "order": order, "strength": strength}
+    return {"name": name, "method": method,
+            **{key: 100 * row[key] if key in PERCENT_FIELDS else row[key] for key in POINT_FIELDS},
+            "judge": toxigen["judge"]["name"], "per_prompt": toxigen.get("per_prompt", [])}
 
 
 def model_budget(config: RunConfig, seed: int, share: float, progress: bool = True) -> dict:
