@@ -23,7 +23,7 @@ from tests.fixtures.make_data import OBJECTS, RUDE, _post, _sentences, _write_js
 from toxlab.cli import main
 from toxlab.core.errors import ConfigError, DataError, JudgeUnavailableError, ToxlabError
 from toxlab.data import filters
-from toxlab.judges import corpus, lexical, minilm, remote
+from toxlab.judges import corpus, encoder, lexical, minilm, remote
 from toxlab.judges import judge_card as cards
 from toxlab.pipeline import judging
 
@@ -94,6 +94,10 @@ def judge_env(tmp_path_factory):
     ({"max_val_false_positives": 2.0}, r"\[0, 1\]"),
     ({"shuffled_share": 1.5}, r"\[0, 1\]"),
     ({"shuffled_toxic_share": -0.1}, r"shuffled_toxic_share.*\[0, 1\]"),
+    ({"tune_layers": 7}, r"\[0, 6\]"),
+    ({"tune_epochs": 0}, "must be >= 1"),
+    ({"tune_lr": 0.0}, "positive"),
+    ({"tune_layers": 1, "weighting": "none"}, "needs weighting='stratum'"),
 ])
 def test_judge_config_is_validated(changes, expect):
     with pytest.raises(ConfigError, match=expect):
@@ -287,6 +291,54 @@ def test_default_judge_is_the_trained_minilm(monkeypatch):
     assert lexical.ProfanityCheckJudge().name == "alt-profanity-check"  # chapter 3's judge
 
 
+TUNED_JUDGE = dataclasses.replace(TINY_JUDGE, tune_layers=1, tune_epochs=2, tune_lr=1e-4, tune_batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def tuned(judge_env, tmp_path_factory):
+    """The tiny judge with MiniLM's top layer tuned (a few seconds), and the frozen judge's scores first."""
+    texts = judge_env["data"].split("test")[0]
+    frozen_before = judge_env["judge"].score(texts)
+    trained = minilm.train(TUNED_JUDGE, judge_env["root"])
+    return {"trained": trained, "texts": texts, "frozen_before": frozen_before}
+
+
+def test_tuned_judge_ranks_planted_toxic_text_and_keeps_only_its_top_layer(judge_env, tuned):
+    from sklearn.metrics import roc_auc_score
+    judge, report = tuned["trained"].judge, tuned["trained"].report
+    texts, labels, _ = judge_env["data"].split("test")
+    assert roc_auc_score(labels, judge.score(texts)) > 0.9
+    assert judge.tuned and all(name.startswith("encoder.layer.5.") for name in judge.tuned)
+    base = encoder.encoder_model("cpu").state_dict()
+    assert set(judge.tuned) == {n for n in base if n.startswith("encoder.layer.5.")}
+    assert any(not np.array_equal(v, base[n].numpy()) for n, v in judge.tuned.items())  # training moved them
+    # The shared frozen encoder is untouched: the frozen judge scores as before.
+    assert np.array_equal(judge_env["judge"].score(texts), tuned["frozen_before"])
+    tuning = report["tuning"]
+    assert tuning["layers"] == 1 and [e["epoch"] for e in tuning["epochs"]] == [1, 2]
+    assert tuning["after"]["val_log_loss"] < tuning["before"]["val_log_loss"]
+    # The prior: the largest candidate share whose shifted head flags few enough benign validation texts.
+    search = tuning["prior_search"]
+    assert [r["toxic_share"] for r in search] == list(TUNED_JUDGE.toxic_shares)
+    within = [r for r in search if r["max_val_false_positives"] <= TUNED_JUDGE.max_val_false_positives]
+    chosen = within[0] if within else min(search, key=lambda r: r["max_val_false_positives"])
+    assert report["toxic_share"] == tuning["toxic_share"] == chosen["toxic_share"]
+    shift = np.log(chosen["toxic_share"] / (1 - chosen["toxic_share"])) - np.log(0.5 / 0.5)
+    assert chosen["shift"] == pytest.approx(shift)
+
+
+def test_tuned_judge_is_reproducible_and_saved_whole(judge_env, tuned, tmp_path):
+    judge, texts = tuned["trained"].judge, tuned["texts"]
+    again = minilm.train(TUNED_JUDGE, judge_env["root"]).judge
+    assert np.allclose(again.score(texts), judge.score(texts), atol=1e-6)
+    judge.save(tmp_path / "j")
+    loaded = minilm.MiniLMJudge.load(tmp_path / "j")
+    assert np.array_equal(loaded.score(texts), judge.score(texts))
+    assert loaded.tuned.keys() == judge.tuned.keys()
+    with pytest.raises(JudgeUnavailableError, match="tensors the installed MiniLM lacks"):
+        minilm.tuned_encoder({"encoder.layer.9.output.dense.weight": np.zeros(1)}, "cpu")
+
+
 # ------------------------------------------------------------------------------------------ card measures
 def test_ece_on_a_hand_computed_example():
     scores = np.array([0.05, 0.15, 0.15, 0.95])
@@ -364,6 +416,11 @@ def test_card_on_fixture_data_holds_numbers_only(judge_env):
                                         "false positives: talk comments"}
     assert all(t.met == (t.value <= t.bound if t.at_most else t.value >= t.bound) for t in checks)
     assert set(cards.salad_gaps(card)) == set(cards.FORUMS)
+    # The register bound holds the forums not collected for their toxicity; the toxic ones are reported.
+    salad_targets = [t.name for t in checks if "salad" in t.name]
+    assert salad_targets == [f"{f} salad (no C4-list word) minus news salad, mean score" for f in cards.REGISTER_FORUMS]
+    assert not set(cards.REGISTER_FORUMS) & set(cards.TOXIC_FORUMS)
+    assert set(cards.REGISTER_FORUMS) <= set(cards.CLEAN_SALAD + cards.TOXIC_SALAD)
     assert card["sizes"]["ood"] <= 31
     blob = json.dumps(card)
     assert not any(t in blob for t in judge_env["data"].texts + RUDE)  # no scored text in the card

@@ -603,6 +603,9 @@ def _stages_verify(args) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "quiet", False):  # the weight loading and saving bars of transformers too
+        from transformers.utils import logging as hf_logging
+        hf_logging.disable_progress_bar()
     try:
         if args.command == "bench":
             return _bench(args.name, args.bench_args)

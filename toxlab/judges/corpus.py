@@ -70,7 +70,10 @@ class JudgeConfig:
     minority of what a judge reads, and at 0.5 half of all ambiguous text is flagged); the largest whose
     head flags at most `max_val_false_positives` of every benign (source, label) pair's validation texts is
     kept (else the one with the fewest), so the prior is set on the validation split, never on the card's;
-    the shuffled copies are not a register and do not enter that rule.
+    the shuffled copies are not a register and do not enter that rule. tune_layers: how many of the
+    encoder's top layers are fine-tuned with the head (`toxlab.judges.minilm.tune`; 0 = the frozen encoder
+    under a logistic head, judge 3), for tune_epochs passes over the train split at learning rate tune_lr in
+    batches of tune_batch_size; the prior is then set by the same rule, as a shift of the tuned head's bias.
     """
 
     sources: tuple[str, ...] = tuple(SOURCES)
@@ -86,6 +89,10 @@ class JudgeConfig:
     weighting: str = "stratum"
     toxic_shares: tuple[float, ...] = (0.5, 0.4, 0.3, 0.2)
     max_val_false_positives: float = 0.10
+    tune_layers: int = 0
+    tune_epochs: int = 1
+    tune_lr: float = 3e-5
+    tune_batch_size: int = 32
 
     def __post_init__(self) -> None:
         for name in ("sources", "l2_grid", "toxic_shares"):  # JSON and papermill give lists
@@ -125,18 +132,29 @@ class JudgeConfig:
         object.__setattr__(self, "toxic_shares", tuple(sorted({float(v) for v in self.toxic_shares}, reverse=True)))
         if not 0.0 <= self.max_val_false_positives <= 1.0:
             raise ConfigError(f"JudgeConfig.max_val_false_positives={self.max_val_false_positives} must be in [0, 1]")
+        if not 0 <= self.tune_layers <= 6:
+            raise ConfigError(f"JudgeConfig.tune_layers={self.tune_layers} must be in [0, 6] (MiniLM has 6 layers)")
+        if self.tune_epochs < 1 or self.tune_batch_size < 1 or not self.tune_lr > 0:
+            raise ConfigError(f"JudgeConfig.tune_epochs={self.tune_epochs} and tune_batch_size="
+                              f"{self.tune_batch_size} must be >= 1 and tune_lr={self.tune_lr} positive")
+        if self.tune_layers and self.weighting != "stratum":
+            raise ConfigError("JudgeConfig.tune_layers needs weighting='stratum' (the tuned head's prior is set "
+                              "by its rule)")
         if self.weighting not in ("stratum", "none"):
             raise ConfigError(f"JudgeConfig.weighting={self.weighting!r} must be 'stratum' or 'none'")
 
 
-#: One judge per reproduction level. smoke: about 1,500 training texts, under a minute on 2 cores. cpu: capped
-#: at 3,000 examples per (source, label) pair, with a quarter as many shuffled copies (about 25,000 training
-#: and validation texts to encode; encoding dominates: minutes on 2 idle cores, several times that when
-#: the cores are shared). gpu: up to 40,000 per pair (every example but of Wikinews paragraphs), longer inputs.
+#: One judge per reproduction level, each with MiniLM's top layers tuned (judge 4: the frozen encoder under a
+#: linear head could not tell hate from its vocabulary well enough, issue 22). smoke: about 1,500 training
+#: texts and the top layer only, a minute on 2 cores. cpu: capped at 3,000 examples per (source, label) pair, with the
+#: shuffled copies about 38,000 texts (of which 26,800 train): two tuning epochs dominate, about 40 minutes on
+#: 2 idle cores (the second epoch took the /biz/ salad gap from 0.051 to 0.042 and ToxiGen ROC-AUC from
+#: 0.806 to 0.815 in the experiment of issue 22). gpu: up to 40,000 per pair (every example but of Wikinews
+#: paragraphs), longer inputs, two epochs.
 JUDGE_PRESETS: dict[str, JudgeConfig] = {
-    "smoke": JudgeConfig(max_per_class=120, max_tokens=48),
-    "cpu": JudgeConfig(max_per_class=3000, max_tokens=64, batch_size=128),
-    "gpu": JudgeConfig(max_per_class=40_000, max_tokens=128, batch_size=256),
+    "smoke": JudgeConfig(max_per_class=120, max_tokens=48, tune_layers=1),
+    "cpu": JudgeConfig(max_per_class=3000, max_tokens=64, batch_size=128, tune_layers=2, tune_epochs=2),
+    "gpu": JudgeConfig(max_per_class=40_000, max_tokens=128, batch_size=256, tune_layers=2, tune_epochs=2),
 }
 DEFAULT_LEVEL = "cpu"
 

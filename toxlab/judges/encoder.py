@@ -71,23 +71,51 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def encoder_model(device: str | None = None):
+    """The shared frozen encoder (a transformers BertModel in eval mode) on `device`: a judge that tunes its
+    top layers starts from a copy of it."""
+    return _encoder(device or default_device())[1]
+
+
+def token_ids(texts: list[str], max_tokens: int, device: str | None = None) -> list[list[int]]:
+    """The encoder's token ids of each text, cut to `max_tokens`."""
+    tokenizer, _ = _encoder(device or default_device())
+    return tokenizer(list(texts), truncation=True, max_length=max_tokens)["input_ids"]
+
+
+def pooled(model, ids: list[list[int]], device: str):
+    """[B, 384] mean-pooled, L2-normalised embeddings of one batch of token ids (padded here), as a tensor
+    that carries gradients wherever the model's weights ask for them."""
+    import torch
+    width = max(len(i) for i in ids)
+    input_ids = torch.zeros((len(ids), width), dtype=torch.long)  # [B, T]; BERT's pad id is 0
+    mask = torch.zeros((len(ids), width), dtype=torch.long)  # [B, T]
+    for j, row in enumerate(ids):
+        input_ids[j, :len(row)] = torch.tensor(row)
+        mask[j, :len(row)] = 1
+    input_ids, mask = input_ids.to(device), mask.to(device)
+    hidden = model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # [B, T, 384]
+    weights = mask.unsqueeze(-1).to(hidden.dtype)  # [B, T, 1]
+    return torch.nn.functional.normalize((hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0), dim=-1)
+
+
 def encode(texts: list[str], max_tokens: int, batch_size: int = 64, device: str | None = None,
-           progress: bool = False) -> np.ndarray:
-    """[N, 384] float32 mean-pooled, L2-normalised all-MiniLM-L6-v2 embeddings; each text is cut to
-    `max_tokens` tokens. Where the time goes is the encoder's matrix products, so none is wasted: each
-    distinct text is encoded once (generations repeat), texts are tokenized once and batched in order of
-    token count (a batch pads to its longest text, so sorted batches carry almost no padding), and autograd
-    is off. The result is in input order, and the same list gives the same numbers."""
+           progress: bool = False, model=None) -> np.ndarray:
+    """[N, 384] float32 mean-pooled, L2-normalised all-MiniLM-L6-v2 embeddings (or of `model`, a copy with
+    tuned top layers); each text is cut to `max_tokens` tokens. Where the time goes is the encoder's matrix
+    products, so none is wasted: each distinct text is encoded once (generations repeat), texts are
+    tokenized once and batched in order of token count (a batch pads to its longest text, so sorted batches
+    carry almost no padding), and autograd is off. The result is in input order, and the same list gives the
+    same numbers."""
     import torch
     device = device or default_device()
-    tokenizer, model = _encoder(device)
+    model = model if model is not None else encoder_model(device)
     out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
     if not texts:
         return out
     distinct, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
-    ids = tokenizer(list(distinct), truncation=True, max_length=max_tokens)["input_ids"]
+    ids = token_ids(list(distinct), max_tokens, device)
     order = np.argsort([len(i) for i in ids], kind="stable")
-    pad = tokenizer.pad_token_id
     pooled_all = np.zeros((len(distinct), model.config.hidden_size), dtype=np.float32)
     batches = range(0, len(distinct), batch_size)
     if progress:
@@ -96,17 +124,7 @@ def encode(texts: list[str], max_tokens: int, batch_size: int = 64, device: str 
     with torch.inference_mode():
         for start in batches:
             rows = order[start:start + batch_size]
-            width = max(len(ids[i]) for i in rows)
-            input_ids = torch.full((len(rows), width), pad, dtype=torch.long)  # [B, T]
-            mask = torch.zeros((len(rows), width), dtype=torch.long)  # [B, T]
-            for j, i in enumerate(rows):
-                input_ids[j, :len(ids[i])] = torch.tensor(ids[i])
-                mask[j, :len(ids[i])] = 1
-            input_ids, mask = input_ids.to(device), mask.to(device)
-            hidden = model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # [B, T, 384]
-            weights = mask.unsqueeze(-1).to(hidden.dtype)  # [B, T, 1]
-            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # [B, 384]
-            pooled_all[rows] = torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy()
+            pooled_all[rows] = pooled(model, [ids[i] for i in rows], device).float().cpu().numpy()
     out[:] = pooled_all[inverse.reshape(-1)]
     return out
 

@@ -205,8 +205,13 @@ TOXIGEN_BENIGN = "ToxiGen statements rated benign"
 WEB_SOURCES = ("reddit", "blogs", "webtext")
 CLEAN_SALAD = ("wikinews", "c4", "reddit", "blogs", "webtext")
 TOXIC_SALAD = ("pol", "pol_2025", "b", "biz", "civil", "stormfront")
-#: The forums whose vocabulary must not move the score by itself, and the reference vocabulary.
-FORUMS = ("biz", "pol", "pol_2025", "b", "stormfront")
+#: Forum text not collected for its toxicity (a business board, Reddit threads): without C4's words, what its
+#: salad has that news salad lacks is register, which must not move the score by itself (the target).
+REGISTER_FORUMS = ("biz", "reddit")
+#: Forum text collected for its hate: its vocabulary outside C4's list still holds slurs, insults and the words
+#: hate is written in, so its salad's gap is vocabulary, not register alone; reported beside the target.
+TOXIC_FORUMS = ("pol", "pol_2025", "b", "stormfront")
+FORUMS = REGISTER_FORUMS + TOXIC_FORUMS
 NEWS = "wikinews"
 #: The card's files besides the judge's own (toxlab.data.corpora.FILES or toxlab.judges.corpus.JUDGE_FILES names).
 FILES_READ = ("toxigen_annotated", "wikinews", "c4", "pol", "b", "biz", "civil", "stormfront", "reddit", "blogs",
@@ -391,19 +396,21 @@ def build_card(judges: dict[str, typing.Any], judge_data, config: CardConfig, ro
     return card
 
 
-def salad_gaps(card: dict, judge: str = "minilm", kind: str = SALAD_KINDS[1]) -> dict[str, float]:
+def salad_gaps(card: dict, judge: str = "minilm", kind: str = SALAD_KINDS[1],
+               forums: tuple[str, ...] = FORUMS) -> dict[str, float]:
     """Per forum: mean score of its salads of `kind` (by default: holding no C4-list word) minus that of news
     salads (any words)."""
     means = {(r["source"], r["kind"]): r["mean_score"] for r in card["salad"] if r["judge"] == judge}
     news = means[(NEWS, SALAD_KINDS[0])]
-    return {f: means[(f, kind)] - news for f in FORUMS if means.get((f, kind)) is not None}
+    return {f: means[(f, kind)] - news for f in forums if means.get((f, kind)) is not None}
 
 
 def targets(card: dict, judge: str = "minilm") -> list[Target]:
-    """The issue's targets, measured on `judge`: the largest forum salad gap, the false-positive rate of
-    each labelled benign register, ROC-AUC on the ToxiGen annotations and on held-out Jigsaw comments."""
+    """The issue's targets, measured on `judge`: the salad gap of each register forum, the false-positive
+    rate of each labelled benign register, ROC-AUC on the ToxiGen annotations and on held-out Jigsaw
+    comments."""
     rows = {(r["set"], r["judge"]): r for r in card["validation"]}
-    gaps = salad_gaps(card, judge)
+    gaps = salad_gaps(card, judge, forums=REGISTER_FORUMS)
     out = [Target(f"{forum} salad (no C4-list word) minus news salad, mean score", gap, MAX_SALAD_GAP, True)
            for forum, gap in gaps.items()]
     out += [Target(f"false positives: {r['register']}", r["false_positives"], MAX_FALSE_POSITIVES, True)
@@ -496,8 +503,9 @@ def headline(card: dict, judge_training: dict | None = None) -> dict:
     registers = [r for r in card["registers"] if r["judge"] == "minilm"]
     worst_register = max(registers, key=lambda r: r["false_positives"])
     gaps = salad_gaps(card)
-    worst_forum = max(gaps, key=gaps.get)
-    lexicon_gaps = salad_gaps(card, kind=SALAD_KINDS[2])
+    toxic_gaps = salad_gaps(card, forums=TOXIC_FORUMS)
+    worst_forum = max(toxic_gaps, key=toxic_gaps.get)
+    lexicon_gaps = salad_gaps(card, kind=SALAD_KINDS[2], forums=TOXIC_FORUMS)
     lexicon_worst = max(lexicon_gaps, key=lexicon_gaps.get) if lexicon_gaps else worst_forum
     profanity = {(r["source"], r["kind"]): r["mean_score"] for r in card["salad"]
                  if r["judge"] == "alt-profanity-check"}
@@ -540,11 +548,11 @@ def headline(card: dict, judge_training: dict | None = None) -> dict:
         "biz_salad": salad[("biz", SALAD_KINDS[0])]["mean_score"],
         "biz_clean_salad": salad[("biz", SALAD_KINDS[1])]["mean_score"],
         "biz_listed_share": salad[("biz", SALAD_KINDS[0])]["listed_share"],
-        "biz_gap": gaps.get("biz", float("nan")), "worst_forum": Markdown(worst_forum),
-        "worst_forum_gap": gaps[worst_forum], "max_salad_gap": MAX_SALAD_GAP,
-        "lexicon_worst_forum": Markdown(lexicon_worst),
+        "biz_gap": gaps.get("biz", float("nan")), "reddit_gap": gaps.get("reddit", float("nan")),
+        "worst_forum": Markdown(worst_forum), "worst_forum_gap": toxic_gaps[worst_forum],
+        "max_salad_gap": MAX_SALAD_GAP, "lexicon_worst_forum": Markdown(lexicon_worst),
         "lexicon_worst_gap": lexicon_gaps.get(lexicon_worst, float("nan")),
-        "biz_lexicon_gap": lexicon_gaps.get("biz", float("nan")),
+        "biz_lexicon_gap": salad_gaps(card, kind=SALAD_KINDS[2]).get("biz", float("nan")),
         "profanity_news_salad": profanity.get((NEWS, SALAD_KINDS[0]), float("nan")),
         "profanity_worst_clean_salad": profanity.get((worst_forum, SALAD_KINDS[1]), float("nan")),
         "profanity_worst_lexicon_salad": profanity.get((worst_forum, SALAD_KINDS[2]), float("nan")),
