@@ -57,6 +57,17 @@ def _pays(r: dict) -> str:
     return f"{r['break_even_steps']:,} steps" if r["break_even_steps"] is not None else "never"
 
 
+def _train_label(r: dict) -> str:
+    """A train line's preset, with the shape it was timed at (`--set model.n_layers=...`) or its batch."""
+    shape = r.get("overrides") or {}
+    label = r["preset"]
+    if "model.n_layers" in shape and "model.d_model" in shape:
+        label += f" as {shape['model.n_layers']} x {shape['model.d_model']}"
+    elif shape:
+        label += " (" + ", ".join(f"{k}={v}" for k, v in shape.items()) + ")"
+    return label + (f" (batch {r['batch']})" if r.get("batch") else "")
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:,.1f} min"
 
@@ -65,7 +76,7 @@ def _minutes(seconds: float) -> str:
 BENCH_TABLES = (
     ("train", ("preset", "device", "dtype", "tokens/s", "achieved GFLOP/s", "matmul peak GFLOP/s", "MFU", "MFU (6N)"),
      "lllrrrrr",
-     lambda r: (r["preset"] + (f" (batch {r['batch']})" if r.get("batch") else ""), r["device"], r["dtype"],
+     lambda r: (_train_label(r), r["device"], r["dtype"],
                 f"{r['tokens_per_s']:,.0f}", f"{r['achieved_gflops']:,.1f}",
                 f"{r['peak_gflops']:,.1f}", f"{r['mfu']:.1%}", f"{r['mfu_6n']:.1%}")),
     ("loop", ("training loop: preset", "device", "bare steps tokens/s", "book's loop tokens/s", "overhead"), "llrrr",
