@@ -147,7 +147,7 @@ class JudgeConfig:
 #: One judge per reproduction level, each with MiniLM's top layers tuned (judge 4: the frozen encoder under a
 #: linear head could not tell hate from its vocabulary well enough, issue 22). smoke: about 1,500 training
 #: texts and the top layer only, a minute on 2 cores. cpu: capped at 3,000 examples per (source, label) pair, with the
-#: shuffled copies about 38,000 texts (of which 26,800 train): two tuning epochs dominate, about 40 minutes on
+#: shuffled copies about 38,000 texts (of which 26,800 train): two tuning epochs dominate, 13.5 minutes in all on
 #: 2 idle cores (the second epoch took the /biz/ salad gap from 0.051 to 0.042 and ToxiGen ROC-AUC from
 #: 0.806 to 0.815 in the experiment of issue 22). gpu: up to 40,000 per pair (every example but of Wikinews
 #: paragraphs), longer inputs, two epochs.
