@@ -245,21 +245,27 @@ def test_a_stale_note_goes_under_the_title_of_a_copy(tmp_path):
 
 
 def test_pages_collapse_code_and_show_the_parameters_once():
-    """On the page: code behind its toggle unless a tag decides; the injected values shown, their defaults not."""
+    """On the page: code behind its toggle unless a tag decides; the injected values shown once, their defaults
+    not, collapsed like the rest behind a toggle that names the level and seeds."""
     import nbformat
     cell = nbformat.v4.new_code_cell
     notebook = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# Title"), cell("level = 'cpu'", metadata={"tags": ["parameters"]}),
         cell("level = 'smoke'", metadata={"tags": ["injected-parameters"]}), cell("import toxlab"),
         cell("!pip install toxlab", metadata={"tags": ["remove-cell"]}),
-        cell("plan = 1", metadata={"tags": ["show-input", "nbval-check-output"]}), cell("x = 2")])
+        cell("plan = 1", metadata={"tags": ["show-input", "nbval-check-output"]}), cell("x = 2")],
+        metadata={"toxlab": {"params": {"level": "smoke", "seeds": [0, 1]}}})
     builder.present(notebook)
     assert [c.metadata.get("tags") for c in notebook.cells[1:]] == [
-        ["parameters", "remove-cell"], ["injected-parameters"], ["hide-input"], ["remove-cell"],
+        ["parameters", "remove-cell"], ["injected-parameters", "hide-input"], ["hide-input"], ["remove-cell"],
         ["show-input", "nbval-check-output"], ["hide-input"]]
+    toggle = notebook.cells[2].metadata["mystnb"]["code_prompt_show"]
+    assert toggle.startswith(builder.PARAMETERS_TOGGLE) and "smoke level" in toggle and "seeds 0, 1" in toggle
+    assert [c for c in notebook.cells if "mystnb" in c.metadata] == [notebook.cells[2]]  # the others: _config.yml's
     alone = nbformat.v4.new_notebook(cells=[cell("level = 'cpu'", metadata={"tags": ["parameters"]})])
-    builder.present(alone)  # nothing injected: the defaults are the values the page ran with
-    assert alone.cells[0].metadata["tags"] == ["parameters"]
+    builder.present(alone)  # nothing injected: the defaults are the values the page ran with, shown the same way
+    assert alone.cells[0].metadata["tags"] == ["parameters", "hide-input"]
+    assert alone.cells[0].metadata["mystnb"]["code_prompt_show"] == builder.PARAMETERS_TOGGLE
 
 
 def test_a_change_in_any_subpackage_makes_the_chapters_stale(tmp_path):

@@ -343,23 +343,41 @@ def _announce(todo: list[Chapter], level: str, times: dict[str, float | None], l
 #: Tags that already say how a code cell shows on its page; every other code cell is collapsed there.
 SHOWN_AS_TAGGED = {"remove-cell", "remove-input", "hide-input", "hide-cell", "show-input"}
 
+#: The toggle of a page's parameters cell (a collapsed code cell's is _config.yml's `nb_code_prompt_show`).
+PARAMETERS_TOGGLE = "Show the parameters this page was executed with"
+
+
+def parameters_toggle(notebook) -> dict[str, str]:
+    """The toggle labels of a page's parameters cell: it names the level and seeds the chapter was executed
+    with (its `toxlab` metadata), so that a reader sees them without opening it."""
+    params = notebook.metadata.get("toxlab", {}).get("params", {})
+    said = [f"{params['level']} level" if "level" in params else None,
+            f"seeds {', '.join(map(str, params['seeds']))}" if params.get("seeds") else None]
+    said = [s for s in said if s]
+    return {"code_prompt_show": PARAMETERS_TOGGLE + (f" ({'; '.join(said)})" if said else ""),
+            "code_prompt_hide": "Hide the parameters"}
+
 
 def present(notebook) -> None:
     """How an executed chapter reads on its page (in place; `build_html` applies it to a copy): each code
     cell collapsed behind its toggle (hide-input: the reader sees the outputs, the code one click away)
     unless a tag already decides (`SHOWN_AS_TAGGED`; `show-input` keeps code that is the point in view),
     and the parameters shown once: where papermill injected this page's values, the defaults cell above
-    them is removed and the injected cell stays in view."""
+    them is removed; the one parameters cell left is collapsed the same way in every chapter, behind a
+    toggle that names its level and seeds (`parameters_toggle`)."""
     injected = any("injected-parameters" in c.metadata.get("tags", []) for c in notebook.cells)
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
         tags = cell.metadata.setdefault("tags", [])
-        if "parameters" in tags:
-            if injected and "remove-cell" not in tags:
+        shown = "injected-parameters" in tags or ("parameters" in tags and not injected)
+        if "parameters" in tags and injected:
+            if "remove-cell" not in tags:
                 tags.append("remove-cell")
-        elif "injected-parameters" not in tags and not SHOWN_AS_TAGGED & set(tags):
+        elif not SHOWN_AS_TAGGED & set(tags):
             tags.append("hide-input")
+            if shown:
+                cell.metadata["mystnb"] = parameters_toggle(notebook)
 
 
 def _staged(book_dir: Path, notes: dict[str, str]) -> Path:
