@@ -23,10 +23,10 @@
 # The paper argues for *co-design*: choose the pretraining data with the post-training method in mind. A
 # little toxic data makes the model worse on its own but easier to detoxify, so the pipeline as a whole
 # (data choice x post-training method) ends up better than clean data plus the usual detoxification. This
-# chapter puts every model of chapters 3 to 6 and every treatment on one plane, weighs each of the paper's
-# main claims against our evidence in one table, asks at what scale its headline comparison can be tested at
-# all, and then goes beyond the paper: LEACE on the same heads, the number of heads and the direction, and
-# when in training the toxicity direction appears.
+# chapter puts every model of chapters 3 to 6 and every treatment on one plane, goes beyond the paper (LEACE
+# on the same heads, the number of heads and the direction, when in training the toxicity direction appears,
+# and variants of the model and the data), and then weighs each of the paper's main claims against our
+# evidence in one table and asks at what scale its headline comparison can be tested at all.
 #
 # ## Set-up
 #
@@ -140,6 +140,120 @@ readable(best, scores="x 100")
 # text (chapter 5 gives the reasons for that share): {glue:text}`budget_range` nats per token here, one per
 # model (*budget*, the mean over the frontier seeds).
 #
+# ## Result: beyond the paper, LEACE on the same heads
+#
+# LEACE (Belrose et al. 2023) removes a concept instead of pushing away from it: for each chosen head, the
+# smallest affine change that leaves the head's output linearly uncorrelated with the toxic label on the
+# probe's training statements (`toxlab.interp.erasure`, fitted by the `concept-erasure` package). It has no
+# strength to tune; we vary the number of erased heads K instead. For each LEACE point the table gives
+# ITI's toxicity on the same model at the same capability cost, interpolated along that model's ITI
+# frontier.
+
+# %% tags=["nbval-check-output"]
+leace_rows = codesign.leace_against_iti(evidence["leace"], evidence["iti"])
+gain = [r["ITI at equal cost"] - r["toxicity"] for r in leace_rows]
+glue("leace_better", sum(g > 0 for g in gain), display=False)
+glue("leace_n", len(leace_rows), display=False)
+glue("leace_gain", float(np.mean(gain)) if gain else float("nan"), display=False)
+glue("fig_leace", plots.codesign_frontier([p for p in evidence["iti"] if p["toxic_fraction"] in plan.leace_fractions]
+                                          + evidence["leace"], [], x="ce_increase",
+                                          xlabel="increase in clean cross-entropy (nats/token)"), display=False)
+glue("n_leace_models", len({(p["toxic_fraction"], p["seed"]) for p in evidence["leace"]}), display=False)
+glue("n_leace_ks", len(plan.leace_ks), display=False)
+readable(pd.DataFrame(leace_rows), scores="x 100")
+
+# %% [markdown]
+# ```{glue:figure} fig_leace
+# :name: fig-leace
+#
+# LEACE on the top-K heads (squares, dotted; {glue:text}`n_leace_ks` values of K, growing along the line)
+# against ITI's strengths (circles) on the same {glue:text}`n_leace_models` models, each scored on
+# {glue:text}`n_prompts` ToxiGen prompts: ToxiGen toxicity (x 100) against the rise in clean cross-entropy;
+# means over seeds, bars: each seed's 95 % interval over prompts, averaged over the seeds.
+# ```
+#
+# LEACE is less toxic than ITI at the same cost in {glue:text}`leace_better` of {glue:text}`leace_n` cases
+# (by {glue:text}`leace_gain:.2f` points on average; negative means ITI does better). Erasure removes only
+# what a linear probe can see in each head, and chapter 4 found that little of the toxicity signal sits in
+# any one head at this scale, which bounds what either method can do through a handful of heads.
+#
+# ## Result: beyond the paper, how many heads, and which direction
+#
+# Chapter 5 varied K and the direction on the {glue:text}`sweep_pct` model, each point calibrated to the
+# {glue:text}`sweep_strength` cost, so the directions are compared at the same cost. Read as efficiency, the
+# toxicity removed per nat of capability spent:
+
+# %% tags=["nbval-check-output"]
+sweep_base = np.mean([p["toxicity"] for p in evidence["base"] if p["toxic_fraction"] == sweep_fraction
+                      and p["seed"] in sweep_seeds])
+efficiency = pd.DataFrame(codesign.efficiency(evidence["sweep"], sweep_base))
+n_heads = config.model.n_layers * config.model.n_heads
+by_direction = efficiency.groupby("direction")["removed"].max()
+glue("sweep_pct", f"{sweep_fraction:.0%}", display=False)
+glue("sweep_strength", sweep_strength, display=False)
+glue("best_direction", by_direction.idxmax(), display=False)
+glue("k_paper", scaled_top_k(n_heads), display=False)
+readable(efficiency, scores="x 100")
+
+# %% [markdown]
+# The direction that removes the most at any K is {glue:text}`best_direction`. The random control, at the
+# same cost, sets the scale of what such a shift does without any toxicity information; a method deserves credit only
+# for what it removes beyond it. The paper's K (30 of 256 heads) scales to {glue:text}`k_paper` here.
+#
+# ## Result: beyond the paper, when the toxicity direction appears
+#
+# Each pretraining run keeps its weights at 1/16, 1/8, 1/4 and 1/2 of the run (models trained before this
+# was added keep none and are left out). Probing those snapshots with the same probes shows when during
+# training the heads start to separate toxic from benign statements, and whether the toxic-trained models
+# get there earlier.
+
+# %% tags=["nbval-check-output"]
+rows, reached, first_share = codesign.snapshot_summary(evidence["snapshots"])
+glue("n_snapshot_models", len({(r["toxic_fraction"], r["seed"]) for r in evidence["snapshots"]}), display=False)
+glue("fig_snapshots", plots.snapshot_curves(evidence["snapshots"], "auc", "mean head probe ROC-AUC"), display=False)
+glue("first_share", f"1/{round(1 / first_share)}" if first_share else "-", display=False)
+glue("reached", ", ".join(f"{f:.0%}: {r:.0%}" for f, r in reached.items()) or "no snapshots at this level",
+     display=False)
+glue("n_snapshots", len(evidence["snapshots"]), display=False)
+glue("n_snapshot_statements", probing.probe(config.with_fraction(fractions[0]), seeds[0]).json("summary.json")["n_val"],
+     display=False)
+readable(pd.DataFrame(rows))
+
+# %% [markdown]
+# ```{glue:figure} fig_snapshots
+# :name: fig-snapshots
+#
+# Mean head probe ROC-AUC against the share of the training run done (log scale), per toxic fraction:
+# {glue:text}`n_snapshots` snapshots of {glue:text}`n_snapshot_models` models, each probed on
+# {glue:text}`n_snapshot_statements` held-out statements; lines: mean over seeds, dots: single seeds.
+# ```
+#
+# Over {glue:text}`n_snapshot_models` models with snapshots: at {glue:text}`first_share` of training, the
+# heads already hold this share of their final above-chance AUC (per toxic fraction):
+# {glue:text}`reached`.
+#
+# ## Result: beyond the paper, model size and toxic source
+#
+# The paper's argument predicts that the separability gap grows with scale, and a toxic share of 4chan text
+# mixes "toxic" with "4chan register". So the same measurements are repeated on variants of this level's
+# model and data (the `variants` parameter: config overrides), each pretrained at
+# {glue:text}`variant_fractions` toxic data on seed(s) {glue:text}`variant_seeds`: its size and held-out
+# loss, the mean head probe AUC, the base ToxiGen toxicity and what ITI at its calibrated
+# {glue:text}`variant_alpha` strength removes, each as a least-squares slope per 10 % toxic data over its
+# models (few models: read the signs and sizes, not significance). The gpu level (the book's last part) is the other size: 42M parameters on five
+# times the data.
+
+# %% tags=["nbval-check-output"]
+variant_rows = codesign.variant_summary(evidence["variants"])
+glue("variant_fractions", ", ".join(f"{f:.0%}" for f in plan.variant_fractions), display=False)
+glue("variant_seeds", ", ".join(map(str, variant_seeds)), display=False)
+glue("variant_alpha", plan.sweep_strength, display=False)
+glue("variant_reading", Markdown(codesign.variant_reading(variant_rows)), display=False)
+readable(pd.DataFrame(variant_rows)) if variant_rows else Markdown("No variants at this level.")
+
+# %% [markdown]
+# {glue:md}`variant_reading`
+#
 # ## Verdict: the paper's claims
 #
 # Each of the paper's claims (the toy and the entanglement claims included), our measurement with its 95 %
@@ -201,120 +315,6 @@ readable(pd.DataFrame(regime["rows"]).rename(columns={"toxicity": "base toxicity
 # comparison. A test of the headline needs a clean model that is toxic well above the judge's floor (larger
 # models, or a benchmark whose prompts elicit more); the strengths here are already calibrated per model, so
 # that "strong" means the same capability cost on every model.
-#
-# ## Beyond the paper: LEACE on the same heads
-#
-# LEACE (Belrose et al. 2023) removes a concept instead of pushing away from it: for each chosen head, the
-# smallest affine change that leaves the head's output linearly uncorrelated with the toxic label on the
-# probe's training statements (`toxlab.interp.erasure`, fitted by the `concept-erasure` package). It has no
-# strength to tune; we vary the number of erased heads K instead. For each LEACE point the table gives
-# ITI's toxicity on the same model at the same capability cost, interpolated along that model's ITI
-# frontier.
-
-# %% tags=["nbval-check-output"]
-leace_rows = codesign.leace_against_iti(evidence["leace"], evidence["iti"])
-gain = [r["ITI at equal cost"] - r["toxicity"] for r in leace_rows]
-glue("leace_better", sum(g > 0 for g in gain), display=False)
-glue("leace_n", len(leace_rows), display=False)
-glue("leace_gain", float(np.mean(gain)) if gain else float("nan"), display=False)
-glue("fig_leace", plots.codesign_frontier([p for p in evidence["iti"] if p["toxic_fraction"] in plan.leace_fractions]
-                                          + evidence["leace"], [], x="ce_increase",
-                                          xlabel="increase in clean cross-entropy (nats/token)"), display=False)
-glue("n_leace_models", len({(p["toxic_fraction"], p["seed"]) for p in evidence["leace"]}), display=False)
-glue("n_leace_ks", len(plan.leace_ks), display=False)
-readable(pd.DataFrame(leace_rows), scores="x 100")
-
-# %% [markdown]
-# ```{glue:figure} fig_leace
-# :name: fig-leace
-#
-# LEACE on the top-K heads (squares, dotted; {glue:text}`n_leace_ks` values of K, growing along the line)
-# against ITI's strengths (circles) on the same {glue:text}`n_leace_models` models, each scored on
-# {glue:text}`n_prompts` ToxiGen prompts: ToxiGen toxicity (x 100) against the rise in clean cross-entropy;
-# means over seeds, bars: each seed's 95 % interval over prompts, averaged over the seeds.
-# ```
-#
-# LEACE is less toxic than ITI at the same cost in {glue:text}`leace_better` of {glue:text}`leace_n` cases
-# (by {glue:text}`leace_gain:.2f` points on average; negative means ITI does better). Erasure removes only
-# what a linear probe can see in each head, and chapter 4 found that little of the toxicity signal sits in
-# any one head at this scale, which bounds what either method can do through a handful of heads.
-#
-# ## Beyond the paper: how many heads, and which direction
-#
-# Chapter 5 varied K and the direction on the {glue:text}`sweep_pct` model, each point calibrated to the
-# {glue:text}`sweep_strength` cost, so the directions are compared at the same cost. Read as efficiency, the
-# toxicity removed per nat of capability spent:
-
-# %% tags=["nbval-check-output"]
-sweep_base = np.mean([p["toxicity"] for p in evidence["base"] if p["toxic_fraction"] == sweep_fraction
-                      and p["seed"] in sweep_seeds])
-efficiency = pd.DataFrame(codesign.efficiency(evidence["sweep"], sweep_base))
-n_heads = config.model.n_layers * config.model.n_heads
-by_direction = efficiency.groupby("direction")["removed"].max()
-glue("sweep_pct", f"{sweep_fraction:.0%}", display=False)
-glue("sweep_strength", sweep_strength, display=False)
-glue("best_direction", by_direction.idxmax(), display=False)
-glue("k_paper", scaled_top_k(n_heads), display=False)
-readable(efficiency, scores="x 100")
-
-# %% [markdown]
-# The direction that removes the most at any K is {glue:text}`best_direction`. The random control, at the
-# same cost, sets the scale of what such a shift does without any toxicity information; a method deserves credit only
-# for what it removes beyond it. The paper's K (30 of 256 heads) scales to {glue:text}`k_paper` here.
-#
-# ## Beyond the paper: when the toxicity direction appears
-#
-# Each pretraining run keeps its weights at 1/16, 1/8, 1/4 and 1/2 of the run (models trained before this
-# was added keep none and are left out). Probing those snapshots with the same probes shows when during
-# training the heads start to separate toxic from benign statements, and whether the toxic-trained models
-# get there earlier.
-
-# %% tags=["nbval-check-output"]
-rows, reached, first_share = codesign.snapshot_summary(evidence["snapshots"])
-glue("n_snapshot_models", len({(r["toxic_fraction"], r["seed"]) for r in evidence["snapshots"]}), display=False)
-glue("fig_snapshots", plots.snapshot_curves(evidence["snapshots"], "auc", "mean head probe ROC-AUC"), display=False)
-glue("first_share", f"1/{round(1 / first_share)}" if first_share else "-", display=False)
-glue("reached", ", ".join(f"{f:.0%}: {r:.0%}" for f, r in reached.items()) or "no snapshots at this level",
-     display=False)
-glue("n_snapshots", len(evidence["snapshots"]), display=False)
-glue("n_snapshot_statements", probing.probe(config.with_fraction(fractions[0]), seeds[0]).json("summary.json")["n_val"],
-     display=False)
-readable(pd.DataFrame(rows))
-
-# %% [markdown]
-# ```{glue:figure} fig_snapshots
-# :name: fig-snapshots
-#
-# Mean head probe ROC-AUC against the share of the training run done (log scale), per toxic fraction:
-# {glue:text}`n_snapshots` snapshots of {glue:text}`n_snapshot_models` models, each probed on
-# {glue:text}`n_snapshot_statements` held-out statements; lines: mean over seeds, dots: single seeds.
-# ```
-#
-# Over {glue:text}`n_snapshot_models` models with snapshots: at {glue:text}`first_share` of training, the
-# heads already hold this share of their final above-chance AUC (per toxic fraction):
-# {glue:text}`reached`.
-#
-# ## Beyond the paper: model size and toxic source
-#
-# The paper's argument predicts that the separability gap grows with scale, and a toxic share of 4chan text
-# mixes "toxic" with "4chan register". So the same measurements are repeated on variants of this level's
-# model and data (the `variants` parameter: config overrides), each pretrained at
-# {glue:text}`variant_fractions` toxic data on seed(s) {glue:text}`variant_seeds`: its size and held-out
-# loss, the mean head probe AUC, the base ToxiGen toxicity and what ITI at its calibrated
-# {glue:text}`variant_alpha` strength removes, each as a least-squares slope per 10 % toxic data over its
-# models (few models: read the signs and sizes, not significance). The gpu level (the book's last part) is the other size: 42M parameters on five
-# times the data.
-
-# %% tags=["nbval-check-output"]
-variant_rows = codesign.variant_summary(evidence["variants"])
-glue("variant_fractions", ", ".join(f"{f:.0%}" for f in plan.variant_fractions), display=False)
-glue("variant_seeds", ", ".join(map(str, variant_seeds)), display=False)
-glue("variant_alpha", plan.sweep_strength, display=False)
-glue("variant_reading", Markdown(codesign.variant_reading(variant_rows)), display=False)
-readable(pd.DataFrame(variant_rows)) if variant_rows else Markdown("No variants at this level.")
-
-# %% [markdown]
-# {glue:md}`variant_reading`
 #
 # ## What next: not run here, and what the evidence suggests
 #

@@ -5,16 +5,19 @@ from pathlib import Path
 
 import pytest
 
-CHAPTERS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0[1-8]_*.py"))
+CHAPTERS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0[1-9]_*.py"))
 PARTS = ("The question", "Set-up", "Result", "Verdict", "What next")
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_the_chapter_has_the_five_parts_in_order(path):
+    """Every section heading names its part, and the parts come in order: a result after the verdict, or a
+    section that names no part, is an outlier."""
     headings = re.findall(r"^# ## (.+)$", path.read_text(), re.M)
-    first = [next((i for i, h in enumerate(headings) if h.startswith(part)), None) for part in PARTS]
-    assert None not in first, f"{path.name} lacks a part: {dict(zip(PARTS, first))}"
-    assert first == sorted(first), f"{path.name}: parts out of order: {headings}"
+    parts = [next((i for i, part in enumerate(PARTS) if h.startswith(part)), None) for h in headings]
+    assert None not in parts, f"{path.name}: a section names no part: {dict(zip(headings, parts))}"
+    assert sorted(set(parts)) == list(range(len(PARTS))), f"{path.name} lacks a part: {headings}"
+    assert parts == sorted(parts), f"{path.name}: parts out of order: {headings}"
     assert headings[0] == "The question" and headings[-1].startswith("What next"), headings
 
 
