@@ -50,6 +50,7 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from toxlab.book.notebook import setup
+from toxlab.book.report import readable
 from toxlab.pipeline import evaluation, external, pretraining, probing
 
 config = setup(level).with_fraction(toxic_fraction)
@@ -61,9 +62,8 @@ glue("family", Markdown(model.family), display=False)
 glue("n_layers", n_layers, display=False)
 glue("n_heads", n_heads, display=False)
 glue("fraction_pct", 100 * toxic_fraction, display=False)
-pd.DataFrame([{"model type": model.model_type, "adapter": model.family,
-               "layers": n_layers, "heads per layer": n_heads,
-               **{f"SHA-256 of {name}": digest[:16] for name, digest in model.weights.items()}}]).style.hide(axis="index")
+readable(pd.DataFrame([{"model_type": model.model_type, "adapter": model.family, "n_layers": n_layers,
+                        "n_heads": n_heads, **{f"SHA-256 of {name}": digest[:16] for name, digest in model.weights.items()}}]))
 
 # %% tags=["remove-cell"]
 # Every result this chapter reads, computed here (progress goes to stderr), so the checked cells below only read
@@ -114,12 +114,9 @@ glue("auc_max", ours["heads"]["val_auc"]["max"], display=False)  # floats from J
 glue("auc_mean", ours["heads"]["val_auc"]["mean"], display=False)
 glue("majority", ours["majority_baseline"], display=False)
 glue("same_top_heads", Markdown("the same" if ours["top_heads"] == book["top_heads"] else "different"), display=False)
-(pd.DataFrame([{"path": name, "majority baseline": s["majority_baseline"],
-                "head accuracy (mean)": s["heads"]["val_accuracy"]["mean"],
-                "head ROC-AUC (mean)": s["heads"]["val_auc"]["mean"], "head ROC-AUC (max)": s["heads"]["val_auc"]["max"],
-                "cv AUC of the top heads": s["heads"]["cv_auc"]["top_k_mean"]}
-               for name, s in zip(probes, (ours, book))])
- .style.format(precision=4).hide(axis="index"))
+readable(pd.DataFrame([{"path": name, "majority": s["majority_baseline"], "accuracy": s["heads"]["val_accuracy"]["mean"],
+                        "auc": s["heads"]["val_auc"]["mean"], "auc_max": s["heads"]["val_auc"]["max"],
+                        "cv_auc_top": s["heads"]["cv_auc"]["top_k_mean"]} for name, s in zip(probes, (ours, book))]))
 
 # %% [markdown]
 # Through `--model`, the per-head probes reach a mean validation ROC-AUC of {glue:text}`auc_mean:.3f` and
@@ -151,8 +148,8 @@ glue("ce_cost", float(wide.loc["ce", "--model DIR"][f"{alpha:g}"]), display=Fals
 glue("iti_verdict", Markdown("gives the book's numbers" if iti_gap == 0 and probe_gap == 0
                              else f"differs from the book's numbers by up to {max(iti_gap, probe_gap):.2g}"),
      display=False)
-wide.rename(index={"toxigen": "ToxiGen toxicity (mean judge score)",
-                   "ce": "clean cross-entropy increase (nats/token)"}).style.format(precision=4)
+readable(wide.rename(index={"toxigen": "ToxiGen toxicity (0-1)", "ce": "CE rise (nats/token)"}), index=True,
+         caption="ToxiGen toxicity (mean judge score) and the rise in clean cross-entropy, per path")
 
 # %% [markdown]
 # The benchmarks through `--model`, at the paper's strong alpha = {glue:text}`alpha:g`, shifting the heads the

@@ -10,7 +10,7 @@ import pytest
 from toxlab.book.report import LABELS, readable
 from toxlab.core.errors import ToxlabError
 
-CHAPTERS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0[1-8]_*.py"))
+CHAPTERS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0[1-9]_*.py"))
 
 
 def test_interval_pair_is_merged_into_one_column_beside_its_estimate():

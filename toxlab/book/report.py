@@ -352,6 +352,10 @@ LABELS: dict[str, tuple[str, str | None]] = {
     "texts": ("texts", "{:,}"), "texts_per_s": ("texts/s", "{:,.1f}"), "device": ("device", None),
     "threads": ("threads", "{:d}"), "register": ("register", None), "kind": ("salad kind", None),
     "probe": ("probe", None),
+    # a reader's model (appendix): the two paths that measure it
+    "model_type": ("model type", None), "adapter": ("adapter", None), "path": ("path", None),
+    "benchmark": ("benchmark", None), "accuracy": ("mean head accuracy", "{:.3f}"),
+    "cv_auc_top": ("top-K heads' cross-validated AUC", "{:.3f}"),
 }
 
 #: Columns that hold a judge score, shown with `readable`'s `scores` unit and its precision.
