@@ -232,8 +232,8 @@ readable(pd.DataFrame([{"set": "held-out clean text", **val_trend}, {"set": "C4 
 #
 # Held-out cross-entropy against toxic fraction for the {glue:text}`n_models` models
 # ({glue:text}`n_seeds` seed(s) per fraction), each scored on {glue:text}`val_tokens` held-out clean
-# tokens and {glue:text}`c4_tokens` C4 tokens: every model as a grey dot, the mean over seeds with a 95 % t-interval
-# when there are several seeds; the dashed line is the unigram baseline.
+# tokens and {glue:text}`c4_tokens` C4 tokens: every model as a dot in its fraction's colour, the mean over
+# seeds with a 95 % t-interval when there are several seeds; the dashed line is the unigram baseline.
 # ```
 #
 # On the held-out clean text the fitted change from the clean model to the most toxic one is
@@ -272,6 +272,7 @@ for design, short in (("clean tokens fixed (paper)", "fixed_clean"), ("total tok
              display=False)
 glue("control_top_pct", 100 * top, display=False)
 glue("n_control_models", len(control), display=False)
+glue("n_control_fractions", control.toxic_fraction.nunique(), display=False)
 glue("fig_control", plots.capability_vs_fraction(control.to_dict("records"), group="design"), display=False)
 readable(control.groupby(["design", "toxic_fraction"], as_index=False)[["val_loss", "c4_loss", "train_tokens_seen"]]
          .mean())
@@ -281,7 +282,9 @@ readable(control.groupby(["design", "toxic_fraction"], as_index=False)[["val_los
 # :name: fig-control
 #
 # Held-out cross-entropy against toxic fraction in the two designs, {glue:text}`n_control_models` model runs (each
-# fraction and seed in both designs; at 0 % they are one model): the mean over seeds with a 95 % t-interval.
+# of {glue:text}`n_control_fractions` fractions and {glue:text}`n_seeds` seed(s) in both designs; at 0 % they are
+# one model), each scored on {glue:text}`val_tokens` held-out clean tokens and {glue:text}`c4_tokens` C4 tokens:
+# the mean over seeds with a 95 % t-interval.
 # ```
 #
 # From the clean model to {glue:text}`control_top_pct:.0f` % toxic text, held-out clean cross-entropy changes by

@@ -120,8 +120,9 @@ glue("fig_heatmaps", plots.head_heatmaps(
 # ```{glue:figure} fig_head_auc
 # :name: fig-head-auc
 #
-# The same probes ({glue:text}`n_heads` heads x {glue:text}`n_models` models, {glue:text}`n_val` held-out
-# statements) scored by ROC-AUC, which is 0.5 for a probe that has learned nothing whatever the class balance.
+# The same probes ({glue:text}`n_heads` heads in each of {glue:text}`n_models` models: {glue:text}`n_fractions`
+# fractions x {glue:text}`n_seeds` seed(s), pooled; {glue:text}`n_val` held-out statements) scored by ROC-AUC, which
+# is 0.5 for a probe that has learned nothing whatever the class balance.
 # ```
 #
 # ```{glue:figure} fig_heatmaps
@@ -212,6 +213,7 @@ for design, short in (("clean tokens fixed (paper)", "fixed_clean"), ("total tok
     glue(f"{short}_auc_verdict", Markdown(statistics.rise_verdict(control_fits[design], "the mean head probe AUC")),
          display=False)
 glue("n_control_models", len(control), display=False)
+glue("n_control_fractions", control.toxic_fraction.nunique(), display=False)
 glue("fig_control_auc", plots.sweep_lines(
     control.groupby(["design", "toxic_fraction"], as_index=False)[["auc", "resid_auc"]].mean().to_dict("records"),
     "toxic_fraction", {"auc": "mean head probe AUC", "resid_auc": "best residual-stream probe AUC"}, "design",
@@ -222,9 +224,10 @@ readable(control.groupby(["design", "toxic_fraction"], as_index=False)[["auc", "
 # ```{glue:figure} fig_control_auc
 # :name: fig-control-auc
 #
-# Probe ROC-AUC against toxic fraction in the paper's design and the token-matched control: the mean over the
-# seeds of {glue:text}`n_control_models` model runs (each fraction and seed in both designs; at 0 % they are one
-# model), scored on {glue:text}`n_val` held-out statements.
+# Probe ROC-AUC against toxic fraction in the paper's design and the token-matched control: the mean over
+# {glue:text}`n_seeds` seed(s) of {glue:text}`n_control_models` model runs (each of
+# {glue:text}`n_control_fractions` fractions and each seed in both designs; at 0 % they are one model), scored on
+# {glue:text}`n_val` held-out statements.
 # ```
 #
 # Per 10 points of toxic data the mean head AUC changes by {glue:text}`fixed_clean_auc_slope:.4f` with the clean

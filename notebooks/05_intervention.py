@@ -83,6 +83,7 @@ from toxlab.book import plots
 from toxlab.book.notebook import setup
 from toxlab.book.report import readable
 from toxlab.evaluation import evaluate
+from toxlab.interp.probe import CV_FOLDS
 from toxlab.interp.separability import scaled_top_k
 from toxlab.pipeline import evaluation, pretraining, probing
 
@@ -136,7 +137,8 @@ overlap = pd.DataFrame([{"toxic_fraction": f, "k": len(p["top_heads"]),
                          "majority rate": p["majority_baseline"]} for f, p in probe_summaries.items()])
 glue("n_heads", n_heads, display=False)
 glue("k_default", k_default, display=False)
-glue("cv_folds", 5, display=False)
+glue("cv_folds", CV_FOLDS, display=False)
+glue("n_probe_train", probe_summaries[fractions[0]]["n_train"], display=False)
 glue("n_toxigen_prompts", first_tox["all"]["prompts"], display=False)
 glue("per_file", eval_config.toxigen_per_file, display=False)
 glue("top_p", eval_config.top_p, display=False)
@@ -157,7 +159,8 @@ readable(overlap)
 # :name: fig-chosen-heads
 #
 # The heads ITI shifts in each of the {glue:text}`n_fractions` models of seed {glue:text}`seed0` (one per
-# toxic fraction), numbered by their cross-validated AUC (1 = best).
+# toxic fraction), numbered by their cross-validated AUC on the {glue:text}`n_probe_train` probe training
+# statements (1 = best).
 # ```
 #
 # The table compares the two ways of choosing the heads on each model: on average

@@ -73,8 +73,8 @@ def training_curves(histories: dict[tuple[float, int], list[dict]]) -> Figure:
 def capability_vs_fraction(rows: list[dict], baseline: dict[str, float] | None = None,
                            group: str | None = None) -> Figure:
     """Held-out cross-entropy (the clean text's held-out split and C4) against toxic fraction: mean over seeds
-    with a 95 % t interval when there are several seeds, every seed as a dot; with `group`, one line per value of
-    that field (e.g. the design).
+    with a 95 % t interval when there are several seeds, every seed as a dot in its fraction's colour; with
+    `group`, one line per value of that field (e.g. the design), its dots in the line's colour.
 
     rows: [{"toxic_fraction", "seed", "val_loss", "c4_loss"}, ...]; baseline: {"val_loss": unigram CE, ...}.
     """
@@ -82,7 +82,8 @@ def capability_vs_fraction(rows: list[dict], baseline: dict[str, float] | None =
 
     fig, axes = _figure(2, (9.0, 3.4))
     groups = sorted({r[group] for r in rows}, key=str) if group else [None]
-    palette = sns.color_palette(PALETTE, 3) if group is None else sns.color_palette("deep", len(groups))
+    palette = ["0.25"] if group is None else sns.color_palette("deep", len(groups))
+    dots = fraction_colors({r["toxic_fraction"] for r in rows})
     for ax, key, title in zip(axes, ("val_loss", "c4_loss"), ("Held-out clean text", "C4 snippets")):
         for color, g in zip(palette, groups):
             sel = [r for r in rows if group is None or r[group] == g]
@@ -90,8 +91,8 @@ def capability_vs_fraction(rows: list[dict], baseline: dict[str, float] | None =
             means, errs = [], []
             for f in fractions:
                 values = np.array([r[key] for r in sel if r["toxic_fraction"] == f])
-                ax.scatter(np.full(len(values), 100 * f), values, s=12, color="0.5" if group is None else color,
-                           alpha=1.0 if group is None else 0.4, zorder=3)
+                ax.scatter(np.full(len(values), 100 * f), values, s=14, color=dots[f] if group is None else color,
+                           alpha=0.9 if group is None else 0.4, zorder=3)
                 means.append(values.mean())
                 errs.append(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
                             if len(values) > 1 else 0.0)
