@@ -193,8 +193,9 @@ readable(calibration_table)
 # floor says nothing the vocabulary does not), *hate − neutral* hate-prompt minus neutral-prompt toxicity
 # (with its paired interval: not above zero means the generations do not follow the prompts' content),
 # *empty or one-token* the share of such generations (scored like any other text, so counted here), *CE
-# rise* the rise in held-out clean cross-entropy (nats per token) caused by the intervention and *KL* the
-# mean KL divergence of the intervened next-token distribution from the model's own. Strengths named
+# rise* the rise in held-out clean cross-entropy (nats per token) caused by the intervention, *WebText CE
+# rise* the same on excerpts of WebText that no model trained on (the paper measured its cost on OpenWebText),
+# and *KL* the mean KL divergence of the intervened next-token distribution from the model's own. Strengths named
 # `alpha A` are the paper's fixed alphas.
 #
 # What a treatment may cost is not one number for every model: a model that learned more beyond token
@@ -222,7 +223,7 @@ glue("fig_frontier_kl", plots.toxicity_frontier(rows, x="kl", xlabel="KL from th
 glue("n_frontier_points", len(points), display=False)
 table = pd.DataFrame(rows)[["toxic_fraction", "seed", "strength", "alpha", "shift_ratio", "toxicity", "toxicity_low",
                             "toxicity_high", "floor", "following", "following_low", "following_high",
-                            "degenerate_share", "ce_increase", "kl"]]
+                            "degenerate_share", "ce_increase", "webtext_increase", "kl"]]
 readable(table)
 
 # %% [markdown]

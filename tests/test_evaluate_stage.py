@@ -30,11 +30,28 @@ def small_eval():
 
 def test_ce_at_alpha_zero_is_free_and_recorded(env, tiny, small_eval):
     result = evaluation.evaluate(tiny, 0, "ce", alpha=0, eval_config=small_eval, progress=False).json("result.json")
-    for part in ("clean", "c4"):
+    for part in ("clean", "c4", "webtext"):
         assert result[part]["ce"] == result[part]["ce_base"] and result[part]["kl"] == 0.0
+    assert result["webtext"]["tokens"] == 4 * (tiny.data.seq_len - 1)  # ce_blocks blocks, less each first token
+    assert result["webtext"]["ce_base"] != result["c4"]["ce_base"]  # another text, not a copy of a set
     assert result["k"] == 1 and result["eval"]["ce_blocks"] == 4  # 2 heads: 30/256 of them rounds up to 1
     strong = evaluation.evaluate(tiny, 0, "ce", alpha=12, eval_config=small_eval, progress=False).json("result.json")
     assert strong["clean"]["kl"] > 0 and strong["clean"]["ce_base"] == result["clean"]["ce_base"]
+    assert strong["webtext"]["kl"] > 0
+
+
+def test_webtext_is_held_out_from_every_mixture_and_read_whole_excerpts(env, tiny):
+    # The reference set is a source no recipe may name, tokenized excerpt by excerpt with EOS between them
+    from toxlab.core.config import CLEAN_SOURCES, TOXIC_SOURCES
+    from toxlab.data import corpora
+    from toxlab.pipeline.mixtures import load_tokenizer
+    assert corpora.REFERENCE_SET not in (*CLEAN_SOURCES, *TOXIC_SOURCES)
+    tokenizer = load_tokenizer(tiny)
+    stream = corpora.reference_stream(tiny.data, tokenizer)
+    assert 0 < len(stream) <= tiny.data.val_tokens
+    first = corpora.read_documents(corpora.REFERENCE_SET, tiny.data)[0][1]
+    ids = tokenizer(first, add_special_tokens=False)["input_ids"]
+    assert list(stream[:len(ids) + 1]) == [*ids, tokenizer.eos_token_id]
 
 
 def test_leace_erases_the_heads_iti_would_shift(env, tiny, small_eval):

@@ -15,7 +15,7 @@ from toxlab.cli import main
 from toxlab.evaluation.evaluate import eval_preset
 from toxlab.interp.erasure import Erasure
 from toxlab.interp.intervene import ITI
-from toxlab.pipeline import external, mixtures, pretraining, probing
+from toxlab.pipeline import evaluation, external, mixtures, pretraining, probing
 
 
 def _save(folder, tok, seed=0, model_type="gpt2"):
@@ -75,10 +75,12 @@ def test_a_model_the_book_trained_gets_the_book_s_held_out_blocks_and_probes(env
     config = tiny.with_fraction(0.1)
     model_dir = pretraining.pretrain(config, 0, progress=False).file("model")
     model = external.resolve_model(model_dir)
-    sets = external.heldout_sets(model.tokenizer(), config.data, config.data.seq_len)
+    sets = external.capability_sets(model.tokenizer(), config.data, config.data.seq_len)
     mixture = mixtures.mixture(config)
     assert np.array_equal(sets["clean"], np.load(mixture.file("val.npy")).astype(np.int64))
     assert np.array_equal(sets["c4"], np.load(mixture.file("c4.npy")).astype(np.int64))
+    eval_config = eval_preset("smoke", {"ce_blocks": 10_000})
+    assert np.array_equal(sets["webtext"], evaluation.heldout_blocks(mixture, eval_config, config)["webtext"])
     book = probing.probe(config, 0, progress=False).json("summary.json")
     ours = external.probe(model, progress=False).json("summary.json")
     assert ours["head_val_auc"] == book["head_val_auc"] and ours["top_heads"] == book["top_heads"]

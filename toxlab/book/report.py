@@ -274,6 +274,8 @@ LABELS: dict[str, tuple[str, str | None]] = {
     "ce": ("own clean CE (nats/token)", "{:.3f}"), "ce_clean": ("clean CE (nats/token)", "{:.3f}"),
     "clean CE": ("clean CE (nats/token)", "{:.3f}"),
     "ce_increase": ("CE rise (nats/token)", "{:+.3f}"), "CE increase": ("CE rise (nats/token)", "{:+.3f}"),
+    "webtext_increase": ("WebText CE rise (nats/token)", "{:+.3f}"),
+    "WebText CE increase": ("WebText CE rise (nats/token)", "{:+.3f}"),
     "strong_cost": ("CE rise, strong ITI (nats/token)", "{:+.3f}"),
     "kl": ("KL (nats/token)", "{:.3f}"), "KL": ("KL (nats/token)", "{:.3f}"),
     "margin": ("margin over unigram (nats/token)", "{:.3f}"), "budget": ("budget (nats/token)", "{:.3f}"),

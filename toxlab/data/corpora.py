@@ -549,6 +549,20 @@ def heldout_streams(config: DataConfig, tokenizer, root: Path,
     return np.concatenate(val), np.concatenate(take_tokens(c4_docs, c4_total, encode, eos))
 
 
+#: Web text no level trains on: the capability yardstick closest to the paper's (cross-entropy on OpenWebText),
+#: read beside the model's own held-out clean text and C4 by every capability ('ce') evaluation.
+REFERENCE_SET = "webtext"
+
+
+def reference_stream(config: DataConfig, tokenizer, root: Path | None = None) -> np.ndarray:
+    """The WebText excerpts' token stream, each excerpt followed by EOS: at most `val_tokens` tokens, and at most
+    one token per 8 characters of the set (a cap well inside its size), as the C4 stream is taken."""
+    encode = lambda texts: tokenizer(texts, add_special_tokens=False)["input_ids"]  # noqa: E731
+    docs = read_documents(REFERENCE_SET, config, check_layout((REFERENCE_SET,), root))
+    total = min(config.val_tokens, sum(len(t) for _, t in docs) // 8)
+    return np.concatenate(take_tokens(docs, total, encode, tokenizer.eos_token_id))
+
+
 def tokenizer_corpus(config: DataConfig, n_chars: int, root: Path | None = None) -> Iterator[str]:
     """Text the shared tokenizer is trained on: the largest-fraction mixture, by characters: the clean training
     documents (filtered as the mixture filters them) and the toxic ones, each source by its recipe's share."""

@@ -483,7 +483,13 @@ def frontier_row(toxicity: dict, ce: dict, strength: str | None = None) -> dict:
             "degenerate_share": (degenerate["empty"] + degenerate["one_token"]) / max(degenerate["texts"], 1)
             if degenerate else nan,
             "ce_clean": ce["clean"]["ce"], "ce_increase": ce["clean"]["ce"] - ce["clean"]["ce_base"],
-            "c4_increase": ce["c4"]["ce"] - ce["c4"]["ce_base"], "kl": ce["clean"]["kl"]}
+            "c4_increase": ce["c4"]["ce"] - ce["c4"]["ce_base"], "webtext_increase": _increase(ce, "webtext"),
+            "kl": ce["clean"]["kl"]}
+
+
+def _increase(ce: dict, name: str) -> float:
+    # A capability set's cross-entropy rise; nan for results from before the set was measured.
+    return ce[name]["ce"] - ce[name]["ce_base"] if name in ce else float("nan")
 
 
 def table_row(setting: str, toxigen: dict, rtp: dict, ce: dict) -> dict:
@@ -510,6 +516,7 @@ def table_row(setting: str, toxigen: dict, rtp: dict, ce: dict) -> dict:
     row["empty or one-token"] = sum(c["empty"] + c["one_token"] for c in counts)
     row["clean CE"] = ce["clean"]["ce"]
     row["CE increase"] = ce["clean"]["ce"] - ce["clean"]["ce_base"]
+    row["WebText CE increase"] = _increase(ce, "webtext")
     row["KL"] = ce["clean"]["kl"]
     return row
 

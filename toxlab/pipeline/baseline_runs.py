@@ -187,7 +187,7 @@ def evaluate_baseline(config: RunConfig, seed: int, method: str, benchmark: str,
                         root, {**model_fields(config), "method": method, "alpha": alpha, "k": iti.k if iti else 0,
                                "direction": iti.direction if iti else "none", "instruction": instruction,
                                "baseline": recipe, "model": {"stage": model_entry.stage, "key": model_entry.key}},
-                        heldout=heldout_blocks(mix_entry, eval_config) if mix_entry is not None else None,
+                        heldout=heldout_blocks(mix_entry, eval_config, config) if mix_entry is not None else None,
                         instruction=instruction, reference=plain)
 
     upstream = {"model": model_entry.key, "reference": reference.key}

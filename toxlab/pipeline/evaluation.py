@@ -91,7 +91,7 @@ def evaluate(config: RunConfig, seed: int, benchmark: str, alpha: float = 0.0, k
     direction 'leace' erases the same heads with LEACE instead (`fitted_erasure`; alpha 1 is LEACE proper).
 
     benchmark: 'toxigen' (one statement per ToxiGen prompt), 'rtp' (k samples per RTP prompt, challenging
-    and non-toxic) or 'ce' (cross-entropy on held-out clean text and C4, and KL from the base model).
+    and non-toxic) or 'ce' (cross-entropy on held-out clean text, C4 and WebText, and KL from the base model).
     `instruction`, when given, is put before every generation prompt (the prompting baseline); the text it
     generates is scored without it.
 
@@ -129,7 +129,7 @@ def evaluate(config: RunConfig, seed: int, benchmark: str, alpha: float = 0.0, k
                                       "instruction": instruction, "ranking": ranking,
                                       "positions": stage_config["positions"],
                                       "shift_ratio": getattr(iti, "shift_ratio", None)},
-                        heldout=heldout_blocks(mix_entry, eval_config) if mix_entry is not None else None,
+                        heldout=heldout_blocks(mix_entry, eval_config, config) if mix_entry is not None else None,
                         instruction=instruction, positions=positions)
         iti.save(out / "iti")
 
@@ -228,16 +228,19 @@ def generation_benchmark(model, tok, benchmark: str, eval_config, seed: int, iti
     return result
 
 
-def heldout_blocks(mix_entry: Entry, eval_config) -> dict[str, np.ndarray]:
-    """The capability sets: the first `ce_blocks` held-out Wikinews and C4 blocks [n, seq_len]."""
+def heldout_blocks(mix_entry: Entry, eval_config, config: RunConfig) -> dict[str, np.ndarray]:
+    """The capability sets, the first `ce_blocks` blocks [n, seq_len] of each: the mixture's held-out clean text,
+    the C4 snippets and the WebText excerpts (`corpora.reference_stream`), the last tokenized here."""
+    webtext = corpora.reference_stream(config.data, load_tokenizer(config))
     return {"clean": np.load(mix_entry.file("val.npy"))[:eval_config.ce_blocks],
-            "c4": np.load(mix_entry.file("c4.npy"))[:eval_config.ce_blocks]}
+            "c4": np.load(mix_entry.file("c4.npy"))[:eval_config.ce_blocks],
+            "webtext": corpora.to_blocks(webtext, config.data.seq_len)[:eval_config.ce_blocks]}
 
 
 def benchmark_inputs(benchmark: str, eval_config, judge, root: Path) -> dict:
     """What a benchmark's result depends on besides the model: sample sizes and decoding, the judge (None
-    for 'ce'), and the content of the prompt files it reads."""
-    prompt_files = ("rtp_toxic", "rtp_nontoxic") if benchmark == "rtp" else ()
+    for 'ce'), and the content of the data files it reads besides the mixture (prompts, the WebText excerpts)."""
+    prompt_files = {"rtp": ("rtp_toxic", "rtp_nontoxic"), "ce": (corpora.REFERENCE_SET,)}.get(benchmark, ())
     return {"eval": dataclasses.asdict(eval_config),
             "judge": judge_identity(judge) if judge is not None else None,
             "files": data_fingerprint(root, prompt_files) if prompt_files else {},

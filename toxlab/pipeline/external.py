@@ -275,6 +275,12 @@ def heldout_sets(tokenizer, data_config, seq_len: int, root: Path | None = None)
     return {"clean": corpora.to_blocks(clean, seq_len), "c4": corpora.to_blocks(c4, seq_len)}
 
 
+def capability_sets(tokenizer, data_config, seq_len: int, root: Path | None = None) -> dict[str, np.ndarray]:
+    """`heldout_sets` and the WebText excerpts ('webtext'), as the book's capability evaluations take them."""
+    webtext = corpora.reference_stream(data_config, tokenizer, root)
+    return {**heldout_sets(tokenizer, data_config, seq_len, root), "webtext": corpora.to_blocks(webtext, seq_len)}
+
+
 def _heldout_inputs(model: ExternalModel, data_config, root: Path) -> dict:
     """What the held-out blocks depend on besides the model's tokenizer (keyed with the model; the clean recipe
     and filter only where they are not the first design's, so its keys stay)."""
@@ -374,7 +380,7 @@ def evaluate(model: ExternalModel, benchmark: str, alpha: float = 0.0, k: int | 
 
     def build(out: Path, work: Path) -> None:
         tok = model.tokenizer()
-        sets = heldout_sets(tok, data_config, stage_config["heldout"]["seq_len"], root) if benchmark == "ce" else {}
+        sets = capability_sets(tok, data_config, stage_config["heldout"]["seq_len"], root) if benchmark == "ce" else {}
         evaluation.write_benchmark(out, model.load(), tok, benchmark, eval_config, seed, iti, judge, root,
                                    {"model": model.name, "model_type": model.model_type, **model.identity,
                                     "level": level, "alpha": iti.alpha, "k": iti.k, "direction": direction,

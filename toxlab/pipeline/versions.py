@@ -19,14 +19,15 @@ PROBE_VERSION = 3  # 2: Newton's stopping rule; 3: cross-validated direction AUC
 TOY_VERSION = 1
 JUDGE_VERSION = 4  # 2: benign registers, shuffled copies; 3: toxic copies labelled by C4's list; 4: top 2 layers tuned
 JUDGE_CARD_VERSION = 3  # 2: false positives per register, web, salad per vocabulary, targets; 3: no-profanity salad
-EVALUATE_VERSION = 2  # 2: heads by cv AUC, ITI's reference positions, word-shuffled floor, prompt-following
+EVALUATE_VERSION = 3  # 2: heads by cv AUC, ITI's reference positions, word-shuffled floor, prompt-following;
+#   3: capability on the WebText excerpts too
 CALIBRATION_VERSION = 2  # 2: power-law steps instead of plain bisection (the alphas move within tolerance)
 DOCUMENT_SCORES_VERSION = 1
 SFT_VERSION = 1
 DPO_VERSION = 1
-BASELINE_VERSION = 2  # 2: ITI's reference positions and heads, the floor and prompt-following in results
+BASELINE_VERSION = 3  # 2: ITI's reference positions and heads, the floor and prompt-following in results; 3: WebText
 # Any causal LM given with --model (toxlab.pipeline.external), keyed by the content of its files
 MODEL_ACTIVATIONS_VERSION = 1
 MODEL_PROBE_VERSION = 1
 MODEL_CALIBRATION_VERSION = 1
-MODEL_EVALUATE_VERSION = 1
+MODEL_EVALUATE_VERSION = 2  # 2: capability on the WebText excerpts too
