@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import TINY
-from toxlab.core.config import FIRST_DESIGN, get_preset, override
+from toxlab.core.config import FIRST_DESIGN, POL_RECIPE, get_preset, override
 from toxlab.core.errors import ConfigError
 from toxlab.data import corpora
 from toxlab.data.tokenizer import bits_per_byte, token_bytes, train_tokenizer
@@ -176,3 +176,14 @@ def test_the_scaling_sweep_trains_every_corner_and_reads_bits_per_byte(env):
     assert all(np.isfinite(r.c4_bits_per_byte) and r.c4_bits_per_byte > 0 for r in rows)
     assert rows[1].params > rows[0].params and rows[2].tokens_per_param > rows[0].tokens_per_param
     assert rows[2].train_tflop == pytest.approx(2 * rows[0].train_tflop, rel=0.05)  # twice the tokens, same shape
+
+
+def test_the_sizing_reference_is_the_first_cpu_preset_and_the_level_is_a_sweep_cell():
+    cpu = get_preset("cpu")
+    reference = scaling.size_config(override(cpu, scaling.FIRST_DESIGN_DATA), scaling.parse_sizes("4x256")[0], 800_000)
+    first = get_preset("cpu", {**FIRST, "model.d_model": 256, "model.n_heads": 8, "model.d_mlp": 1024,
+                               "data.clean_tokens": 800_000})
+    assert reference.keyed() == first.keyed()  # the same cache entries as the first cpu model
+    chosen = next(s for s in scaling.CPU_SIZES if (s.n_layers, s.d_model) == (4, 128))
+    assert scaling.size_config(cpu, chosen, cpu.data.clean_tokens).keyed() == cpu.keyed()  # its f = 0 model is reused
+    assert cpu.data.clean_filter == "c4" and cpu.data.toxic_recipe == POL_RECIPE

@@ -243,13 +243,16 @@ PRESETS: dict[str, RunConfig] = {
         train=TrainConfig(batch_size=8, epochs=4.0, lr=3e-3, eval_every=20, eval_batches=4,
                           checkpoint_every=20),
     ),
-    # The default: real language (held-out CE far below unigram) and the six-fraction sweep for one seed
-    # in about half an hour on 2 cores.
+    # The default, the web-text design sized by chapter 3's scaling sweep (issue 25): the lowest C4 bits per byte
+    # among 3 shapes x 3 clean-token budgets within the level's compute per model (25 TFLOP), 4 x 128 with 16 heads
+    # on 1.6 M clean tokens (22.6 TFLOP, 4.4 min a clean model on 2 idle cores). The first cpu design (Wikinews, a
+    # /biz/-heavy toxic recipe, 4 x 256 on 0.8 M) is `--set` away: README, designs.
     "cpu": RunConfig(
         preset="cpu",
-        data=DataConfig(clean_tokens=800_000, val_tokens=65_536, seq_len=256),
+        data=DataConfig(clean_tokens=1_600_000, val_tokens=65_536, seq_len=256, clean_recipe=WEB_CLEAN_RECIPE,
+                        clean_filter="c4", toxic_recipe=POL_RECIPE),
         tokenizer=TokenizerConfig(vocab_size=8192, train_chars=20_000_000),
-        model=ModelConfig(n_layers=4, d_model=256, n_heads=8, d_mlp=1024),
+        model=ModelConfig(n_layers=4, d_model=128, n_heads=4, d_mlp=512),
         train=TrainConfig(batch_size=8, lr=2e-3, eval_every=100, eval_batches=8, checkpoint_every=100),
     ),
     # One modern GPU, the whole book in about 10 minutes (issue 12): ~42M parameters, the published

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from toxlab.core.config import RunConfig, override
+from toxlab.core.config import DataConfig, RunConfig, override
 from toxlab.core.errors import ConfigError
 from toxlab.data.tokenizer import bits_per_byte, token_bytes
 from toxlab.model.decoder import train_flops_per_token
@@ -49,6 +49,10 @@ CPU_SIZES = (ModelSize("2 x 128", 2, 128, 4, 512), ModelSize("4 x 128", 4, 128, 
              ModelSize("4 x 256", 4, 256, 8, 1024))
 #: Clean training tokens of the cpu level's candidates (the first cpu preset trained on 0.8 M).
 CPU_BUDGETS = (800_000, 1_600_000, 3_200_000)
+#: The first design's data, the yardstick the sweep's targets are set against: Wikinews only, unfiltered, the
+#: first toxic recipe (mostly /biz/; it shapes the tokenizer). The first cpu model: 4 x 256 on 0.8 M clean tokens.
+FIRST_DESIGN_DATA = {"data.clean_recipe": (("wikinews", 1.0),), "data.clean_filter": "none",
+                     "data.toxic_recipe": DataConfig().toxic_recipe}
 
 
 def parse_sizes(text: str) -> tuple[ModelSize, ...]:
@@ -128,6 +132,15 @@ def measure(config: RunConfig, size: ModelSize, seed: int, probe: bool = True, p
                       metrics["unigram_val_loss"] - metrics["val_loss"], metrics["c4_loss"],
                       c4_bits_per_byte(config, seed), head_auc,
                       metrics["flops_per_token"] * metrics["train_tokens_seen"] / 1e12, metrics["train_time_s"] / 60)
+
+
+def first_design_row(base: RunConfig, size: ModelSize, clean_tokens: int, seed: int = 0, probe: bool = True,
+                     progress: bool = True) -> ScalingRow:
+    """A model of the first design's data (`FIRST_DESIGN_DATA`) at f = 0 read on the sweep's yardsticks (bits per
+    byte compare across tokenizers and clean corpora); `base` gives everything else (sequence length, optimiser,
+    held-out sizes). The cpu level's reference is the first cpu model, 4 x 256 on 800,000 clean tokens."""
+    config = size_config(override(base, FIRST_DESIGN_DATA), size, clean_tokens)
+    return measure(config, size, seed, probe, progress)
 
 
 def sweep(base: RunConfig, sizes=CPU_SIZES, budgets=CPU_BUDGETS, seed: int = 0, probe: bool = True,
