@@ -62,8 +62,6 @@ glue("family", Markdown(model.family), display=False)
 glue("n_layers", n_layers, display=False)
 glue("n_heads", n_heads, display=False)
 glue("fraction_pct", 100 * toxic_fraction, display=False)
-readable(pd.DataFrame([{"model_type": model.model_type, "adapter": model.family, "n_layers": n_layers,
-                        "n_heads": n_heads, **{f"SHA-256 of {name}": digest[:16] for name, digest in model.weights.items()}}]))
 
 # %% tags=["remove-cell"]
 # Every result this chapter reads, computed here (progress goes to stderr), so the checked cells below only read
@@ -85,8 +83,13 @@ evaluations = {(benchmark, strength): {
 # these and how to add a row. Results are cached under the SHA-256 of the model's weight, config and tokenizer
 # files, not under its name: the same weights in another folder reuse them, new weights in the same folder do
 # not. The model here is a {glue:md}`family` model with {glue:text}`n_layers` layers of
-# {glue:text}`n_heads` heads, the {glue:text}`fraction_pct:.0f` % toxic model of the book's first seed.
-#
+# {glue:text}`n_heads` heads, the {glue:text}`fraction_pct:.0f` % toxic model of the book's first seed:
+
+# %%
+readable(pd.DataFrame([{"model_type": model.model_type, "adapter": model.family, "n_layers": n_layers,
+                        "n_heads": n_heads, **{f"SHA-256 of {name}": digest[:16] for name, digest in model.weights.items()}}]))
+
+# %% [markdown]
 # On a public model, a reader runs the same steps from the command line:
 #
 # ```bash
