@@ -283,7 +283,7 @@ LABELS: dict[str, tuple[str, str | None]] = {
     "set": ("held-out set", None), "slope": ("slope (nats/token per 100 % toxic)", "{:+.4f}"),
     "intercept": ("intercept (nats/token)", "{:.4f}"), "p_value": ("p", "{:.3f}"), "n": ("models", "{:d}"),
     # ITI and its dose
-    "strength": ("strength", None), "setting": ("setting", None), "alpha": ("alpha", "{:.3g}"),
+    "strength": ("strength", None), "setting": ("setting", None), "alpha": ("alpha", "{:.4g}"),
     "target": ("target", None), "reached": ("target reached", None), "kl_target": ("KL target (nats/token)", "{:.3f}"),
     "before": ("before (masked)", None), "score before": ("score before (0-1)", "{:.2f}"),
     "after ITI": ("after ITI (masked)", None), "score after": ("score after (0-1)", "{:.2f}"),
