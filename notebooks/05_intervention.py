@@ -83,7 +83,6 @@ from toxlab.book import plots
 from toxlab.book.notebook import setup
 from toxlab.book.report import readable
 from toxlab.evaluation import evaluate
-from toxlab.interp.probe import CV_FOLDS
 from toxlab.interp.separability import scaled_top_k
 from toxlab.pipeline import evaluation, pretraining, probing
 
@@ -137,7 +136,7 @@ overlap = pd.DataFrame([{"toxic_fraction": f, "k": len(p["top_heads"]),
                          "majority rate": p["majority_baseline"]} for f, p in probe_summaries.items()])
 glue("n_heads", n_heads, display=False)
 glue("k_default", k_default, display=False)
-glue("cv_folds", CV_FOLDS, display=False)
+glue("cv_folds", 5, display=False)
 glue("n_probe_train", probe_summaries[fractions[0]]["n_train"], display=False)
 glue("n_toxigen_prompts", first_tox["all"]["prompts"], display=False)
 glue("per_file", eval_config.toxigen_per_file, display=False)
