@@ -157,6 +157,7 @@ glue("scaling_max_tflop", scaling_max_tflop, display=False)
 glue("n_scaling", len(scaling_rows), display=False)
 glue("n_sizes", len(sizes), display=False)
 glue("n_budgets", len(scaling_budgets), display=False)
+glue("scaling_seed", seeds[0], display=False)
 glue("chosen_size", Markdown(f"{chosen.size} on {chosen.clean_tokens:,} clean tokens"), display=False)
 glue("chosen_bpb", chosen.c4_bits_per_byte, display=False)
 glue("chosen_auc", chosen.head_auc, display=False)
@@ -189,7 +190,7 @@ readable(scaling_table.drop(columns=["n_layers", "d_model", "val_ce", "unigram_c
 # :name: fig-scaling
 #
 # The scaling sweep: {glue:text}`n_scaling` models ({glue:text}`n_sizes` shapes x {glue:text}`n_budgets` clean-token
-# budgets, toxic fraction 0, one seed): C4 bits per byte (left) and the mean head probe AUC (right) against the clean
+# budgets, toxic fraction 0, seed {glue:text}`scaling_seed`): C4 bits per byte (left) and the mean head probe AUC (right) against the clean
 # tokens trained on.
 # ```
 #
