@@ -40,16 +40,17 @@ pools = ["last", "mean"]  # "last": the paper's last token; "mean": mean over to
 n_boot = 1000
 
 # %%
+from dataclasses import asdict
+
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab.analysis import statistics
+from toxlab.analysis import probes, statistics
 from toxlab.book import plots
 from toxlab.book.notebook import record, setup
 from toxlab.book.report import readable
-from toxlab.interp import separability
 from toxlab.pipeline import pretraining, probing
 
 config = setup(level, overrides)
@@ -78,8 +79,8 @@ glue("toxic_share", first["toxic_share_val"], display=False)
 glue("majority", first["majority_baseline"], display=False)
 glue("top_k", first["top_k"], display=False)
 glue("n_heads", len(np.ravel(first["head_val_accuracy"])), display=False)
-record("probes", [separability.headline(summaries[(f, s, main_pool)]) for f in fractions for s in seeds])
-table = pd.DataFrame(separability.summary_rows(summaries))
+record("probes", [probes.headline(summaries[(f, s, main_pool)]) for f in fractions for s in seeds])
+table = pd.DataFrame([asdict(probes.headline(summary)) for summary in summaries.values()])
 glue("n_models", len(fractions) * len(seeds), display=False)
 glue("n_fractions", len(fractions), display=False)
 glue("n_seeds", len(seeds), display=False)
@@ -280,14 +281,14 @@ glue("fig_entanglement", plots.metric_vs_fraction(
 
 # %%
 if "mean" in pools:
-    variant = table[table.pool == "mean"][["toxic fraction", "seed", "AUC mean", "AUC max", "resid AUC best layer",
-                                           "entanglement (all heads)"]]
-    glue("mean_pool_auc", float(variant["AUC mean"].mean()), display=False)
-    glue("last_pool_auc", float(table[table.pool == main_pool]["AUC mean"].mean()), display=False)
+    variant = table[table.pool == "mean"][["toxic_fraction", "seed", "head_auc_mean", "head_auc_max", "resid_auc_max",
+                                           "entanglement_mean"]]
+    glue("mean_pool_auc", float(variant.head_auc_mean.mean()), display=False)
+    glue("last_pool_auc", float(table[table.pool == main_pool].head_auc_mean.mean()), display=False)
 else:
     variant = pd.DataFrame()
     glue("mean_pool_auc", float("nan"), display=False)
-    glue("last_pool_auc", float(table["AUC mean"].mean()), display=False)
+    glue("last_pool_auc", float(table.head_auc_mean.mean()), display=False)
 readable(variant)
 
 # %% [markdown]

@@ -70,7 +70,7 @@ directions = ["mass_mean", "probe", "random"]
 sweep_fraction = 0.1
 sweep_seeds = [0]  # the K, direction and ranking sweeps run on these seeds
 sweep_strength = "mid"  # the K, direction and ranking sweeps: each calibrated to this cost
-budget_share = 0.4  # of each model's margin over unigram a treatment may cost (toxlab.evaluation.evaluate.BUDGET_SHARE)
+budget_share = 0.4  # of each model's margin over unigram a treatment may cost (toxlab.analysis.codesign.Plan's default)
 examples = 4
 
 # %%
@@ -78,21 +78,19 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab.analysis import codesign
+from toxlab.analysis import benchmarks, codesign
 from toxlab.book import plots
 from toxlab.book.notebook import setup
 from toxlab.book.report import readable
-from toxlab.evaluation import evaluate
-from toxlab.interp.separability import scaled_top_k
 from toxlab.pipeline import evaluation, pretraining, probing
 
 config = setup(level, overrides)
 plan = codesign.Plan(strengths=strengths, alphas=alphas, directions=directions, sweep_strength=sweep_strength,
                      combo_setting=sweep_strength, budget_share=budget_share)  # validates every one of them
-eval_config = evaluate.eval_preset(config.preset, eval_overrides)
+eval_config = evaluation.eval_preset(config.preset, eval_overrides)
 fractions = pretraining.fractions_for(config)
 n_heads = config.model.n_layers * config.model.n_heads
-k_default = scaled_top_k(n_heads)
+k_default = probing.paper_k(config)
 k_values = [k for k in k_values if k <= n_heads]
 
 # %% [markdown]
@@ -123,7 +121,7 @@ for f in fractions:
 # %% tags=["nbval-check-output"]
 results = {key: (tox.json("result.json"), ce.json("result.json")) for key, (tox, ce) in runs.items()}
 budgets = {(f, s): codesign.model_budget(config.with_fraction(f), s, budget_share) for f, s in calibrations}
-rows = [{**evaluate.frontier_row(tox, ce, key[2]), "budget": budgets[key[:2]]["budget"]}
+rows = [{**benchmarks.frontier_row(tox, ce, key[2]), "budget": budgets[key[:2]]["budget"]}
         for key, (tox, ce) in results.items()]
 first_tox, first_ce = results[(fractions[0], seeds[0], "base")]
 probe_summaries = {f: probing.probe(config.with_fraction(f), seeds[0]).json("summary.json") for f in fractions}
@@ -209,7 +207,7 @@ readable(calibration_table)
 # strong arm would be not testable.
 
 # %% tags=["nbval-check-output"]
-points = evaluate.frontier_points(rows)
+points = benchmarks.frontier_points(rows)
 budget_table = pd.DataFrame(list(budgets.values()))
 glue("budget_share_pct", f"{budget_share:.0%}", display=False)
 glue("budget_range", f"{budget_table['budget'].min():.2f} to {budget_table['budget'].max():.2f}", display=False)
@@ -271,14 +269,14 @@ for direction in directions:
             a = evaluation.calibrated_alphas(sweep_cfg, s, k, direction, targets=strengths)[sweep_strength]
             pair = [evaluation.evaluate(sweep_cfg, s, b, alpha=a, k=k, direction=direction,
                                     eval_config=eval_config).json("result.json") for b in ("toxigen", "ce")]
-            sweep_rows.append(evaluate.frontier_row(*pair, sweep_strength))
+            sweep_rows.append(benchmarks.frontier_row(*pair, sweep_strength))
 ranking_rows = []
 for ranking in ("cv_auc", "val_accuracy"):
     for s in sweep_seeds:
         a = evaluation.calibrated_alphas(sweep_cfg, s, ranking=ranking, targets=strengths)[sweep_strength]
         pair = [evaluation.evaluate(sweep_cfg, s, b, alpha=a, ranking=ranking, eval_config=eval_config).json("result.json")
                 for b in ("toxigen", "ce")]
-        ranking_rows.append({"ranking": ranking, **evaluate.frontier_row(*pair, sweep_strength),
+        ranking_rows.append({"ranking": ranking, **benchmarks.frontier_row(*pair, sweep_strength),
                              "heads": [tuple(h) for h in pair[0]["heads"]]})
 
 # %% tags=["nbval-check-output"]
@@ -333,7 +331,7 @@ readable(sweep_table)
 # %%
 top = (fractions[-1], seeds[0])
 strongest = list(strengths)[-1]
-examples_table = pd.DataFrame(evaluate.example_generations(runs[(*top, "base")][0].file("samples.jsonl"),
+examples_table = pd.DataFrame(benchmarks.example_generations(runs[(*top, "base")][0].file("samples.jsonl"),
                                                            runs[(*top, strongest)][0].file("samples.jsonl"),
                                                            examples))
 readable(examples_table)
@@ -349,7 +347,7 @@ readable(examples_table)
 # margin over unigram).
 
 # %% tags=["nbval-check-output"]
-verdict = evaluate.intervention_verdict(rows, strongest, budget_share)
+verdict = benchmarks.intervention_verdict(rows, strongest, budget_share)
 glue("verdict", Markdown(verdict), display=False)
 Markdown(verdict)
 

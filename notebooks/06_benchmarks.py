@@ -74,22 +74,23 @@ combo_setting = "weak"
 budget_share = 0.4  # of each model's margin over unigram a treatment may cost (chapter 5)
 
 # %%
+from dataclasses import asdict
+
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab.analysis import codesign
+from toxlab.analysis import benchmarks, codesign
 from toxlab.book import plots
 from toxlab.book.notebook import record, setup
 from toxlab.book.report import readable
-from toxlab.evaluation import evaluate
 from toxlab.pipeline import baseline_runs, evaluation, pretraining
 
 config = setup(level, overrides)
 codesign.Plan(strengths=strengths, combo_setting=combo_setting, sweep_strength=combo_setting,
               budget_share=budget_share)  # validates them
-eval_config = evaluate.eval_preset(config.preset, eval_overrides)
+eval_config = evaluation.eval_preset(config.preset, eval_overrides)
 fractions = pretraining.fractions_for(config)
 
 # %% [markdown]
@@ -131,9 +132,9 @@ for method in combos:
 # One row per model and setting; toxicity x 100 by the judge, each 95 % interval over prompts.
 
 # %% tags=["nbval-check-output"]
-rows = [evaluate.table_row(name, *(entries[(f, s, name)][b].json("result.json") for b in ("toxigen", "rtp", "ce")))
+rows = [benchmarks.table_row(name, *(entries[(f, s, name)][b].json("result.json") for b in ("toxigen", "rtp", "ce")))
         for (f, s, name) in entries]
-record("table1", [r for r in rows if r["setting"] in settings])  # the README's table: no intervention and ITI
+record("table1", [r for r in rows if r.setting in settings])  # the README's table: no intervention and ITI
 some = next(iter(entries.values()))
 glue("rtp_prompts", eval_config.rtp_prompts, display=False)
 glue("rtp_samples", eval_config.rtp_samples, display=False)
@@ -142,15 +143,15 @@ glue("top_p", eval_config.top_p, display=False)
 glue("n_toxigen", some["toxigen"].json("result.json")["all"]["prompts"], display=False)
 glue("judge_name", some["toxigen"].json("result.json")["judge"]["name"], display=False)
 glue("ce_tokens", some["ce"].json("result.json")["clean"]["tokens"], display=False)
-table = pd.DataFrame(rows)
-paper = [evaluate.PAPER_TABLE1.get((r["toxic fraction"], r["setting"]), {}).get("ToxiGen") for r in rows]
-table.insert(5, "paper ToxiGen", [f"{v:.2f}" if v is not None else "" for v in paper])
-glue("n_not_following", int(sum(r["hate - neutral 95% CI"][0] <= 0 for r in rows if r["setting"] == "base")),
+table = pd.DataFrame([asdict(r) for r in rows])
+paper = [benchmarks.PAPER_TABLE1.get((r.toxic_fraction, r.setting), {}).get("ToxiGen") for r in rows]
+table.insert(5, "paper_toxigen", [f"{v:.2f}" if v is not None else "" for v in paper])
+glue("n_not_following", int(sum(r.following_ci[0] <= 0 for r in rows if r.setting == "base")),
      display=False)
-glue("n_base_rows", sum(r["setting"] == "base" for r in rows), display=False)
-glue("n_within_floor", int(sum(r["ToxiGen toxicity"] <= 1.5 * r["ToxiGen floor"] for r in rows
-                               if r["setting"] == "base")), display=False)
-glue("n_degenerate", int(sum(r["empty or one-token"] for r in rows)), display=False)
+glue("n_base_rows", sum(r.setting == "base" for r in rows), display=False)
+glue("n_within_floor", int(sum(r.toxigen_toxicity <= 1.5 * r.toxigen_floor for r in rows
+                               if r.setting == "base")), display=False)
+glue("n_degenerate", int(sum(r.degenerate for r in rows)), display=False)
 readable(table, scores="x 100")
 
 # %% [markdown]
@@ -171,20 +172,20 @@ readable(table, scores="x 100")
 # intervention, in nats per token, and *KL* the divergence from the un-intervened model.
 
 # %%
-toxigen_rows = evaluate.setting_rows(rows, "ToxiGen toxicity")
-for row, interval in zip(toxigen_rows, evaluate.setting_rows(rows, "ToxiGen 95% CI")):  # the same models, in order
+toxigen_rows = benchmarks.setting_rows(rows, "toxigen_toxicity")
+for row, interval in zip(toxigen_rows, benchmarks.setting_rows(rows, "toxigen_ci")):  # the same models, in order
     row.update({f"{name}_{end}": value for name in settings if name in interval
                 for end, value in zip(("low", "high"), interval[name])})
 glue("fig_toxigen", plots.metric_vs_fraction(toxigen_rows, {name: name for name in settings},
                                              "ToxiGen toxicity (x 100)"), display=False)
-glue("n_models", len({(r["toxic fraction"], r["seed"]) for r in rows}), display=False)
+glue("n_models", len({(r.toxic_fraction, r.seed) for r in rows}), display=False)
 glue("n_fractions", len(fractions), display=False)
 glue("n_seeds", len(seeds), display=False)
 glue("n_settings", len(settings), display=False)
-glue("fig_rtp", plots.metric_vs_fraction(evaluate.setting_rows(rows, "RTP challenging exp. max"),
+glue("fig_rtp", plots.metric_vs_fraction(benchmarks.setting_rows(rows, "rtp_challenging_max"),
                                          {name: name for name in settings},
                                          "RTP challenging: expected max toxicity (x 100)"), display=False)
-glue("fig_cost", plots.metric_vs_fraction(evaluate.setting_rows(rows, "CE increase"),
+glue("fig_cost", plots.metric_vs_fraction(benchmarks.setting_rows(rows, "ce_increase"),
                                           {name: name for name in settings if name != "base"},
                                           "increase in clean cross-entropy (nats/token)"), display=False)
 
@@ -226,13 +227,13 @@ missing = [m for m in ("prompt", "sft", "dpo", "meda", "inst") if m not in basel
 glue("missing_baselines", ", ".join(missing) if missing else "none", display=False)
 arms = ((0.1, "weak"), (0.0, "strong"))
 if all((f, s, name) in entries for f, name in arms for s in seeds):  # paired per seed: the seeds share prompts
-    per_prompt = [np.asarray([evaluate.prompt_scores(entries[(f, s, name)]["toxigen"].file("samples.jsonl"))
+    per_prompt = [np.asarray([benchmarks.prompt_scores(entries[(f, s, name)]["toxigen"].file("samples.jsonl"))
                               for s in seeds]) for f, name in arms]  # [seeds, prompts] per arm
-    costs = [float(np.mean([r["CE increase"] for r in rows if abs(r["toxic fraction"] - f) < 1e-9
-                            and r["setting"] == name])) for f, name in arms]
+    costs = [float(np.mean([r.ce_increase for r in rows if abs(r.toxic_fraction - f) < 1e-9
+                            and r.setting == name])) for f, name in arms]
     budgets = [float(np.mean([codesign.model_budget(config.with_fraction(f), s, budget_share)["budget"]
                               for s in seeds])) for f, _ in arms]
-    headline = evaluate.headline_difference(*per_prompt, *costs, *budgets)
+    headline = benchmarks.headline_difference(*per_prompt, *costs, *budgets)
 else:
     headline = "The 10 % and clean models are not both in this run, so the headline cannot be checked."
 glue("headline", Markdown(headline), display=False)

@@ -81,12 +81,10 @@ from toxlab.analysis import codesign, verdicts
 from toxlab.book import plots
 from toxlab.book.notebook import record, setup
 from toxlab.book.report import readable
-from toxlab.evaluation import evaluate
-from toxlab.interp.separability import scaled_top_k
-from toxlab.pipeline import judging, pretraining, probing
+from toxlab.pipeline import evaluation, judging, pretraining, probing
 
 config = setup(level, overrides)
-eval_config = evaluate.eval_preset(config.preset, eval_overrides)
+eval_config = evaluation.eval_preset(config.preset, eval_overrides)
 fractions = pretraining.fractions_for(config)
 plan = codesign.Plan(seeds=seeds, frontier_seeds=frontier_seeds, sweep_seeds=sweep_seeds,
                      variant_seeds=variant_seeds, alphas=alphas, strengths=strengths, baselines=baselines,
@@ -187,12 +185,11 @@ readable(pd.DataFrame(leace_rows), scores="x 100")
 sweep_base = np.mean([p["toxicity"] for p in evidence["base"] if p["toxic_fraction"] == sweep_fraction
                       and p["seed"] in sweep_seeds])
 efficiency = pd.DataFrame(codesign.efficiency(evidence["sweep"], sweep_base))
-n_heads = config.model.n_layers * config.model.n_heads
 by_direction = efficiency.groupby("direction")["removed"].max()
 glue("sweep_pct", f"{sweep_fraction:.0%}", display=False)
 glue("sweep_strength", sweep_strength, display=False)
 glue("best_direction", by_direction.idxmax(), display=False)
-glue("k_paper", scaled_top_k(n_heads), display=False)
+glue("k_paper", probing.paper_k(config), display=False)
 readable(efficiency, scores="x 100")
 
 # %% [markdown]

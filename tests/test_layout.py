@@ -27,12 +27,6 @@ CHAPTER_LAYERS = ("pipeline", "analysis", "book")
 CHAPTER_DEBT = {
     ("01_background", "toxlab.data.corpora"),
     ("02_toy", "toxlab.interp.toy"),
-    ("04_separability", "toxlab.interp.separability"),
-    ("05_intervention", "toxlab.evaluation.evaluate"),
-    ("05_intervention", "toxlab.interp.separability"),
-    ("06_benchmarks", "toxlab.evaluation.evaluate"),
-    ("07_codesign", "toxlab.evaluation.evaluate"),
-    ("07_codesign", "toxlab.interp.separability"),
     ("08_judge", "toxlab.judges.judge_card"),
 }
 

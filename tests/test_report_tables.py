@@ -39,7 +39,7 @@ def test_ci_low_high_and_tuple_columns_read_as_intervals():
     trend = readable(pd.DataFrame([{"set": "C4", "slope": 0.5, "ci_low": 0.25, "ci_high": 0.75, "p_value": 0.01}]))
     assert list(trend.data.columns) == ["held-out set", "slope (nats/token per 100 % toxic)", "95 % CI", "p"]
     assert trend.data.iloc[0]["95 % CI"] == "[0.2500, 0.7500]"
-    table1 = readable(pd.DataFrame([{"ToxiGen toxicity": 20.0, "ToxiGen 95% CI": (18.04, 22.0)}]))
+    table1 = readable(pd.DataFrame([{"toxigen_toxicity": 20.0, "toxigen_ci": (18.04, 22.0)}]))
     assert table1.data.iloc[0]["ToxiGen 95 % CI"] == "[18.0, 22.0]"
 
 
@@ -74,8 +74,12 @@ def test_every_table_in_the_chapters_goes_through_readable():
 
 def test_the_readme_tables_are_untouched_by_the_book_tables():
     """`readable` lives beside the README's generators and must not change what they write."""
+    from toxlab.analysis.benchmarks import BenchmarkRow
     from toxlab.book import report
-    row = {"toxic fraction": 0.0, "seed": 0, "setting": "base", "alpha": 0.0, "ToxiGen toxicity": 13.22,
-           "ToxiGen 95% CI": (11.1, 15.7), "RTP challenging exp. max": 47.97, "RTP challenging prob.": 38.33,
-           "CE increase": 0.0}
+    nan = float("nan")
+    row = BenchmarkRow(toxic_fraction=0.0, seed=0, setting="base", alpha=0.0, shift_ratio=0.0, toxigen_toxicity=13.22,
+                       toxigen_ci=(11.1, 15.7), toxigen_floor=nan, following=nan, following_ci=(nan, nan),
+                       rtp_challenging_max=47.97, rtp_challenging_prob=38.33, rtp_nontoxic_max=nan,
+                       rtp_nontoxic_prob=nan, rtp_floor_max=nan, degenerate=0, ce_clean=5.0, ce_increase=0.0,
+                       webtext_increase=nan, kl=0.0)
     assert "| 13.22 | 11.1-15.7 | — | — | 47.97 |" in report.benchmark_table([row])

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from toxlab.analysis import codesign, verdicts
+from toxlab.analysis.benchmarks import frontier_row
 from toxlab.analysis.verdicts import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTABLE, Interval, Precondition
-from toxlab.evaluation.evaluate import frontier_row
 
 FRACTIONS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25]
 OK = Precondition(True, "")
@@ -285,7 +285,7 @@ def _toxigen_result(mean, low, high, floor, following=None):
 
 @pytest.mark.parametrize("following", [0.2, None])
 def test_a_codesign_point_is_the_frontier_row_with_toxicity_in_percent(following):
-    """One definition of a (model, treatment) row: chapter 7's point is `evaluate.frontier_row` x 100 for
+    """One definition of a (model, treatment) row: chapter 7's point is `benchmarks.frontier_row` x 100 for
     toxicity, the fraction-valued toxic share and the capability numbers carried over as they are."""
     toxigen = _toxigen_result(0.25, 0.2, 0.3, 0.125, following)
     ce = {"clean": {"ce": 4.5, "ce_base": 4.0, "kl": 0.3}, "c4": {"ce": 5.5, "ce_base": 5.0, "kl": 0.4}}

@@ -1,1 +1,2 @@
-"""What the chapters conclude from stage results: statistics, verdicts and chapter 7's co-design evidence."""
+"""What the chapters read and conclude from stage results: typed rows (`benchmarks`, `probes`), statistics,
+verdicts and chapter 7's co-design evidence."""

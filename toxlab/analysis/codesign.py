@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from toxlab.analysis import verdicts
+from toxlab.analysis import benchmarks, verdicts
 from toxlab.analysis.statistics import linear_trend
 from toxlab.analysis.verdicts import Interval, Precondition
 from toxlab.core.config import RunConfig, override
@@ -30,7 +30,6 @@ from toxlab.core.errors import ConfigError
 from toxlab.evaluation import evaluate
 from toxlab.interp import toy
 from toxlab.interp.intervene import check_cost_target, check_direction, check_strength
-from toxlab.interp.separability import scaled_top_k
 from toxlab.pipeline import baseline_runs, evaluation, pretraining, probing
 
 
@@ -89,7 +88,7 @@ class Plan:
                                              "variant_fractions")})
 
 
-#: A point's fields, in order; those of `PERCENT_FIELDS` are `evaluate.frontier_row`'s x 100, as the paper
+#: A point's fields, in order; those of `PERCENT_FIELDS` are `benchmarks.frontier_row`'s x 100, as the paper
 #: reports toxicity (toxic_share stays a fraction).
 POINT_FIELDS = ("toxic_fraction", "seed", "order", "strength", "alpha", "toxicity", "toxicity_low", "toxicity_high",
                 "toxic_share", "floor", "following", "following_low", "following_high", "ce_clean", "ce_increase", "kl")
@@ -99,9 +98,9 @@ PERCENT_FIELDS = ("toxicity", "toxicity_low", "toxicity_high", "floor", "followi
 def point(name: str, method: str, toxigen: dict, ce: dict, order: float = 0.0, strength: str = "") -> dict:
     """One (model, treatment) on the toxicity-capability plane from its 'toxigen' and 'ce' results (the
     toxigen result with `per_prompt` scores added, `read_result`); strength: the calibrated strength's name.
-    `evaluate.frontier_row`'s numbers with toxicity x 100, named, with the judge and the per-prompt scores the
+    `benchmarks.frontier_row`'s numbers with toxicity x 100, named, with the judge and the per-prompt scores the
     paired comparisons resample."""
-    row = {**evaluate.frontier_row(toxigen, ce), "order": order, "strength": strength}
+    row = {**benchmarks.frontier_row(toxigen, ce), "order": order, "strength": strength}
     return {"name": name, "method": method,
             **{key: 100 * row[key] if key in PERCENT_FIELDS else row[key] for key in POINT_FIELDS},
             "judge": toxigen["judge"]["name"], "per_prompt": toxigen.get("per_prompt", [])}
@@ -122,7 +121,7 @@ def read_result(entry) -> dict:
     result = entry.json("result.json")
     samples = entry.path / "samples.jsonl"
     if samples.exists():
-        result["per_prompt"] = evaluate.prompt_scores(samples).tolist()
+        result["per_prompt"] = benchmarks.prompt_scores(samples).tolist()
     return result
 
 
@@ -200,7 +199,7 @@ def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = Tr
     snapshots = []
     for f in plan.snapshot_fractions:
         cfg = config.with_fraction(f)
-        k = scaled_top_k(cfg.model.n_layers * cfg.model.n_heads)
+        k = probing.paper_k(cfg)
         for s in plan.snapshot_seeds:
             steps = pretraining.snapshots(cfg, s, progress=progress)
             if not steps:

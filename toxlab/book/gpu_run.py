@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from toxlab.analysis import statistics
+from toxlab.analysis.benchmarks import frontier_row
 from toxlab.core.errors import ToxlabError
-from toxlab.evaluation.evaluate import frontier_row
 
 CHAPTER_TITLES = {"01": "background", "02": "toy", "03": "contamination", "04": "separability",
                   "05": "intervention", "06": "benchmarks", "07": "co-design", "08": "judge"}
@@ -113,7 +113,7 @@ def summarise(run_dirs: list[Path]) -> dict:
 
 def _iti_rows(cache: Path) -> list[dict]:
     """Chapter 5's points that finished: each (model, intervention) with both its ToxiGen toxicity and its
-    capability cost (`evaluate.frontier_row`), even when the chapter itself was cut."""
+    capability cost (`toxlab.analysis.benchmarks.frontier_row`), even when the chapter itself was cut."""
     runs: dict[tuple, dict] = {}
     for path in sorted(cache.glob("evaluate/*/result.json")):
         r = json.loads(path.read_text())

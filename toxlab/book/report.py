@@ -9,15 +9,17 @@ trains, evaluates and loads nothing from the cache.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
 
 import numpy as np
 
+from toxlab.analysis.benchmarks import BenchmarkRow
+from toxlab.analysis.probes import ProbeHeadline
 from toxlab.book import builder
 from toxlab.core.errors import ToxlabError
-from toxlab.interp.separability import ProbeHeadline
 
 PROJECT_ROOT = builder.PROJECT_ROOT
 
@@ -130,11 +132,12 @@ def bench_table(results: list[dict]) -> str:
 
 
 def _cell(value, spec: str) -> str:
-    return "—" if value is None else format(value, spec)
+    # None: a value the record lacks or a nan it saved (JSON has no nan).
+    return "—" if value is None or value != value else format(value, spec)
 
 
-def benchmark_table(rows: list[dict]) -> str:
-    """The Table 1 analogue (rows from `toxlab.evaluation.evaluate.table_row`): toxicity x 100 beside its floor and the
+def benchmark_table(rows: list[BenchmarkRow]) -> str:
+    """The Table 1 analogue (`toxlab.analysis.benchmarks.table_row`): toxicity x 100 beside its floor and the
     prompt-following difference, the dose (alpha) and the capability cost. A value a row lacks (a chapter
     executed before it was measured) shows as a dash."""
     lines = ["Table 1 analogue (chapter 6): toxicity x 100 by the offline MiniLM judge (ToxiGen-prompt mean score, "
@@ -147,11 +150,10 @@ def benchmark_table(rows: list[dict]) -> str:
              "RTP exp. max | RTP prob. | CE increase |",
              "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        low, high = r["ToxiGen 95% CI"]
-        lines.append(f"| {r['toxic fraction']:.2f} | {r['seed']} | {r['setting']} | {r['alpha']:.3g} | "
-                     f"{r['ToxiGen toxicity']:.2f} | {low:.1f}-{high:.1f} | {_cell(r.get('ToxiGen floor'), '.2f')} | "
-                     f"{_cell(r.get('hate - neutral'), '+.2f')} | {r['RTP challenging exp. max']:.2f} | "
-                     f"{r['RTP challenging prob.']:.2f} | {r['CE increase']:+.2f} |")
+        low, high = r.toxigen_ci
+        lines.append(f"| {r.toxic_fraction:.2f} | {r.seed} | {r.setting} | {r.alpha:.3g} | {r.toxigen_toxicity:.2f} | "
+                     f"{low:.1f}-{high:.1f} | {_cell(r.toxigen_floor, '.2f')} | {_cell(r.following, '+.2f')} | "
+                     f"{r.rtp_challenging_max:.2f} | {r.rtp_challenging_prob:.2f} | {r.ce_increase:+.2f} |")
     return "\n".join(lines)
 
 
@@ -199,11 +201,32 @@ RECORDED = {"results": ("03_contamination", "sweep"), "probes": ("04_separabilit
             "table1": ("06_benchmarks", "table1"), "verdicts": ("07_codesign", "verdicts")}
 
 
+#: Chapter 6 executed before its rows were typed (issue 24) recorded them keyed by their display labels.
+LABELLED_TABLE1 = {"toxic fraction": "toxic_fraction", "shift / head norm": "shift_ratio",
+                   "ToxiGen toxicity": "toxigen_toxicity", "ToxiGen 95% CI": "toxigen_ci",
+                   "ToxiGen floor": "toxigen_floor",
+                   "hate - neutral": "following", "hate - neutral 95% CI": "following_ci",
+                   "RTP challenging exp. max": "rtp_challenging_max", "RTP challenging prob.": "rtp_challenging_prob",
+                   "RTP non-toxic exp. max": "rtp_nontoxic_max", "RTP non-toxic prob.": "rtp_nontoxic_prob",
+                   "RTP floor exp. max": "rtp_floor_max", "empty or one-token": "degenerate", "clean CE": "ce_clean",
+                   "CE increase": "ce_increase", "WebText CE increase": "webtext_increase", "KL": "kl"}
+
+
+def recorded_row(row_type, record: dict, renamed: dict[str, str] | None = None):
+    """A typed row from an executed chapter's record: its keys `renamed` where an older chapter named them
+    otherwise, and a field the record lacks (measured only by later code) None, which the tables show as a dash. A
+    key that is no field of `row_type` is refused (TypeError)."""
+    fields = {(renamed or {}).get(key, key): value for key, value in record.items()}
+    lacking = {f.name: None for f in dataclasses.fields(row_type) if f.name not in fields}
+    return row_type(**fields, **lacking)
+
+
 def recorded_tables(chapters: Path, level: str) -> dict[str, str]:
     """{block: markdown} from the records of the chapters in `chapters` (executed at `level`). A missing chapter
     or record, or one that is not what its table reads, stops with one line naming the chapter to re-execute."""
-    tables = {"results": sweep_table, "table1": benchmark_table,
-              "probes": lambda rows: separability_table([ProbeHeadline(**r) for r in rows]),
+    tables = {"results": sweep_table,
+              "table1": lambda rows: benchmark_table([recorded_row(BenchmarkRow, r, LABELLED_TABLE1) for r in rows]),
+              "probes": lambda rows: separability_table([recorded_row(ProbeHeadline, r) for r in rows]),
               "verdicts": lambda rows: verdict_table(rows, level)}
     out = {}
     for block, (chapter, name) in RECORDED.items():
@@ -255,7 +278,7 @@ def regenerate(level: str, chapters: Path | None = None, readme: Path | None = N
 #: table (`readable(scores=...)`): "0-1" for a mean judge score, "x 100" as the paper reports them.
 LABELS: dict[str, tuple[str, str | None]] = {
     # models, data and their sizes
-    "toxic_fraction": ("toxic data", "{:.0%}"), "toxic fraction": ("toxic data", "{:.0%}"),
+    "toxic_fraction": ("toxic data", "{:.0%}"),
     "seed": ("seed", "{:d}"), "seeds": ("seeds", "{:d}"), "models": ("models", "{:d}"),
     "level": ("level", None), "heads": ("attention heads", "{:d}"), "vocabulary": ("vocabulary (tokens)", "{:,}"),
     "source": ("source", None), "role": ("role", None), "documents": ("documents", "{:,.0f}"),
@@ -272,10 +295,8 @@ LABELS: dict[str, tuple[str, str | None]] = {
     "val_loss": ("held-out clean CE (nats/token)", "{:.3f}"), "c4_loss": ("C4 CE (nats/token)", "{:.3f}"),
     "unigram_val_loss": ("unigram CE (nats/token)", "{:.3f}"), "unigram_ce": ("unigram CE (nats/token)", "{:.3f}"),
     "ce": ("own clean CE (nats/token)", "{:.3f}"), "ce_clean": ("clean CE (nats/token)", "{:.3f}"),
-    "clean CE": ("clean CE (nats/token)", "{:.3f}"),
     "ce_increase": ("CE rise (nats/token)", "{:+.3f}"), "CE increase": ("CE rise (nats/token)", "{:+.3f}"),
     "webtext_increase": ("WebText CE rise (nats/token)", "{:+.3f}"),
-    "WebText CE increase": ("WebText CE rise (nats/token)", "{:+.3f}"),
     "strong_cost": ("CE rise, strong ITI (nats/token)", "{:+.3f}"),
     "kl": ("KL (nats/token)", "{:.3f}"), "KL": ("KL (nats/token)", "{:.3f}"),
     "margin": ("margin over unigram (nats/token)", "{:.3f}"), "budget": ("budget (nats/token)", "{:.3f}"),
@@ -290,7 +311,7 @@ LABELS: dict[str, tuple[str, str | None]] = {
     "chosen by both rankings": ("heads chosen by both rankings", "{:d}"),
     "majority rate": ("majority-class rate", "{:.3f}"),
     "k": ("heads shifted (K)", "{:d}"), "K": ("heads (K)", "{:d}"), "direction": ("direction", None),
-    "shift_ratio": ("shift / head norm", "{:.3f}"), "shift / head norm": ("shift / head norm", "{:.3f}"),
+    "shift_ratio": ("shift / head norm", "{:.3f}"),
     "name": ("treatment", None), "heads erased": ("heads erased (K)", "{:d}"),
     # toxicity by the judge: {score} is its unit in the table
     "toxicity": ("toxicity ({score})", None), "floor": ("floor, words shuffled ({score})", None),
@@ -298,28 +319,29 @@ LABELS: dict[str, tuple[str, str | None]] = {
     "toxic_share": ("share scored ≥ 0.5", "{:.3f}"), "degenerate_share": ("empty or one-token (share)", "{:.3f}"),
     "removed": ("toxicity removed ({score})", None), "removed per nat": ("removed per nat of CE ({score})", None),
     "ITI at equal cost": ("ITI toxicity at equal cost ({score})", None),
-    "ToxiGen toxicity": ("ToxiGen toxicity (x 100)", "{:.2f}"), "ToxiGen floor": ("ToxiGen floor (x 100)", "{:.2f}"),
-    "ToxiGen 95% CI": ("ToxiGen 95 % CI", "{:.1f}"), "paper ToxiGen": ("paper ToxiGen (Perspective x 100)", None),
-    "hate - neutral": ("hate − neutral (x 100)", "{:+.2f}"),
-    "hate - neutral 95% CI": ("hate − neutral 95 % CI", "{:+.1f}"),
-    "RTP challenging exp. max": ("RTP challenging exp. max (x 100)", "{:.2f}"),
-    "RTP challenging prob.": ("RTP challenging prob. (%)", "{:.1f}"),
-    "RTP non-toxic exp. max": ("RTP non-toxic exp. max (x 100)", "{:.2f}"),
-    "RTP non-toxic prob.": ("RTP non-toxic prob. (%)", "{:.1f}"),
-    "RTP floor exp. max": ("RTP floor exp. max (x 100)", "{:.2f}"),
-    "empty or one-token": ("empty or one-token generations", "{:,.0f}"),
+    # the Table 1 analogue (toxlab.analysis.benchmarks.BenchmarkRow): scores x 100 as the paper reports them
+    "toxigen_toxicity": ("ToxiGen toxicity (x 100)", "{:.2f}"), "toxigen_floor": ("ToxiGen floor (x 100)", "{:.2f}"),
+    "toxigen_ci": ("ToxiGen 95 % CI", "{:.1f}"), "paper_toxigen": ("paper ToxiGen (Perspective x 100)", None),
+    "following_ci": ("hate − neutral 95 % CI", "{:+.1f}"),
+    "rtp_challenging_max": ("RTP challenging exp. max (x 100)", "{:.2f}"),
+    "rtp_challenging_prob": ("RTP challenging prob. (%)", "{:.1f}"),
+    "rtp_nontoxic_max": ("RTP non-toxic exp. max (x 100)", "{:.2f}"),
+    "rtp_nontoxic_prob": ("RTP non-toxic prob. (%)", "{:.1f}"),
+    "rtp_floor_max": ("RTP floor exp. max (x 100)", "{:.2f}"),
+    "degenerate": ("empty or one-token generations", "{:,.0f}"),
     # probes (ROC-AUC and accuracy are unitless shares)
     "pool": ("activations", None), "test": ("test", None), "estimate": ("estimate", "{:.4f}"),
     "p_one_sided": ("p (one-sided)", "{:.3f}"), "spearman_rho": ("Spearman ρ", "{:.2f}"),
     "spearman_p": ("Spearman p", "{:.3f}"), "share": ("share of training run", "{:.3g}"),
-    "majority": ("majority-class rate", "{:.3f}"),
-    "accuracy mean": ("mean head accuracy", "{:.3f}"), "accuracy max": ("best head accuracy", "{:.3f}"),
-    "AUC mean": ("mean head AUC", "{:.3f}"), "AUC top-k": ("top-K head AUC", "{:.3f}"),
-    "AUC max": ("best head AUC", "{:.3f}"), "AUC q95": ("head AUC, 95th percentile", "{:.3f}"),
-    "balanced acc. max": ("best head balanced accuracy", "{:.3f}"),
-    "resid AUC best layer": ("best residual-stream layer AUC", "{:.3f}"),
-    "entanglement (all heads)": ("entanglement, all heads (max |cos|)", "{:.3f}"),
-    "entanglement (top-k)": ("entanglement, top-K heads (max |cos|)", "{:.3f}"),
+    "majority_rate": ("majority-class rate", "{:.3f}"),
+    "head_accuracy_mean": ("mean head accuracy", "{:.3f}"), "head_accuracy_max": ("best head accuracy", "{:.3f}"),
+    "head_balanced_accuracy_max": ("best head balanced accuracy", "{:.3f}"),
+    "head_auc_mean": ("mean head AUC", "{:.3f}"), "head_auc_top_k": ("top-K head AUC", "{:.3f}"),
+    "head_auc_q95": ("head AUC, 95th percentile", "{:.3f}"), "head_auc_max": ("best head AUC", "{:.3f}"),
+    "resid_auc_max": ("best residual-stream layer AUC", "{:.3f}"),
+    "entanglement_mean": ("entanglement, all heads (max |cos|)", "{:.3f}"),
+    "entanglement_top_k": ("entanglement, top-K heads (max |cos|)", "{:.3f}"),
+    "entanglement_random": ("entanglement, random directions (max |cos|)", "{:.3f}"),
     "auc": ("mean head AUC", "{:.3f}"), "auc_top": ("top-K head AUC", "{:.3f}"), "auc_max": ("best head AUC", "{:.3f}"),
     # the toy model (entanglement: max |cos|, unitless; losses in nats/token)
     "rare_share": ("rare chain's share", "{:.3g}"), "rare": ("rare features (max |cos|)", "{:.3f}"),

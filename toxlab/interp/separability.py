@@ -11,7 +11,6 @@ is about. The reference value is the same statistic for random directions in the
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -128,45 +127,3 @@ def analyse(heads: torch.Tensor, resid: torch.Tensor, labels: torch.Tensor, grou
 
 def load_probes(entry_path: Path) -> tuple[Probes, Probes]:
     return Probes.load(entry_path / "head_probes"), Probes.load(entry_path / "resid_probes")
-
-
-def summary_rows(summaries: dict[tuple, dict]) -> list[dict]:
-    """One row of headline measures per probed model; keys of `summaries` are (fraction, seed, pool)."""
-    rows = []
-    for (fraction, seed, pool), summary in summaries.items():
-        heads = summary["heads"]
-        rows.append({"pool": pool, "toxic fraction": fraction, "seed": seed,
-                     "accuracy mean": heads["val_accuracy"]["mean"], "accuracy max": heads["val_accuracy"]["max"],
-                     "majority": summary["majority_baseline"],
-                     "AUC mean": heads["val_auc"]["mean"], "AUC top-k": heads["val_auc"]["top_k_mean"],
-                     "AUC max": heads["val_auc"]["max"], "AUC q95": heads["val_auc"]["q95"],
-                     "balanced acc. max": heads["val_balanced_accuracy"]["max"],
-                     "resid AUC best layer": max(summary["resid_val_auc"]),
-                     "entanglement (all heads)": summary["entanglement"]["mean"],
-                     "entanglement (top-k)": summary["entanglement"]["top_k_mean"]})
-    return rows
-
-
-@dataclass(frozen=True)
-class ProbeHeadline:
-    """One probed model in a line (the README's probe table): accuracies and ROC-AUCs over its heads against
-    the majority-class rate, the best residual layer's AUC, and the mean entanglement beside random directions'."""
-
-    toxic_fraction: float
-    seed: int
-    majority_rate: float
-    head_accuracy_mean: float
-    head_accuracy_max: float
-    head_auc_mean: float
-    head_auc_max: float
-    resid_auc_max: float
-    entanglement_mean: float
-    entanglement_random: float
-
-
-def headline(summary: dict) -> ProbeHeadline:
-    """The headline of one probe entry's `summary.json`."""
-    heads, ent = summary["heads"], summary["entanglement"]
-    return ProbeHeadline(summary["toxic_fraction"], summary["seed"], summary["majority_baseline"],
-                         heads["val_accuracy"]["mean"], heads["val_accuracy"]["max"], heads["val_auc"]["mean"],
-                         heads["val_auc"]["max"], max(summary["resid_val_auc"]), ent["mean"], ent["random_reference"])

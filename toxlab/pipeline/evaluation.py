@@ -17,6 +17,7 @@ from toxlab.core.config import RunConfig
 from toxlab.core.errors import ConfigError
 from toxlab.data import corpora
 from toxlab.evaluation import evaluate as ev
+from toxlab.evaluation.evaluate import eval_preset  # also the chapters' way to the evaluation settings
 from toxlab.interp.intervene import (
     check_cost_target,
     check_direction,
@@ -53,7 +54,7 @@ def calibration(config: RunConfig, seed: int, k: int | None = None, direction: s
     targets = {name: check_cost_target(t) for name, t in targets.items()}
     if k is not None:
         check_k(k, config.model.n_layers * config.model.n_heads)
-    eval_config = ev.eval_preset(config.preset)
+    eval_config = eval_preset(config.preset)
     n_blocks = CALIBRATION_BLOCKS.get(config.preset, CALIBRATION_BLOCKS["cpu"])
     iti = fitted_iti(config, seed, k, 0.0, direction, progress=progress, ranking=ranking)
     model_entry = pretrain(config, seed, progress=progress)
@@ -111,7 +112,7 @@ def evaluate(config: RunConfig, seed: int, benchmark: str, alpha: float = 0.0, k
         check_k(k, config.model.n_layers * config.model.n_heads)
     if direction != "leace":
         check_direction(direction)
-    eval_config = eval_config or ev.eval_preset(config.preset)
+    eval_config = eval_config or eval_preset(config.preset)
     iti = fitted_erasure(config, seed, k, alpha, progress=progress) if direction == "leace" else \
         fitted_iti(config, seed, k, alpha, direction, progress=progress, ranking=ranking)
     model_entry = pretrain(config, seed, progress=progress)

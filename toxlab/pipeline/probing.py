@@ -148,15 +148,19 @@ def probe_training_set(config: RunConfig, seed: int, pool: str = "last", split_s
     return tensors["head_out"][train_idx].float(), labels[train_idx]
 
 
+def paper_k(config: RunConfig) -> int:
+    """The number of heads ITI shifts by default: the paper's 30 of Olmo-1B's 256 heads, scaled to this model's
+    heads (`toxlab.interp.separability.scaled_top_k`)."""
+    return scaled_top_k(config.model.n_layers * config.model.n_heads)
+
+
 def fitted_iti(config: RunConfig, seed: int, k: int | None = None, alpha: float = 0.0,
                direction: str = "mass_mean", pool: str = "last", progress: bool = True, ranking: str = "cv_auc"):
     """The ITI of one pretrained model: its top-k heads by `ranking` (default the cross-validated AUC of
-    the mass-mean projection; `val_accuracy` is the paper's), k defaulting to the paper's 30 of 256 heads
-    scaled to this model (toxlab.interp.separability.scaled_top_k)."""
+    the mass-mean projection; `val_accuracy` is the paper's), k defaulting to `paper_k`."""
     probe_entry = probe(config, seed, pool, progress=progress)
     probes = Probes.load(probe_entry.file("head_probes"))
-    n_heads = config.model.n_layers * config.model.n_heads
-    k = scaled_top_k(n_heads) if k is None else k
+    k = paper_k(config) if k is None else k
     train_heads, train_labels = probe_training_set(config, seed, pool)
     return fit_iti(probes, train_heads, train_labels, k, alpha, direction, seed, ranking)
 
@@ -165,6 +169,6 @@ def fitted_erasure(config: RunConfig, seed: int, k: int | None = None, alpha: fl
                    progress: bool = True):
     """LEACE erasers (toxlab.interp.erasure) for the heads `fitted_iti` would shift, fitted on the same activations."""
     probes = Probes.load(probe(config, seed, pool, progress=progress).file("head_probes"))
-    k = scaled_top_k(config.model.n_layers * config.model.n_heads) if k is None else k
+    k = paper_k(config) if k is None else k
     train_heads, train_labels = probe_training_set(config, seed, pool)
     return fit_leace(probes, train_heads, train_labels, k, alpha)
