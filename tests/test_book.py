@@ -268,6 +268,87 @@ def test_pages_collapse_code_and_show_the_parameters_once():
     assert alone.cells[0].metadata["mystnb"]["code_prompt_show"] == builder.PARAMETERS_TOGGLE
 
 
+def _glue(name: str, shown: bool = False):
+    """A glue output as myst-nb's `glue` writes it: hidden (display=False) under a mime prefix, or shown."""
+    import nbformat
+    prefix = "" if shown else "application/papermill.record/"
+    return nbformat.v4.new_output("display_data", data={prefix + "text/plain": repr(name)},
+                                  metadata={"scrapbook": {"name": name, "mime_prefix": prefix}})
+
+
+def _toggles_in_a_row(cells) -> list[int]:
+    """The cells whose code toggle comes right under another's with nothing shown between them."""
+    def toggle(cell):  # the plain code toggle: not the parameters' own, nor that of a cell shown otherwise
+        tags = set(cell.metadata.get("tags", []))
+        return "hide-input" in tags and tags <= {"hide-input", "nbval-check-output"} and "mystnb" not in cell.metadata
+
+    def shows(cell):  # stderr and hidden glues are not on the page
+        return any(not o.get("metadata", {}).get("scrapbook", {}).get("mime_prefix") and o.get("name") != "stderr"
+                   for o in cell.get("outputs", []))
+    return [i for i in range(1, len(cells))
+            if toggle(cells[i]) and toggle(cells[i - 1]) and not shows(cells[i - 1])]
+
+
+def test_a_run_of_collapsed_cells_with_nothing_shown_between_reads_as_one_toggle():
+    """On the page, code toggles never come two in a row with nothing to see between them: collapsed cells
+    whose outputs do not show are merged with the collapsed cell after them, sources joined by a blank line,
+    outputs (glues too) in order; markdown, a visible output, the parameters cell and cells tagged to show
+    otherwise end a run and are left as they are."""
+    import copy
+
+    import nbformat
+    import yaml
+    code, md = nbformat.v4.new_code_cell, nbformat.v4.new_markdown_cell
+    stderr = nbformat.v4.new_output("stream", name="stderr", text="loading...\n")
+    table = nbformat.v4.new_output("execute_result", data={"text/html": "<table></table>"}, execution_count=4)
+    record = nbformat.v4.new_output("display_data", data={"application/vnd.toxlab.record+json": 1}, metadata={
+        "scrapbook": {"name": "rec", "mime_prefix": "application/vnd.toxlab.record+"}})
+    cells = [
+        md("# Title"), code("level = 'cpu'", metadata={"tags": ["parameters"]}),
+        code("level = 'smoke'", metadata={"tags": ["injected-parameters"]}),
+        code("import toxlab\n", outputs=[stderr]),                    # the run: stderr is not on the page,
+        code("entry = toxlab.run()"),                                  # this computes,
+        code("glue('n', 3, display=False)", outputs=[_glue("n"), record]),  # this glues for the prose,
+        code("table", outputs=[table], metadata={"tags": ["nbval-check-output"]}),  # this shows: the run ends
+        code("after = 1"),                                             # under the table: a toggle of its own
+        md("Prose quoting {glue:text}`n` and {glue:text}`shown`."),
+        code("a = 1"), md("More prose."), code("b = 2"),
+        code("!pip install toxlab", metadata={"tags": ["remove-cell"]}), code("c = 3"),
+        code("plan = 1", metadata={"tags": ["show-input"]}), code("d = 4"),
+        code("e = 5", metadata={"tags": ["remove-output"]}),
+        code("glue('shown', 1)", outputs=[_glue("shown", shown=True)]),  # a shown glue is a visible output
+        code("g = 7")]
+    notebook = nbformat.v4.new_notebook(cells=copy.deepcopy(cells),
+                                        metadata={"toxlab": {"params": {"level": "smoke", "seeds": [0]}}})
+    builder.present(notebook)
+    page = notebook.cells
+
+    merged = page[3]
+    assert merged.source == "import toxlab\n\nentry = toxlab.run()\n\nglue('n', 3, display=False)\n\ntable"
+    assert merged.outputs == [stderr, _glue("n"), record, table]
+    assert merged.metadata["tags"] == ["hide-input", "nbval-check-output"]
+    assert [c.source for c in page] == [c.source for c in cells[:3] + [merged] + cells[7:]]
+    assert [c.outputs for c in page[4:] if c.cell_type == "code"] == \
+        [c.outputs for c in cells[7:] if c.cell_type == "code"]
+    glues = [o.metadata["scrapbook"]["name"] for c in page if c.cell_type == "code" for o in c.outputs
+             if "scrapbook" in o.get("metadata", {})]
+    assert glues == ["n", "rec", "shown"]  # every glue kept, once, for the prose's {glue:...} references
+    assert [c.metadata["tags"] for c in page[1:3]] == [["parameters", "remove-cell"],
+                                                       ["injected-parameters", "hide-input"]]
+    assert page[2].metadata["mystnb"]["code_prompt_show"].startswith(builder.PARAMETERS_TOGGLE)
+    assert [c.metadata["tags"] for c in page[9:14]] == [
+        ["remove-cell"], ["hide-input"], ["show-input"], ["hide-input"], ["remove-output", "hide-input"]]
+    assert _toggles_in_a_row(page) == []
+    before = copy.deepcopy(cells)
+    for cell in before:
+        if cell.cell_type == "code" and set(cell.metadata.get("tags", [])) <= {"nbval-check-output"}:
+            cell.metadata["tags"] = ["hide-input", *cell.metadata.get("tags", [])]
+    assert _toggles_in_a_row(before) == [4, 5, 6]  # each cell collapsed alone: four toggles in a row
+
+    config = yaml.safe_load((builder.PROJECT_ROOT / "_config.yml").read_text())
+    assert config["sphinx"]["config"]["nb_output_stderr"] == "remove"  # why stderr does not end a run
+
+
 def test_a_change_in_any_subpackage_makes_the_chapters_stale(tmp_path):
     """The chapters' fingerprint covers every module of the package, not only its top level."""
     package = tmp_path / "toxlab"

@@ -358,13 +358,51 @@ def parameters_toggle(notebook) -> dict[str, str]:
             "code_prompt_hide": "Hide the parameters"}
 
 
+#: Tags that say nothing about how a cell shows on its page (nbval reads them in notebooks/ only).
+CHECK_TAGS = ("nbval",)
+
+
+def _collapsed(cell) -> bool:
+    """Whether `cell` shows on its page as code behind the plain code toggle and nothing else decides how it
+    shows: tagged hide-input and otherwise only for nbval, with no toggle label of its own (the parameters')."""
+    tags = cell.metadata.get("tags", []) if cell.cell_type == "code" else []
+    return ("hide-input" in tags and "mystnb" not in cell.metadata
+            and all(t == "hide-input" or t.startswith(CHECK_TAGS) for t in tags))
+
+
+def _shows_output(cell) -> bool:
+    """Whether any output of `cell` shows on its page: hidden glues and records (`scrapbook` metadata with a
+    mime prefix) do not, nor does stderr (_config.yml: `nb_output_stderr: remove`)."""
+    return any(not output.get("metadata", {}).get("scrapbook", {}).get("mime_prefix")
+               and not (output.output_type == "stream" and output.get("name") == "stderr")
+               for output in cell.get("outputs", []))
+
+
+def _one_toggle(run: list):
+    """The cells of `run` as one code cell: their sources joined by a blank line, their outputs (glues
+    included, so that the prose's `{glue:...}` references resolve) in order, their tags together."""
+    first = run[0]
+    first.source = "\n\n".join(c.source.strip("\n") for c in run if c.source.strip())
+    first.outputs = [output for c in run for output in c.get("outputs", [])]
+    first.metadata["tags"] = list(dict.fromkeys(t for c in run for t in c.metadata["tags"]))
+    return first
+
+
 def present(notebook) -> None:
     """How an executed chapter reads on its page (in place; `build_html` applies it to a copy): each code
     cell collapsed behind its toggle (hide-input: the reader sees the outputs, the code one click away)
     unless a tag already decides (`SHOWN_AS_TAGGED`; `show-input` keeps code that is the point in view),
     and the parameters shown once: where papermill injected this page's values, the defaults cell above
     them is removed; the one parameters cell left is collapsed the same way in every chapter, behind a
-    toggle that names its level and seeds (`parameters_toggle`)."""
+    toggle that names its level and seeds (`parameters_toggle`).
+
+    A run of collapsed code cells with nothing visible between their toggles is one cell on the page, so
+    that the reader sees one toggle, not several in a row: a collapsed cell whose outputs do not show
+    (`_shows_output`: it computes, or glues for the prose) is merged with the collapsed cell after it.
+    A cell whose output shows ends its run: the next toggle then sits under that output, and opening
+    it shows the code of the output below it, not code from above the previous output as well. Markdown,
+    and any cell whose tags or toggle say how it shows (`_collapsed`: the parameters cell, remove-cell,
+    show-input, ...), are never merged across. Only nbval's tags (`CHECK_TAGS`) join a merged cell."""
     injected = any("injected-parameters" in c.metadata.get("tags", []) for c in notebook.cells)
     for cell in notebook.cells:
         if cell.cell_type != "code":
@@ -378,6 +416,14 @@ def present(notebook) -> None:
             tags.append("hide-input")
             if shown:
                 cell.metadata["mystnb"] = parameters_toggle(notebook)
+    runs = []  # the page's cells, each a run of cells shown as one
+    for cell in notebook.cells:
+        previous = runs[-1] if runs else None
+        if previous and _collapsed(previous[-1]) and _collapsed(cell) and not _shows_output(previous[-1]):
+            previous.append(cell)
+        else:
+            runs.append([cell])
+    notebook.cells = [_one_toggle(run) if len(run) > 1 else run[0] for run in runs]
 
 
 def _staged(book_dir: Path, notes: dict[str, str]) -> Path:
