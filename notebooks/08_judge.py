@@ -47,16 +47,16 @@ seeds = [0]  # unused here: the judge has its own seed in toxlab.judges.corpus.J
 import pandas as pd
 from myst_nb import glue
 
+from toxlab.analysis import card as card_reading
 from toxlab.book import plots
 from toxlab.book.notebook import setup
 from toxlab.book.report import readable
-from toxlab.judges import judge_card
 from toxlab.pipeline import judging
 
 setup(level)
 training = judging.judge(level).json("training.json")  # trained on first use (progress on stderr), then cached
 card = judging.judge_card(level).json("card.json")
-for key, value in judge_card.headline(card, training).items():
+for key, value in card_reading.headline(card, training).items():
     glue(key, value, display=False)
 glue("toxic_share", training["toxic_share"], display=False)
 glue("max_val_fp", training["config"]["max_val_false_positives"], display=False)
@@ -234,7 +234,7 @@ readable(salad.pivot(index="source", columns="kind", values="mean_score").reinde
 
 # %% tags=["nbval-check-output"]
 readable(pd.DataFrame([{"target": t.name, "value": t.value, "bound": ("≤ " if t.at_most else "≥ ") + f"{t.bound:.2f}",
-                         "met": "yes" if t.met else "no"} for t in judge_card.targets(card)]))
+                         "met": "yes" if t.met else "no"} for t in card_reading.targets(card)]))
 
 # %% [markdown]
 # {glue:text}`targets_met` of {glue:text}`targets_total` targets are met. {glue:md}`targets_verdict`

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from tests.fixtures.make_data import OBJECTS, RUDE, _post, _sentences, _write_jsonl, make_data_dir
+from toxlab.analysis import card as card_reading
 from toxlab.cli import main
 from toxlab.core.errors import ConfigError, DataError, JudgeUnavailableError, ToxlabError
 from toxlab.data import filters
@@ -411,11 +412,11 @@ def test_card_on_fixture_data_holds_numbers_only(judge_env):
     assert salads == {(s, k) for s in cards.CLEAN_SALAD + cards.TOXIC_SALAD for k in cards.SALAD_KINDS}
     listed = {r["source"]: r["listed_share"] for r in card["salad"] if r["kind"] == cards.SALAD_KINDS[0]}
     assert listed["wikinews"] == 0.0 and listed["pol"] > 0  # the fixture's posts hold the stand-in list's words
-    checks = cards.targets(card)
+    checks = card_reading.targets(card)
     assert {t.name for t in checks} >= {"ROC-AUC, ToxiGen human annotations", "ROC-AUC, held-out Jigsaw talk comments",
                                         "false positives: talk comments"}
     assert all(t.met == (t.value <= t.bound if t.at_most else t.value >= t.bound) for t in checks)
-    assert set(cards.salad_gaps(card)) == set(cards.FORUMS)
+    assert set(card_reading.salad_gaps(card)) == set(cards.FORUMS)
     # The register bound holds the forums not collected for their toxicity; the toxic ones are reported.
     salad_targets = [t.name for t in checks if "salad" in t.name]
     assert salad_targets == [f"{f} salad (no C4-list word) minus news salad, mean score" for f in cards.REGISTER_FORUMS]
@@ -424,16 +425,16 @@ def test_card_on_fixture_data_holds_numbers_only(judge_env):
     assert card["sizes"]["ood"] <= 31
     blob = json.dumps(card)
     assert not any(t in blob for t in judge_env["data"].texts + RUDE)  # no scored text in the card
-    text = cards.format_card({**card, "level": "fixture", "training": judge_env["entry"].json("training.json")})
+    text = card_reading.format_card({**card, "level": "fixture", "training": judge_env["entry"].json("training.json")})
     assert "hatesonar: unavailable" in text and "ToxiGen (out of domain)" in text and "target" in text
     card["training"] = judge_env["entry"].json("training.json")
-    head = cards.headline(card)
+    head = card_reading.headline(card)
     assert "hatesonar could not run here" in head["lexical_missing"].data
     assert 0 <= head["auc_ood"] <= 1 and isinstance(head["n_train"], int)
     assert head["targets_total"] == len(checks) and head["targets_met"] == sum(t.met for t in checks)
     rebuilt = {**card["training"], "train_time_s": 120.0}  # the judge entry rebuilt since the card was made
-    assert cards.headline(card, rebuilt)["train_minutes"] == 2.0
-    assert cards.headline(card)["train_minutes"] == card["training"]["train_time_s"] / 60
+    assert card_reading.headline(card, rebuilt)["train_minutes"] == 2.0
+    assert card_reading.headline(card)["train_minutes"] == card["training"]["train_time_s"] / 60
 
 
 def test_judge_figures():

@@ -27,7 +27,6 @@ CHAPTER_LAYERS = ("pipeline", "analysis", "book")
 CHAPTER_DEBT = {
     ("01_background", "toxlab.data.corpora"),
     ("02_toy", "toxlab.interp.toy"),
-    ("08_judge", "toxlab.judges.judge_card"),
 }
 
 

@@ -561,10 +561,10 @@ def _judge_score(args) -> None:
 
 
 def _judge_card(args) -> str:
-    from toxlab.judges import judge_card
+    from toxlab.analysis.card import format_card
     from toxlab.pipeline import judging
     entry = judging.judge_card(args.level)
-    print(judge_card.format_card(entry.json("card.json")))
+    print(format_card(entry.json("card.json")))
     return str(entry.file("card.json"))
 
 
