@@ -35,15 +35,17 @@ seeds = [0]
 overrides = {}  # config fields to change, e.g. {"train.lr": 1e-3, "model.n_layers": 6}
 
 # %%
+import dataclasses
+
 import pandas as pd
 import torch
 from IPython.display import Markdown
 from myst_nb import glue
 
+from toxlab.analysis import sources
 from toxlab.book import plots
 from toxlab.book.notebook import setup
 from toxlab.book.report import readable
-from toxlab.data import corpora
 from toxlab.pipeline import mixtures, pretraining
 
 config = setup(level, overrides)
@@ -170,12 +172,7 @@ glue("clean_recipe", Markdown(", ".join(f"{n} {w:.0%}" for n, w in config.data.c
 glue("toxic_recipe", Markdown(", ".join(f"{n} {w:.0%}" for n, w in config.data.toxic_recipe)), display=False)
 glue("clean_filter", Markdown("on" if config.data.clean_filter == "c4" else "off"), display=False)
 info = mixtures.data_info(config).json("sources.json")
-card = pd.DataFrame([{
-    "source": row["source"], "role": row["role"],
-    "documents": row.get("documents"), "characters": row.get("chars"), "tokens": row.get("tokens"),
-    "tokens_exact": row.get("tokens_exact"),
-    "licence": corpora.LICENSES[row["source"]][0], "origin": corpora.LICENSES[row["source"]][1],
-} for row in info["sources"] if row["present"]])
+card = pd.DataFrame([dataclasses.asdict(row) for row in sources.source_rows(info)])
 glue("toxic_chars_m", float(card.loc[card.role == "toxic", "characters"].sum()) / 1e6, display=False)
 glue("clean_chars_m", float(card.loc[card.source.isin(dict(config.data.clean_recipe)), "characters"].sum()) / 1e6,
      display=False)

@@ -49,14 +49,14 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
+from toxlab.analysis import statistics
 from toxlab.book import plots
 from toxlab.book.notebook import setup
 from toxlab.book.report import readable
-from toxlab.interp import toy
 from toxlab.pipeline import probing
 
 setup(level)
-baseline = toy.ToyConfig(steps=steps)
+baseline = probing.toy_condition(steps)
 toy_seed_list = list(range(toy_seeds))
 
 # %% [markdown]
@@ -103,7 +103,7 @@ for name, value in {"rarest_share": rarest["share"], "rarest_rare": rarest["rare
                     "equal_diff": equal["difference"], "equal_low": equal["difference_ci"][0],
                     "equal_high": equal["difference_ci"][1]}.items():
     glue(name, value, display=False)
-main_effect = toy.share_effect(main_rows, rarest["share"], equal["share"])
+main_effect = statistics.share_effect(main_rows, rarest["share"], equal["share"])
 glue("main_effect", main_effect["effect"], display=False)
 glue("main_effect_low", main_effect["ci"][0], display=False)
 glue("main_effect_high", main_effect["ci"][1], display=False)
@@ -148,17 +148,19 @@ readable(table)
 # share; the mean-difference estimator is applied to the baseline's own models.
 
 # %%
-condition_rows = {"baseline": (main_rows, None), "mean-difference directions": (main_rows, "mean")}
+# each condition: its models (rows.json), its summary per share and the direction estimator read
+condition_rows = {"baseline": (main_rows, main["summary"], None),
+                  "mean-difference directions": (main_rows, main["by_estimator"]["mean"], "mean")}
 for name, changes in conditions.items():
-    condition = toy.parse_overrides(baseline, [f"{k}={v}" for k, v in changes.items()])
-    condition_rows[name] = (probing.toy(condition, sensitivity_shares, toy_seed_list).json("rows.json"), None)
+    entry = probing.toy(probing.toy_condition(steps, changes), sensitivity_shares, toy_seed_list)
+    condition_rows[name] = (entry.json("rows.json"), entry.json("summary.json")["summary"], None)
 
 # %% tags=["nbval-check-output"]
 low_share, equal_share = min(sensitivity_shares), max(sensitivity_shares)
-sensitivity = {name: toy.summarise([r for r in rows if r["share"] in sensitivity_shares], estimator)
-               for name, (rows, estimator) in condition_rows.items()}
-effects = {name: toy.share_effect(rows, low_share, equal_share, estimator)
-           for name, (rows, estimator) in condition_rows.items()}
+sensitivity = {name: [r for r in summary if r["share"] in sensitivity_shares]
+               for name, (_, summary, _) in condition_rows.items()}
+effects = {name: statistics.share_effect(rows, low_share, equal_share, estimator)
+           for name, (rows, _, estimator) in condition_rows.items()}
 appears = [name for name, effect in effects.items() if effect["ci"][0] > 0]
 reversed_ = [name for name, effect in effects.items() if effect["ci"][1] < 0]
 glue("fig_sensitivity", plots.toy_sensitivity(sensitivity), display=False)

@@ -1,4 +1,4 @@
-"""The typed rows the chapters and the README read (`toxlab.analysis.benchmarks.BenchmarkRow`,
+"""The typed rows the chapters and the README read (`toxlab.analysis.benchmarks.BenchmarkRow`, `sources.SourceRow`,
 `toxlab.analysis.probes.ProbeHeadline`): built from hand-written stage results, scaled as the paper reports them,
 a value a result lacks kept as nan (shown as a dash), every field under a header with its unit, and the README's
 record read back into the same row."""
@@ -118,3 +118,16 @@ def test_a_record_from_before_the_rows_were_typed_still_makes_the_readme_table()
     assert "| 0.10 | 0 | weak | 3 | 20.00 | 19.0-22.0 | — | — | 40.00 | 25.00 | +0.10 |" in shown
     with pytest.raises(TypeError):
         report.recorded_row(BenchmarkRow, {**old, "mystery": 1.0}, report.LABELLED_TABLE1)
+
+
+def test_the_data_card_gives_each_present_source_its_licence_and_origin():
+    from toxlab.analysis import sources
+    from toxlab.data.corpora import LICENSES
+    info = {"sources": [{"source": "wikinews", "role": "clean", "present": True, "documents": 3, "chars": 120,
+                         "tokens": 30.0, "tokens_exact": True},
+                        {"source": "pol", "role": "toxic", "present": False}]}
+    (row,) = sources.source_rows(info)
+    assert (row.source, row.role, row.documents, row.characters, row.tokens, row.tokens_exact) == \
+        ("wikinews", "clean", 3, 120, 30.0, True)
+    assert (row.licence, row.origin) == LICENSES["wikinews"]
+    assert all(f.name in LABELS for f in dataclasses.fields(sources.SourceRow))

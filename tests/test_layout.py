@@ -22,12 +22,6 @@ LAYERS = ("core", "data", "model", "interp", "judges", "evaluation", "baselines"
 #: What a chapter (notebooks/NN_name.py) may import: the cached stages, what is concluded from them, and the
 #: book's set-up and figures.
 CHAPTER_LAYERS = ("pipeline", "analysis", "book")
-#: Chapters that still reach below those layers for presentation helpers (issue 24 item 2 moves them into
-#: analysis as typed rows). The list may only shrink: an entry no chapter needs any more fails the test.
-CHAPTER_DEBT = {
-    ("01_background", "toxlab.data.corpora"),
-    ("02_toy", "toxlab.interp.toy"),
-}
 
 
 def module_name(path: Path) -> str:
@@ -135,9 +129,8 @@ def test_chapters_import_only_the_pipeline_analysis_and_book_layers():
     assert found, "no chapters found"
     below = {(chapter, target) for chapter, targets in found.items() for target in targets
              if LAYERS[layer(target)] not in CHAPTER_LAYERS}
-    assert not below - CHAPTER_DEBT, f"chapters importing below {CHAPTER_LAYERS}: {sorted(below - CHAPTER_DEBT)}"
-    assert not CHAPTER_DEBT - below, f"no chapter needs these any more; drop them from CHAPTER_DEBT: " \
-                                     f"{sorted(CHAPTER_DEBT - below)}"
+    assert not below, f"chapters importing below {CHAPTER_LAYERS}: {sorted(below)}; a chapter reads stage results " \
+                      "through toxlab.analysis (typed rows) and the pipeline"
 
 
 @pytest.mark.parametrize("old", ["stages", "judge", "judge_card", "data", "evaluate", "analysis", "book", "artifacts"])

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from toxlab.analysis import statistics
 from toxlab.core.errors import ConfigError
 from toxlab.interp import toy
 
@@ -92,6 +93,15 @@ def test_overrides_and_validation():
             toy.parse_overrides(toy.ToyConfig(), bad)
 
 
+def test_a_chapter_names_a_toy_condition_by_its_changes():
+    from toxlab.pipeline import probing
+    assert probing.toy_condition(40) == toy.ToyConfig(steps=40)
+    assert probing.toy_condition(40, {"d_model": 8, "estimator": "mean"}) == toy.ToyConfig(steps=40, d_model=8,
+                                                                                           estimator="mean")
+    with pytest.raises(ConfigError, match="colour"):
+        probing.toy_condition(40, {"colour": "red"})
+
+
 def test_summary_statistics():
     rows = [{"share": 0.1, "seed": s, "rare_entanglement": 0.9 + 0.01 * s, "control_entanglement": 0.8,
              "rare_chain_loss": 0.1, "control_chain_loss": 0.01} for s in range(5)]
@@ -117,5 +127,5 @@ def test_share_effect_removes_the_structural_gap():
         rows.append({"share": 0.01, "seed": seed, "rare_entanglement": 0.85 + 0.1 + 0.001 * seed,
                      "control_entanglement": 0.9})
         rows.append({"share": 0.333, "seed": seed, "rare_entanglement": 0.85, "control_entanglement": 0.9})
-    effect = toy.share_effect(rows, 0.01, 0.333)
+    effect = statistics.share_effect(rows, 0.01, 0.333)
     assert effect["effect"] == pytest.approx(0.1025) and effect["ci"][0] > 0 and effect["p_value"] < 0.001

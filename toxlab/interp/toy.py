@@ -355,26 +355,3 @@ def summarise(rows: list[dict], estimator: str | None = None) -> list[dict]:
                     "rare_chain_loss": float(np.mean([r["rare_chain_loss"] for r in sel])),
                     "control_chain_loss": float(np.mean([r["control_chain_loss"] for r in sel]))})
     return out
-
-
-def share_effect(rows: list[dict], rare_share: float, equal_share: float, estimator: str | None = None) -> dict:
-    """The toy claim as one number per seed: how much more entangled the rare chain's features are than the
-    controls at `rare_share`, beyond the same gap at `equal_share` (where it reflects the chains' structure
-    only: chain B's sequences repeat with period 2). Paired by seed; mean, 95 % t interval, two-sided p."""
-    from scipy import stats
-    prefix = f"{estimator}_" if estimator else ""
-
-    def gap(share):
-        sel = sorted((r for r in rows if r["share"] == share), key=lambda r: r["seed"])
-        return {r["seed"]: r[f"{prefix}rare_entanglement"] - r[f"{prefix}control_entanglement"] for r in sel}
-
-    low, high = gap(rare_share), gap(equal_share)
-    seeds = sorted(set(low) & set(high))
-    effect = np.array([low[s] - high[s] for s in seeds])
-    if len(effect) < 2:
-        return {"effect": float(effect.mean()) if len(effect) else float("nan"), "ci": (float("nan"),) * 2,
-                "p_value": float("nan"), "seeds": len(effect)}
-    half = stats.t.ppf(0.975, len(effect) - 1) * effect.std(ddof=1) / math.sqrt(len(effect))
-    p_value = float(stats.ttest_1samp(effect, 0.0).pvalue) if effect.std() > 0 else float("nan")
-    return {"effect": float(effect.mean()), "ci": (float(effect.mean() - half), float(effect.mean() + half)),
-            "p_value": p_value, "seeds": len(effect)}

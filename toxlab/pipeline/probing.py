@@ -113,6 +113,13 @@ def probe(config: RunConfig, seed: int, pool: str = "last", l2: float = 1.0, spl
     return artifacts.cached("probe", PROBE_VERSION, stage_config, build, upstream={"activations": act_entry.key})
 
 
+def toy_condition(steps: int, changes: dict | None = None):
+    """A condition of the toy experiment (`toxlab.interp.toy.ToyConfig`): the baseline trained for `steps`, with
+    `changes` (field -> value, each parsed to its field's type; an unknown field fails with the fields listed)."""
+    baseline = toy_module.ToyConfig(steps=steps)
+    return toy_module.parse_overrides(baseline, [f"{k}={v}" for k, v in (changes or {}).items()]).validate()
+
+
 def toy(condition, shares: list[float], seeds: list[int]) -> Entry:
     """The toy experiment for one condition (a `toxlab.interp.toy.ToyConfig`): `rows.json` (one row per model) and
     `summary.json` (per share, for each direction estimator: rare vs control entanglement with intervals and
