@@ -544,9 +544,17 @@ def heldout_streams(config: DataConfig, tokenizer, root: Path,
     splits = splits or clean_splits(config, root)
     val = [piece for name, n_tokens in share_out(config.val_tokens, config.clean_recipe).items()
            for piece in take_tokens(splits[name].heldout, n_tokens, encode, eos)]
-    c4_docs = read_documents("c4", config, root)
-    c4_total = min(config.val_tokens, sum(len(t) for _, t in c4_docs) // 8)  # a cap well inside C4's size
-    return np.concatenate(val), np.concatenate(take_tokens(c4_docs, c4_total, encode, eos))
+    return np.concatenate(val), whole_set_stream("c4", config, tokenizer, root)
+
+
+def whole_set_stream(name: str, config: DataConfig, tokenizer, root: Path) -> np.ndarray:
+    """The token stream of a held-out set no mixture draws from (the C4 snippets, the WebText excerpts), its
+    documents in order, each followed by EOS: at most `val_tokens` tokens, and at most one token per 8 characters
+    of the set (a cap well inside its size)."""
+    encode = lambda texts: tokenizer(texts, add_special_tokens=False)["input_ids"]  # noqa: E731
+    docs = read_documents(name, config, root)
+    total = min(config.val_tokens, sum(len(t) for _, t in docs) // 8)
+    return np.concatenate(take_tokens(docs, total, encode, tokenizer.eos_token_id))
 
 
 #: Web text no level trains on: the capability yardstick closest to the paper's (cross-entropy on OpenWebText),
@@ -555,12 +563,8 @@ REFERENCE_SET = "webtext"
 
 
 def reference_stream(config: DataConfig, tokenizer, root: Path | None = None) -> np.ndarray:
-    """The WebText excerpts' token stream, each excerpt followed by EOS: at most `val_tokens` tokens, and at most
-    one token per 8 characters of the set (a cap well inside its size), as the C4 stream is taken."""
-    encode = lambda texts: tokenizer(texts, add_special_tokens=False)["input_ids"]  # noqa: E731
-    docs = read_documents(REFERENCE_SET, config, check_layout((REFERENCE_SET,), root))
-    total = min(config.val_tokens, sum(len(t) for _, t in docs) // 8)
-    return np.concatenate(take_tokens(docs, total, encode, tokenizer.eos_token_id))
+    """The WebText excerpts' token stream, taken as the C4 stream is (`whole_set_stream`)."""
+    return whole_set_stream(REFERENCE_SET, config, tokenizer, check_layout((REFERENCE_SET,), root))
 
 
 def tokenizer_corpus(config: DataConfig, n_chars: int, root: Path | None = None) -> Iterator[str]:

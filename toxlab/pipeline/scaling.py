@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from toxlab.core.config import DataConfig, RunConfig, override
+from toxlab.core.config import FIRST_DESIGN, DataConfig, RunConfig, override
 from toxlab.core.errors import ConfigError
 from toxlab.data.tokenizer import bits_per_byte, token_bytes
 from toxlab.model.decoder import train_flops_per_token
@@ -49,9 +49,10 @@ CPU_SIZES = (ModelSize("2 x 128", 2, 128, 4, 512), ModelSize("4 x 128", 4, 128, 
              ModelSize("4 x 256", 4, 256, 8, 1024))
 #: Clean training tokens of the cpu level's candidates (the first cpu preset trained on 0.8 M).
 CPU_BUDGETS = (800_000, 1_600_000, 3_200_000)
-#: The first design's data, the yardstick the sweep's targets are set against: Wikinews only, unfiltered, the
-#: first toxic recipe (mostly /biz/; it shapes the tokenizer). The first cpu model: 4 x 256 on 0.8 M clean tokens.
-FIRST_DESIGN_DATA = {"data.clean_recipe": (("wikinews", 1.0),), "data.clean_filter": "none",
+#: The first design's data, the yardstick the sweep's targets are set against: `FIRST_DESIGN` (Wikinews only,
+#: unfiltered) with the first toxic recipe (mostly /biz/; it shapes the tokenizer). The first cpu model: 4 x 256 on
+#: 0.8 M clean tokens.
+FIRST_DESIGN_DATA = {**{f"data.{name}": value for name, value in FIRST_DESIGN.items()},
                      "data.toxic_recipe": DataConfig().toxic_recipe}
 
 
