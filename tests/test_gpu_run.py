@@ -13,8 +13,13 @@ from toxlab.core.errors import ToxlabError
 GPU = "NVIDIA H100 80GB HBM3"
 
 
-def _run_dir(root, slope=0.01, calls=((("01", 0, 5), ("03", 0, 40)))):
-    """A fake unpacked archive: 3 fractions x 2 seeds whose probe AUC rises by `slope` per unit fraction."""
+WEB_DATA = {"clean_recipe": [["wikinews", 0.3], ["blogs", 0.4], ["reddit", 0.3]], "clean_filter": "c4"}
+FIRST_DATA = {"clean_recipe": [["wikinews", 1.0]], "clean_filter": "none"}
+
+
+def _run_dir(root, slope=0.01, calls=((("01", 0, 5), ("03", 0, 40))), data=WEB_DATA):
+    """A fake unpacked archive: 3 fractions x 2 seeds whose probe AUC rises by `slope` per unit fraction, trained on
+    `data` (their cache entries' config)."""
     (root / "cache").mkdir(parents=True)
     (root / "machine.txt").write_text(f"name, memory.total [MiB], driver_version\n{GPU}, 81559 MiB, 580\n"
                                       "python 3.12.3 torch 2.11.0\n")
@@ -28,6 +33,7 @@ def _run_dir(root, slope=0.01, calls=((("01", 0, 5), ("03", 0, 40)))):
             "unigram_val_loss": 7.4, "tokens_per_s": 3e5, "train_time_s": 10.0, "steps": 500,
             "train_tokens_seen": 3_000_000, "device": "cuda",
             "precision": "bf16", "params": {"total": 41_943_040}}))
+        (model / "config.json").write_text(json.dumps({"preset": "gpu", "data": {**data, "toxic_fraction": f}}))
         probe = root / "cache" / "probe" / f"p{i}"
         probe.mkdir(parents=True)
         (probe / "summary.json").write_text(json.dumps({
@@ -120,6 +126,22 @@ def test_several_runs_make_one_page_with_a_section_each(tmp_path):
     assert (book_dir / "chapters" / "gpu" / "03_contamination.ipynb").is_file()  # the first run's chapter stays
     with pytest.raises(ToxlabError, match="one --command per run"):
         gpu_run.import_run([[first], [second]], book_dir, ["only one"])
+
+
+def test_the_page_says_which_data_design_each_run_trained_on(tmp_path):
+    """Issue 26: until a GPU run of the web-text design replaces them, the page says its numbers are the first
+    design's; a run imported before runs recorded their design (the two H100 runs) was the first design."""
+    web = gpu_run.summarise([_run_dir(tmp_path / "a")])
+    first = gpu_run.summarise([_run_dir(tmp_path / "b", data=FIRST_DATA)])
+    assert (web["design"], first["design"]) == ("web-text", "first")
+    assert "web-text design: news, blogs and Reddit" in gpu_run.page(web, "cmd")
+    assert "not their levels" not in gpu_run.page(web, "cmd")
+    unrecorded = {k: v for k, v in first.items() if k != "design"}
+    for summary in (first, unrecorded):
+        text = gpu_run.page(summary, "cmd")
+        assert "Data: **the first design: Wikinews only" in text and "not their levels" in text
+    both = gpu_run.pages([{**unrecorded, "command": "old"}, {**web, "command": "new"}])
+    assert "Data design by run: run 1: the first design; run 2: the web-text design." in both
 
 
 def test_import_refuses_what_is_not_a_gpu_run(tmp_path):

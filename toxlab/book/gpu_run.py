@@ -24,6 +24,7 @@ import numpy as np
 
 from toxlab.analysis import statistics
 from toxlab.analysis.benchmarks import frontier_row
+from toxlab.core.config import FIRST_DESIGN
 from toxlab.core.errors import ToxlabError
 
 CHAPTER_TITLES = {"01": "background", "02": "toy", "03": "contamination", "04": "separability",
@@ -81,6 +82,8 @@ def summarise(run_dirs: list[Path]) -> dict:
                           | {"params": m["params"]["total"], "first_step_s": m.get("first_step_s"),
                              "written_s": int(path.stat().st_mtime)})
     models.sort(key=lambda r: (r["toxic_fraction"], r["seed"]))
+    designs = {_design(json.loads(path.read_text())["data"]) for path in last.glob("pretrain/*/config.json")
+               if json.loads(path.read_text()).get("preset") == "gpu"}
     probes = sorted(({"toxic_fraction": p["toxic_fraction"], "seed": p["seed"], "pool": p["pool"],
                       "heads": int(np.size(p["head_val_auc"])),
                       "head_auc": float(np.mean(p["head_val_auc"])), "head_auc_max": float(np.max(p["head_val_auc"])),
@@ -108,7 +111,34 @@ def summarise(run_dirs: list[Path]) -> dict:
     notebooks = {n.name: n for d in run_dirs for n in sorted((d / "book" / "chapters").glob("*.ipynb"))}
     bars = [bar for name in sorted(notebooks) for bar in progress_bars(notebooks[name])]  # a later call's copy wins
     return {"machine": machine, "calls": calls, "models": models, "probes": probes, "trends": trends,
-            "bench": bench, "progress": bars, "iti": iti}
+            "bench": bench, "progress": bars, "iti": iti, "design": " and ".join(sorted(designs)) or None}
+
+
+#: What each data design is (toxlab.core.config: the first design, then the web-text design of issue 25).
+DESIGNS = {"first": "the first design: Wikinews only, unfiltered, beside the first toxic recipe (mostly /biz/)",
+           "web-text": "the web-text design: news, blogs and Reddit filtered with C4's word list, beside /pol/"}
+#: Runs imported before a run recorded its design (both on 2026-11-26) trained the gpu preset of then, which was
+#: the first design until 2026-12-03.
+UNRECORDED_DESIGN = "first"
+
+
+def _design(data: dict) -> str:
+    """The design of a model's data config (its cache entry's `config.json` "data")."""
+    recipe = tuple(tuple(part) for part in data.get("clean_recipe", ()))
+    first = recipe == FIRST_DESIGN["clean_recipe"] and data.get("clean_filter", "none") == FIRST_DESIGN["clean_filter"]
+    return "first" if first else "web-text"
+
+
+def design_note(summary: dict) -> str:
+    """Which design a run's models were trained on, and what that means beside the cpu book."""
+    design = summary.get("design") or UNRECORDED_DESIGN
+    text = "; ".join(DESIGNS.get(d, d) for d in design.split(" and "))
+    note = f"Data: **{text}**."
+    if design != "web-text":
+        note += (" The gpu preset and the cpu book now use the web-text design (issue 25), so this run's numbers "
+                 "are the first design's: compare their directions with the cpu chapters', not their levels, until a "
+                 "GPU run of the web-text design replaces them.")
+    return note
 
 
 def _iti_rows(cache: Path) -> list[dict]:
@@ -166,7 +196,7 @@ def page(summary: dict, command: str) -> str:
     lines = ["# The gpu level: one run on one GPU", "",
              f"Machine: **{gpu}**; software: {machine[-1] if machine else 'unknown'}. Command, from a copy of "
              f"the repository with the packed data and the carried wheels beside it (README: GPU):", "",
-             f"```\n{command}\n```", "",
+             f"```\n{command}\n```", "", design_note(summary), "",
              "Every number below is computed by `toxlab gpu import` from the result files the run returned; the "
              "chapters that finished follow this page as they were executed there.", "",
              "## What ran, and for how long", "",
@@ -372,7 +402,9 @@ def pages(summaries: list[dict]) -> str:
         return page(summaries[0], summaries[0]["command"])
     lines = ["# The gpu level: runs on one GPU", "",
              f"{len(summaries)} runs, each on a fresh machine (so each trained its own models), oldest first. A "
-             "chapter that finished in several runs follows this page as the latest run executed it.", ""]
+             "chapter that finished in several runs follows this page as the latest run executed it. Data design "
+             "by run: " + "; ".join(f"run {i}: the {s.get('design') or UNRECORDED_DESIGN} design"
+                                     for i, s in enumerate(summaries, 1)) + ".", ""]
     for i, summary in enumerate(summaries, 1):
         body = page(summary, summary["command"]).split("\n", 1)[1]  # without the page's title
         lines += [f"## Run {i}", body.replace("\n## ", "\n### ")]
