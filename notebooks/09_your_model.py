@@ -117,7 +117,8 @@ glue("auc_max", ours["heads"]["val_auc"]["max"], display=False)  # floats from J
 glue("auc_mean", ours["heads"]["val_auc"]["mean"], display=False)
 glue("majority", ours["majority_baseline"], display=False)
 glue("same_top_heads", Markdown("the same" if ours["top_heads"] == book["top_heads"] else "different"), display=False)
-readable(pd.DataFrame([{"path": name, "majority": s["majority_baseline"], "accuracy": s["heads"]["val_accuracy"]["mean"],
+readable(pd.DataFrame([{"path": name, "majority_rate": s["majority_baseline"],
+                        "accuracy": s["heads"]["val_accuracy"]["mean"],
                         "auc": s["heads"]["val_auc"]["mean"], "auc_max": s["heads"]["val_auc"]["max"],
                         "cv_auc_top": s["heads"]["cv_auc"]["top_k_mean"]} for name, s in zip(probes, (ours, book))]))
 
