@@ -96,6 +96,9 @@ glue("flagged_clean", float(mixture_table["flagged"].iloc[0]), display=False)
 glue("flagged_max", float(mixture_table["flagged"].iloc[-1]), display=False)
 glue("flagged_toxic_docs", float(mixture_table.loc[mixture_table.toxic_fraction > 0, "flagged_toxic_docs"].mean()),
      display=False)
+glue("flagged_verdict", Markdown(statistics.rise_verdict(
+    statistics.linear_trend(mixture_table.toxic_fraction, mixture_table.flagged),
+    "the share of tokens the lexical judge flags")), display=False)
 readable(mixture_table)
 
 # %% [markdown]
@@ -138,8 +141,8 @@ readable(clean_table)
 # choice does not depend on what else shared the machine). At the cpu level that cap is its budget shared out:
 # the level trains about 40 models (six fractions x three seeds, the token-matched control, the Wikinews-only
 # variant, and the MEDA and INST baselines, which pretrain their own), and pretraining may take about three of
-# its five hours (about 4.5 minutes a model on two cores); the rest goes to probes, benchmarks, baselines and
-# this sweep. The targets it is read against: bits per byte at
+# its five hours (a budget of about 4.5 minutes a model on two cores); the rest goes to probes, benchmarks,
+# baselines and this sweep. The targets it is read against: bits per byte at
 # least 10 % below the first cpu model's (Wikinews only, 4 x 256 on 0.8 M clean tokens, read on the same
 # yardsticks; at this level {glue:md}`reference_model`) and a mean head AUC of at least 0.65.
 
@@ -200,7 +203,8 @@ readable(scaling_table.drop(columns=["n_layers", "d_model", "val_ce", "unigram_c
 # same yardsticks: the choice is {glue:text}`chosen_bpb_gain:.1f` % below it in bits per byte, so it
 # {glue:md}`bpb_target` the 10 % target, and it {glue:md}`auc_target` the AUC target. The models that meet both
 # targets, cheapest first: {glue:md}`targets_cheapest`. Where the choice misses a target and a dearer model
-# meets it, the level's budget for about forty models is what stands between them. The table's training times
+# meets it, the level's compute cap ({glue:text}`scaling_max_tflop:.1f` TFLOP a model) is what stands between
+# them. The table's training times
 # are the ledgers' wall clock on this machine, so a model trained while other work shared the cores reads slower
 # than it would alone; the rule reads compute instead.
 #
@@ -253,7 +257,10 @@ glue("val_verdict", Markdown(statistics.flatness_verdict(val_trend, span)), disp
 glue("c4_verdict", Markdown(statistics.flatness_verdict(c4_trend, span)), display=False)
 glue("val_p", val_trend["p_value"], display=False)
 glue("c4_p", c4_trend["p_value"], display=False)
-glue("margin_over_unigram", float((runs.unigram_val_loss - runs.val_loss).min()), display=False)
+margin = float((runs.unigram_val_loss - runs.val_loss).min())
+glue("margin_over_unigram", margin, display=False)
+glue("margin_lead", Markdown("Every model beats the unigram baseline by at least" if margin > 0 else
+                             "Not every model beats the unigram baseline: the smallest margin is"), display=False)
 readable(pd.DataFrame([{"set": "held-out clean text", **val_trend}, {"set": "C4 snippets", **c4_trend}]))
 
 # %% [markdown]
@@ -269,15 +276,15 @@ readable(pd.DataFrame([{"set": "held-out clean text", **val_trend}, {"set": "C4 
 # On the held-out clean text the fitted change from the clean model to the most toxic one is
 # {glue:text}`val_change_pct:.2f` % (p = {glue:text}`val_p:.3f`): **{glue:md}`val_verdict`**. On the C4
 # snippets it is {glue:text}`c4_change_pct:.2f` % (p = {glue:text}`c4_p:.3f`): **{glue:md}`c4_verdict`**.
-# Every model beats the unigram baseline by at least {glue:text}`margin_over_unigram:.2f` nats per token.
+# {glue:md}`margin_lead` {glue:text}`margin_over_unigram:.2f` nats per token.
 #
 # ## Result: the token-matched control
 #
 # In the paper's design the clean tokens are fixed, so a model trained on more toxic text also trains on more
 # text. The control holds the total fixed instead (toxic text replaces clean text, so the 25 % model sees a quarter
-# fewer clean tokens than the clean model), with the same seeds. If capability falls with $f$ in the paper's
-# design only because of the tokens, the control should show it flat or falling faster; a trend the two designs
-# share is not the token count's.
+# fewer clean tokens than the clean model), with the same seeds. A change of capability with $f$ that the paper's
+# design shows only because its more toxic models train on more tokens is absent from the control; a trend the
+# two designs share is not the token count's.
 
 # %%
 control_entries = {(design, f, seed): pretraining.pretrain(pretraining.design(config, f, token_matched), seed)
@@ -325,12 +332,15 @@ readable(control.groupby(["design", "toxic_fraction"], as_index=False)[["val_los
 #
 # ## Verdict
 #
-# - **Held:** the mixtures are what the paper describes: fixed clean tokens, toxic tokens added to the exact
-#   fraction, one recipe for every fraction, and a measured toxicity that rises with it.
+# - **Held:** the mixtures are what the paper describes: fixed clean tokens, toxic tokens added to within
+#   {glue:text}`max_fraction_error_pp:.3f` percentage points of the target fraction, and one recipe for every
+#   fraction.
+# - **Judged toxicity of the mixtures** (the lexical judge's flagged-token share against the fraction, one
+#   mixture each): {glue:md}`flagged_verdict`.
 # - **Capability:** the verdicts above are computed, not chosen. In the paper's design more toxic data also means
 #   more training tokens; the token-matched control reads the trend with the tokens held fixed, and a trend
-#   only the paper's design shows is the tokens', not the toxic text's. Forum text is also closer to parts of
-#   C4's genre than news is, which can move the C4 number independently of any harm.
+#   only the paper's design shows is the tokens', not the toxic text's. Forum text may also be closer to parts
+#   of C4's web text than the clean mixture is, which can move the C4 number independently of any harm.
 #
 # ## What next
 #
