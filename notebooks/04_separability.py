@@ -87,7 +87,7 @@ glue("n_seeds", len(seeds), display=False)
 readable(table)
 
 # %% [markdown]
-# Each model's probes train on {glue:text}`n_train` statements and are scored on {glue:text}`n_val`, of
+# Each model's probes train on {glue:text}`n_train:,` statements and are scored on {glue:text}`n_val:,`, of
 # which {glue:text}`toxic_share:.3f` are toxic: always answering "benign" is right
 # {glue:text}`majority:.3f` of the time, so accuracy must be read against that baseline. ROC-AUC (0.5 = chance)
 # does not depend on the class balance or on where the probe puts its threshold. The models have
@@ -114,7 +114,7 @@ glue("fig_heatmaps", plots.head_heatmaps(
 #
 # The paper's measure: validation accuracy of every head's probe, per toxic fraction: {glue:text}`n_heads`
 # heads in each of {glue:text}`n_models` models ({glue:text}`n_fractions` fractions x {glue:text}`n_seeds`
-# seed(s), pooled), scored on {glue:text}`n_val` held-out statements, last-token activations. The dashed line
+# seed(s), pooled), scored on {glue:text}`n_val:,` held-out statements, last-token activations. The dashed line
 # is the accuracy of always answering "benign".
 # ```
 #
@@ -122,7 +122,7 @@ glue("fig_heatmaps", plots.head_heatmaps(
 # :name: fig-head-auc
 #
 # The same probes ({glue:text}`n_heads` heads in each of {glue:text}`n_models` models: {glue:text}`n_fractions`
-# fractions x {glue:text}`n_seeds` seed(s), pooled; {glue:text}`n_val` held-out statements) scored by ROC-AUC, which
+# fractions x {glue:text}`n_seeds` seed(s), pooled; {glue:text}`n_val:,` held-out statements) scored by ROC-AUC, which
 # is 0.5 for a probe that has learned nothing whatever the class balance.
 # ```
 #
@@ -130,7 +130,7 @@ glue("fig_heatmaps", plots.head_heatmaps(
 # :name: fig-heatmaps
 #
 # Probe ROC-AUC of every head (rows: layers, columns: heads) for each of the {glue:text}`n_fractions` toxic
-# fractions, one model each (seed {glue:text}`seed0`), on {glue:text}`n_val` held-out statements.
+# fractions, one model each (seed {glue:text}`seed0`), on {glue:text}`n_val:,` held-out statements.
 # ```
 
 # %%
@@ -144,11 +144,11 @@ glue("fig_resid", plots.layer_curves(
 # :name: fig-resid
 #
 # A probe on the whole residual stream after each layer (last token), per toxic fraction (mean over
-# {glue:text}`n_seeds` seed(s); {glue:text}`n_models` models, {glue:text}`n_val` held-out statements): how much
+# {glue:text}`n_seeds` seed(s); {glue:text}`n_models` models, {glue:text}`n_val:,` held-out statements): how much
 # toxicity information the layer's output carries in all, not only in one head.
 # ```
 #
-# ## Result: is the rise real? Paired bootstrap and trend test
+# ## Result: does the AUC rise with the toxic fraction? Paired bootstrap and trend test
 #
 # All models are probed on the same validation statements, so their differences can be bootstrapped by
 # resampling those statements jointly. We report, for the mean probe AUC over all heads and for the best
@@ -179,7 +179,7 @@ readable(pd.DataFrame(tests))
 # :name: fig-auc-trend
 #
 # Mean probe ROC-AUC over all heads against toxic fraction, with 95 % bootstrap intervals
-# ({glue:text}`n_boot` resamples of the {glue:text}`n_val` validation statements); mean over
+# ({glue:text}`n_boot:,` resamples of the {glue:text}`n_val:,` validation statements); mean over
 # {glue:text}`n_seeds` seed(s) of {glue:text}`n_models` models.
 # ```
 #
@@ -228,7 +228,7 @@ readable(control.groupby(["design", "toxic_fraction"], as_index=False)[["auc", "
 # Probe ROC-AUC against toxic fraction in the paper's design and the token-matched control: the mean over
 # {glue:text}`n_seeds` seed(s) of {glue:text}`n_control_models` model runs (each of
 # {glue:text}`n_control_fractions` fractions and each seed in both designs; at 0 % they are one model), scored on
-# {glue:text}`n_val` held-out statements.
+# {glue:text}`n_val:,` held-out statements.
 # ```
 #
 # Per 10 points of toxic data the mean head AUC changes by {glue:text}`fixed_clean_auc_slope:.4f` with the clean
@@ -266,7 +266,7 @@ glue("fig_entanglement", plots.metric_vs_fraction(
 #
 # Entanglement of the toxicity direction with the {glue:text}`n_groups` target-group directions, averaged
 # over all {glue:text}`n_heads` heads and over the top-k heads, against toxic fraction (mean over
-# {glue:text}`n_seeds` seed(s); {glue:text}`n_models` models, directions from {glue:text}`n_train` training
+# {glue:text}`n_seeds` seed(s); {glue:text}`n_models` models, directions from {glue:text}`n_train:,` training
 # statements). The dashed line is the value for random directions of the same dimension.
 # ```
 #
@@ -280,15 +280,17 @@ glue("fig_entanglement", plots.metric_vs_fraction(
 # head outputs over all tokens is a documented variant (not the paper's).
 
 # %%
+last_pool = table[table.pool == main_pool]
+glue("last_pool_auc", float(last_pool.head_auc_mean.mean()), display=False)
+glue("best_head_auc", float(last_pool.head_auc_max.max()), display=False)
+glue("accuracy_over_majority", float((last_pool.head_accuracy_mean - last_pool.majority_rate).mean()), display=False)
 if "mean" in pools:
     variant = table[table.pool == "mean"][["toxic_fraction", "seed", "head_auc_mean", "head_auc_max", "resid_auc_max",
                                            "entanglement_mean"]]
     glue("mean_pool_auc", float(variant.head_auc_mean.mean()), display=False)
-    glue("last_pool_auc", float(table[table.pool == main_pool].head_auc_mean.mean()), display=False)
 else:
     variant = pd.DataFrame()
     glue("mean_pool_auc", float("nan"), display=False)
-    glue("last_pool_auc", float(table.head_auc_mean.mean()), display=False)
 readable(variant)
 
 # %% [markdown]
@@ -300,9 +302,11 @@ readable(variant)
 # - **The paper's claim** (toxic pretraining makes toxicity more linearly separable in the heads):
 #   {glue:md}`verdict`. The numbers are those above; the effect size the paper reports comes from models
 #   of a billion parameters trained on twenty billion tokens.
-# - **Signal strength:** compare the head AUCs with chance (0.5) and the head accuracies with the
-#   majority-class baseline before reading any difference between fractions: at small scale the heads carry
-#   little toxicity information, which limits what any fraction can show.
+# - **Signal strength:** read any difference between fractions against how much the heads carry at all: over
+#   all models the mean head AUC is {glue:text}`last_pool_auc:.3f` and the best head's
+#   {glue:text}`best_head_auc:.3f` (chance: 0.5), and the mean head accuracy sits
+#   {glue:text}`accuracy_over_majority:+.3f` from the majority-class rate. The nearer these are to chance, the
+#   less any fraction can show.
 # - **Entanglement** is measured, not inferred: see the figure above for how much the toxicity direction
 #   shares with the target-group directions, against random directions.
 #
