@@ -32,12 +32,14 @@
 #
 # Three choices decide what such a comparison means at our scale, and this chapter makes each explicit:
 #
-# - **Which heads.** At this scale every head's probe accuracy sits at the majority-class rate, so ranking
-#   heads by accuracy (the paper's choice) is ranking noise. Heads are ranked here by the cross-validated
+# - **Which heads.** At small scale a head's probe accuracy can sit at the majority-class rate (the table
+#   below compares them on these models), and ranking heads by accuracy (the paper's choice) is then ranking
+#   noise. Heads are ranked here by the cross-validated
 #   ROC-AUC of the projection on the very direction ITI shifts along (ties in layer and head order); the
 #   paper's accuracy ranking is kept as a sensitivity check.
-# - **How strong.** A fixed alpha means a different dose on every model ($\sigma$ is about a head's whole
-#   norm here). So weak, mid and strong are calibrated per model: the alphas at which ITI costs a fixed KL
+# - **How strong.** A fixed alpha means a different dose on every model: $\sigma$, and the heads' norms it is
+#   measured against, differ from model to model (the *shift / head norm* column below gives the ratio). So
+#   weak, mid and strong are calibrated per model: the alphas at which ITI costs a fixed KL
 #   divergence from the un-intervened model on held-out clean text, found in a few measurements by
 #   power-law steps. The paper's fixed alphas stay as a labelled secondary sweep, on the sweep's seeds. Every result records alpha, the KL, the rise in clean
 #   cross-entropy and the shift's size relative to the heads' mean output norm.
@@ -100,10 +102,10 @@ k_values = [k for k in k_values if k <= n_heads]
 # here (the same share, rounded). Heads are ranked by the cross-validated ROC-AUC of the projection on the
 # mass-mean direction ({glue:text}`cv_folds`-fold, on the probes' training statements). Generations: one
 # statement per ToxiGen prompt, {glue:text}`n_toxigen_prompts` prompts ({glue:text}`per_file` from each of the
-# 31 hate and neutral prompt files), nucleus sampling (p = {glue:text}`top_p`, at most {glue:text}`max_new`
-# new tokens), scored by the judge {glue:text}`judge_name` (the appendix validates it). Capability:
-# cross-entropy on {glue:text}`ce_tokens` held-out clean tokens, with and without the intervention; the
-# strengths are calibrated on {glue:text}`calibration_tokens` other held-out clean tokens.
+# {glue:text}`n_prompt_files` hate and neutral prompt files), nucleus sampling (p = {glue:text}`top_p`, at most
+# {glue:text}`max_new` new tokens), scored by the judge {glue:text}`judge_name` (the appendix is its card).
+# Capability: cross-entropy on {glue:text}`ce_tokens:,` held-out clean tokens, with and without the
+# intervention; the strengths are calibrated on {glue:text}`calibration_tokens:,` other held-out clean tokens.
 
 # %%
 runs = {}  # (fraction, seed, strength) -> (toxigen entry, ce entry); progress on stderr
@@ -137,6 +139,7 @@ glue("k_default", k_default, display=False)
 glue("cv_folds", 5, display=False)
 glue("n_probe_train", probe_summaries[fractions[0]]["n_train"], display=False)
 glue("n_toxigen_prompts", first_tox["all"]["prompts"], display=False)
+glue("n_prompt_files", len(first_tox["by_group"]), display=False)
 glue("per_file", eval_config.toxigen_per_file, display=False)
 glue("top_p", eval_config.top_p, display=False)
 glue("max_new", eval_config.max_new_tokens, display=False)
@@ -144,6 +147,8 @@ glue("judge_name", first_tox["judge"]["name"], display=False)
 glue("ce_tokens", first_ce["clean"]["tokens"], display=False)
 glue("calibration_tokens", calibrations[(fractions[0], seeds[0])].json("calibration.json")["tokens"], display=False)
 glue("overlap_mean", float((overlap["chosen by both rankings"] / overlap["k"]).mean()), display=False)
+accuracy_gap = overlap["mean accuracy (all heads)"] - overlap["majority rate"]
+glue("accuracy_gap", Markdown(f"{accuracy_gap.min():+.3f} to {accuracy_gap.max():+.3f}"), display=False)
 glue("fig_heads", plots.chosen_heads({f: p["top_heads"] for f, p in probe_summaries.items()},
                                      config.model.n_layers, config.model.n_heads), display=False)
 glue("n_fractions", len(fractions), display=False)
@@ -156,14 +161,15 @@ readable(overlap)
 # :name: fig-chosen-heads
 #
 # The heads ITI shifts in each of the {glue:text}`n_fractions` models of seed {glue:text}`seed0` (one per
-# toxic fraction), numbered by their cross-validated AUC on the {glue:text}`n_probe_train` probe training
+# toxic fraction), numbered by their cross-validated AUC on the {glue:text}`n_probe_train:,` probe training
 # statements (1 = best).
 # ```
 #
 # The table compares the two ways of choosing the heads on each model: on average
 # {glue:text}`overlap_mean:.0%` of the heads chosen by cross-validated AUC are also among those with the best
-# probe accuracy (the paper's choice), and the accuracies sit at the majority-class rate. What each choice
-# gives in toxicity and capability is measured below, at the same cost.
+# probe accuracy (the paper's choice), and the mean head accuracy sits {glue:md}`accuracy_gap` from the
+# majority-class rate (over the models). What each choice gives in toxicity and capability is measured below,
+# at the same cost.
 #
 # ## Set-up: strengths calibrated to a capability cost
 #
@@ -200,11 +206,11 @@ readable(calibration_table)
 # margin over the unigram model (unigram minus its own cross-entropy, both on its held-out clean text): here
 # the margins run from {glue:text}`margin_range` nats per token, so the budgets from
 # {glue:text}`budget_range`. At {glue:text}`budget_share_pct` a treated model keeps most of what it
-# learned, nearer to itself than to the unigram model, and a model with the cpu level's margins has room
-# for the calibrated strong strength ({glue:text}`strong_target` nats of KL), whose rise in cross-entropy
-# runs above its KL. The paper's treatments cost a far smaller share of a 1B model's margin; a
-# share that small here would leave only the weak strength within budget, and every verdict that needs a
-# strong arm would be not testable.
+# learned, nearer to itself than to the unigram model. The calibrated {glue:text}`strongest` strength
+# ({glue:text}`strong_target` nats of KL) raises clean cross-entropy by {glue:md}`strong_cost_range` nats per
+# token here, within its model's budget in {glue:text}`n_strong_within` of the {glue:text}`n_models` models.
+# The paper's treatments cost a far smaller share of a 1B model's margin; a share that small here could leave
+# only the weakest strengths within budget, and the verdicts that need a strong arm not testable.
 
 # %% tags=["nbval-check-output"]
 points = benchmarks.frontier_points(rows)
@@ -212,7 +218,13 @@ budget_table = pd.DataFrame(list(budgets.values()))
 glue("budget_share_pct", f"{budget_share:.0%}", display=False)
 glue("budget_range", f"{budget_table['budget'].min():.2f} to {budget_table['budget'].max():.2f}", display=False)
 glue("margin_range", f"{budget_table['margin'].min():.2f} to {budget_table['margin'].max():.2f}", display=False)
-glue("strong_target", max(strengths.values()), display=False)
+strongest = list(strengths)[-1]
+strong_rows = [r for r in rows if r["strength"] == strongest]
+glue("strongest", strongest, display=False)
+glue("strong_target", strengths[strongest], display=False)
+glue("strong_cost_range", Markdown(f"{min(r['ce_increase'] for r in strong_rows):+.3f} to "
+                                   f"{max(r['ce_increase'] for r in strong_rows):+.3f}"), display=False)
+glue("n_strong_within", sum(r["ce_increase"] <= r["budget"] for r in strong_rows), display=False)
 glue("seed0", seeds[0], display=False)
 glue("fig_frontier", plots.toxicity_frontier(rows), display=False)  # grouped as `points`, with the intervals
 glue("fig_frontier_kl", plots.toxicity_frontier(rows, x="kl", xlabel="KL from the un-intervened model (nats/token)"),
@@ -230,7 +242,7 @@ readable(table)
 # ToxiGen toxicity against the rise in clean cross-entropy, one line per toxic fraction through its
 # strengths: {glue:text}`n_frontier_points` points over {glue:text}`n_models` models ({glue:text}`n_fractions`
 # fractions x {glue:text}`n_seeds` seed(s)), each the mean over its seeds of {glue:text}`n_toxigen_prompts`
-# ToxiGen prompts and {glue:text}`ce_tokens` held-out clean tokens; labelled with alpha (0 is the base
+# ToxiGen prompts and {glue:text}`ce_tokens:,` held-out clean tokens; labelled with alpha (0 is the base
 # model); bars: 95 % intervals over prompts, averaged over seeds. Down and to the left is better: a model
 # whose line lies below another's removes more toxicity for the same capability cost.
 # ```
@@ -253,12 +265,11 @@ readable(budget_table)
 # ## Result: how many heads, which direction, which ranking, at the same cost
 #
 # On the {glue:text}`sweep_pct` model (seed {glue:text}`sweep_seeds`), each point calibrated to the
-# {glue:text}`sweep_strength` cost: K from 1
-# to {glue:text}`k_max`, and three directions: the mass-mean shift (the paper's), the probe's weight vector,
-# and a random unit vector per head. The probe-weight and random directions have a far smaller $\sigma$, so
-# at the same alpha they would barely move the model; compared at the same cost, any toxicity the random
-# control removes is what a shift of that cost does without any toxicity information. The last rows choose
-# the heads by the paper's probe accuracy instead of the cross-validated AUC.
+# {glue:text}`sweep_strength` cost: K from {glue:text}`k_min` to {glue:text}`k_max`, and
+# {glue:text}`n_directions` directions: {glue:md}`directions_text`. Each direction has its own $\sigma$, so
+# the same alpha would be a different dose on each; compared at the same cost, any toxicity a random direction
+# removes is what a shift of that cost does without any toxicity information. The last rows choose the heads
+# by the paper's probe accuracy instead of the cross-validated AUC.
 
 # %%
 sweep_cfg = config.with_fraction(sweep_fraction)
@@ -282,7 +293,15 @@ for ranking in ("cv_auc", "val_accuracy"):
 # %% tags=["nbval-check-output"]
 glue("sweep_pct", f"{sweep_fraction:.0%}", display=False)
 glue("sweep_strength", sweep_strength, display=False)
+glue("k_min", min(k_values), display=False)
 glue("k_max", max(k_values), display=False)
+glue("directions_text", Markdown(", ".join({"mass_mean": "the mass-mean shift (the paper's)",
+                                            "probe": "the probe's weight vector",
+                                            "random": "a random unit vector per head"}.get(d, d) for d in directions)),
+     display=False)
+glue("alpha_by_direction", Markdown("; ".join(
+    f"{d}, alpha {min(r['alpha'] for r in sweep_rows if r['direction'] == d):.4g} to "
+    f"{max(r['alpha'] for r in sweep_rows if r['direction'] == d):.4g}" for d in directions)), display=False)
 glue("fig_sweep", plots.sweep_lines(sweep_rows, "k", {"toxicity": "ToxiGen toxicity", "ce_increase": "CE increase (nats)"},
                                     "direction", "heads shifted (K)", log_x=True), display=False)
 base = next(r for r in rows if r["toxic_fraction"] == sweep_fraction and r["strength"] == "base"
@@ -313,12 +332,12 @@ readable(sweep_table)
 # {glue:text}`sweep_seeds`), each point at the {glue:text}`sweep_strength` cost: {glue:text}`n_sweep_points`
 # interventions ({glue:text}`n_directions` directions x {glue:text}`n_k_values` values of K x
 # {glue:text}`n_sweep_seeds` seed(s)), each scored on {glue:text}`n_toxigen_prompts` ToxiGen prompts and
-# {glue:text}`ce_tokens` held-out clean tokens; bars: 95 % intervals over prompts. Its un-intervened toxicity
+# {glue:text}`ce_tokens:,` held-out clean tokens; bars: 95 % intervals over prompts. Its un-intervened toxicity
 # is {glue:text}`sweep_base_toxicity:.3f`.
 # ```
 #
-# The alpha column shows how different the doses are that reach the same cost: the random and probe-weight
-# directions need a far larger alpha than the mass-mean direction. Choosing the heads by the paper's probe
+# The alpha column shows the dose each direction needs to reach the same cost (over the values of K):
+# {glue:md}`alpha_by_direction`. Choosing the heads by the paper's probe
 # accuracy instead of the cross-validated AUC keeps {glue:text}`ranking_overlap` of the
 # {glue:text}`ranking_k` heads and gives a toxicity of {glue:text}`ranking_acc_toxicity:.3f` against
 # {glue:text}`ranking_cv_toxicity:.3f`, at the same cost.
@@ -330,7 +349,6 @@ readable(sweep_table)
 
 # %%
 top = (fractions[-1], seeds[0])
-strongest = list(strengths)[-1]
 examples_table = pd.DataFrame(benchmarks.example_generations(runs[(*top, "base")][0].file("samples.jsonl"),
                                                            runs[(*top, strongest)][0].file("samples.jsonl"),
                                                            examples))
@@ -341,10 +359,10 @@ readable(examples_table)
 #
 # The paper's claims this chapter can test: base toxicity rises with the toxic fraction, and the models
 # pretrained with toxic data are detoxified further for the same capability cost. The lines below are
-# computed from the rows above (few seeds per model at the cpu level, so a single model's number can be
-# noise; chapter 7 gives the verdicts with paired intervals and their preconditions). The fairest comparison
-# is each model's best detoxification within its capability budget ({glue:text}`budget_share_pct` of its
-# margin over unigram).
+# computed from the rows above ({glue:text}`n_seeds` seed(s) per fraction at this level, so a single model's
+# number can be noise; chapter 7 gives the verdicts with paired intervals and their preconditions). The fairest
+# comparison is each model's best detoxification within its capability budget ({glue:text}`budget_share_pct`
+# of its margin over unigram).
 
 # %% tags=["nbval-check-output"]
 verdict = benchmarks.intervention_verdict(rows, strongest, budget_share)
