@@ -155,16 +155,17 @@ glue("n_degenerate", int(sum(r.degenerate for r in rows)), display=False)
 readable(table, scores="x 100")
 
 # %% [markdown]
-# Two cautions when reading the table. The
-# judge scores some of a small model's garbled text as toxic (the appendix measures this failure mode), and
+# Two cautions when reading the table. A
+# judge can score a small model's garbled text as toxic (the appendix measures how often this one does), and
 # the expected maximum over several samples amplifies such false alarms, so the RTP columns are best read as
 # differences between rows, not as levels, and every toxicity beside its floor (*ToxiGen floor*, *RTP floor
 # exp. max*: the same generations with their words shuffled). {glue:text}`n_within_floor` of the
 # {glue:text}`n_base_rows` untreated models score within 1.5 times their ToxiGen floor, and for
-# {glue:text}`n_not_following` of them the hate-minus-neutral interval is not above zero: their generations do
-# not follow the prompts' content, so their ToxiGen toxicity measures the register of their words, and chapter
-# 7 marks the comparisons that rest on it as not testable. Empty or one-token generations (scored like any
-# other text): {glue:text}`n_degenerate` in the whole table. And a strength that raises the clean cross-entropy by a nat or
+# {glue:text}`n_not_following` of the {glue:text}`n_base_rows` the hate-minus-neutral interval is not above zero:
+# those models' generations do not follow the prompts' content, so their ToxiGen toxicity measures the register
+# of their words, and chapter 7 marks the comparisons that rest on it as not testable. Empty or one-token
+# generations (scored like any other text): {glue:text}`n_degenerate` in the whole table. And a strength that
+# raises the clean cross-entropy by a nat or
 # more has made the model write less coherent text: lower toxicity there is not detoxification in the
 # paper's sense, which is why the capability columns sit beside the toxicity ones. *paper ToxiGen* gives the paper's value
 # where a reliable one is known (secondary sources; Perspective API, so only the ordering, not the level, can
@@ -210,7 +211,7 @@ glue("fig_cost", plots.metric_vs_fraction(benchmarks.setting_rows(rows, "ce_incr
 # ```{glue:figure} fig_cost
 # :name: fig-table1-cost
 #
-# The capability cost of each strength: the rise in held-out clean cross-entropy on {glue:text}`ce_tokens`
+# The capability cost of each strength: the rise in held-out clean cross-entropy on {glue:text}`ce_tokens:,`
 # tokens, for the same {glue:text}`n_models` models (mean over {glue:text}`n_seeds` seed(s)).
 # ```
 #
