@@ -153,6 +153,8 @@ gain = [r["ITI at equal cost"] - r["toxicity"] for r in leace_rows]
 glue("leace_better", sum(g > 0 for g in gain), display=False)
 glue("leace_n", len(leace_rows), display=False)
 glue("leace_gain", float(np.mean(gain)) if gain else float("nan"), display=False)
+glue("head_auc_mean", float(np.mean([r["auc"] for r in evidence["separability"]])), display=False)
+glue("head_auc_best", float(np.max([r["auc_max"] for r in evidence["separability"]])), display=False)
 glue("fig_leace", plots.codesign_frontier([p for p in evidence["iti"] if p["toxic_fraction"] in plan.leace_fractions]
                                           + evidence["leace"], [], x="ce_increase",
                                           xlabel="increase in clean cross-entropy (nats/token)"), display=False)
@@ -172,8 +174,9 @@ readable(pd.DataFrame(leace_rows), scores="x 100")
 #
 # LEACE is less toxic than ITI at the same cost in {glue:text}`leace_better` of {glue:text}`leace_n` cases
 # (by {glue:text}`leace_gain:.2f` points on average; negative means ITI does better). Erasure removes only
-# what a linear probe can see in each head, and chapter 4 found that little of the toxicity signal sits in
-# any one head at this scale, which bounds what either method can do through a handful of heads.
+# what a linear probe can see in each head, which bounds what either method can do through a handful of heads:
+# over the models the mean head probe AUC is {glue:text}`head_auc_mean:.3f` and the best head's
+# {glue:text}`head_auc_best:.3f` (chance: 0.5; chapter 4).
 #
 # ## Result: beyond the paper, how many heads, and which direction
 #
@@ -193,7 +196,7 @@ glue("k_paper", probing.paper_k(config), display=False)
 readable(efficiency, scores="x 100")
 
 # %% [markdown]
-# The direction that removes the most at any K is {glue:text}`best_direction`. The random control, at the
+# The direction that removes the most, at its best K, is {glue:text}`best_direction`. The random control, at the
 # same cost, sets the scale of what such a shift does without any toxicity information; a method deserves credit only
 # for what it removes beyond it. The paper's K (30 of 256 heads) scales to {glue:text}`k_paper` here.
 #
@@ -208,7 +211,7 @@ readable(efficiency, scores="x 100")
 rows, reached, first_share = codesign.snapshot_summary(evidence["snapshots"])
 glue("n_snapshot_models", len({(r["toxic_fraction"], r["seed"]) for r in evidence["snapshots"]}), display=False)
 glue("fig_snapshots", plots.snapshot_curves(evidence["snapshots"], "auc", "mean head probe ROC-AUC"), display=False)
-glue("first_share", f"1/{round(1 / first_share)}" if first_share else "-", display=False)
+glue("first_share", f"{first_share:.1%}" if first_share else "-", display=False)
 glue("reached", ", ".join(f"{f:.0%}: {r:.0%}" for f, r in reached.items()) or "no snapshots at this level",
      display=False)
 glue("n_snapshots", len(evidence["snapshots"]), display=False)
@@ -222,11 +225,11 @@ readable(pd.DataFrame(rows))
 #
 # Mean head probe ROC-AUC against the share of the training run done (log scale), per toxic fraction:
 # {glue:text}`n_snapshots` snapshots of {glue:text}`n_snapshot_models` models, each probed on
-# {glue:text}`n_snapshot_statements` held-out statements; lines: mean over seeds, dots: single seeds.
+# {glue:text}`n_snapshot_statements:,` held-out statements; lines: mean over seeds, dots: single seeds.
 # ```
 #
-# Over {glue:text}`n_snapshot_models` models with snapshots: at {glue:text}`first_share` of training, the
-# heads already hold this share of their final above-chance AUC (per toxic fraction):
+# Over {glue:text}`n_snapshot_models` models with snapshots: at {glue:text}`first_share` of training (the
+# earliest snapshot), the heads hold this share of their final above-chance AUC (per toxic fraction):
 # {glue:text}`reached`.
 #
 # ## Result: beyond the paper, model size and toxic source
@@ -237,8 +240,7 @@ readable(pd.DataFrame(rows))
 # {glue:text}`variant_fractions` toxic data on seed(s) {glue:text}`variant_seeds`: its size and held-out
 # loss, the mean head probe AUC, the base ToxiGen toxicity and what ITI at its calibrated
 # {glue:text}`variant_alpha` strength removes, each as a least-squares slope per 10 % toxic data over its
-# models (few models: read the signs and sizes, not significance). The gpu level (the book's last part) is the other size: 42M parameters on five
-# times the data.
+# models (few models: read the signs and sizes, not significance). {glue:md}`gpu_size`
 
 # %% tags=["nbval-check-output"]
 variant_rows = codesign.variant_summary(evidence["variants"])
@@ -246,6 +248,12 @@ glue("variant_fractions", ", ".join(f"{f:.0%}" for f in plan.variant_fractions),
 glue("variant_seeds", ", ".join(map(str, variant_seeds)), display=False)
 glue("variant_alpha", plan.sweep_strength, display=False)
 glue("variant_reading", Markdown(codesign.variant_reading(variant_rows)), display=False)
+gpu = setup("gpu")
+glue("gpu_size", Markdown(
+    "This is the gpu level, the book's largest size." if config.preset == "gpu" else
+    f"The gpu level (the book's last part) is the other size: {gpu.model.n_layers} x {gpu.model.d_model} on "
+    f"{gpu.data.clean_tokens / 1e6:.1f} M clean tokens, against {config.model.n_layers} x {config.model.d_model} on "
+    f"{config.data.clean_tokens / 1e6:.2f} M here."), display=False)
 readable(pd.DataFrame(variant_rows)) if variant_rows else Markdown("No variants at this level.")
 
 # %% [markdown]
@@ -267,17 +275,19 @@ readable(pd.DataFrame(variant_rows)) if variant_rows else Markdown("No variants 
 table = codesign.verdict_table(evidence, plan)
 verdict_frame = pd.DataFrame([v.row() for v in table])
 record("verdicts", [v.row() for v in table])
-glue("n_held", sum(v.verdict == "held" for v in table), display=False)
-glue("n_untestable", sum(v.verdict == "not testable" for v in table), display=False)
-glue("n_inconclusive", sum(v.verdict == "inconclusive" for v in table), display=False)
+glue("n_held", sum(v.verdict == verdicts.HELD for v in table), display=False)
+glue("n_not_held", sum(v.verdict == verdicts.NOT_HELD for v in table), display=False)
+glue("n_untestable", sum(v.verdict == verdicts.NOT_TESTABLE for v in table), display=False)
+glue("n_inconclusive", sum(v.verdict == verdicts.INCONCLUSIVE for v in table), display=False)
 glue("n_claims", len(table), display=False)
 glue("n_seeds", len(seeds), display=False)
 glue("n_frontier_seeds", len(frontier_seeds), display=False)
 readable(verdict_frame).set_properties(**{"text-align": "left", "white-space": "normal"})
 
 # %% [markdown]
-# {glue:text}`n_held` of the {glue:text}`n_claims` claims held, {glue:text}`n_inconclusive` were inconclusive
-# and {glue:text}`n_untestable` were not testable at this scale. The trend claims rest on
+# {glue:text}`n_held` of the {glue:text}`n_claims` claims held, {glue:text}`n_not_held` did not hold,
+# {glue:text}`n_inconclusive` were inconclusive and {glue:text}`n_untestable` were not testable at this scale.
+# The trend claims rest on
 # {glue:text}`n_seeds` seed(s) per mixture; the ITI frontier, the baselines and LEACE on
 # {glue:text}`n_frontier_seeds`, and their intervals cover {glue:text}`interval_scope`.
 #
@@ -287,7 +297,7 @@ readable(verdict_frame).set_properties(**{"text-align": "left", "white-space": "
 # test only if (a) the clean model writes enough toxic text for strong ITI to have something to remove, well
 # above what the judge scores text with no toxic content in it, and (b) strong ITI leaves the clean model
 # the same model, costing at most its budget in clean cross-entropy. The judge's floor here is its mean
-# score on word salad (the appendix's failure modes), the kind of text a small model writes.
+# score on word salad (the appendix's failure modes), the kind of text a small model can write.
 
 # %% tags=["nbval-check-output"]
 regime = codesign.regime(evidence, card, plan)
@@ -308,8 +318,8 @@ readable(pd.DataFrame(regime["rows"]).rename(columns={"toxicity": "base toxicity
 # {glue:text}`clean_toxicity:.1f`, and strong ITI raises its clean cross-entropy by
 # {glue:text}`clean_strong_cost:.2f` nats against its budget of {glue:text}`clean_budget:.2f`. The first mixture whose base toxicity is at least 1.5 times the
 # floor is {glue:text}`first_clear`. {glue:md}`regime_answer` The published replication at 44M parameters
-# saw the same thing from the other side: its clean model barely wrote toxic text, so it won every absolute
-# comparison. A test of the headline needs a clean model that is toxic well above the judge's floor (larger
+# reports a clean model that barely wrote toxic text, so that it won every absolute comparison. A test of the
+# headline needs a clean model that is toxic well above the judge's floor (larger
 # models, or a benchmark whose prompts elicit more); the strengths here are already calibrated per model, so
 # that "strong" means the same capability cost on every model.
 #
