@@ -20,9 +20,9 @@
 # example public models trained with and without toxicity filtering. This appendix asks two questions. Do
 # the instruments run on a Hugging Face causal LM that toxlab did not build, through `--model`? And does that
 # path measure what the book's own path measures, when both are given the same model? The only checkpoints
-# available offline are the book's, so the model here is one the book trained (the 10 % toxic model of the
-# first seed at this level), handed over as a plain `save_pretrained` folder, as a reader would hand over
-# theirs.
+# available offline are the book's, so the model here is one the book trained (the
+# {glue:text}`fraction_pct:.0f` % toxic model of the first seed at this level), handed over as a plain
+# `save_pretrained` folder, as a reader would hand over theirs.
 #
 # ```{warning}
 # Content warning: the benchmarks prompt the model with hateful statements and score what it writes. This
@@ -164,8 +164,9 @@ readable(wide.rename(index={"toxigen": "ToxiGen toxicity (0-1)", "ce": "CE rise 
 # ## Verdict
 #
 # - **Against the book's path:** on a model handed over as a plain folder, with its own tokenizer, the
-#   `--model` path {glue:md}`iti_verdict` (the probes' accuracies and ROC-AUCs, the heads ITI shifts, the
-#   judge's scores of the generations and the held-out cross-entropy, with and without ITI). The hooks, the bias fold and generation with left padding and the KV
+#   `--model` path {glue:md}`iti_verdict` (the probes' ROC-AUCs, the judge's scores of the generations and
+#   the held-out cross-entropy, with and without ITI), and ITI shifts {glue:md}`same_top_heads` heads on both
+#   paths. The hooks, the bias fold and generation with left padding and the KV
 #   cache are tested on a tiny random model of every family the adapters cover (tests/test_adapters.py):
 #   alpha = 0 changes nothing, a shift moves exactly its head, the folded bias equals the hook form (GPT-2's
 #   transposed Conv1D weight included; OLMo, Llama, Mistral and Qwen get a bias for the duration of the
