@@ -136,7 +136,7 @@ overlap = pd.DataFrame([{"toxic_fraction": f, "k": len(p["top_heads"]),
                          "majority rate": p["majority_baseline"]} for f, p in probe_summaries.items()])
 glue("n_heads", n_heads, display=False)
 glue("k_default", k_default, display=False)
-glue("cv_folds", 5, display=False)
+glue("cv_folds", probe_summaries[fractions[0]]["cv_folds"], display=False)
 glue("n_probe_train", probe_summaries[fractions[0]]["n_train"], display=False)
 glue("n_toxigen_prompts", first_tox["all"]["prompts"], display=False)
 glue("n_prompt_files", len(first_tox["by_group"]), display=False)

@@ -54,6 +54,8 @@ def test_analyse_ranks_the_planted_head_and_measures_low_entanglement(tmp_path):
     planted_ent = summary["entanglement"]["per_head"][1][0]
     assert planted_ent < 0.3  # toxicity (axis 0) is orthogonal to the planted group axis
     assert np.load(tmp_path / "val_scores.npy").shape == (2, 3, summary["n_val"])
+    from toxlab.interp.probe import CV_FOLDS
+    assert summary["cv_folds"] == CV_FOLDS  # the chapters quote the folds behind the cv AUC from the result
 
 
 def test_paired_bootstrap_detects_a_planted_difference_only():

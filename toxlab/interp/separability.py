@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from toxlab.data import corpora
-from toxlab.interp.probe import Probes, fit_probes
+from toxlab.interp.probe import CV_FOLDS, Probes, fit_probes
 
 #: The paper intervenes on 30 of Olmo-1B's 16 x 16 = 256 heads; smaller models keep the same share.
 PAPER_TOP_K, PAPER_HEADS = 30, 256
@@ -104,7 +104,7 @@ def analyse(heads: torch.Tensor, resid: torch.Tensor, labels: torch.Tensor, grou
     resid_ent = entanglement(resid_probes.mass_mean, resid_dirs)  # [L]
     return {
         "n_train": len(train_idx), "n_val": len(val_idx), "toxic_share_val": float(yv.float().mean()),
-        "majority_baseline": head_probes.majority_baseline, "top_k": k, "groups": names,
+        "cv_folds": CV_FOLDS, "majority_baseline": head_probes.majority_baseline, "top_k": k, "groups": names,
         "heads": {metric: _stats(getattr(head_probes, metric), k)
                   for metric in ("val_accuracy", "val_balanced_accuracy", "val_auc", "cv_auc")},
         "head_val_accuracy": head_probes.val_accuracy.tolist(),

@@ -15,7 +15,8 @@ SWEEP_VERSION = 1
 DATA_INFO_VERSION = 2
 MIXTURE_TOXICITY_VERSION = 1
 ACTIVATIONS_VERSION = 1
-PROBE_VERSION = 3  # 2: Newton's stopping rule; 3: cross-validated direction AUC, heads ranked by it
+PROBE_VERSION = 4  # 2: Newton's stopping rule; 3: cross-validated direction AUC, heads ranked by it;
+#                   4: the summary records its cross-validation folds
 TOY_VERSION = 1
 JUDGE_VERSION = 4  # 2: benign registers, shuffled copies; 3: toxic copies labelled by C4's list; 4: top 2 layers tuned
 JUDGE_CARD_VERSION = 3  # 2: false positives per register, web, salad per vocabulary, targets; 3: no-profanity salad
@@ -28,6 +29,6 @@ DPO_VERSION = 1
 BASELINE_VERSION = 3  # 2: ITI's reference positions and heads, the floor and prompt-following in results; 3: WebText
 # Any causal LM given with --model (toxlab.pipeline.external), keyed by the content of its files
 MODEL_ACTIVATIONS_VERSION = 1
-MODEL_PROBE_VERSION = 1
+MODEL_PROBE_VERSION = 2  # 2: the summary records its cross-validation folds
 MODEL_CALIBRATION_VERSION = 1
 MODEL_EVALUATE_VERSION = 2  # 2: capability on the WebText excerpts too
