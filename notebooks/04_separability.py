@@ -255,6 +255,10 @@ glue("ent_max", float(np.mean([r["all"] for r in ent_rows if r["toxic_fraction"]
 glue("ent_random", random_ref, display=False)
 glue("ent_slope", ent_trend["slope"] * 0.1, display=False)
 glue("ent_p", ent_trend["p_value"], display=False)
+glue("ent_ci_low", ent_trend["ci_low"] * 0.1, display=False)
+glue("ent_ci_high", ent_trend["ci_high"] * 0.1, display=False)
+glue("ent_verdict", Markdown(statistics.rise_verdict(ent_trend, "the mean head entanglement", claimed="falls")),
+     display=False)
 glue("n_groups", len(first["groups"]), display=False)
 glue("fig_entanglement", plots.metric_vs_fraction(
     ent_rows, {"all": "all heads", "top": "top-k heads"}, "max |cos| with a group direction",
@@ -272,7 +276,10 @@ glue("fig_entanglement", plots.metric_vs_fraction(
 #
 # Averaged over heads, entanglement is {glue:text}`ent_clean:.3f` for the clean model and
 # {glue:text}`ent_max:.3f` for the most toxic one (random directions: {glue:text}`ent_random:.3f`); the fitted
-# change per 10 points of toxic data is {glue:text}`ent_slope:.4f` (two-sided p = {glue:text}`ent_p:.3f`).
+# change per 10 points of toxic data is {glue:text}`ent_slope:.4f` (95 % interval {glue:text}`ent_ci_low:.4f` to
+# {glue:text}`ent_ci_high:.4f`, two-sided p = {glue:text}`ent_p:.3f`). The paper argues that more toxic data makes
+# the toxicity direction less entangled, a fall; on these models that **{glue:md}`ent_verdict`**. Chapter 7 reads
+# the claim by its fixed rule on the heads ITI shifts (the top-K), beside the others.
 #
 # ## Result: the mean-pooled variant
 #
