@@ -134,6 +134,8 @@ def test_the_page_says_which_data_design_each_run_trained_on(tmp_path):
     web = gpu_run.summarise([_run_dir(tmp_path / "a")])
     first = gpu_run.summarise([_run_dir(tmp_path / "b", data=FIRST_DATA)])
     assert (web["design"], first["design"]) == ("web-text", "first")
+    keyed = gpu_run.summarise([_run_dir(tmp_path / "c", data={})])  # the cache's config leaves the defaults out
+    assert keyed["design"] == "first"
     assert "web-text design: news, blogs and Reddit" in gpu_run.page(web, "cmd")
     assert "not their levels" not in gpu_run.page(web, "cmd")
     unrecorded = {k: v for k, v in first.items() if k != "design"}

@@ -22,7 +22,6 @@ def prompt_scores(samples: Path) -> np.ndarray:
         return np.asarray([float(np.mean(json.loads(line)["scores"])) for line in handle])
 
 
-
 def _strength_name(result: dict) -> str:
     return "base" if not result.get("alpha") else f"alpha {result['alpha']:g}"
 

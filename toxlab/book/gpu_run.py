@@ -24,7 +24,7 @@ import numpy as np
 
 from toxlab.analysis import statistics
 from toxlab.analysis.benchmarks import frontier_row
-from toxlab.core.config import FIRST_DESIGN
+from toxlab.core.config import DataConfig
 from toxlab.core.errors import ToxlabError
 
 CHAPTER_TITLES = {"01": "background", "02": "toy", "03": "contamination", "04": "separability",
@@ -82,8 +82,8 @@ def summarise(run_dirs: list[Path]) -> dict:
                           | {"params": m["params"]["total"], "first_step_s": m.get("first_step_s"),
                              "written_s": int(path.stat().st_mtime)})
     models.sort(key=lambda r: (r["toxic_fraction"], r["seed"]))
-    designs = {_design(json.loads(path.read_text())["data"]) for path in last.glob("pretrain/*/config.json")
-               if json.loads(path.read_text()).get("preset") == "gpu"}
+    configs = [json.loads(path.read_text()) for path in last.glob("pretrain/*/config.json")]
+    designs = {_design(c["data"]) for c in configs if c.get("preset") == "gpu"}
     probes = sorted(({"toxic_fraction": p["toxic_fraction"], "seed": p["seed"], "pool": p["pool"],
                       "heads": int(np.size(p["head_val_auc"])),
                       "head_auc": float(np.mean(p["head_val_auc"])), "head_auc_max": float(np.max(p["head_val_auc"])),
@@ -123,17 +123,18 @@ UNRECORDED_DESIGN = "first"
 
 
 def _design(data: dict) -> str:
-    """The design of a model's data config (its cache entry's `config.json` "data")."""
-    recipe = tuple(tuple(part) for part in data.get("clean_recipe", ()))
-    first = recipe == FIRST_DESIGN["clean_recipe"] and data.get("clean_filter", "none") == FIRST_DESIGN["clean_filter"]
-    return "first" if first else "web-text"
+    """The design of a model's data config (its cache entry's `config.json` "data", which leaves out the fields
+    at the first design's values: `DataConfig.keyed`)."""
+    recipe = data.get("clean_recipe")
+    config = DataConfig(clean_recipe=tuple(map(tuple, recipe)) if recipe else DataConfig.clean_recipe,
+                        clean_filter=data.get("clean_filter", DataConfig.clean_filter))
+    return "first" if config.is_first_design() else "web-text"
 
 
 def design_note(summary: dict) -> str:
     """Which design a run's models were trained on, and what that means beside the cpu book."""
     design = summary.get("design") or UNRECORDED_DESIGN
-    text = "; ".join(DESIGNS.get(d, d) for d in design.split(" and "))
-    note = f"Data: **{text}**."
+    note = f"Data: **{DESIGNS.get(design, design)}**."
     if design != "web-text":
         note += (" The gpu preset and the cpu book now use the web-text design (issue 25), so this run's numbers "
                  "are the first design's: compare their directions with the cpu chapters', not their levels, until a "
