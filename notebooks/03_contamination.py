@@ -47,7 +47,7 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab.analysis import statistics
+from toxlab.analysis import statistics, verdicts
 from toxlab.book import plots
 from toxlab.book.notebook import record, setup
 from toxlab.book.report import readable
@@ -96,7 +96,7 @@ glue("flagged_clean", float(mixture_table["flagged"].iloc[0]), display=False)
 glue("flagged_max", float(mixture_table["flagged"].iloc[-1]), display=False)
 glue("flagged_toxic_docs", float(mixture_table.loc[mixture_table.toxic_fraction > 0, "flagged_toxic_docs"].mean()),
      display=False)
-glue("flagged_verdict", Markdown(statistics.rise_verdict(
+glue("flagged_verdict", Markdown(verdicts.trend_sentence(
     statistics.linear_trend(mixture_table.toxic_fraction, mixture_table.flagged),
     "the share of tokens the lexical judge flags")), display=False)
 readable(mixture_table)

@@ -47,7 +47,7 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab.analysis import probes, statistics
+from toxlab.analysis import probes, statistics, verdicts
 from toxlab.book import plots
 from toxlab.book.notebook import record, setup
 from toxlab.book.report import readable
@@ -167,7 +167,7 @@ glue("slope_mean_low", mean_slope["ci_low"] * 0.1, display=False)
 glue("slope_mean_high", mean_slope["ci_high"] * 0.1, display=False)
 glue("slope_p", mean_slope["p_one_sided"], display=False)
 glue("rho_mean", mean_slope["spearman_rho"], display=False)
-verdict = statistics.rise_verdict(mean_fit, "the mean head probe AUC")
+verdict = verdicts.trend_sentence(mean_fit, "the mean head probe AUC")
 glue("verdict", Markdown(verdict), display=False)
 glue("fig_auc_trend", plots.metric_vs_fraction(mean_points, {"auc": "mean head AUC (95 % bootstrap CI)"},
                                                "probe ROC-AUC"), display=False)
@@ -211,7 +211,7 @@ control_fits = {design: statistics.linear_trend(part.toxic_fraction, part.auc)
                 for design, part in control.groupby("design")}
 for design, short in (("clean tokens fixed (paper)", "fixed_clean"), ("total tokens fixed", "fixed_total")):
     glue(f"{short}_auc_slope", control_fits[design]["slope"] * 0.1, display=False)
-    glue(f"{short}_auc_verdict", Markdown(statistics.rise_verdict(control_fits[design], "the mean head probe AUC")),
+    glue(f"{short}_auc_verdict", Markdown(verdicts.trend_sentence(control_fits[design], "the mean head probe AUC")),
          display=False)
 glue("n_control_models", len(control), display=False)
 glue("n_control_fractions", control.toxic_fraction.nunique(), display=False)
@@ -257,7 +257,7 @@ glue("ent_slope", ent_trend["slope"] * 0.1, display=False)
 glue("ent_p", ent_trend["p_value"], display=False)
 glue("ent_ci_low", ent_trend["ci_low"] * 0.1, display=False)
 glue("ent_ci_high", ent_trend["ci_high"] * 0.1, display=False)
-glue("ent_verdict", Markdown(statistics.rise_verdict(ent_trend, "the mean head entanglement", claimed="falls")),
+glue("ent_verdict", Markdown(verdicts.trend_sentence(ent_trend, "the mean head entanglement", rising=False)),
      display=False)
 glue("n_groups", len(first["groups"]), display=False)
 glue("fig_entanglement", plots.metric_vs_fraction(

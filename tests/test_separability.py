@@ -79,16 +79,6 @@ def test_head_metric_auc_matches_scikit_learn():
     np.testing.assert_allclose(statistics.head_metric(scores, labels, "auc"), expected)
 
 
-def test_rise_verdict_wording():
-    assert statistics.rise_verdict({"ci_low": 0.1, "ci_high": 0.3}, "x").startswith("held")
-    assert "not distinguishable" in statistics.rise_verdict({"ci_low": -0.1, "ci_high": 0.3}, "x")
-    assert "falls" in statistics.rise_verdict({"ci_low": -0.3, "ci_high": -0.1}, "x")
-    # a claimed fall (the paper's entanglement): held when the interval lies below zero, not when above
-    assert statistics.rise_verdict({"ci_low": -0.3, "ci_high": -0.1}, "x", "falls").startswith("held: x falls")
-    assert statistics.rise_verdict({"ci_low": 0.1, "ci_high": 0.3}, "x", "falls") == \
-        "did not hold: x rises with the toxic fraction"
-
-
 def test_probe_cli_end_to_end(env, capsys):
     from tests.conftest import TINY
     from toxlab.cli import main

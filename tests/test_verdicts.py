@@ -300,3 +300,21 @@ def test_a_codesign_point_is_the_frontier_row_with_toxicity_in_percent(following
     assert (point["name"], point["method"], point["order"], point["strength"]) == ("10% + ITI weak", "ITI", 3.0, "weak")
     assert point["judge"] == "planted" and point["per_prompt"] == [0.1, 0.4]
     assert np.isnan(point["following"]) if following is None else point["following"] == pytest.approx(20.0)
+
+
+@pytest.mark.parametrize("low, high", [(0.1, 0.3), (-0.1, 0.3), (-0.3, -0.1), (float("nan"), 0.2)])
+@pytest.mark.parametrize("rising", [True, False])
+def test_trend_sentence_states_the_verdict_of_the_rule(low, high, rising):
+    """A chapter's sentence opens with the verdict the table's rule gives the same trend, in either direction."""
+    trend = {"slope": (low + high) / 2, "ci_low": low, "ci_high": high}
+    sentence = verdicts.trend_sentence(trend, "x", rising)
+    assert sentence.split(":")[0].removesuffix(" at this scale") == verdicts.trend_verdict(trend, rising)
+
+
+def test_trend_sentence_names_the_direction_measured():
+    rise, fall = {"slope": 0.2, "ci_low": 0.1, "ci_high": 0.3}, {"slope": -0.2, "ci_low": -0.3, "ci_high": -0.1}
+    assert verdicts.trend_sentence(rise, "x").startswith("held: x rises")
+    assert verdicts.trend_sentence(fall, "x").startswith("did not hold: x falls")
+    assert verdicts.trend_sentence(fall, "x", rising=False).startswith("held: x falls")  # the paper's entanglement
+    assert verdicts.trend_sentence(rise, "x", rising=False).startswith("did not hold: x rises")
+    assert "not distinguishable" in verdicts.trend_sentence({"slope": 0.1, "ci_low": -0.1, "ci_high": 0.3}, "x")

@@ -96,20 +96,6 @@ def one_sided_p(trend: dict) -> float:
     return trend["p_value"] / 2 if trend["slope"] > 0 else 1 - trend["p_value"] / 2
 
 
-def rise_verdict(trend: dict, what: str, claimed: str = "rises") -> str:
-    """Plain words for a claimed trend with the toxic fraction ('rises', or 'falls') from a linear_trend result
-    (95 % interval)."""
-    if claimed not in ("rises", "falls"):
-        raise ValueError(f"claimed={claimed!r}: 'rises' or 'falls'")
-    rises, falls = trend["ci_low"] > 0, trend["ci_high"] < 0
-    if (rises and claimed == "rises") or (falls and claimed == "falls"):
-        return f"held: {what} {claimed} with the toxic fraction (the slope's 95 % interval excludes zero)"
-    if rises or falls:
-        return f"did not hold: {what} {'rises' if rises else 'falls'} with the toxic fraction"
-    return (f"did not hold at this scale: the change of {what} with the toxic fraction is not distinguishable "
-            f"from zero (the slope's 95 % interval includes it)")
-
-
 def paired_statistics(folders: dict[tuple[float, int], Path], fractions: list[float], seeds: list[int],
                       n_boot: int = 1000) -> tuple[list[dict], list[dict]]:
     """Statistics of "head probe AUC rises with the toxic fraction", for the mean and the max over heads.

@@ -76,6 +76,19 @@ def trend_verdict(trend: dict, rising: bool = True) -> str:
     return interval_verdict(Interval(trend["slope"], trend["ci_low"], trend["ci_high"]), claimed_negative=not rising)
 
 
+def trend_sentence(trend: dict, what: str, rising: bool = True) -> str:
+    """Plain words for a claimed trend of `what` with the toxic fraction (a rise, or a fall when `rising` is
+    False), by `trend_verdict`'s rule, for a chapter's prose."""
+    claimed, other = ("rises", "falls") if rising else ("falls", "rises")
+    verdict = trend_verdict(trend, rising)
+    if verdict == HELD:
+        return f"held: {what} {claimed} with the toxic fraction (the slope's 95 % interval excludes zero)"
+    if verdict == NOT_HELD:
+        return f"did not hold: {what} {other} with the toxic fraction (the slope's 95 % interval excludes zero)"
+    return (f"inconclusive at this scale: the change of {what} with the toxic fraction is not distinguishable "
+            f"from zero (the slope's 95 % interval includes it)")
+
+
 def judged(verdict: str, preconditions: list[Precondition]) -> tuple[str, str]:
     """(verdict, reason): NOT_TESTABLE with the failed preconditions' reasons when any fails."""
     failed = [p.why for p in preconditions if not p.holds]
