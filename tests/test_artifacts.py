@@ -131,3 +131,38 @@ def test_a_ledger_lists_every_entry_returned_with_its_build_time(tmp_path, monke
     monkeypatch.delenv(artifacts.LEDGER_ENV)
     artifacts.cached("demo", 1, {"n": 2}, _writes("2"), root=tmp_path)
     assert len(ledger.read_text().splitlines()) == 3
+
+
+def test_a_resumed_build_counts_the_time_of_the_cut_one(tmp_path, monkeypatch):
+    """wall_s of an entry whose first build was cut is the first build's time up to its last saved state plus
+    the resumed build's, not the last stretch alone (the ledgers sum wall_s into a level's cost)."""
+    clock = [1000.0]
+    monkeypatch.setattr(artifacts.time, "time", lambda: clock[0])
+
+    def cut(out, work):
+        checkpoint = work / "checkpoint"
+        checkpoint.write_text("step 600")
+        os.utime(checkpoint, (1300.0, 1300.0))  # saved 300 s into the build
+        clock[0] = 1400.0  # killed 100 s later: that stretch is redone by the resumed build
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        artifacts.cached("demo", 1, {"n": 9}, cut, root=tmp_path)
+
+    def resumed(out, work):
+        assert (work / "checkpoint").read_text() == "step 600"
+        clock[0] += 80.0
+        (out / "x.txt").write_text("done")
+
+    entry = artifacts.cached("demo", 1, {"n": 9}, resumed, root=tmp_path)
+    assert entry.manifest["wall_s"] == pytest.approx(300.0 + 80.0)
+    assert not any(p.name.startswith(".work-") for p in (tmp_path / "demo").iterdir())
+
+
+def test_a_failed_build_without_resumable_state_leaves_no_work_folder(tmp_path):
+    def build(out, work):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        artifacts.cached("demo", 1, {"n": 10}, build, root=tmp_path)
+    assert list((tmp_path / "demo").iterdir()) == []

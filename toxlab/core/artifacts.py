@@ -12,7 +12,8 @@ holds a lock (`<root>/<stage>/.lock-<key>`), so a second process asking for the 
 and loads the result rather than building it again in the same work folder.
 
 When `TOXLAB_LEDGER` names a file, every entry returned (found or built) appends a line to it: the stage,
-the key and the wall time its build took. `toxlab book` keeps one per chapter, which says what the chapter
+the key and the wall time its build took (a build resumed after a cut counts the cut builds' time too, up to
+the last state they saved). `toxlab book` keeps one per chapter, which says what the chapter
 costs from an empty cache.
 """
 
@@ -241,6 +242,26 @@ def _wait_for(stage: str, key: str, root: Path, timeout_s: float = 1800.0) -> En
                      "check rank 0's log")
 
 
+#: In a work folder: when the build now running began, and what the killed builds before it had spent.
+ATTEMPT = ".attempt.json"
+
+
+def _earlier_attempts_s(work: Path) -> float:
+    """Seconds that earlier, cut builds of this entry spent up to the last state they left in `work` (its
+    newest file), so that a resumed entry's wall_s is what the whole build cost, not its last stretch. Work
+    redone after the last checkpoint is counted once, in the stretch that redid it."""
+    record = work / ATTEMPT
+    if not record.exists():
+        return 0.0
+    try:
+        attempt = json.loads(record.read_text())
+        started, earlier = float(attempt["started"]), float(attempt["earlier_s"])
+    except (ValueError, KeyError, TypeError):  # an unreadable record: count nothing rather than guess
+        return 0.0
+    last = max((p.stat().st_mtime for p in work.rglob("*") if p.is_file() and p.name != ATTEMPT), default=started)
+    return earlier + max(last - started, 0.0)
+
+
 def _build(stage, version, config, build, upstream, seed, root, key, final) -> Entry:
     """Build into a temporary folder and rename it into place. Under a multi-process launcher every rank runs
     `build` (training needs all of them) but only rank 0 writes the entry; the others use rank 0's."""
@@ -254,12 +275,14 @@ def _build(stage, version, config, build, upstream, seed, root, key, final) -> E
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=final.parent))
     try:
         start = time.time()
+        earlier = _earlier_attempts_s(work)
+        (work / ATTEMPT).write_text(json.dumps({"started": start, "earlier_s": earlier}))
         extra = build(tmp, work) or {}
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True, default=str))
         files = {str(p.relative_to(tmp)): {"sha256": file_sha256(p), "bytes": p.stat().st_size}
                  for p in sorted(tmp.rglob("*")) if p.is_file()}
         manifest = {"stage": stage, "stage_version": version, "key": key, "seed": seed,
-                    "upstream": upstream or {}, "wall_s": round(time.time() - start, 3),
+                    "upstream": upstream or {}, "wall_s": round(time.time() - start + earlier, 3),
                     "versions": versions(), "files": files, **extra}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
         try:
@@ -268,8 +291,8 @@ def _build(stage, version, config, build, upstream, seed, root, key, final) -> E
             if load(stage, key, root) is None:  # not a concurrent winner: a real failure
                 raise
     except BaseException:
-        if work.exists() and not any(work.iterdir()):  # keep only real resumable state
-            work.rmdir()
+        if work.exists() and all(p.name == ATTEMPT for p in work.iterdir()):  # keep only real resumable state
+            _remove(work)
         raise
     finally:
         if tmp.exists():
