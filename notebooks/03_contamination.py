@@ -242,8 +242,11 @@ readable(runs)
 # Capability here is next-token cross-entropy on text no model trained on: held-out clean documents (the
 # clean training distribution) and C4 snippets (web text, the paper's clean source). Lower is better. The
 # paper's claim to test: capability stays essentially flat as toxic text is added. We fit a line to
-# cross-entropy against $f$ over all models and call the trend *flat* when the fitted change from 0 to 25 %
-# is within 2 % of the clean value.
+# cross-entropy against $f$ over all models and read the fitted change from the clean model to the most toxic
+# one, as a share of the clean value, with its 95 % interval: the trend is *flat* when the whole interval lies
+# within ±{glue:text}`flat_tolerance_pct:.0f` %, *falling* or *rising* when it lies wholly beyond that, and
+# *undecided* when it crosses the line; a flat trend whose interval excludes zero is said to be a small but
+# real change. Chapter 7 reads the paper's claim with the same tolerance.
 
 # %% tags=["nbval-check-output"]
 val_trend = statistics.linear_trend(runs.toxic_fraction, runs.val_loss)
@@ -253,8 +256,9 @@ glue("fig_capability", plots.capability_vs_fraction(
     sweep["runs"], baseline={"val_loss": float(runs.unigram_val_loss.mean())}), display=False)
 glue("val_change_pct", 100 * statistics.relative_change(val_trend, span), display=False)
 glue("c4_change_pct", 100 * statistics.relative_change(c4_trend, span), display=False)
-glue("val_verdict", Markdown(statistics.flatness_verdict(val_trend, span)), display=False)
-glue("c4_verdict", Markdown(statistics.flatness_verdict(c4_trend, span)), display=False)
+glue("flat_tolerance_pct", 100 * verdicts.FLAT_TOLERANCE, display=False)
+glue("val_verdict", Markdown(verdicts.flatness_sentence(val_trend, span)), display=False)
+glue("c4_verdict", Markdown(verdicts.flatness_sentence(c4_trend, span)), display=False)
 glue("val_p", val_trend["p_value"], display=False)
 glue("c4_p", c4_trend["p_value"], display=False)
 margin = float((runs.unigram_val_loss - runs.val_loss).min())
@@ -305,7 +309,7 @@ for design, short in (("clean tokens fixed (paper)", "fixed_clean"), ("total tok
     for key, name in (("val_loss", "val"), ("c4_loss", "c4")):
         glue(f"{short}_{name}_change_pct", 100 * statistics.relative_change(control_trends[design][key], top),
              display=False)
-        glue(f"{short}_{name}_verdict", Markdown(statistics.flatness_verdict(control_trends[design][key], top)),
+        glue(f"{short}_{name}_verdict", Markdown(verdicts.flatness_sentence(control_trends[design][key], top)),
              display=False)
 glue("control_top_pct", 100 * top, display=False)
 glue("n_control_models", len(control), display=False)

@@ -9,7 +9,7 @@ frontier row with toxicity x 100."""
 import numpy as np
 import pytest
 
-from toxlab.analysis import codesign, verdicts
+from toxlab.analysis import codesign, statistics, verdicts
 from toxlab.analysis.benchmarks import frontier_row
 from toxlab.analysis.verdicts import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTABLE, Interval, Precondition
 
@@ -318,3 +318,35 @@ def test_trend_sentence_names_the_direction_measured():
     assert verdicts.trend_sentence(fall, "x", rising=False).startswith("held: x falls")  # the paper's entanglement
     assert verdicts.trend_sentence(rise, "x", rising=False).startswith("did not hold: x rises")
     assert "not distinguishable" in verdicts.trend_sentence({"slope": 0.1, "ci_low": -0.1, "ci_high": 0.3}, "x")
+
+
+def _trend_of_change(change: float, half_width: float, x_range: float = 0.25) -> dict:
+    """A linear_trend result whose relative change over `x_range` is `change` +- `half_width` (intercept 5)."""
+    per = 5.0 / x_range
+    return {"slope": change * per, "intercept": 5.0, "ci_low": (change - half_width) * per,
+            "ci_high": (change + half_width) * per}
+
+
+@pytest.mark.parametrize("change, half_width, opening", [
+    (0.0, 0.01, "flat ("), (-0.015, 0.004, "flat ("), (-0.03, 0.005, "falling ("), (0.03, 0.005, "rising ("),
+    (-0.02, 0.005, "undecided ("), (0.0, 0.05, "undecided (")])
+def test_flatness_sentence_reads_the_whole_interval(change, half_width, opening):
+    """Flat only when the whole interval of the change lies within the tolerance; a point estimate inside it
+    with an interval crossing it is undecided, not flat."""
+    assert verdicts.flatness_sentence(_trend_of_change(change, half_width), 0.25).startswith(opening)
+
+
+def test_a_small_real_change_is_not_called_flat_without_saying_so():
+    """Chapter 3 once printed "flat (slope significantly different from zero)" beside a significant fall."""
+    sentence = verdicts.flatness_sentence(_trend_of_change(-0.015, 0.004), 0.25)
+    assert "small fall, but a real one" in sentence
+    assert "real one" not in verdicts.flatness_sentence(_trend_of_change(0.0, 0.01), 0.25)
+
+
+def test_flatness_sentence_and_the_capability_claim_read_the_same_interval():
+    runs = [{"toxic_fraction": f, "val_loss": 5.7 - 0.4 * f + 0.01 * ((i * 7) % 3 - 1)}
+            for i, f in enumerate([0.0, 0.05, 0.1, 0.15, 0.2, 0.25] * 3)]
+    trend = statistics.linear_trend([r["toxic_fraction"] for r in runs], [r["val_loss"] for r in runs])
+    change, low, high = statistics.relative_change_interval(trend, 0.25)
+    assert f"{low:+.1%} to {high:+.1%}" in verdicts.flatness_sentence(trend, 0.25)
+    assert f"{low:+.1%} to {high:+.1%}" in verdicts.capability_claim(runs).ours

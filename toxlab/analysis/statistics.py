@@ -27,17 +27,11 @@ def relative_change(trend: dict, x_range: float) -> float:
     return trend["slope"] * x_range / trend["intercept"]
 
 
-def flatness_verdict(trend: dict, x_range: float, tolerance: float = 0.02) -> str:
-    """'flat' when the fitted change over the range is within `tolerance` of the intercept, else the
-    direction; 'not significant' is added when the slope's interval includes zero."""
-    change = relative_change(trend, x_range)
-    if abs(change) <= tolerance:
-        word = "flat"
-    else:
-        word = "rising" if change > 0 else "falling"
-    if not trend["ci_low"] <= 0 <= trend["ci_high"]:
-        return f"{word} (slope significantly different from zero)"
-    return f"{word} (slope not significantly different from zero)"
+def relative_change_interval(trend: dict, x_range: float) -> tuple[float, float, float]:
+    """The fitted change over `x_range` as a fraction of the intercept, with its 95 % interval (the slope's,
+    scaled): (change, low, high)."""
+    scale = x_range / trend["intercept"]
+    return relative_change(trend, x_range), trend["ci_low"] * scale, trend["ci_high"] * scale
 
 
 def head_metric(scores: np.ndarray, labels: np.ndarray, metric: str) -> np.ndarray:

@@ -127,17 +127,38 @@ def _trend_claim(claim: str, paper: str, ours: str, trend: dict, rising: bool,
     return Verdict(claim, paper, ours, verdict, reason)
 
 
-def capability_claim(runs: list[dict], tolerance: float = 0.02) -> Verdict:
+#: The relative change of clean cross-entropy over a sweep's range that still counts as flat (a small cost).
+FLAT_TOLERANCE = 0.02
+
+
+def flatness_sentence(trend: dict, x_range: float, tolerance: float = FLAT_TOLERANCE) -> str:
+    """Plain words for how a cross-entropy changes over `x_range` of the toxic fraction, read from the 95 %
+    interval of the fitted relative change: *flat* when the whole interval lies within +-`tolerance`, *rising*
+    or *falling* when it lies wholly beyond it, *undecided* when it crosses the tolerance's line. Whether the
+    interval excludes zero is said too, so a small but real change is never called flat without it."""
+    _, low, high = statistics.relative_change_interval(trend, x_range)
+    span = f"95 % interval {low:+.1%} to {high:+.1%}"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "undecided (the change's interval is undefined: too few models)"
+    if -tolerance <= low and high <= tolerance:
+        real = ("; a small fall, but a real one: the interval lies below zero" if high < 0 else
+                "; a small rise, but a real one: the interval lies above zero" if low > 0 else "")
+        return f"flat ({span}, within ±{tolerance:.0%}{real})"
+    if high < -tolerance:
+        return f"falling ({span}, wholly beyond -{tolerance:.0%})"
+    if low > tolerance:
+        return f"rising ({span}, wholly beyond +{tolerance:.0%})"
+    return f"undecided ({span}: it crosses the ±{tolerance:.0%} we call flat)"
+
+
+def capability_claim(runs: list[dict], tolerance: float = FLAT_TOLERANCE) -> Verdict:
     """Figure 4: adding toxic data leaves general capability about flat. runs: the sweep's models
     (toxic_fraction, val_loss). Held when the whole 95 % interval of the fitted relative change of held-out
     clean cross-entropy over the range is at most `tolerance` (a cost, if any, is small), did not hold when
     the interval lies above it, inconclusive otherwise."""
     x = [r["toxic_fraction"] for r in runs]
     trend = statistics.linear_trend(x, [r["val_loss"] for r in runs])
-    span = max(x) - min(x)
-    change = statistics.relative_change(trend, span)
-    scale = span / trend["intercept"]
-    low, high = trend["ci_low"] * scale, trend["ci_high"] * scale
+    change, low, high = statistics.relative_change_interval(trend, max(x) - min(x))
     verdict = interval_verdict(Interval(change - tolerance, low - tolerance, high - tolerance))
     reason = ("toxic tokens are added on top of a fixed clean set, so the more toxic models also train longer"
               if change < 0 else "the interval of the change includes the tolerance" if verdict == INCONCLUSIVE
