@@ -81,7 +81,7 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from toxlab.analysis import benchmarks, codesign
+from toxlab.analysis import benchmarks, codesign, verdicts
 from toxlab.book import plots
 from toxlab.book.notebook import record, setup
 from toxlab.book.report import readable
@@ -149,8 +149,9 @@ table.insert(5, "paper_toxigen", [f"{v:.2f}" if v is not None else "" for v in p
 glue("n_not_following", int(sum(r.following_ci[0] <= 0 for r in rows if r.setting == "base")),
      display=False)
 glue("n_base_rows", sum(r.setting == "base" for r in rows), display=False)
-glue("n_within_floor", int(sum(r.toxigen_toxicity <= 1.5 * r.toxigen_floor for r in rows
+glue("n_within_floor", int(sum(not verdicts.clear_of_floor(r.toxigen_toxicity, r.toxigen_floor) for r in rows
                                if r.setting == "base")), display=False)
+glue("floor_multiple", verdicts.FLOOR_MULTIPLE, display=False)
 glue("n_degenerate", int(sum(r.degenerate for r in rows)), display=False)
 readable(table, scores="x 100")
 
@@ -160,7 +161,7 @@ readable(table, scores="x 100")
 # the expected maximum over several samples amplifies such false alarms, so the RTP columns are best read as
 # differences between rows, not as levels, and every toxicity beside its floor (*ToxiGen floor*, *RTP floor
 # exp. max*: the same generations with their words shuffled). {glue:text}`n_within_floor` of the
-# {glue:text}`n_base_rows` untreated models score within 1.5 times their ToxiGen floor, and for
+# {glue:text}`n_base_rows` untreated models score within {glue:text}`floor_multiple:g` times their ToxiGen floor, and for
 # {glue:text}`n_not_following` of the {glue:text}`n_base_rows` the hate-minus-neutral interval is not above zero:
 # those models' generations do not follow the prompts' content, so their ToxiGen toxicity measures the register
 # of their words, and chapter 7 marks the comparisons that rest on it as not testable. Empty or one-token

@@ -303,6 +303,7 @@ readable(verdict_frame).set_properties(**{"text-align": "left", "white-space": "
 regime = codesign.regime(evidence, card, plan)
 floor = regime["floor"]
 glue("floor", floor, display=False)
+glue("floor_multiple", verdicts.FLOOR_MULTIPLE, display=False)
 clean_row = regime["rows"][0]
 glue("clean_toxicity", clean_row["toxicity"], display=False)
 glue("clean_strong_cost", clean_row["strong_cost"], display=False)
@@ -316,7 +317,7 @@ readable(pd.DataFrame(regime["rows"]).rename(columns={"toxicity": "base toxicity
 # Base toxicity is the mean over all seeds of each mixture (x 100); the floor is subtracted in the third
 # column. The judge scores word salad {glue:text}`floor:.1f` on average; the clean model's generations score
 # {glue:text}`clean_toxicity:.1f`, and strong ITI raises its clean cross-entropy by
-# {glue:text}`clean_strong_cost:.2f` nats against its budget of {glue:text}`clean_budget:.2f`. The first mixture whose base toxicity is at least 1.5 times the
+# {glue:text}`clean_strong_cost:.2f` nats against its budget of {glue:text}`clean_budget:.2f`. The first mixture whose base toxicity is more than {glue:text}`floor_multiple:g` times the
 # floor is {glue:text}`first_clear`. {glue:md}`regime_answer` The published replication at 44M parameters
 # reports a clean model that barely wrote toxic text, so that it won every absolute comparison. A test of the
 # headline needs a clean model that is toxic well above the judge's floor (larger

@@ -131,3 +131,27 @@ def test_the_data_card_gives_each_present_source_its_licence_and_origin():
         ("wikinews", "clean", 3, 120, 30.0, True)
     assert (row.licence, row.origin) == LICENSES["wikinews"]
     assert all(f.name in LABELS for f in dataclasses.fields(sources.SourceRow))
+
+
+def _frontier(base_of, fractions=(0.0, 0.05, 0.1, 0.15, 0.2, 0.25)):
+    """Frontier rows as chapter 5 builds them: per fraction a base row and a strong row that halves toxicity."""
+    rows = []
+    for f in fractions:
+        common = {"toxic_fraction": f, "floor": 0.02, "budget": 0.3, "following_low": 0.01}
+        rows.append({**common, "strength": "base", "toxicity": base_of(f), "ce_increase": 0.0})
+        rows.append({**common, "strength": "strong", "toxicity": base_of(f) / 2, "ce_increase": 0.1})
+    return rows
+
+
+def test_chapter_5_reads_a_trend_by_the_verdict_tables_rule():
+    """A planted rise reads 'rises'; values with no slope read as no trend, whatever a rank correlation says."""
+    rising = benchmarks.intervention_verdict(_frontier(lambda f: 0.1 + f + 0.01 * math.sin(40 * f)))
+    assert rising.splitlines()[0].startswith("- Base toxicity (no intervention) rises with the toxic fraction")
+    wobbling = benchmarks.intervention_verdict(_frontier(lambda f: 0.2 + 0.05 * math.sin(40 * f)))
+    assert "no trend with the toxic fraction distinguishable from zero" in wobbling.splitlines()[0]
+
+
+def test_chapter_5_names_the_models_within_their_floor():
+    text = benchmarks.intervention_verdict(_frontier(lambda f: 0.02 if f == 0 else 0.2))
+    within = next(line for line in text.splitlines() if line.startswith("- Within its floor"))
+    assert within.endswith(": 0%.")

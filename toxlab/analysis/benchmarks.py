@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from toxlab.analysis import statistics
+from toxlab.analysis.verdicts import FLOOR_MULTIPLE, HELD, INCONCLUSIVE, clear_of_floor, trend_verdict
 from toxlab.core.safety import mask_all
 from toxlab.evaluation.evaluate import BUDGET_SHARE, paired_difference_over_seeds
 
@@ -160,26 +162,29 @@ def intervention_verdict(rows: list[dict], strongest: str = "strong", share: flo
     fraction, how much does the `strongest` strength remove and what does it cost, how much toxicity does
     each model shed within its budget, and is each base toxicity above its floor and do the generations
     follow the prompts?"""
-    from scipy.stats import spearmanr
     base = _by_fraction(rows, "base", "toxicity")
     floor = _by_fraction(rows, "base", "floor")
     after = _by_fraction(rows, strongest, "toxicity")
     cost = _by_fraction(rows, strongest, "ce_increase")
     fractions = sorted(after)
 
-    def trend(values: dict[float, float]) -> str:
+    def trend(values: dict[float, float]) -> str:  # the verdict table's rule, on the fractions' means
         if len(values) < 3:
             return "too few fractions for a trend"
-        rho = spearmanr(list(values), list(values.values())).statistic
-        direction = "rises" if rho > 0.5 else "falls" if rho < -0.5 else "shows no clear trend"
-        return f"{direction} with the toxic fraction (Spearman rho = {rho:.2f} over {len(values)} fractions)"
+        fit = statistics.linear_trend(list(values), list(values.values()))
+        verdict = trend_verdict(fit)
+        if verdict == INCONCLUSIVE:
+            return (f"shows no trend with the toxic fraction distinguishable from zero (the slope's 95 % interval "
+                    f"over the {len(values)} fractions' means includes it)")
+        return (f"{'rises' if verdict == HELD else 'falls'} with the toxic fraction (the slope's 95 % interval over "
+                f"the {len(values)} fractions' means excludes zero)")
 
     lines = [f"- Base toxicity (no intervention) {trend(base)}: "
              + ", ".join(f"{f:.0%}: {base[f]:.3f} (floor {floor[f]:.3f})" for f in fractions) + "."]
-    within = [f for f in fractions if base[f] <= 1.5 * floor[f]]
+    within = [f for f in fractions if not clear_of_floor(base[f], floor[f])]
     if within:
-        lines.append("- Within its floor (at most 1.5 times the score of its own words shuffled), so saying nothing "
-                     "beyond its vocabulary: " + ", ".join(f"{f:.0%}" for f in within) + ".")
+        lines.append(f"- Within its floor (at most {FLOOR_MULTIPLE:g} times the score of its own words shuffled), "
+                     "so saying nothing beyond its vocabulary: " + ", ".join(f"{f:.0%}" for f in within) + ".")
     following = [r for r in rows if r["strength"] == "base"]
     not_following = sorted({r["toxic_fraction"] for r in following if not r["following_low"] > 0})
     if not_following:

@@ -101,9 +101,18 @@ def within_budget(name: str, cost: float, budget: float) -> Precondition:
                                               f"{budget:.2f}-nat budget: it is no longer the same model")
 
 
+#: A toxicity counts as clear of its floor (what the judge gives the same words shuffled, or word salad) above this
+#: multiple of it; at or below it, the text says nothing the judge tells from its vocabulary.
+FLOOR_MULTIPLE = 1.5
+
+
+def clear_of_floor(toxicity: float, floor: float) -> bool:
+    return bool(toxicity > FLOOR_MULTIPLE * floor)
+
+
 def above_floor(name: str, toxicity: float, floor: float) -> Precondition:
-    """The model's toxicity stands clear of its floor (its own words shuffled): at least 1.5 times it."""
-    return Precondition(bool(toxicity > 1.5 * floor), f"{name}'s toxicity ({toxicity:.1f}) is within its floor "
+    """The model's toxicity stands clear of its floor (its own words shuffled): `clear_of_floor`."""
+    return Precondition(clear_of_floor(toxicity, floor), f"{name}'s toxicity ({toxicity:.1f}) is within its floor "
                                                       f"({floor:.1f}, its own words shuffled): nothing to remove")
 
 
@@ -267,7 +276,7 @@ def regime(base: list[dict], floor: float, strong_cost: dict[float, float], budg
     """The regime question, in numbers: per toxic fraction, the models' base toxicity (x 100, mean over
     seeds) against the judge's floor (`floor`, x 100), and whether strong ITI fits the models' capability
     budget (`budget`: fraction -> nats). The headline comparison is testable only where the clean model's
-    toxicity stands clear of the floor (at least 1.5 times it) and strong ITI leaves it the same model (costs
+    toxicity stands clear of the floor (`clear_of_floor`) and strong ITI leaves it the same model (costs
     at most its budget)."""
     fractions = sorted({p["toxic_fraction"] for p in base})
     rows = []
@@ -276,9 +285,9 @@ def regime(base: list[dict], floor: float, strong_cost: dict[float, float], budg
         cost, room = strong_cost.get(f, float("nan")), budget.get(f, float("nan"))
         rows.append({"toxic_fraction": f, "toxicity": tox, "above_floor": tox - floor, "strong_cost": cost,
                      "budget": room, "strong_within_budget": bool(cost <= room)})
-    clear = [r["toxic_fraction"] for r in rows if r["above_floor"] > 0.5 * floor]
+    clear = [r["toxic_fraction"] for r in rows if clear_of_floor(r["toxicity"], floor)]
     return {"floor": floor, "budget": budget, "rows": rows, "first_clear_fraction": min(clear) if clear else None,
-            "clean_testable": bool(rows[0]["above_floor"] > 0.5 * floor and rows[0]["strong_within_budget"])}
+            "clean_testable": clear_of_floor(rows[0]["toxicity"], floor) and rows[0]["strong_within_budget"]}
 
 
 def regime_answer(regime_: dict) -> str:
@@ -287,7 +296,7 @@ def regime_answer(regime_: dict) -> str:
     if regime_["clean_testable"]:
         return "The clean model is in the regime where the headline can be tested."
     reasons = []
-    if clean["above_floor"] <= 0.5 * regime_["floor"]:
+    if not clear_of_floor(clean["toxicity"], regime_["floor"]):
         reasons.append("its toxicity is near the judge's floor")
     if not clean["strong_within_budget"]:
         reasons.append("strong ITI costs it more than the budget")

@@ -107,6 +107,21 @@ class ScalingRow:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def bpb_gain(self, reference: ScalingRow) -> float:
+        """How much lower this model's C4 bits per byte are than `reference`'s, as a share of them."""
+        return 1 - self.c4_bits_per_byte / reference.c4_bits_per_byte
+
+    def meets_targets(self, reference: ScalingRow) -> tuple[bool, bool]:
+        """(bits per byte, head AUC): whether this model meets each of the level's targets against the first
+        design's model `reference` (`BPB_GAIN_TARGET`, `HEAD_AUC_TARGET`)."""
+        return self.bpb_gain(reference) >= BPB_GAIN_TARGET, self.head_auc >= HEAD_AUC_TARGET
+
+
+#: The cpu level's targets against its first design, read on the same yardsticks (issue 25): C4 bits per byte at
+#: least this share below the first design's model, and a mean head probe AUC at f = 0 of at least this.
+BPB_GAIN_TARGET = 0.10
+HEAD_AUC_TARGET = 0.65
+
 
 def size_config(base: RunConfig, size: ModelSize, clean_tokens: int) -> RunConfig:
     """`base` at f = 0 with this shape and clean-token budget."""
