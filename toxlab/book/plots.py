@@ -155,6 +155,13 @@ def head_metric_distributions(per_model: dict[float, list[float]], metric: str,
     return fig
 
 
+def _head_grid_axes(ax, fraction: float, n_layers: int, n_heads: int) -> None:
+    """A layer x head grid's axes: every layer and head numbered, and no style grid through the cells."""
+    ax.set(title=f"{fraction:.0%} toxic", xlabel="head", xticks=range(n_heads), yticks=range(n_layers))
+    ax.tick_params(labelsize=7)
+    ax.grid(False)
+
+
 def head_heatmaps(grids: dict[float, np.ndarray], metric: str) -> Figure:
     """One layer x head heatmap of probe `metric` per toxic fraction, on a shared colour scale."""
     fractions = sorted(grids)
@@ -164,7 +171,7 @@ def head_heatmaps(grids: dict[float, np.ndarray], metric: str) -> Figure:
     high = max(float(g.max()) for g in grids.values())
     for ax, f in zip(axes, fractions):
         image = ax.imshow(grids[f], vmin=low, vmax=high, cmap="magma", aspect="auto")
-        ax.set(title=f"{f:.0%} toxic", xlabel="head", xticks=[], yticks=range(grids[f].shape[0]))
+        _head_grid_axes(ax, f, *grids[f].shape)
     axes[0].set_ylabel("layer")
     fig.colorbar(image, ax=list(axes), shrink=0.9, label=metric)
     return fig
@@ -268,7 +275,7 @@ def chosen_heads(heads: dict[float, list[list[int]]], n_layers: int, n_heads: in
             grid[layer, head] = 1
             ax.text(head, layer, str(rank), ha="center", va="center", fontsize=7, color="white")
         ax.imshow(grid, cmap="Greys", vmin=0, vmax=1.4, aspect="auto")
-        ax.set(title=f"{f:.0%} toxic", xlabel="head", xticks=[], yticks=range(n_layers))
+        _head_grid_axes(ax, f, n_layers, n_heads)
     axes[0].set_ylabel("layer")
     return fig
 
