@@ -38,6 +38,17 @@ from toxlab.pipeline.versions import CALIBRATION_VERSION, EVALUATE_VERSION
 CALIBRATION_BLOCKS = {"smoke": 4, "cpu": 16, "gpu": 32}
 
 
+def calibration_targets(targets: dict[str, float] | None, direction: str, ranking: str) -> dict[str, float]:
+    """A calibration's named cost targets (default `evaluate.COST_TARGETS`), each checked, once its direction
+    and ranking are: what `calibration` and `external.calibration` both take."""
+    check_direction(direction)
+    check_ranking(ranking)
+    targets = dict(ev.COST_TARGETS if targets is None else targets)
+    if not targets:
+        raise ConfigError("give at least one cost target, e.g. {'weak': 0.05}")
+    return {name: check_cost_target(t) for name, t in targets.items()}
+
+
 def calibration(config: RunConfig, seed: int, k: int | None = None, direction: str = "mass_mean",
                 ranking: str = "cv_auc", targets: dict[str, float] | None = None, progress: bool = True) -> Entry:
     """Each model's strengths: per named target (default `evaluate.COST_TARGETS`, nats of KL(base || ITI)
@@ -46,12 +57,7 @@ def calibration(config: RunConfig, seed: int, k: int | None = None, direction: s
     name, the target, alpha, KL, CE increase, whether it was reached, and the shift's norm relative to the
     heads' mean output norm. Controls (probe-weight, random directions) calibrated here sit at the same cost."""
     check_seed(seed)
-    check_direction(direction)
-    check_ranking(ranking)
-    targets = dict(ev.COST_TARGETS if targets is None else targets)
-    if not targets:
-        raise ConfigError("give at least one cost target, e.g. {'weak': 0.05}")
-    targets = {name: check_cost_target(t) for name, t in targets.items()}
+    targets = calibration_targets(targets, direction, ranking)
     if k is not None:
         check_k(k, config.model.n_layers * config.model.n_heads)
     eval_config = eval_preset(config.preset)

@@ -307,14 +307,8 @@ def calibration(model: ExternalModel, level: str = "cpu", k: int | None = None, 
     the capability cost does not use (the level's, or those of `data_config`, a `config.DataConfig`).
     `calibration.json` as the stage's."""
     from toxlab.evaluation import evaluate as ev
-    from toxlab.interp.intervene import check_cost_target, check_direction, check_ranking
     check_level(level)
-    check_direction(direction)
-    check_ranking(ranking)
-    targets = dict(ev.COST_TARGETS if targets is None else targets)
-    if not targets:
-        raise ConfigError("give at least one cost target, e.g. {'weak': 0.05}")
-    targets = {name: check_cost_target(t) for name, t in targets.items()}
+    targets = evaluation.calibration_targets(targets, direction, ranking)
     eval_config = ev.eval_preset(level)
     data_config = _heldout_config(level, data_config)
     n_blocks = evaluation.CALIBRATION_BLOCKS.get(level, evaluation.CALIBRATION_BLOCKS["cpu"])
