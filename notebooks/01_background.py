@@ -178,6 +178,7 @@ glue("toxic_recipe", Markdown(", ".join(f"{n} {w:.0%}" for n, w in config.data.t
 glue("clean_filter", Markdown("on" if config.data.clean_filter == "c4" else "off"), display=False)
 info = mixtures.data_info(config).json("sources.json")
 card = pd.DataFrame([dataclasses.asdict(row) for row in sources.source_rows(info)])
+glue("token_sample_m", mixtures.TOKEN_SAMPLE_CHARS / 1e6, display=False)
 glue("toxic_chars_m", float(card.loc[card.role == "toxic", "characters"].sum()) / 1e6, display=False)
 glue("clean_chars_m", float(card.loc[card.source.isin(dict(config.data.clean_recipe)), "characters"].sum()) / 1e6,
      display=False)
@@ -185,7 +186,7 @@ readable(card)
 
 # %% [markdown]
 # Documents, characters and tokens (with this level's tokenizer; for the large sources estimated from their first
-# 2 M characters) are counted for the sources this level pretrains on; the others are used in later chapters. In
+# {glue:text}`token_sample_m:g` M characters) are counted for the sources this level pretrains on; the others are used in later chapters. In
 # all, {glue:text}`clean_chars_m:.1f` M characters of clean text (before C4's filter) and
 # {glue:text}`toxic_chars_m:.1f` M characters of toxic text are available. How the mixtures are
 # built from them is the subject of chapter 3.

@@ -202,7 +202,7 @@ readable(efficiency, scores="x 100")
 #
 # ## Result: beyond the paper, when the toxicity direction appears
 #
-# Each pretraining run keeps its weights at 1/16, 1/8, 1/4 and 1/2 of the run (models trained before this
+# Each pretraining run keeps its weights at {glue:md}`snapshot_shares` of the run (models trained before this
 # was added keep none and are left out). Probing those snapshots with the same probes shows when during
 # training the heads start to separate toxic from benign statements, and whether the toxic-trained models
 # get there earlier.
@@ -211,6 +211,8 @@ readable(efficiency, scores="x 100")
 rows, reached, first_share = codesign.snapshot_summary(evidence["snapshots"])
 glue("n_snapshot_models", len({(r["toxic_fraction"], r["seed"]) for r in evidence["snapshots"]}), display=False)
 glue("fig_snapshots", plots.snapshot_curves(evidence["snapshots"], "auc", "mean head probe ROC-AUC"), display=False)
+shares = [f"1/{round(1 / x)}" for x in sorted(pretraining.SNAPSHOT_SHARES)]
+glue("snapshot_shares", Markdown(f"{', '.join(shares[:-1])} and {shares[-1]}"), display=False)
 glue("first_share", f"{first_share:.1%}" if first_share else "-", display=False)
 glue("reached", ", ".join(f"{f:.0%}: {r:.0%}" for f, r in reached.items()) or "no snapshots at this level",
      display=False)

@@ -584,8 +584,12 @@ def tokenizer_corpus(config: DataConfig, n_chars: int, root: Path | None = None)
             used += len(text)
 
 
+#: A source's tokens are counted exactly up to this many characters, and estimated from its first ones beyond.
+TOKEN_SAMPLE_CHARS = 2_000_000
+
+
 def source_summary(root: Path | None = None, tokenizer=None, names: tuple[str, ...] = PRETRAIN_SOURCES,
-                   config: DataConfig | None = None, sample_chars: int = 2_000_000) -> list[dict]:
+                   config: DataConfig | None = None, sample_chars: int = TOKEN_SAMPLE_CHARS) -> list[dict]:
     """Per data file: present or missing; for the pretraining sources `names`, documents, characters and (with a
     tokenizer) tokens, exact for a source of at most `sample_chars` characters and otherwise estimated from its
     first documents holding that many (`tokens_exact` says which); for the others, bytes on disk."""

@@ -88,9 +88,13 @@ def total_steps(n_blocks: int, config: TrainConfig, world_size: int = 1) -> int:
     return config.max_steps or max(1, math.ceil(config.epochs * per_epoch))
 
 
+#: A run keeps its weights besides the last at 1/d of its steps for each d here.
+SNAPSHOT_DIVISORS = (16, 8, 4, 2)
+
+
 def snapshot_steps(total: int) -> tuple[int, ...]:
     """The steps whose weights a run keeps besides the last: 1/16, 1/8, 1/4 and 1/2 of the run."""
-    return tuple(sorted({max(1, total // d) for d in (16, 8, 4, 2)} - {total}))
+    return tuple(sorted({max(1, total // d) for d in SNAPSHOT_DIVISORS} - {total}))
 
 
 def batch_indices(step: int, n_blocks: int, batch_size: int, seed: int, rank: int = 0,

@@ -83,6 +83,10 @@ def mixture(config: RunConfig, tagging: str = "none", judge=None) -> Entry:
     return artifacts.cached("mixture", MIXTURE_VERSION, stage_config, build, upstream=upstream)
 
 
+#: How many characters of a large source `data_info` counts tokens on (the rest is estimated from them).
+TOKEN_SAMPLE_CHARS = corpora.TOKEN_SAMPLE_CHARS
+
+
 def data_info(config: RunConfig) -> Entry:
     """Per-source documents, characters and tokens (with the preset's tokenizer; estimated from a sample for the
     large sources) of the data folder, for the sources the level pretrains on."""

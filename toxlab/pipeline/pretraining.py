@@ -20,6 +20,9 @@ from toxlab.pipeline.common import check_seed, log_line
 from toxlab.pipeline.mixtures import mixture, tokenizer
 from toxlab.pipeline.versions import PRETRAIN_VERSION, SWEEP_VERSION
 
+#: The shares of a run at which it keeps its weights besides the last (chapter 7 probes them).
+SNAPSHOT_SHARES = tuple(1 / d for d in training.SNAPSHOT_DIVISORS)
+
 
 def unigram_cross_entropy(train: np.ndarray, heldout: np.ndarray, vocab_size: int) -> float:
     """Cross-entropy (nats/token) of `heldout` under the add-one unigram distribution of `train`: the
