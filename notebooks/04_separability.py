@@ -215,18 +215,18 @@ for design, short in (("clean tokens fixed (paper)", "fixed_clean"), ("total tok
          display=False)
 glue("n_control_models", len(control), display=False)
 glue("n_control_fractions", control.toxic_fraction.nunique(), display=False)
-glue("fig_control_auc", plots.sweep_lines(
-    control.groupby(["design", "toxic_fraction"], as_index=False)[["auc", "resid_auc"]].mean().to_dict("records"),
-    "toxic_fraction", {"auc": "mean head probe AUC", "resid_auc": "best residual-stream probe AUC"}, "design",
-    "toxic fraction"), display=False)
+glue("fig_control_auc", plots.seeds_vs_fraction(
+    control.to_dict("records"), {"auc": ("Heads", "mean head probe AUC"),
+                                 "resid_auc": ("Residual stream", "best residual-stream probe AUC")}, "design"),
+    display=False)
 readable(control.groupby(["design", "toxic_fraction"], as_index=False)[["auc", "resid_auc"]].mean())
 
 # %% [markdown]
 # ```{glue:figure} fig_control_auc
 # :name: fig-control-auc
 #
-# Probe ROC-AUC against toxic fraction in the paper's design and the token-matched control: the mean over
-# {glue:text}`n_seeds` seed(s) of {glue:text}`n_control_models` model runs (each of
+# Probe ROC-AUC against toxic fraction in the paper's design and the token-matched control: every model as a
+# dot, the mean over {glue:text}`n_seeds` seed(s) with a 95 % t-interval, {glue:text}`n_control_models` model runs (each of
 # {glue:text}`n_control_fractions` fractions and each seed in both designs; at 0 % they are one model), scored on
 # {glue:text}`n_val:,` held-out statements.
 # ```

@@ -72,19 +72,28 @@ def training_curves(histories: dict[tuple[float, int], list[dict]]) -> Figure:
 
 def capability_vs_fraction(rows: list[dict], baseline: dict[str, float] | None = None,
                            group: str | None = None) -> Figure:
-    """Held-out cross-entropy (the clean text's held-out split and C4) against toxic fraction: mean over seeds
-    with a 95 % t interval when there are several seeds, every seed as a dot in its fraction's colour; with
-    `group`, one line per value of that field (e.g. the design), its dots in the line's colour.
+    """Held-out cross-entropy (the clean text's held-out split and C4) against toxic fraction
+    (`seeds_vs_fraction`). rows: [{"toxic_fraction", "seed", "val_loss", "c4_loss"}, ...]; baseline:
+    {"val_loss": unigram CE, ...}."""
+    panels = {"val_loss": ("Held-out clean text", "cross-entropy (nats/token)"),
+              "c4_loss": ("C4 snippets", "cross-entropy (nats/token)")}
+    return seeds_vs_fraction(rows, panels, group, baseline, {"val_loss": "unigram baseline"})
 
-    rows: [{"toxic_fraction", "seed", "val_loss", "c4_loss"}, ...]; baseline: {"val_loss": unigram CE, ...}.
-    """
+
+def seeds_vs_fraction(rows: list[dict], panels: dict[str, tuple[str, str]], group: str | None = None,
+                      references: dict[str, float] | None = None, reference_labels: dict[str, str] | None = None,
+                      size: tuple[float, float] = (9.0, 3.4)) -> Figure:
+    """One panel per measure (`panels`: {key: (title, y label)}) against toxic fraction: the mean over seeds
+    with a 95 % t interval when there are several seeds, every seed as a dot in its fraction's colour; with
+    `group`, one line per value of that field (e.g. the design), its dots in the line's colour. `references`:
+    {key: value} drawn as a dashed line in that panel, labelled by `reference_labels`."""
     from scipy import stats
 
-    fig, axes = _figure(2, (9.0, 3.4))
+    fig, axes = _figure(len(panels), size)
     groups = sorted({r[group] for r in rows}, key=str) if group else [None]
     palette = ["0.25"] if group is None else sns.color_palette("deep", len(groups))
     dots = fraction_colors({r["toxic_fraction"] for r in rows})
-    for ax, key, title in zip(axes, ("val_loss", "c4_loss"), ("Held-out clean text", "C4 snippets")):
+    for ax, (key, (title, ylabel)) in zip(axes, panels.items()):
         for color, g in zip(palette, groups):
             sel = [r for r in rows if group is None or r[group] == g]
             fractions = sorted({r["toxic_fraction"] for r in sel})
@@ -99,9 +108,9 @@ def capability_vs_fraction(rows: list[dict], baseline: dict[str, float] | None =
             label = (("mean (95 % CI)" if any(errs) else "one seed") if group is None else str(g))
             ax.errorbar(100 * np.array(fractions), means, yerr=errs, marker="o", capsize=4, lw=1.5, color=color,
                         label=label)
-        if baseline and key in baseline:
-            ax.axhline(baseline[key], ls="--", color="0.4", lw=1, label="unigram baseline")
-        ax.set(xlabel="toxic fraction (%)", ylabel="cross-entropy (nats/token)", title=title)
+        if references and key in references:
+            ax.axhline(references[key], ls="--", color="0.4", lw=1, label=(reference_labels or {}).get(key))
+        ax.set(xlabel="toxic fraction (%)", ylabel=ylabel, title=title)
         ax.legend(fontsize=8)
     return fig
 
