@@ -293,6 +293,13 @@ def _bench(name: str, bench_args: list[str]) -> int:
 # returns the path of what it produced, or None. Imports of the layers below sit inside the handlers, so that
 # `toxlab --help` and the light subcommands (data verify, stages verify, book, readme) start without loading
 # torch and transformers (several seconds), which every stage module imports.
+def _print_table(columns: list[tuple[str, int, str]], rows: list[tuple]) -> None:
+    """A fixed-width table on stdout: columns are (header, width, format spec), each right-aligned."""
+    print(" ".join(f"{header:>{width}s}" for header, width, _ in columns))
+    for row in rows:
+        print(" ".join(f"{value:>{width}{spec}}" for value, (_, width, spec) in zip(row, columns)))
+
+
 def _data_info(args) -> str:
     from toxlab.pipeline import mixtures
     entry = mixtures.data_info(_config(args))
@@ -357,10 +364,8 @@ def _toy(args) -> str:
     condition = parse_overrides(ToyConfig(), args.overrides)
     entry = probing.toy(condition, args.shares, list(range(args.seeds)))
     summary = entry.json("summary.json")
-    print(f"{'share':>7s} {'rare':>6s} {'control':>7s} {'diff':>7s} {'p':>7s}")
-    for row in summary["summary"]:
-        print(f"{row['share']:7.3f} {row['rare']:6.3f} {row['control']:7.3f} {row['difference']:7.3f} "
-              f"{row['p_value']:7.3f}")
+    _print_table([("share", 7, ".3f"), ("rare", 6, ".3f"), ("control", 7, ".3f"), ("diff", 7, ".3f"), ("p", 7, ".3f")],
+                 [(r["share"], r["rare"], r["control"], r["difference"], r["p_value"]) for r in summary["summary"]])
     return str(entry.file("summary.json"))
 
 
@@ -407,11 +412,10 @@ def _scaling(args) -> str:
     budgets = scaling.parse_budgets(args.budgets) if args.budgets else scaling.CPU_BUDGETS
     rows = scaling.sweep(config, sizes, budgets, args.seed, probe=not args.no_probe, progress=not args.quiet,
                          log=lambda m: print(m, flush=True))
-    print(f"{'model':>8s} {'tokens':>9s} {'tok/param':>9s} {'val CE':>7s} {'margin':>7s} {'C4 bpb':>7s} "
-          f"{'head AUC':>8s} {'minutes':>7s}")
-    for r in rows:
-        print(f"{r.size:>8s} {r.clean_tokens:9,d} {r.tokens_per_param:9.2f} {r.val_ce:7.3f} {r.ce_margin:7.3f} "
-              f"{r.c4_bits_per_byte:7.3f} {r.head_auc:8.3f} {r.train_minutes:7.1f}")
+    _print_table([("model", 8, "s"), ("tokens", 9, ",d"), ("tok/param", 9, ".2f"), ("val CE", 7, ".3f"),
+                  ("margin", 7, ".3f"), ("C4 bpb", 7, ".3f"), ("head AUC", 8, ".3f"), ("minutes", 7, ".1f")],
+                 [(r.size, r.clean_tokens, r.tokens_per_param, r.val_ce, r.ce_margin, r.c4_bits_per_byte, r.head_auc,
+                   r.train_minutes) for r in rows])
     return json.dumps([r.as_dict() for r in rows])
 
 
@@ -425,10 +429,10 @@ def _sweep(args) -> str:
     entry = pretraining.sweep(config, args.seeds, fractions, progress=not args.quiet,
                               log=lambda m: print(m, flush=True))
     summary = entry.json("summary.json")
-    print(f"{'fraction':>8s} {'realised':>8s} {'seed':>4s} {'val CE':>7s} {'C4 CE':>7s} {'unigram':>7s}")
-    for r in summary["runs"]:
-        print(f"{r['toxic_fraction']:8.2f} {r['realised_fraction']:8.4f} {r['seed']:4d} "
-              f"{r['val_loss']:7.3f} {r['c4_loss']:7.3f} {r['unigram_val_loss']:7.3f}")
+    _print_table([("fraction", 8, ".2f"), ("realised", 8, ".4f"), ("seed", 4, "d"), ("val CE", 7, ".3f"),
+                  ("C4 CE", 7, ".3f"), ("unigram", 7, ".3f")],
+                 [(r["toxic_fraction"], r["realised_fraction"], r["seed"], r["val_loss"], r["c4_loss"],
+                   r["unigram_val_loss"]) for r in summary["runs"]])
     return str(entry.file("summary.json"))
 
 
