@@ -247,9 +247,9 @@ readable(runs)
 # paper's claim to test: capability stays essentially flat as toxic text is added. We fit a line to
 # cross-entropy against $f$ over all models and read the fitted change from the clean model to the most toxic
 # one, as a share of the clean value, with its 95 % interval: the trend is *flat* when the whole interval lies
-# within ±{glue:text}`flat_tolerance_pct:.0f` %, *falling* or *rising* when it lies wholly beyond that, and
-# *undecided* when it crosses the line; a flat trend whose interval excludes zero is said to be a small but
-# real change. Chapter 7 reads the paper's claim with the same tolerance.
+# within ±{glue:text}`flat_tolerance_pct:.0f` %, *falling* or *rising* when it lies wholly beyond that, a real
+# change *of about* that size when it crosses the line but not zero, and *undecided* when it crosses both; a flat
+# trend whose interval excludes zero is said to be a small but real change. Chapter 7 reads the paper's claim with the same tolerance.
 
 # %% tags=["nbval-check-output"]
 val_trend = statistics.linear_trend(runs.toxic_fraction, runs.val_loss)

@@ -143,8 +143,9 @@ FLAT_TOLERANCE = 0.02
 def flatness_sentence(trend: dict, x_range: float, tolerance: float = FLAT_TOLERANCE) -> str:
     """Plain words for how a cross-entropy changes over `x_range` of the toxic fraction, read from the 95 %
     interval of the fitted relative change: *flat* when the whole interval lies within +-`tolerance`, *rising*
-    or *falling* when it lies wholly beyond it, *undecided* when it crosses the tolerance's line. Whether the
-    interval excludes zero is said too, so a small but real change is never called flat without it."""
+    or *falling* when it lies wholly beyond it, *a real fall (rise) of about the tolerance* when it crosses the
+    tolerance's line but not zero, *undecided* when it crosses both. Whether the interval excludes zero is said
+    too, so a small but real change is never called flat without it."""
     _, low, high = statistics.relative_change_interval(trend, x_range)
     span = f"95 % interval {low:+.1%} to {high:+.1%}"
     if not (np.isfinite(low) and np.isfinite(high)):
@@ -157,7 +158,10 @@ def flatness_sentence(trend: dict, x_range: float, tolerance: float = FLAT_TOLER
         return f"falling ({span}, wholly beyond -{tolerance:.0%})"
     if low > tolerance:
         return f"rising ({span}, wholly beyond +{tolerance:.0%})"
-    return f"undecided ({span}: it crosses the ±{tolerance:.0%} we call flat)"
+    if high < 0 or low > 0:  # a real change, of about the size we still call flat
+        return (f"a real {'fall' if high < 0 else 'rise'} of about {tolerance:.0%} ({span}: it excludes zero but "
+                f"crosses the ±{tolerance:.0%} we call flat)")
+    return f"undecided ({span}: it crosses the ±{tolerance:.0%} we call flat, and zero)"
 
 
 def capability_claim(runs: list[dict], tolerance: float = FLAT_TOLERANCE) -> Verdict:
