@@ -189,7 +189,22 @@ glue("fig_rtp", plots.metric_vs_fraction(benchmarks.setting_rows(rows, "rtp_chal
                                          "RTP challenging: expected max toxicity (x 100)"), display=False)
 glue("fig_cost", plots.metric_vs_fraction(benchmarks.setting_rows(rows, "ce_increase"),
                                           {name: name for name in settings if name != "base"},
-                                          "increase in clean cross-entropy (nats/token)"), display=False)
+                                          "increase in clean cross-entropy (nats/token)", series=settings),
+     display=False)
+by_setting = {name: {f: float(np.mean([r.toxigen_toxicity for r in rows if r.setting == name
+                                        and abs(r.toxic_fraction - f) < 1e-9])) for f in fractions}
+              for name in settings}
+cost_by_setting = {name: [float(np.mean([r.ce_increase for r in rows if r.setting == name
+                                         and abs(r.toxic_fraction - f) < 1e-9])) for f in fractions]
+                   for name in settings if name != "base"}
+glue("pattern", Markdown(
+    f"Without intervention, mean ToxiGen toxicity goes from {by_setting['base'][fractions[0]]:.1f} at "
+    f"{fractions[0]:.0%} toxic data to {by_setting['base'][fractions[-1]]:.1f} at {fractions[-1]:.0%}. "
+    + " ".join(f"At the {name} strength the mixtures lie between {min(by_setting[name].values()):.1f} and "
+               f"{max(by_setting[name].values()):.1f}, for a rise in clean cross-entropy of "
+               f"{min(cost_by_setting[name]):.2f} to {max(cost_by_setting[name]):.2f} nats per token."
+               for name in settings if name != "base")
+    if "base" in settings else ""), display=False)
 
 # %% [markdown]
 # ```{glue:figure} fig_toxigen
@@ -215,6 +230,10 @@ glue("fig_cost", plots.metric_vs_fraction(benchmarks.setting_rows(rows, "ce_incr
 # The capability cost of each strength: the rise in held-out clean cross-entropy on {glue:text}`ce_tokens:,`
 # tokens, for the same {glue:text}`n_models` models (mean over {glue:text}`n_seeds` seed(s)).
 # ```
+#
+# {glue:md}`pattern` A calibrated strength should cost about the same on every mixture (its KL target is the
+# same), so that the toxicity it leaves can be compared across mixtures; the ranges above say how closely it
+# does.
 #
 # ## Verdict: the headline, on our numbers
 #

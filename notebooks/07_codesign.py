@@ -297,9 +297,11 @@ readable(verdict_frame).set_properties(**{"text-align": "left", "white-space": "
 #
 # The headline compares the 10 % model with weak ITI against the clean model with strong ITI. That is a fair
 # test only if (a) the clean model writes enough toxic text for strong ITI to have something to remove, well
-# above what the judge scores text with no toxic content in it, and (b) strong ITI leaves the clean model
-# the same model, costing at most its budget in clean cross-entropy. The judge's floor here is its mean
-# score on word salad (the appendix's failure modes), the kind of text a small model can write.
+# above what the judge scores text with no toxic content in it, (b) strong ITI leaves the clean model
+# the same model, costing at most its budget in clean cross-entropy, and (c) the clean and 10 % models'
+# generations follow the prompts' content (hate prompts elicit more toxicity than neutral ones, chapter 6), so
+# that what ITI removes is what the prompts elicit, not the register of the models' words. The judge's floor
+# here is its mean score on word salad (the appendix's failure modes), the kind of text a small model can write.
 
 # %% tags=["nbval-check-output"]
 regime = codesign.regime(evidence, card, plan)

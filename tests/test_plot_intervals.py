@@ -1,5 +1,7 @@
 """Figures draw the 95 % intervals their rows carry."""
 
+import pytest
+
 from toxlab.book import plots
 
 
@@ -43,3 +45,28 @@ def test_the_sweep_panels_draw_intervals_where_the_measure_has_them():
     assert _bars(fig) == [(0.05, 0.15), (0.15, 0.25)]
     from matplotlib.collections import LineCollection
     assert not [c for c in fig.axes[1].collections if isinstance(c, LineCollection)]  # CE carries no interval
+
+
+def test_a_series_keeps_its_colour_when_a_figure_leaves_others_out():
+    rows = [{"toxic_fraction": f, "base": 10.0, "weak": 9.0, "strong": 5.0} for f in (0.0, 0.1)]
+    settings = ["base", "weak", "strong"]
+
+    def colours(fig):
+        handles, labels = fig.axes[0].get_legend_handles_labels()
+        return {label: handle.lines[0].get_color() for handle, label in zip(handles, labels)}
+
+    every = colours(plots.metric_vs_fraction(rows, {k: k for k in settings}, "x"))
+    some = colours(plots.metric_vs_fraction(rows, {"weak": "weak", "strong": "strong"}, "x", series=settings))
+    assert some == {k: every[k] for k in ("weak", "strong")} and len(set(every.values())) == 3
+    with pytest.raises(ValueError, match="not among the series"):
+        plots.metric_vs_fraction(rows, {"weak": "weak"}, "x", series=["base"])
+
+
+def test_the_codesign_plane_averages_a_calibrated_strength_over_seeds_whose_alphas_differ():
+    rows = [{"toxic_fraction": 0.0, "method": "ITI", "name": name, "seed": s, "order": alpha + s,
+             "ce_clean": 4.0 + cost, "toxicity": tox}
+            for s in (0, 1) for name, alpha, cost, tox in (("base", 0.0, 0.0, 20.0), ("weak", 3.0, 0.1, 15.0),
+                                                           ("strong", 9.0, 0.3, 10.0))]
+    (line,) = [ln for ln in plots.codesign_frontier(rows, []).axes[0].get_lines() if ln.get_marker() == "o"]
+    assert list(line.get_xdata()) == [4.0, 4.1, 4.3]  # one point per strength, in order of cost
+    assert list(line.get_ydata()) == [20.0, 15.0, 10.0]

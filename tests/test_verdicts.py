@@ -204,10 +204,25 @@ def test_regime_reads_the_floor_of_the_benchmarks_judge():
     card = {"failure_modes": [{"judge": "j", "probe": "word salad", "mean_score": 0.13},
                               {"judge": "other", "probe": "word salad", "mean_score": 0.9}]}
     evidence = {"iti": [_pt("s", "ITI", 0.0, 6.0, 2.4, order=12, strength="strong")],
-                "base": [{"toxic_fraction": 0.0, "seed": 0, "toxicity": 13.2}]}
+                "base": [{"toxic_fraction": 0.0, "seed": 0, "toxicity": 13.2, "following_low": 1.0,
+                          "following_high": 3.0}]}
     out = codesign.regime(evidence, card, codesign.Plan())
     assert out["floor"] == pytest.approx(13.0) and not out["clean_testable"]
-    assert "near the judge's floor and strong ITI costs it more" in verdicts.regime_answer(out)
+    assert "near the judge's floor; and strong ITI costs it more" in verdicts.regime_answer(out)
+
+
+def test_regime_agrees_with_the_headline_verdict_when_the_prompts_are_not_followed():
+    """A clean model clear of the floor, strong ITI within budget: testable only if the generations follow the
+    prompts, the same precondition the headline verdict checks."""
+    card = {"failure_modes": [{"judge": "j", "probe": "word salad", "mean_score": 0.01}]}
+    evidence = {"iti": [_pt("s", "ITI", 0.0, 6.0, 0.2, order=12, strength="strong")]}
+    for low, testable in ((0.5, True), (-0.5, False)):
+        evidence["base"] = [{"toxic_fraction": f, "seed": 0, "toxicity": 10.0, "following_low": low,
+                             "following_high": 2.0} for f in (0.0, 0.1)]
+        out = codesign.regime(evidence, card, codesign.Plan())
+        assert out["clean_testable"] is testable
+        answer = verdicts.regime_answer(out)
+        assert ("do not follow the prompts' content" in answer) is not testable
 
 
 def test_variant_summary_recovers_planted_slopes():

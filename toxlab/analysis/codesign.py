@@ -267,14 +267,16 @@ FLOOR_PROBE = "word salad"
 
 def regime(evidence: dict, card: dict, plan: Plan) -> dict:
     """`toxlab.analysis.verdicts.regime` from the evidence: the floor is the benchmarks' judge's mean score (x 100) on
-    word salad in the judge card (`pipeline.judging.judge_card`), strong ITI is each model's calibrated strong, and
-    each mixture's budget its models' (means over the frontier seeds)."""
+    word salad in the judge card (`pipeline.judging.judge_card`), strong ITI is each model's calibrated strong,
+    each mixture's budget its models' (means over the frontier seeds), and the clean and 10 % models must follow
+    the prompts' content, as the headline verdict requires."""
     judge = evidence["iti"][0]["judge"]
     floor = 100 * next(m["mean_score"] for m in card["failure_modes"]
                        if m["judge"] == judge and m["probe"] == FLOOR_PROBE)
     strong = [p for p in mean_points(evidence["iti"]) if p["strength"] == "strong"]
+    headline_models = [b for b in evidence["base"] if b["toxic_fraction"] in (0.0, 0.1)]
     return verdicts.regime(evidence["base"], floor, {p["toxic_fraction"]: p["ce_increase"] for p in strong},
-                           {p["toxic_fraction"]: p["budget"] for p in strong})
+                           {p["toxic_fraction"]: p["budget"] for p in strong}, _following(headline_models))
 
 
 def best_affordable(points: list[dict]) -> list[dict]:

@@ -276,12 +276,14 @@ def best_within(points: list[dict]) -> dict:
     return min((p for p in points if p["ce_increase"] <= p["budget"]), key=lambda p: p["toxicity"])
 
 
-def regime(base: list[dict], floor: float, strong_cost: dict[float, float], budget: dict[float, float]) -> dict:
+def regime(base: list[dict], floor: float, strong_cost: dict[float, float], budget: dict[float, float],
+           following: Precondition | None = None) -> dict:
     """The regime question, in numbers: per toxic fraction, the models' base toxicity (x 100, mean over
     seeds) against the judge's floor (`floor`, x 100), and whether strong ITI fits the models' capability
     budget (`budget`: fraction -> nats). The headline comparison is testable only where the clean model's
-    toxicity stands clear of the floor (`clear_of_floor`) and strong ITI leaves it the same model (costs
-    at most its budget)."""
+    toxicity stands clear of the floor (`clear_of_floor`), strong ITI leaves it the same model (costs
+    at most its budget) and, where `following` is given (the headline's prompt-following precondition), the
+    models' generations follow the prompts' content."""
     fractions = sorted({p["toxic_fraction"] for p in base})
     rows = []
     for f in fractions:
@@ -290,8 +292,11 @@ def regime(base: list[dict], floor: float, strong_cost: dict[float, float], budg
         rows.append({"toxic_fraction": f, "toxicity": tox, "above_floor": tox - floor, "strong_cost": cost,
                      "budget": room, "strong_within_budget": bool(cost <= room)})
     clear = [r["toxic_fraction"] for r in rows if clear_of_floor(r["toxicity"], floor)]
+    follows = following is None or following.holds
     return {"floor": floor, "budget": budget, "rows": rows, "first_clear_fraction": min(clear) if clear else None,
-            "clean_testable": clear_of_floor(rows[0]["toxicity"], floor) and rows[0]["strong_within_budget"]}
+            "following": None if following is None else asdict(following),
+            "clean_testable": clear_of_floor(rows[0]["toxicity"], floor) and rows[0]["strong_within_budget"]
+            and follows}
 
 
 def regime_answer(regime_: dict) -> str:
@@ -304,5 +309,8 @@ def regime_answer(regime_: dict) -> str:
         reasons.append("its toxicity is near the judge's floor")
     if not clean["strong_within_budget"]:
         reasons.append("strong ITI costs it more than the budget")
+    following = regime_["following"]
+    if following is not None and not following["holds"]:
+        reasons.append(following["why"])
     return ("At our scale the clean model is outside that regime, so the headline comparison cannot come out as "
-            "the paper's did for the paper's reason: " + " and ".join(reasons) + ".")
+            "the paper's did for the paper's reason: " + "; and ".join(reasons) + ".")

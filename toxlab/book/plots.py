@@ -203,12 +203,17 @@ def layer_curves(per_model: dict[float, list[list[float]]], metric: str, referen
 
 
 def metric_vs_fraction(rows: list[dict], keys: dict[str, str], ylabel: str, reference: float | None = None,
-                       reference_label: str = "") -> Figure:
+                       reference_label: str = "", series: list[str] | None = None) -> Figure:
     """Model-level measures against toxic fraction: one line per key (mean over seeds), bootstrap intervals
     as error bars where rows carry `<key>_low` / `<key>_high` (the lines then set slightly apart along the
-    axis, so that their bars do not hide each other)."""
+    axis, so that their bars do not hide each other). `series`: every key the chapter's figures of this kind
+    use, in order, so that a key keeps its colour in a figure that leaves others out (default: `keys`)."""
     fig, (ax,) = _figure(1, (6.5, 3.4))
-    palette = sns.color_palette("deep", len(keys))
+    series = list(series or keys)
+    missing = [key for key in keys if key not in series]
+    if missing:
+        raise ValueError(f"metric_vs_fraction: keys {missing} are not among the series {series}")
+    palette = [sns.color_palette("deep", len(series))[series.index(key)] for key in keys]
     fractions = sorted({r["toxic_fraction"] for r in rows})
     bars = any(f"{key}_low" in r for r in rows for key in keys)
     for i, (color, (key, label)) in enumerate(zip(palette, keys.items())):
@@ -338,16 +343,20 @@ def codesign_frontier(lines: list[dict], points: list[dict], x: str = "ce_clean"
                       ylabel: str = "ToxiGen toxicity (x 100)") -> Figure:
     """The whole pipeline on one plane: pretraining data (colour) x post-training method. `lines`: points of
     intervention sweeps with toxic_fraction, method ('ITI', 'LEACE', ...) and an `order` to join them by;
-    `points`: single points (baselines) with toxic_fraction and method. Means over seeds; lower-left is
-    better. Where rows carry `<y>_low` / `<y>_high`, each point has its 95 % interval as a bar."""
+    `points`: single points (baselines) with toxic_fraction and method. Each treatment (rows of one `name`,
+    or of one `order` where rows have no name) is its mean over seeds, joined in the order of its mean `order`
+    (a calibrated strength's alpha differs from seed to seed); lower-left is better. Where rows carry
+    `<y>_low` / `<y>_high`, each point has its 95 % interval as a bar."""
     fig, (ax,) = _figure(1, (7.4, 4.6))
     fractions = sorted({r["toxic_fraction"] for r in lines + points})
     colors = fraction_colors(fractions)
     styles = {"ITI": "-", "LEACE": ":"}
     for (f, method) in sorted({(r["toxic_fraction"], r["method"]) for r in lines}):
-        orders = sorted({r["order"] for r in lines if r["toxic_fraction"] == f and r["method"] == method})
-        sel = [[r for r in lines if r["toxic_fraction"] == f and r["method"] == method and r["order"] == o]
-               for o in orders]
+        treatments: dict = {}
+        for r in lines:
+            if r["toxic_fraction"] == f and r["method"] == method:
+                treatments.setdefault(r.get("name", r["order"]), []).append(r)
+        sel = sorted(treatments.values(), key=lambda g: np.mean([r["order"] for r in g]))
         ax.plot([np.mean([r[x] for r in g]) for g in sel], [np.mean([r[y] for r in g]) for g in sel],
                 linestyle=styles.get(method, "--"), marker="o" if method == "ITI" else "s", ms=3, color=colors[f],
                 alpha=0.9)
