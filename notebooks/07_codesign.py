@@ -324,8 +324,8 @@ readable(pd.DataFrame(regime["rows"]).rename(columns={"toxicity": "base toxicity
 # {glue:text}`clean_strong_cost:.2f` nats against its budget of {glue:text}`clean_budget:.2f`. The first mixture whose base toxicity is more than {glue:text}`floor_multiple:g` times the
 # floor is {glue:text}`first_clear`. {glue:md}`regime_answer` The published replication at 44M parameters
 # reports a clean model that barely wrote toxic text, so that it won every absolute comparison. A test of the
-# headline needs a clean model that is toxic well above the judge's floor (larger
-# models, or a benchmark whose prompts elicit more); the strengths here are already calibrated per model, so
+# headline needs models whose generations follow the prompts' content and a clean model that is toxic well
+# above the judge's floor (larger models, or a benchmark whose prompts elicit more); the strengths here are already calibrated per model, so
 # that "strong" means the same capability cost on every model.
 #
 # ## What next: not run here, and what the evidence suggests
