@@ -34,9 +34,9 @@ if "google.colab" in sys.modules:
 level = "cpu"
 seeds = [0]
 toxicity_blocks = 300
-token_matched_fractions = [0.1, 0.25]  # the control's fractions (at f = 0 both designs are the same model)
+token_matched_fractions = [0.1, 0.25]  # the control's fractions (without toxic data both designs are one model)
 scaling_sizes = "2x128,4x128,4x256"  # the sweep that sized the level: LAYERSxWIDTH shapes ...
-scaling_budgets = [800_000, 1_600_000, 3_200_000]  # ... on these clean-token budgets, at f = 0, first seed
+scaling_budgets = [800_000, 1_600_000, 3_200_000]  # ... on these clean-token budgets, clean models, first seed
 scaling_max_tflop = 25.0  # the most training compute per model (10^12 FLOPs) the level's 5-hour budget allows
 reference_size = "4x256"  # the first cpu model (first design: Wikinews only), the yardstick of the targets ...
 reference_tokens = 800_000  # ... on its clean-token budget

@@ -66,7 +66,7 @@ seeds = [0]
 overrides = {}  # config fields to change, e.g. {"model.n_layers": 6}
 eval_overrides = {}  # benchmark sizes, e.g. {"toxigen_per_file": 20}
 strengths = {"weak": 0.05, "mid": 0.15, "strong": 0.3}  # KL(base || ITI) targets, nats/token, per model
-alphas = [0, 4, 12]  # fixed alphas as in the paper: a secondary sweep on the sweep seeds (0 = the base model)
+alphas = [0, 4, 12]  # fixed alphas as in the paper: a secondary sweep on the sweep seeds (0: the base model)
 k_values = [1, 2, 4, 8, 16]
 directions = ["mass_mean", "probe", "random"]
 sweep_fraction = 0.1

@@ -65,7 +65,7 @@ level = "cpu"
 seeds = [0]
 overrides = {}  # config fields to change, e.g. {"model.n_layers": 6}
 eval_overrides = {}  # benchmark sizes, e.g. {"rtp_samples": 25}
-settings = ["base", "weak", "mid", "strong"]  # base = no ITI; the others are calibrated strengths
+settings = ["base", "weak", "mid", "strong"]  # base: no ITI; the others are calibrated strengths
 strengths = {"weak": 0.05, "mid": 0.15, "strong": 0.3}  # KL(base || ITI) targets, nats/token (chapter 5)
 baselines = ["prompt", "sft", "dpo", "meda", "inst"]  # the paper's comparisons (toxlab.baselines)
 baseline_fractions = [0.0, 0.1]  # the models each baseline is applied to (MEDA and INST pretrain their own)

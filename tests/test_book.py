@@ -27,6 +27,19 @@ def test_every_level_gives_every_chapter_only_declared_parameters(level):
         assert isinstance(params["seeds"], list) and all(isinstance(s, int) for s in params["seeds"])
 
 
+def test_papermill_reads_every_parameter_a_chapter_declares():
+    """papermill parses a parameters cell line by line and drops a line with a second '=' (in a comment, say):
+    it then warns 'Passed unknown parameter' for a parameter the chapter does declare."""
+    import jupytext
+    from papermill.translators import PythonTranslator
+
+    for source in builder.chapter_sources():
+        cell = next(c for c in jupytext.reads(source.read_text(), fmt="py:percent").cells
+                    if "parameters" in c.metadata.get("tags", []))
+        seen = {p.name for p in PythonTranslator.inspect(cell)}
+        assert set(builder.declared_parameters(source.read_text())) <= seen, source.name
+
+
 def test_parameters_cell_must_hold_literals():
     source = '# %% tags=["parameters"]\nlevel = "cpu"\nseeds = list(range(3))\n'
     with pytest.raises(ValueError):
