@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev,book]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,book,judges]"
 	touch $@
 
 main: install
