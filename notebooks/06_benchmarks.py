@@ -191,19 +191,16 @@ glue("fig_cost", plots.metric_vs_fraction(benchmarks.setting_rows(rows, "ce_incr
                                           {name: name for name in settings if name != "base"},
                                           "increase in clean cross-entropy (nats/token)", series=settings),
      display=False)
-by_setting = {name: {f: float(np.mean([r.toxigen_toxicity for r in rows if r.setting == name
-                                        and abs(r.toxic_fraction - f) < 1e-9])) for f in fractions}
-              for name in settings}
-cost_by_setting = {name: [float(np.mean([r.ce_increase for r in rows if r.setting == name
-                                         and abs(r.toxic_fraction - f) < 1e-9])) for f in fractions]
-                   for name in settings if name != "base"}
+treated = [name for name in settings if name != "base"]
+by_setting = pd.DataFrame(benchmarks.setting_rows(rows, "toxigen_toxicity")).groupby("toxic_fraction")[settings].mean()
+cost_by_setting = pd.DataFrame(benchmarks.setting_rows(rows, "ce_increase")).groupby("toxic_fraction")[treated].mean()
 glue("pattern", Markdown(
-    f"Without intervention, mean ToxiGen toxicity goes from {by_setting['base'][fractions[0]]:.1f} at "
-    f"{fractions[0]:.0%} toxic data to {by_setting['base'][fractions[-1]]:.1f} at {fractions[-1]:.0%}. "
-    + " ".join(f"At the {name} strength the mixtures lie between {min(by_setting[name].values()):.1f} and "
-               f"{max(by_setting[name].values()):.1f}, for a rise in clean cross-entropy of "
-               f"{min(cost_by_setting[name]):.2f} to {max(cost_by_setting[name]):.2f} nats per token."
-               for name in settings if name != "base")
+    f"Without intervention, mean ToxiGen toxicity goes from {by_setting['base'].iloc[0]:.1f} at "
+    f"{fractions[0]:.0%} toxic data to {by_setting['base'].iloc[-1]:.1f} at {fractions[-1]:.0%}. "
+    + " ".join(f"At the {name} strength the mixtures lie between {by_setting[name].min():.1f} and "
+               f"{by_setting[name].max():.1f}, for a rise in clean cross-entropy of "
+               f"{cost_by_setting[name].min():.2f} to {cost_by_setting[name].max():.2f} nats per token."
+               for name in treated)
     if "base" in settings else ""), display=False)
 
 # %% [markdown]

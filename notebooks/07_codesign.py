@@ -285,9 +285,10 @@ glue("n_claims", len(table), display=False)
 glue("n_seeds", len(seeds), display=False)
 glue("n_frontier_seeds", len(frontier_seeds), display=False)
 widths = {"claim": "21%", "verdict": "14%", "ours": "29%", "reason": "20%", "paper": "16%"}  # fits the page
-readable(verdict_frame[list(widths)]).set_properties(**{"text-align": "left", "white-space": "normal", "vertical-align": "top"}).set_table_styles(
-    [{"selector": "", "props": "table-layout: fixed; width: 100%;"}]
-    + [{"selector": f"th.col{i}", "props": f"width: {w};"} for i, w in enumerate(widths.values())])
+layout = [{"selector": "", "props": "table-layout: fixed; width: 100%;"}] + \
+    [{"selector": f"th.col{i}", "props": f"width: {w};"} for i, w in enumerate(widths.values())]
+readable(verdict_frame[list(widths)]).set_properties(
+    **{"text-align": "left", "white-space": "normal", "vertical-align": "top"}).set_table_styles(layout)
 
 # %% [markdown]
 # {glue:text}`n_held` of the {glue:text}`n_claims` claims held, {glue:text}`n_not_held` did not hold,

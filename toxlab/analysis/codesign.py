@@ -274,9 +274,8 @@ def regime(evidence: dict, card: dict, plan: Plan) -> dict:
     floor = 100 * next(m["mean_score"] for m in card["failure_modes"]
                        if m["judge"] == judge and m["probe"] == FLOOR_PROBE)
     strong = [p for p in mean_points(evidence["iti"]) if p["strength"] == "strong"]
-    headline_models = [b for b in evidence["base"] if b["toxic_fraction"] in (0.0, 0.1)]
     return verdicts.regime(evidence["base"], floor, {p["toxic_fraction"]: p["ce_increase"] for p in strong},
-                           {p["toxic_fraction"]: p["budget"] for p in strong}, _following(headline_models))
+                           {p["toxic_fraction"]: p["budget"] for p in strong}, _headline_following(evidence["base"]))
 
 
 def best_affordable(points: list[dict]) -> list[dict]:
@@ -365,7 +364,7 @@ def verdict_table(evidence: dict, plan: Plan) -> list[verdicts.Verdict]:
         preconditions = [verdicts.within_budget("10 % + weak ITI", weak10["ce_increase"], weak10["budget"]),
                          verdicts.within_budget("clean + strong ITI", strong0["ce_increase"], strong0["budget"]),
                          verdicts.above_floor("the clean model", base0["toxicity"], base0["floor"]),
-                         _following([b for b in base if b["toxic_fraction"] in (0.0, 0.1)])]
+                         _headline_following(base)]
         table.append(verdicts.headline_claim(weak10["toxicity"], strong0["toxicity"],
                                              Interval(100 * diff.mean, 100 * diff.low, 100 * diff.high), preconditions,
                                              over=diff.scope))
@@ -407,6 +406,12 @@ def _following(base: list[dict]) -> Precondition:
     return Precondition(not failing, f"{len(failing)} of {len(base)} models' generations do not follow the prompts' "
                                      f"content (hate minus neutral prompts, paired 95 % CIs from {min(lows):+.1f} to "
                                      f"{max(highs):+.1f})" if base else "no prompt-following check")
+
+
+def _headline_following(base: list[dict]) -> Precondition:
+    """The headline's prompt-following precondition: the clean and 10 % models' (the verdict and the regime
+    question read this one check)."""
+    return _following([b for b in base if b["toxic_fraction"] in (0.0, 0.1)])
 
 
 def removal_points(points: list[dict]) -> list[dict]:
