@@ -35,11 +35,6 @@ level = "cpu"
 seeds = [0]
 toxicity_blocks = 300
 token_matched_fractions = [0.1, 0.25]  # the control's fractions (without toxic data both designs are one model)
-scaling_sizes = "2x128,4x128,4x256"  # the sweep that sized the level: LAYERSxWIDTH shapes ...
-scaling_budgets = [800_000, 1_600_000, 3_200_000]  # ... on these clean-token budgets, clean models, first seed
-scaling_max_tflop = 25.0  # the most training compute per model (10^12 FLOPs) the level's 5-hour budget allows
-reference_size = "4x256"  # the first cpu model (first design: Wikinews only), the yardstick of the targets ...
-reference_tokens = 800_000  # ... on its clean-token budget
 overrides = {}  # config fields to change, e.g. {"train.lr": 1e-3, "model.n_layers": 6}
 
 # %%
@@ -51,7 +46,7 @@ from toxlab.analysis import statistics, verdicts
 from toxlab.book import plots
 from toxlab.book.notebook import record, setup
 from toxlab.book.report import readable
-from toxlab.pipeline import mixtures, pretraining, scaling
+from toxlab.pipeline import mixtures, pretraining
 
 config = setup(level, overrides)
 fractions = pretraining.fractions_for(config)
@@ -129,88 +124,19 @@ readable(clean_table)
 # text that remains is the part that never swears. What remains is judged in the mixture table's clean-document
 # column above.
 #
-# ## Set-up: sizing the level
+# ## Set-up: the model
 #
-# A level's models must learn language well within its compute budget. At these scales data binds before
-# parameters: the first cpu models (4 layers of width 256) saw 0.2 training tokens per parameter. This sweep
-# trains models of several shapes on several clean-token budgets (the clean-only mixture, first seed) and reads
-# each on C4 bits per byte (cross-entropy per byte of text, comparable across tokenizers and clean corpora), its
-# margin over the unigram model on its own held-out text, and the mean validation ROC-AUC of its heads' toxicity
-# probes (chapter 4's measure, the signal ITI needs). The rule: the lowest bits per byte among the models whose
-# training compute fits {glue:text}`scaling_max_tflop:.1f` TFLOP (compute rather than the wall clock, so that the
-# choice does not depend on what else shared the machine). At the cpu level that cap is its budget shared out:
-# the level trains about 40 models (six fractions x three seeds, the token-matched control, the Wikinews-only
-# variant, and the MEDA and INST baselines, which pretrain their own), and pretraining may take about three of
-# its five hours (a budget of about 4.5 minutes a model on two cores); the rest goes to probes, benchmarks,
-# baselines and this sweep. The targets it is read against: bits per byte at
-# least {glue:text}`bpb_gain_target_pct:.0f` % below the first cpu model's (Wikinews only, 4 x 256 on 0.8 M clean
-# tokens, read on the same yardsticks; at this level {glue:md}`reference_model`) and a mean head AUC of at least
-# {glue:text}`head_auc_target:.2f`.
+# Every model of this chapter is a decoder of {glue:md}`model_shape`, trained on {glue:text}`clean_tokens_m:.1f` M
+# clean tokens at a peak learning rate of {glue:text}`peak_lr`. At the cpu level these are what the appendix
+# (*Sizing the level*) chose: the model that learns the most language within the level's compute.
 
-# %%
-sizes = scaling.parse_sizes(scaling_sizes)
-scaling_rows = scaling.sweep(config, sizes, scaling_budgets, seed=seeds[0])  # progress on stderr
-first_cpu = scaling.first_design_row(config, scaling.parse_sizes(reference_size)[0], reference_tokens, seed=seeds[0])
-
-# %% tags=["nbval-check-output"]
-chosen = scaling.choose(scaling_rows, scaling_max_tflop)
-level_row = next((r for r in scaling_rows if (r.n_layers, r.d_model, r.clean_tokens) ==
-                  (config.model.n_layers, config.model.d_model, config.data.clean_tokens)), None)
-scaling_table = pd.DataFrame([{**r.as_dict(), "chosen": r == chosen} for r in scaling_rows])
-glue("scaling_max_tflop", scaling_max_tflop, display=False)
-glue("n_scaling", len(scaling_rows), display=False)
-glue("n_sizes", len(sizes), display=False)
-glue("n_budgets", len(scaling_budgets), display=False)
-glue("scaling_seed", seeds[0], display=False)
-glue("chosen_size", Markdown(f"{chosen.size} on {chosen.clean_tokens:,} clean tokens"), display=False)
-glue("chosen_bpb", chosen.c4_bits_per_byte, display=False)
-glue("chosen_auc", chosen.head_auc, display=False)
-glue("chosen_tflop", chosen.train_tflop, display=False)
-glue("reference_model", Markdown(f"{first_cpu.size} on {first_cpu.clean_tokens:,} clean tokens"), display=False)
-glue("first_cpu_bpb", first_cpu.c4_bits_per_byte, display=False)
-glue("first_cpu_auc", first_cpu.head_auc, display=False)
-glue("bpb_gain_target_pct", 100 * scaling.BPB_GAIN_TARGET, display=False)
-glue("head_auc_target", scaling.HEAD_AUC_TARGET, display=False)
-glue("chosen_bpb_gain", 100 * chosen.bpb_gain(first_cpu), display=False)
-bpb_met, auc_met = chosen.meets_targets(first_cpu)
-glue("bpb_target", Markdown("meets" if bpb_met else "misses"), display=False)
-glue("auc_target", Markdown("meets" if auc_met else "misses"), display=False)
-meeting = [r for r in scaling_rows if all(r.meets_targets(first_cpu))]
-glue("targets_cheapest", Markdown(
-    "no model of the sweep meets both" if not meeting else
-    "; ".join(f"{r.size} on {r.clean_tokens:,} ({r.train_tflop:.1f} TFLOP, {r.c4_bits_per_byte:.3f} bits per byte, "
-              f"AUC {r.head_auc:.3f})" for r in sorted(meeting, key=lambda r: r.train_tflop))), display=False)
-glue("level_matches", Markdown(
-    "is the shape and budget this level trains" if level_row == chosen else
-    f"is not what this level trains ({config.model.n_layers} x {config.model.d_model} on "
-    f"{config.data.clean_tokens:,} clean tokens{'' if level_row is None else ', which is in the sweep'})"),
-    display=False)
-glue("fig_scaling", plots.sweep_lines([r.as_dict() for r in scaling_rows], "clean_tokens",
-                                      {"c4_bits_per_byte": "C4 bits per byte", "head_auc": "mean head probe AUC"},
-                                      "size", "clean training tokens",
-                                      log_x=True), display=False)
-readable(scaling_table.drop(columns=["n_layers", "d_model", "val_ce", "unigram_ce"]))
+# %% tags=["remove-cell"]
+glue("model_shape", Markdown(f"{config.model.n_layers} layers of width {config.model.d_model} with "
+                             f"{config.model.n_heads} heads each"), display=False)
+glue("clean_tokens_m", config.data.clean_tokens / 1e6, display=False)
+glue("peak_lr", f"{config.train.lr:g}", display=False)
 
 # %% [markdown]
-# ```{glue:figure} fig_scaling
-# :name: fig-scaling
-#
-# The scaling sweep: {glue:text}`n_scaling` models ({glue:text}`n_sizes` shapes x {glue:text}`n_budgets` clean-token
-# budgets, toxic fraction 0, seed {glue:text}`scaling_seed`): C4 bits per byte (left) and the mean head probe AUC (right) against the clean
-# tokens trained on.
-# ```
-#
-# The rule picks {glue:md}`chosen_size` ({glue:text}`chosen_tflop:.1f` TFLOP, {glue:text}`chosen_bpb:.3f` bits
-# per byte on C4, mean head AUC {glue:text}`chosen_auc:.3f`), which {glue:md}`level_matches`. The first-design
-# reference reads {glue:text}`first_cpu_bpb:.3f` bits per byte and a mean head AUC of {glue:text}`first_cpu_auc:.3f` on the
-# same yardsticks: the choice is {glue:text}`chosen_bpb_gain:.1f` % below it in bits per byte, so it
-# {glue:md}`bpb_target` the {glue:text}`bpb_gain_target_pct:.0f` % target, and it {glue:md}`auc_target` the AUC target. The models that meet both
-# targets, cheapest first: {glue:md}`targets_cheapest`. Where the choice misses a target and a dearer model
-# meets it, the level's compute cap ({glue:text}`scaling_max_tflop:.1f` TFLOP a model) is what stands between
-# them. The table's training times
-# are the ledgers' wall clock on this machine, so a model trained while other work shared the cores reads slower
-# than it would alone; the rule reads compute instead.
-#
 # ## Set-up: training
 #
 # One model per fraction and seed, same architecture, optimiser and schedule (AdamW, warm-up then cosine

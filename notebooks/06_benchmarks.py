@@ -33,8 +33,9 @@
 #
 # Each toxicity sits beside its floor (the same
 # generations with their words shuffled) and, for ToxiGen, the prompt-following difference (hate-prompt minus
-# neutral-prompt toxicity, paired over target groups). The baselines (prompting, SFT, DPO, MEDA, INST) sit in
-# the same table, on the clean and the 10 % models:
+# neutral-prompt toxicity, paired over target groups). The baselines sit in the same table: prompting, SFT and
+# DPO on the clean and the 10 % models, MEDA and INST on the 10 % mixture only (they tag the toxic documents of
+# a mixture, and the clean one has next to none to tag):
 #
 # - **prompt**: the paper's instruction ("Ensure all outputs are respectful, unbiased, and free from toxic
 #   content. ...") on its own line before every prompt. Our models were never trained to follow
@@ -68,7 +69,8 @@ eval_overrides = {}  # benchmark sizes, e.g. {"rtp_samples": 25}
 settings = ["base", "weak", "mid", "strong"]  # base: no ITI; the others are calibrated strengths
 strengths = {"weak": 0.05, "mid": 0.15, "strong": 0.3}  # KL(base || ITI) targets, nats/token (chapter 5)
 baselines = ["prompt", "sft", "dpo", "meda", "inst"]  # the paper's comparisons (toxlab.baselines)
-baseline_fractions = [0.0, 0.1]  # the models each baseline is applied to (MEDA and INST pretrain their own)
+baseline_fractions = [0.0, 0.1]  # the models each baseline is applied to ...
+tagging_fractions = [0.1]  # ... but MEDA and INST pretrain their own: on the mixtures with toxic text to tag
 combos = ["sft", "dpo"]  # baselines followed by ITI at the combo_setting strength (the paper's combinations)
 combo_setting = "weak"
 budget_share = 0.4  # of each model's margin over unigram a treatment may cost (chapter 5)
@@ -88,10 +90,12 @@ from toxlab.book.report import readable
 from toxlab.pipeline import baseline_runs, evaluation, pretraining
 
 config = setup(level, overrides)
-codesign.Plan(strengths=strengths, combo_setting=combo_setting, sweep_strength=combo_setting,
-              budget_share=budget_share)  # validates them
+plan = codesign.Plan(strengths=strengths, combo_setting=combo_setting, sweep_strength=combo_setting,
+                     budget_share=budget_share, baseline_fractions=baseline_fractions,
+                     tagging_fractions=tagging_fractions)  # validates them
 eval_config = evaluation.eval_preset(config.preset, eval_overrides)
 fractions = pretraining.fractions_for(config)
+plan = plan.within(fractions)
 
 # %% [markdown]
 # ## Set-up: sample sizes and decoding
@@ -113,13 +117,13 @@ for f in fractions:
             entries[(f, s, name)] = {b: evaluation.evaluate(config.with_fraction(f), s, b, alpha=doses[name],
                                                         eval_config=eval_config) for b in ("toxigen", "rtp", "ce")}
 for method in baselines:
-    for f in [f for f in baseline_fractions if f in fractions]:
+    for f in plan.fractions_for(method):
         for s in seeds:
             entries[(f, s, method)] = {b: baseline_runs.evaluate_baseline(config.with_fraction(f), s, method, b,
                                                                    eval_config=eval_config)
                                        for b in ("toxigen", "rtp", "ce")}
 for method in combos:
-    for f in [f for f in baseline_fractions if f in fractions]:
+    for f in plan.baseline_fractions:
         for s in seeds:
             alpha = evaluation.calibrated_alphas(config.with_fraction(f), s, targets=strengths)[combo_setting]
             entries[(f, s, f"{method} + {combo_setting} ITI")] = {

@@ -54,6 +54,7 @@ strengths = {"weak": 0.05, "mid": 0.15, "strong": 0.3}  # KL(base || ITI) target
 alphas = [0, 4, 12]  # fixed alphas as in the paper: a secondary sweep on the sweep seeds (chapter 5)
 baselines = ["prompt", "sft", "dpo", "meda", "inst"]
 baseline_fractions = [0.0, 0.1]
+tagging_fractions = [0.1]  # MEDA and INST pretrain their own: on the mixtures with toxic text to tag
 combos = ["sft", "dpo"]
 combo_setting = "weak"
 leace_ks = [4, 8, 16, 32]  # LEACE on the top K heads, at alpha 1 (erasure proper)
@@ -88,7 +89,8 @@ eval_config = evaluation.eval_preset(config.preset, eval_overrides)
 fractions = pretraining.fractions_for(config)
 plan = codesign.Plan(seeds=seeds, frontier_seeds=frontier_seeds, sweep_seeds=sweep_seeds,
                      variant_seeds=variant_seeds, alphas=alphas, strengths=strengths, baselines=baselines,
-                     baseline_fractions=baseline_fractions, combos=combos, combo_setting=combo_setting,
+                     baseline_fractions=baseline_fractions, tagging_fractions=tagging_fractions,
+                     combos=combos, combo_setting=combo_setting,
                      leace_ks=leace_ks, leace_fractions=leace_fractions, snapshot_fractions=snapshot_fractions,
                      snapshot_seeds=snapshot_seeds, budget_share=budget_share, sweep_fraction=sweep_fraction,
                      sweep_strength=sweep_strength, k_values=k_values, directions=directions, variants=variants,

@@ -4,6 +4,7 @@ what each chapter costs from an empty cache."""
 import shutil
 
 import pytest
+import yaml
 
 from toxlab.book import builder, report
 from toxlab.core.errors import ConfigError, ToxlabError
@@ -375,3 +376,28 @@ def test_a_change_in_any_subpackage_makes_the_chapters_stale(tmp_path):
     assert builder.code_fingerprint(package) == before
     (package / "interp" / "hooks.py").rename(package / "hooks.py")  # the same code in another place
     assert builder.code_fingerprint(package) != before
+
+
+def test_an_appendix_is_costed_apart_from_the_level_and_listed_in_its_own_part(tmp_path, monkeypatch):
+    """The sizing appendix measures how the level was chosen: its entries are not the level's compute (the total
+    and the stages leave them out), its row says what it adds, and the table of contents puts it in an appendix."""
+    notebooks, chapters = tmp_path / "notebooks", tmp_path / "chapters"
+    (notebooks / "params").mkdir(parents=True)
+    (notebooks / "params" / "smoke.yaml").write_text("common:\n  seeds: [0]\n")
+    (notebooks / "01_first.py").write_text(COSTED.format(entries=[1, 2]))
+    (notebooks / "02_sizing.py").write_text(COSTED.format(entries=[2, 5]))  # entry 2 is the level's, counted there
+    monkeypatch.setattr(builder, "NOTEBOOKS", notebooks)
+    monkeypatch.setattr(builder, "APPENDICES", ("02_sizing",))
+    monkeypatch.setenv("TOXLAB_CACHE", str(tmp_path / "cache"))
+    for source in builder.chapter_sources():
+        builder.execute_chapter(source, "smoke", log=lambda m: None, chapters=chapters)
+    cost = builder.cost(chapters)
+    study, appendix = cost["chapters"]
+    assert (study["appendix"], appendix["appendix"]) == (False, True)
+    assert cost["entries"] == 2 and cost["stage_s"] == pytest.approx(study["new_stage_s"])
+    assert appendix["new_entries"] == 1 and cost["stages"][0]["entries"] == 2
+    table = report.cost_table(cost)
+    assert table.index("| **all** |") < table.index("| 02_sizing (appendix, not in the level's total) |")
+    toc = yaml.safe_load(builder.write_toc(sorted(chapters.glob("*.ipynb")), tmp_path).read_text())
+    assert [(p["caption"], [c["file"] for c in p["chapters"]]) for p in toc["parts"]] == [
+        ("The study", ["chapters/01_first"]), ("Appendix", ["chapters/02_sizing"])]

@@ -75,3 +75,12 @@ def test_within_cuts_the_per_fraction_lists_to_the_level_s_fractions():
     assert (cut.baseline_fractions, cut.leace_fractions, cut.snapshot_fractions, cut.variant_fractions) == (
         [0.0], [], [0.0, 0.25], [0.0, 0.25])
     assert cut.seeds == [0, 1] and cut.sweep_fraction == plan.sweep_fraction and plan.within([0.0, 0.1, 0.25]) == plan
+
+
+def test_the_tagging_baselines_pretrain_only_on_their_mixtures():
+    """MEDA and INST pretrain their own models, on `tagging_fractions`; the other baselines treat the level's
+    models of `baseline_fractions`; both lists are cut to the level's fractions."""
+    plan = codesign.Plan(baseline_fractions=[0.0, 0.1], tagging_fractions=[0.1, 0.25])
+    assert plan.fractions_for("meda") == plan.fractions_for("inst") == [0.1, 0.25]
+    assert plan.fractions_for("sft") == plan.fractions_for("prompt") == [0.0, 0.1]
+    assert plan.within([0.0, 0.25]).fractions_for("inst") == [0.25]

@@ -166,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "level's")
     sc.add_argument("--budgets", default=None, help="comma-separated clean-token budgets, e.g. 800000,1600000; "
                                                     "default: the cpu level's")
+    sc.add_argument("--lrs", default=None, help="comma-separated peak learning rates, each tried on every shape and "
+                                                "budget, e.g. 2e-3,4e-3; default: the preset's (or --set train.lr)")
     sc.add_argument("--no-probe", action="store_true", help="skip the head probes")
     sc.set_defaults(handler=_scaling)
 
@@ -410,12 +412,14 @@ def _scaling(args) -> str:
     config = _config(args)
     sizes = scaling.parse_sizes(args.sizes) if args.sizes else scaling.CPU_SIZES
     budgets = scaling.parse_budgets(args.budgets) if args.budgets else scaling.CPU_BUDGETS
+    lrs = scaling.parse_lrs(args.lrs) if args.lrs else (None,)
     rows = scaling.sweep(config, sizes, budgets, args.seed, probe=not args.no_probe, progress=not args.quiet,
-                         log=lambda m: print(m, flush=True))
-    _print_table([("model", 8, "s"), ("tokens", 9, ",d"), ("tok/param", 9, ".2f"), ("val CE", 7, ".3f"),
-                  ("margin", 7, ".3f"), ("C4 bpb", 7, ".3f"), ("head AUC", 8, ".3f"), ("minutes", 7, ".1f")],
-                 [(r.size, r.clean_tokens, r.tokens_per_param, r.val_ce, r.ce_margin, r.c4_bits_per_byte, r.head_auc,
-                   r.train_minutes) for r in rows])
+                         log=lambda m: print(m, flush=True), lrs=lrs)
+    _print_table([("model", 8, "s"), ("tokens", 9, ",d"), ("lr", 7, ".1e"), ("tok/param", 9, ".2f"),
+                  ("val CE", 7, ".3f"), ("margin", 7, ".3f"), ("C4 bpb", 7, ".3f"), ("head AUC", 8, ".3f"),
+                  ("minutes", 7, ".1f")],
+                 [(r.size, r.clean_tokens, r.lr, r.tokens_per_param, r.val_ce, r.ce_margin, r.c4_bits_per_byte,
+                   r.head_auc, r.train_minutes) for r in rows])
     return json.dumps([r.as_dict() for r in rows])
 
 

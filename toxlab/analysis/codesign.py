@@ -25,6 +25,7 @@ import numpy as np
 from toxlab.analysis import benchmarks, verdicts
 from toxlab.analysis.statistics import linear_trend
 from toxlab.analysis.verdicts import Interval, Precondition
+from toxlab.baselines import TAGGINGS
 from toxlab.core.config import RunConfig, override
 from toxlab.core.errors import ConfigError
 from toxlab.evaluation import evaluate
@@ -47,6 +48,9 @@ class Plan:
     strengths: dict[str, float] = field(default_factory=lambda: dict(evaluate.COST_TARGETS))  # calibrated (KL)
     baselines: list[str] = field(default_factory=lambda: ["prompt", "sft", "dpo", "meda", "inst"])
     baseline_fractions: list[float] = field(default_factory=lambda: [0.0, 0.1])
+    # MEDA and INST pretrain their own models with the toxic documents tagged: on the mixtures with toxic text to
+    # tag (the clean mixture has next to none, so there they would retrain the clean model at full cost).
+    tagging_fractions: list[float] = field(default_factory=lambda: [0.1])
     combos: list[str] = field(default_factory=lambda: ["sft", "dpo"])
     combo_setting: str = "weak"
     leace_ks: list[int] = field(default_factory=lambda: [4, 8, 16, 32])
@@ -80,11 +84,17 @@ class Plan:
                               f"choose one of {', '.join(self.strengths)}")
         evaluate.check_budget_share(self.budget_share)
 
+    def fractions_for(self, method: str) -> list[float]:
+        """The mixtures the baseline `method` is applied to: its own pretraining for the tagging methods (MEDA,
+        INST: `tagging_fractions`), the level's models for the others (`baseline_fractions`)."""
+        return self.tagging_fractions if method in TAGGINGS else self.baseline_fractions
+
     def within(self, fractions: list[float]) -> Plan:
         """This plan with its per-fraction lists (baselines, LEACE, snapshots, variants) cut to the level's
         `fractions` (`pretraining.fractions_for`): a level without the 10 % model runs none of them at 10 %."""
         return replace(self, **{name: [f for f in getattr(self, name) if f in fractions]
-                                for name in ("baseline_fractions", "leace_fractions", "snapshot_fractions",
+                                for name in ("baseline_fractions", "tagging_fractions", "leace_fractions",
+                                             "snapshot_fractions",
                                              "variant_fractions")})
 
 
@@ -172,10 +182,14 @@ def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = Tr
                             .json("calibration.json")["strengths"].items()]
     paper = [point(f"{f:.0%} + alpha {a:g}", "ITI (paper's alpha)", *both(config.with_fraction(f), s, alpha=a), order=a,
                    strength=f"alpha {a:g}") for f in fractions for s in plan.sweep_seeds for a in plan.alphas if a]
-    for f in plan.baseline_fractions:
+    for f in sorted(set(plan.baseline_fractions) | set(plan.tagging_fractions)):
         cfg = config.with_fraction(f)
         for s in plan.frontier_seeds:
-            others += [point(f"{f:.0%} + {m}", m, *both_baseline(cfg, s, m)) for m in plan.baselines]
+            others += [point(f"{f:.0%} + {m}", m, *both_baseline(cfg, s, m)) for m in plan.baselines
+                       if f in plan.fractions_for(m)]
+        if f not in plan.baseline_fractions:
+            continue
+        for s in plan.frontier_seeds:
             alpha = strengths(cfg, s)[plan.combo_setting]
             others += [point(f"{f:.0%} + {m} + {plan.combo_setting} ITI", f"{m} + ITI",
                              *both_baseline(cfg, s, m, alpha)) for m in plan.combos]

@@ -169,19 +169,26 @@ def verdict_table(rows: list[dict], level: str) -> str:
 
 
 def cost_table(cost: dict) -> str:
-    """The book's cost from an empty cache (`toxlab.book.builder.cost`): by chapter, then by stage."""
+    """The book's cost from an empty cache (`toxlab.book.builder.cost`): by chapter, then by stage. The appendices
+    follow the total, which leaves them out."""
     lines = [f"The {cost['level']} level, from its chapters' ledgers: an entry shared by several chapters is counted "
              "where it is first needed, so the last column adds up to the level's compute from an empty cache. "
              "Each chapter was executed with the code of the commit given, with those seeds.", "",
              "| chapter | commit | seeds | last execution | entries used | their build time | first needed here | "
              "their build time |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
-    for r in cost["chapters"]:
-        lines.append(f"| {r['chapter']} | {r['commit'] or 'unknown'} | {r['seeds']} | {_minutes(r['wall_s'])} | "
-                     f"{r['entries']:,} | {_minutes(r['stage_s'])} | {r['new_entries']:,} | "
-                     f"{_minutes(r['new_stage_s'])} |")
-    lines.append(f"| **all** | | | {_minutes(sum(r['wall_s'] for r in cost['chapters']))} | | | "
+
+    def line(r: dict) -> str:
+        return (f"| {r['chapter']} | {r['commit'] or 'unknown'} | {r['seeds']} | {_minutes(r['wall_s'])} | "
+                f"{r['entries']:,} | {_minutes(r['stage_s'])} | {r['new_entries']:,} | {_minutes(r['new_stage_s'])} |")
+
+    study = [r for r in cost["chapters"] if not r.get("appendix")]
+    appendices = [r for r in cost["chapters"] if r.get("appendix")]
+    lines += [line(r) for r in study]
+    lines.append(f"| **all** | | | {_minutes(sum(r['wall_s'] for r in study))} | | | "
                  f"**{cost['entries']:,}** | **{_minutes(cost['stage_s'])}** |")
+    lines += [line(r).replace(f"| {r['chapter']} |", f"| {r['chapter']} (appendix, not in the level's total) |", 1)
+              for r in appendices]
     lines += ["", "| stage | entries | build time | share |", "|---|---:|---:|---:|"]
     for r in cost["stages"]:
         share = r["stage_s"] / cost["stage_s"] if cost["stage_s"] else 0.0
@@ -363,14 +370,15 @@ LABELS: dict[str, tuple[str, str | None]] = {
     "removed by ITI per 10 %": ("removed by ITI per 10 % toxic (x 100)", "{:+.3f}"),
     "AUC per 10 %": ("mean head AUC per 10 % toxic", "{:+.4f}"), "ITI cost (nats)": ("ITI cost (nats/token)", "{:.3f}"),
     "parameters (M)": ("parameters (M)", "{:.2f}"),
-    # the web-text design: the clean filter, the token-matched control, the scaling sweep
+    # the web-text design: the clean filter, the token-matched control, the sizing study (appendix)
     "design": ("design", None), "removed_document_share": ("documents removed", "{:.1%}"),
     "removed_char_share": ("characters removed", "{:.1%}"), "size": ("layers x width", None),
     "params": ("non-embedding parameters", "{:,d}"), "tokens_per_param": ("tokens per parameter", "{:.2f}"),
     "val_ce": ("held-out clean CE (nats/token)", "{:.3f}"), "c4_ce": ("C4 CE (nats/token)", "{:.3f}"),
     "ce_margin": ("margin over unigram (nats/token)", "{:.3f}"),
     "c4_bits_per_byte": ("C4 bits per byte", "{:.3f}"), "head_auc": ("mean head probe AUC", "{:.3f}"),
-    "train_minutes": ("training (min)", "{:.1f}"), "chosen": ("chosen", None),
+    "train_minutes": ("training (min)", "{:.1f}"), "chosen": ("chosen", None), "heads": ("heads in all", None),
+    "bpb_gain": ("bits per byte below the first cpu model", "{:.1%}"),
     "train_tflop": ("training compute (TFLOP)", "{:.2f}"),
     "resid_auc": ("best residual-stream probe AUC", "{:.3f}"),
     # the judge's card

@@ -82,9 +82,21 @@ def parse_budgets(text: str) -> tuple[int, ...]:
     return budgets
 
 
+def parse_lrs(text: str) -> tuple[float, ...]:
+    """'2e-3,4e-3' -> peak learning rates."""
+    try:
+        lrs = tuple(float(item) for item in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--lrs {text!r} must be comma-separated learning rates, e.g. 2e-3,4e-3") from None
+    if any(not lr > 0 for lr in lrs):
+        raise ConfigError(f"--lrs {text!r}: every learning rate must be positive")
+    return lrs
+
+
 @dataclass(frozen=True)
 class ScalingRow:
-    """One model of the sweep. params: non-embedding parameters; tokens_per_param: training tokens per
+    """One model of the sweep. heads: attention heads in all (the heads ITI chooses among); lr: peak learning
+    rate; params: non-embedding parameters; tokens_per_param: training tokens per
     non-embedding parameter; ce_margin: unigram minus the model's held-out clean cross-entropy (nats/token);
     head_auc: mean validation ROC-AUC of the head probes (nan when not probed); train_tflop: training compute
     (10^12 FLOPs); train_minutes: the ledger's training time."""
@@ -92,6 +104,8 @@ class ScalingRow:
     size: str
     n_layers: int
     d_model: int
+    heads: int
+    lr: float
     params: int
     clean_tokens: int
     tokens_per_param: float
@@ -117,15 +131,21 @@ class ScalingRow:
         return self.bpb_gain(reference) >= BPB_GAIN_TARGET, self.head_auc >= HEAD_AUC_TARGET
 
 
+#: The first cpu preset's peak learning rate: the first cpu model (the targets' reference) and the sweep's grid
+#: train at it.
+FIRST_CPU_LR = 2e-3
+
 #: The cpu level's targets against its first design, read on the same yardsticks (issue 25): C4 bits per byte at
 #: least this share below the first design's model, and a mean head probe AUC at f = 0 of at least this.
 BPB_GAIN_TARGET = 0.10
 HEAD_AUC_TARGET = 0.65
 
 
-def size_config(base: RunConfig, size: ModelSize, clean_tokens: int) -> RunConfig:
-    """`base` at f = 0 with this shape and clean-token budget."""
-    return override(base, {**size.overrides(), "data.clean_tokens": clean_tokens, "data.toxic_fraction": 0.0})
+def size_config(base: RunConfig, size: ModelSize, clean_tokens: int, lr: float | None = None) -> RunConfig:
+    """`base` at f = 0 with this shape and clean-token budget (and peak learning rate `lr`, else `base`'s)."""
+    lr_override = {} if lr is None else {"train.lr": lr}
+    return override(base, {**size.overrides(), "data.clean_tokens": clean_tokens, "data.toxic_fraction": 0.0,
+                           **lr_override})
 
 
 def c4_bits_per_byte(config: RunConfig, seed: int) -> float:
@@ -143,7 +163,8 @@ def measure(config: RunConfig, size: ModelSize, seed: int, probe: bool = True, p
         summary = probing.probe(config, seed, progress=progress).json("summary.json")
         head_auc = float(np.mean(summary["head_val_auc"]))
     params = int(metrics["params"]["non_embedding"])
-    return ScalingRow(size.name, size.n_layers, size.d_model, params, config.data.clean_tokens,
+    return ScalingRow(size.name, size.n_layers, size.d_model, size.n_layers * size.n_heads, config.train.lr, params,
+                      config.data.clean_tokens,
                       metrics["train_tokens_seen"] / params, metrics["val_loss"], metrics["unigram_val_loss"],
                       metrics["unigram_val_loss"] - metrics["val_loss"], metrics["c4_loss"],
                       c4_bits_per_byte(config, seed), head_auc,
@@ -151,26 +172,36 @@ def measure(config: RunConfig, size: ModelSize, seed: int, probe: bool = True, p
 
 
 def first_design_row(base: RunConfig, size: ModelSize, clean_tokens: int, seed: int = 0, probe: bool = True,
-                     progress: bool = True) -> ScalingRow:
+                     progress: bool = True, lr: float | None = None) -> ScalingRow:
     """A model of the first design's data (`FIRST_DESIGN_DATA`) at f = 0 read on the sweep's yardsticks (bits per
     byte compare across tokenizers and clean corpora); `base` gives everything else (sequence length, optimiser,
-    held-out sizes). The cpu level's reference is the first cpu model, 4 x 256 on 800,000 clean tokens."""
-    config = size_config(override(base, FIRST_DESIGN_DATA), size, clean_tokens)
+    held-out sizes), `lr` the peak learning rate if not `base`'s. The cpu level's reference is the first cpu model,
+    4 x 256 on 800,000 clean tokens at `FIRST_CPU_LR`."""
+    config = size_config(override(base, FIRST_DESIGN_DATA), size, clean_tokens, lr)
     return measure(config, size, seed, probe, progress)
 
 
 def sweep(base: RunConfig, sizes=CPU_SIZES, budgets=CPU_BUDGETS, seed: int = 0, probe: bool = True,
+          progress: bool = True, log=log_line, lrs=(None,)) -> list[ScalingRow]:
+    """Every size on every budget at every peak learning rate of `lrs` (None: `base`'s), one row each: budgets
+    ascending, then `sizes` in order, then `lrs` in order."""
+    if not sizes or not budgets or not lrs:
+        raise ConfigError("the scaling sweep needs at least one model size, one token budget and one learning rate")
+    return cells(base, [(size, clean_tokens, lr) for clean_tokens in sorted(budgets) for size in sizes for lr in lrs],
+                 seed, probe, progress, log)
+
+
+def cells(base: RunConfig, grid: list[tuple[ModelSize, int, float | None]], seed: int = 0, probe: bool = True,
           progress: bool = True, log=log_line) -> list[ScalingRow]:
-    """Every size on every budget, one row each, in the order of `sizes` within each budget, budgets ascending. The
-    models train cheapest first (by training compute), so a run cut short has the cheap corner and resumes on the
+    """One row per (shape, clean-token budget, peak learning rate or None for `base`'s) of `grid`, in its order.
+    The models train cheapest first (by training compute), so a run cut short has the cheap ones and resumes on the
     rest."""
-    if not sizes or not budgets:
-        raise ConfigError("the scaling sweep needs at least one model size and one token budget")
-    grid = [(size, clean_tokens) for clean_tokens in sorted(budgets) for size in sizes]
     rows = {}
-    for size, clean_tokens in sorted(grid, key=lambda cell: training_compute(size_config(base, *cell))):
-        log(f"scaling: {size.name} on {clean_tokens:,} clean tokens (seed {seed})")
-        rows[(size, clean_tokens)] = measure(size_config(base, size, clean_tokens), size, seed, probe, progress)
+    for cell in sorted(grid, key=lambda cell: training_compute(size_config(base, *cell))):
+        size, clean_tokens, _ = cell
+        config = size_config(base, *cell)
+        log(f"scaling: {size.name} on {clean_tokens:,} clean tokens, lr {config.train.lr:g} (seed {seed})")
+        rows[cell] = measure(config, size, seed, probe, progress)
     return [rows[cell] for cell in grid]
 
 
@@ -180,10 +211,11 @@ def training_compute(config: RunConfig) -> float:
     return per_token * config.data.clean_tokens * config.train.epochs
 
 
-def choose(rows: list[ScalingRow], max_tflop: float) -> ScalingRow:
-    """The row with the lowest C4 bits per byte among those whose training took at most `max_tflop` 10^12 FLOPs."""
-    within = [r for r in rows if r.train_tflop <= max_tflop]
+def choose(rows: list[ScalingRow], max_tflop: float, min_heads: int = 1) -> ScalingRow:
+    """The row with the lowest C4 bits per byte among those whose training took at most `max_tflop` 10^12 FLOPs
+    and that have at least `min_heads` attention heads in all (the heads ITI and LEACE choose among)."""
+    within = [r for r in rows if r.train_tflop <= max_tflop and r.heads >= min_heads]
     if not within:
-        raise ConfigError(f"no model of the sweep trained within {max_tflop:g} TFLOP; raise the budget or add "
-                          f"smaller sizes")
+        raise ConfigError(f"no model of the sweep trained within {max_tflop:g} TFLOP with at least {min_heads} "
+                          f"heads; raise the budget or add smaller sizes")
     return min(within, key=lambda r: r.c4_bits_per_byte)
