@@ -163,8 +163,8 @@ def test_scaling_sizes_parse_and_the_choice_keeps_the_budget():
     for bad in ("fast", "0", "-1e-3"):
         with pytest.raises(ConfigError, match="--lrs"):
             scaling.parse_lrs(bad)
-    row = dict(size="s", n_layers=1, d_model=8, heads=2, lr=1e-3, params=1, clean_tokens=1, tokens_per_param=1.0, val_ce=1.0,
-               unigram_ce=2.0, ce_margin=1.0, c4_ce=1.0, head_auc=0.5, train_minutes=99.0)
+    row = dict(size="s", n_layers=1, d_model=8, heads=2, lr=1e-3, params=1, clean_tokens=1, tokens_per_param=1.0,
+               val_ce=1.0, unigram_ce=2.0, ce_margin=1.0, c4_ce=1.0, head_auc=0.5, train_minutes=99.0)
     rows = [scaling.ScalingRow(**row, c4_bits_per_byte=bpb, train_tflop=tflop)
             for bpb, tflop in ((2.0, 1.0), (1.5, 4.0), (1.2, 9.0))]
     assert scaling.choose(rows, 5.0).c4_bits_per_byte == 1.5  # by compute, whatever the wall clock said

@@ -377,7 +377,7 @@ LABELS: dict[str, tuple[str, str | None]] = {
     "val_ce": ("held-out clean CE (nats/token)", "{:.3f}"), "c4_ce": ("C4 CE (nats/token)", "{:.3f}"),
     "ce_margin": ("margin over unigram (nats/token)", "{:.3f}"),
     "c4_bits_per_byte": ("C4 bits per byte", "{:.3f}"), "head_auc": ("mean head probe AUC", "{:.3f}"),
-    "train_minutes": ("training (min)", "{:.1f}"), "chosen": ("chosen", None), "heads": ("heads in all", None),
+    "train_minutes": ("training (min)", "{:.1f}"), "chosen": ("chosen", None),
     "bpb_gain": ("bits per byte below the first cpu model", "{:.1%}"),
     "train_tflop": ("training compute (TFLOP)", "{:.2f}"),
     "resid_auc": ("best residual-stream probe AUC", "{:.3f}"),
