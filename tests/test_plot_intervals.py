@@ -70,3 +70,11 @@ def test_the_codesign_plane_averages_a_calibrated_strength_over_seeds_whose_alph
     (line,) = [ln for ln in plots.codesign_frontier(rows, []).axes[0].get_lines() if ln.get_marker() == "o"]
     assert list(line.get_xdata()) == [4.0, 4.1, 4.3]  # one point per strength, in order of cost
     assert list(line.get_ydata()) == [20.0, 15.0, 10.0]
+
+
+def test_a_log_axis_is_ticked_at_the_measured_values_as_plain_numbers():
+    rows = [{"size": "s", "lr": lr, "tokens": n, "bpb": 2.0} for lr, n in ((2e-3, 800_000), (4e-3, 1_600_000))]
+    by_lr = plots.sweep_lines(rows, "lr", {"bpb": "bits per byte"}, "size", "learning rate", log_x=True)
+    assert [t.get_text() for t in by_lr.axes[0].get_xticklabels()] == ["0.002", "0.004"]
+    by_tokens = plots.sweep_lines(rows, "tokens", {"bpb": "bits per byte"}, "size", "tokens", log_x=True)
+    assert [t.get_text() for t in by_tokens.axes[0].get_xticklabels()] == ["800k", "1.6M"]

@@ -415,8 +415,21 @@ def sweep_lines(rows: list[dict], x: str, ys: dict[str, str], group: str, xlabel
         ax.set(xlabel=xlabel, ylabel=label)
         if log_x:
             ax.set_xscale("log", base=2)
+            _ticks_at(ax, sorted({r[x] for r in rows}))
     axes[0].legend(fontsize=8)
     return fig
+
+
+def _ticks_at(ax, values: list[float]) -> None:
+    """Ticks at the measured values of a log axis, labelled as numbers (2e-3, 800k, 16), not as powers of 2."""
+    def label(v: float) -> str:
+        if v >= 1e6:
+            return f"{v / 1e6:g}M"
+        if v >= 1e4:
+            return f"{v / 1e3:g}k"
+        return f"{v:g}"
+    ax.set_xticks(values, [label(v) for v in values])
+    ax.minorticks_off()
 
 
 def judge_colors(names) -> dict[str, tuple]:
