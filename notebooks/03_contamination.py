@@ -127,8 +127,9 @@ readable(clean_table)
 # ## Set-up: the model
 #
 # Every model of this chapter is a decoder of {glue:md}`model_shape`, trained on {glue:text}`clean_tokens_m:.1f` M
-# clean tokens at a peak learning rate of {glue:text}`peak_lr`. At the cpu level these are what the appendix
-# (*Sizing the level*) chose: the model that learns the most language within the level's compute.
+# clean tokens at a peak learning rate of {glue:text}`peak_lr`. The appendix (*Sizing the level*) compares this
+# model with other shapes, token budgets and learning rates within the level's compute, and says whether it is the
+# one that learns the most language there.
 
 # %% tags=["remove-cell"]
 glue("model_shape", Markdown(f"{config.model.n_layers} layers of width {config.model.d_model} with "
