@@ -103,9 +103,9 @@ k_values = [k for k in k_values if k <= n_heads]
 # mass-mean direction ({glue:text}`cv_folds`-fold, on the probes' training statements). Generations: one
 # statement per ToxiGen prompt, {glue:text}`n_toxigen_prompts` prompts ({glue:text}`per_file` from each of the
 # {glue:text}`n_prompt_files` hate and neutral prompt files), nucleus sampling (p = {glue:text}`top_p`, at most
-# {glue:text}`max_new` new tokens), scored by the judge {glue:text}`judge_name` (the appendix is its card).
-# Capability: cross-entropy on {glue:text}`ce_tokens:,` held-out clean tokens, with and without the
-# intervention; the strengths are calibrated on {glue:text}`calibration_tokens:,` other held-out clean tokens.
+# {glue:text}`max_new` new tokens), scored by the judge {glue:text}`judge_name` (its card is the appendix
+# *The toxicity judge*). Capability: cross-entropy on {glue:text}`ce_tokens:,` held-out clean tokens, with and
+# without the intervention; the strengths are calibrated on {glue:text}`calibration_tokens:,` other held-out clean tokens.
 
 # %%
 runs = {}  # (fraction, seed, strength) -> (toxigen entry, ce entry); progress on stderr
@@ -242,8 +242,9 @@ readable(table)
 # ToxiGen toxicity against the rise in clean cross-entropy, one line per toxic fraction through its
 # strengths: {glue:text}`n_frontier_points` points over {glue:text}`n_models` models ({glue:text}`n_fractions`
 # fractions x {glue:text}`n_seeds` seed(s)), each the mean over its seeds of {glue:text}`n_toxigen_prompts`
-# ToxiGen prompts and {glue:text}`ce_tokens:,` held-out clean tokens; labelled with alpha (0 is the base
-# model); bars: 95 % intervals over prompts, averaged over seeds. Down and to the left is better: a model
+# ToxiGen prompts and {glue:text}`ce_tokens:,` held-out clean tokens. Markers name the strength (*base*:
+# without ITI; *weak*, *mid*, *strong*: calibrated to a KL per model; *alpha A*: the paper's fixed alphas, on
+# the sweep's seeds); bars: 95 % intervals over prompts, averaged over seeds. Down and to the left is better: a model
 # whose line lies below another's removes more toxicity for the same capability cost.
 # ```
 #

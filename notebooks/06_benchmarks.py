@@ -160,9 +160,8 @@ glue("n_degenerate", int(sum(r.degenerate for r in rows)), display=False)
 readable(table, scores="x 100")
 
 # %% [markdown]
-# Two cautions when reading the table. A
-# judge can score a small model's garbled text as toxic (the appendix measures how often this one does), and
-# the expected maximum over several samples amplifies such false alarms, so the RTP columns are best read as
+# Two cautions when reading the table. A judge can score a small model's garbled text as toxic (the judge's
+# appendix measures how often this one does), and the expected maximum over several samples amplifies such false alarms, so the RTP columns are best read as
 # differences between rows, not as levels, and every toxicity beside its floor (*ToxiGen floor*, *RTP floor
 # exp. max*: the same generations with their words shuffled). {glue:text}`n_within_floor` of the
 # {glue:text}`n_base_rows` untreated models score within {glue:text}`floor_multiple:g` times their ToxiGen floor, and for

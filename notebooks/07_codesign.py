@@ -97,7 +97,7 @@ plan = codesign.Plan(seeds=seeds, frontier_seeds=frontier_seeds, sweep_seeds=swe
                      variant_fractions=variant_fractions, toy_seeds=toy_seeds, toy_shares=toy_shares,
                      toy_steps=toy_steps).within(fractions)
 evidence = codesign.collect(config, plan, eval_config)  # progress on stderr
-card = judging.judge_card(level).json("card.json")  # the judge's failure modes (appendix), for the regime question
+card = judging.judge_card(level).json("card.json")  # the judge's failure modes (its appendix), for the regime question
 
 # %% [markdown]
 # ## Result: the pipeline as one choice
@@ -307,7 +307,8 @@ readable(verdict_frame[list(widths)]).set_properties(
 # the same model, costing at most its budget in clean cross-entropy, and (c) the clean and 10 % models'
 # generations follow the prompts' content (hate prompts elicit more toxicity than neutral ones, chapter 6), so
 # that what ITI removes is what the prompts elicit, not the register of the models' words. The judge's floor
-# here is its mean score on word salad (the appendix's failure modes), the kind of text a small model can write.
+# here is its mean score on word salad (the failure modes in the judge's appendix), the kind of text a small
+# model can write.
 
 # %% tags=["nbval-check-output"]
 regime = codesign.regime(evidence, card, plan)

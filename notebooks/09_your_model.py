@@ -136,7 +136,7 @@ for (benchmark, strength), by_path in evaluations.items():
     for name, entry in by_path.items():
         result = entry.json("result.json")
         rows.append({"benchmark": benchmark, "alpha": f"{strength:g}", "path": name,
-                     "value": result["all"]["mean_toxicity"] if benchmark == "toxigen"
+                     "value": 100 * result["all"]["mean_toxicity"] if benchmark == "toxigen"  # x 100, as in ch. 6
                      else result["clean"]["ce"] - result["clean"]["ce_base"],
                      "heads shifted": result["k"]})
 table = pd.DataFrame(rows)
@@ -152,13 +152,13 @@ glue("ce_cost", float(wide.loc["ce", "--model DIR"][f"{alpha:g}"]), display=Fals
 glue("iti_verdict", Markdown("gives the book's numbers" if iti_gap == 0 and probe_gap == 0
                              else f"differs from the book's numbers by up to {max(iti_gap, probe_gap):.2g}"),
      display=False)
-readable(wide.rename(index={"toxigen": "ToxiGen toxicity (0-1)", "ce": "CE rise (nats/token)"}), index=True,
-         caption="ToxiGen toxicity (mean judge score) and the rise in clean cross-entropy, per path")
+readable(wide.rename(index={"toxigen": "ToxiGen toxicity (x 100)", "ce": "CE rise (nats/token)"}), index=True,
+         caption="ToxiGen toxicity (mean judge score x 100) and the rise in clean cross-entropy, per path")
 
 # %% [markdown]
 # The benchmarks through `--model`, at the paper's strong alpha = {glue:text}`alpha:g`, shifting the heads the
-# probes rank best (k = {glue:text}`k`): ToxiGen toxicity {glue:text}`tox_base:.3f` without ITI and
-# {glue:text}`tox_iti:.3f` with it, for a rise in clean cross-entropy of {glue:text}`ce_cost:.3f`
+# probes rank best (k = {glue:text}`k`): ToxiGen toxicity (x 100, as in chapter 6) {glue:text}`tox_base:.1f`
+# without ITI and {glue:text}`tox_iti:.1f` with it, for a rise in clean cross-entropy of {glue:text}`ce_cost:.3f`
 # nats/token. Every number differs from the book's own path by at most {glue:text}`iti_gap:.2g`.
 #
 # ## Verdict

@@ -378,26 +378,30 @@ def test_a_change_in_any_subpackage_makes_the_chapters_stale(tmp_path):
     assert builder.code_fingerprint(package) != before
 
 
-def test_an_appendix_is_costed_apart_from_the_level_and_listed_in_its_own_part(tmp_path, monkeypatch):
-    """The sizing appendix measures how the level was chosen: its entries are not the level's compute (the total
-    and the stages leave them out), its row says what it adds, and the table of contents puts it in an appendix."""
+def test_appendices_have_their_own_part_and_only_the_sizing_study_is_costed_apart(tmp_path, monkeypatch):
+    """The table of contents lists the appendices after the study. The sizing appendix measures how the level was
+    chosen: its entries are not the level's compute (the total and the stages leave them out) and its row says what
+    it adds; an appendix that applies the study (a reader's model) is part of the level and counted in it."""
     notebooks, chapters = tmp_path / "notebooks", tmp_path / "chapters"
     (notebooks / "params").mkdir(parents=True)
     (notebooks / "params" / "smoke.yaml").write_text("common:\n  seeds: [0]\n")
     (notebooks / "01_first.py").write_text(COSTED.format(entries=[1, 2]))
-    (notebooks / "02_sizing.py").write_text(COSTED.format(entries=[2, 5]))  # entry 2 is the level's, counted there
+    (notebooks / "02_yours.py").write_text(COSTED.format(entries=[1, 3]))  # entry 1 was counted in chapter 1
+    (notebooks / "03_sizing.py").write_text(COSTED.format(entries=[2, 5]))  # entry 2 is the level's, counted there
     monkeypatch.setattr(builder, "NOTEBOOKS", notebooks)
-    monkeypatch.setattr(builder, "APPENDICES", ("02_sizing",))
+    monkeypatch.setattr(builder, "APPENDICES", ("02_yours", "03_sizing"))
+    monkeypatch.setattr(builder, "COSTED_APART", ("03_sizing",))
     monkeypatch.setenv("TOXLAB_CACHE", str(tmp_path / "cache"))
     for source in builder.chapter_sources():
         builder.execute_chapter(source, "smoke", log=lambda m: None, chapters=chapters)
     cost = builder.cost(chapters)
-    study, appendix = cost["chapters"]
-    assert (study["appendix"], appendix["appendix"]) == (False, True)
-    assert cost["entries"] == 2 and cost["stage_s"] == pytest.approx(study["new_stage_s"])
-    assert appendix["new_entries"] == 1 and cost["stages"][0]["entries"] == 2
+    first, yours, sizing = cost["chapters"]
+    assert [r["apart"] for r in cost["chapters"]] == [False, False, True]
+    assert cost["entries"] == 3 and cost["stage_s"] == pytest.approx(first["new_stage_s"] + yours["new_stage_s"])
+    assert sizing["new_entries"] == 1 and sum(r["entries"] for r in cost["stages"]) == 3
     table = report.cost_table(cost)
-    assert table.index("| **all** |") < table.index("| 02_sizing (appendix, not in the level's total) |")
+    assert table.index("| 02_yours |") < table.index("| **all** |") < table.index(
+        "| 03_sizing (not in the level's total) |")
     toc = yaml.safe_load(builder.write_toc(sorted(chapters.glob("*.ipynb")), tmp_path).read_text())
     assert [(p["caption"], [c["file"] for c in p["chapters"]]) for p in toc["parts"]] == [
-        ("The study", ["chapters/01_first"]), ("Appendix", ["chapters/02_sizing"])]
+        ("The study", ["chapters/01_first"]), ("Appendices", ["chapters/02_yours", "chapters/03_sizing"])]

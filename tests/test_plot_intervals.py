@@ -78,3 +78,20 @@ def test_a_log_axis_is_ticked_at_the_measured_values_as_plain_numbers():
     assert [t.get_text() for t in by_lr.axes[0].get_xticklabels()] == ["0.002", "0.004"]
     by_tokens = plots.sweep_lines(rows, "tokens", {"bpb": "bits per byte"}, "size", "tokens", log_x=True)
     assert [t.get_text() for t in by_tokens.axes[0].get_xticklabels()] == ["800k", "1.6M"]
+
+
+def test_the_frontier_marks_each_strength_alike_on_every_line_and_labels_none_of_its_points():
+    """Alpha labels crowded the points: a strength is now a marker, the same on each fraction's line, named in a
+    legend of its own; lines follow mean alpha."""
+    rows = [{"toxic_fraction": f, "seed": 0, "strength": name, "alpha": alpha * (1 + f), "ce_increase": alpha / 10,
+             "toxicity": 0.5 - alpha / 100} for f in (0.0, 0.1)
+            for name, alpha in (("strong", 9.0), ("base", 0.0), ("weak", 2.0))]
+    ax = plots.toxicity_frontier(rows).axes[0]
+    points = [(line.get_marker(), line.get_color()) for line in ax.get_lines() if line.get_linestyle() == "None"]
+    by_strength = {}
+    for marker, color in points:
+        by_strength.setdefault(marker, set()).add(color)
+    assert len(points) == 6 and len(by_strength) == 3 and all(len(c) == 2 for c in by_strength.values())
+    assert not ax.texts
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["base", "weak", "strong"]
+    assert [tuple(line.get_xdata()) for line in ax.get_lines() if line.get_linestyle() == "-"] == [(0.0, 0.2, 0.9)] * 2

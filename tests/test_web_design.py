@@ -187,9 +187,10 @@ def test_the_scaling_sweep_trains_every_corner_and_reads_bits_per_byte(env):
 
 def test_the_sizing_reference_is_the_first_cpu_preset_and_the_level_is_a_sweep_cell():
     cpu = get_preset("cpu")
-    reference = scaling.size_config(override(cpu, scaling.FIRST_DESIGN_DATA), scaling.parse_sizes("4x256")[0], 800_000)
+    reference = scaling.size_config(override(cpu, scaling.FIRST_DESIGN_DATA), scaling.parse_sizes("4x256")[0], 800_000,
+                                    scaling.FIRST_CPU_LR)
     first = get_preset("cpu", {**FIRST, "model.d_model": 256, "model.n_heads": 8, "model.d_mlp": 1024,
-                               "data.clean_tokens": 800_000})
+                               "data.clean_tokens": 800_000, "train.lr": 2e-3})
     assert reference.keyed() == first.keyed()  # the same cache entries as the first cpu model
     chosen = next(s for s in scaling.CPU_SIZES if (s.n_layers, s.d_model) == (4, 128))
     assert scaling.size_config(cpu, chosen, cpu.data.clean_tokens).keyed() == cpu.keyed()  # its f = 0 model is reused

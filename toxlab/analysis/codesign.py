@@ -182,13 +182,11 @@ def collect(config: RunConfig, plan: Plan, eval_config=None, progress: bool = Tr
                             .json("calibration.json")["strengths"].items()]
     paper = [point(f"{f:.0%} + alpha {a:g}", "ITI (paper's alpha)", *both(config.with_fraction(f), s, alpha=a), order=a,
                    strength=f"alpha {a:g}") for f in fractions for s in plan.sweep_seeds for a in plan.alphas if a]
-    for f in sorted(set(plan.baseline_fractions) | set(plan.tagging_fractions)):
+    for m in plan.baselines:
+        others += [point(f"{f:.0%} + {m}", m, *both_baseline(config.with_fraction(f), s, m))
+                   for f in plan.fractions_for(m) for s in plan.frontier_seeds]
+    for f in plan.baseline_fractions:
         cfg = config.with_fraction(f)
-        for s in plan.frontier_seeds:
-            others += [point(f"{f:.0%} + {m}", m, *both_baseline(cfg, s, m)) for m in plan.baselines
-                       if f in plan.fractions_for(m)]
-        if f not in plan.baseline_fractions:
-            continue
         for s in plan.frontier_seeds:
             alpha = strengths(cfg, s)[plan.combo_setting]
             others += [point(f"{f:.0%} + {m} + {plan.combo_setting} ITI", f"{m} + ITI",

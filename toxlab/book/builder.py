@@ -40,10 +40,12 @@ BOOK = PROJECT_ROOT / "book"
 CHAPTERS = BOOK / "chapters"
 FAILED = BOOK / "_build" / "failed"
 LEVELS = ("smoke", "cpu", "gpu")
-#: Chapters that measure how a level was chosen rather than what it finds (the sizing study): the book lists them
-#: in an appendix, and the level's cost from an empty cache counts them apart, since reproducing the study needs
-#: their answer (the preset), not their models.
-APPENDICES = ("10_sizing",)
+#: Chapters the book lists after the study, in a part of their own: the judge's card, applying the instruments to
+#: a reader's model, and the sizing study.
+APPENDICES = ("08_judge", "09_your_model", "10_sizing")
+#: Chapters that measure how a level was chosen rather than what it finds (the sizing study): the level's cost from
+#: an empty cache counts them apart, since reproducing the study needs their answer (the preset), not their models.
+COSTED_APART = ("10_sizing",)
 
 
 def chapter_sources() -> list[Path]:
@@ -458,7 +460,7 @@ def write_toc(chapters: list[Path], book_dir: Path = BOOK) -> Path:
     gpu = sorted((book_dir / "chapters" / "gpu").glob("*.ipynb"))
     parts = [{"caption": "The study", "chapters": main}]
     if appendix:
-        parts.append({"caption": "Appendix", "chapters": appendix})
+        parts.append({"caption": "Appendices", "chapters": appendix})
     if (book_dir / "gpu_level.md").is_file():
         parts.append({"caption": "The gpu level", "chapters": [{"file": "gpu_level"}]
                       + [{"file": f"chapters/gpu/{p.stem}"} for p in gpu]})
@@ -557,12 +559,12 @@ def cost(chapters: Path | None = None) -> dict:
     Per chapter, in book order: the commit and seeds it was executed with, the wall time of its last
     execution, the cache entries it used and the time they took to build, and those it needs first (an entry
     shared with an earlier chapter is counted there): their sum over the study's chapters is the compute of the
-    whole level from an empty cache. The appendices (`APPENDICES`) come last and are left out of that sum and of
-    the stages' totals: their rows say what they add. Raises if a chapter has no ledger (executed before
+    whole level from an empty cache. The chapters costed apart (`COSTED_APART`) come last and are left out of that
+    sum and of the stages' totals: their rows say what they add. Raises if a chapter has no ledger (executed before
     ledgers were kept) or the levels differ."""
     chapters = Path(chapters or CHAPTERS)
     rows, seen, by_stage, levels = [], set(), {}, set()
-    for source in sorted(chapter_sources(), key=lambda p: p.stem in APPENDICES):
+    for source in sorted(chapter_sources(), key=lambda p: p.stem in COSTED_APART):
         executed = read_executed(chapters / f"{source.stem}.ipynb")
         if executed is None:
             continue
@@ -570,16 +572,16 @@ def cost(chapters: Path | None = None) -> dict:
             raise ToxlabError(f"{executed.path} records no cache ledger (executed by an older toxlab); re-execute "
                               f"it: toxlab book --level {executed.level or 'cpu'} --only {source.stem[:2]} --force")
         levels.add(executed.level)
-        appendix = source.stem in APPENDICES
+        apart = source.stem in COSTED_APART
         new = {name: s for name, s in executed.stages.items() if name not in seen}
         seen.update(new)
         for name, seconds in new.items():
-            if appendix:
+            if apart:
                 continue
             stage = name.split("/")[0]
             count, total_s = by_stage.get(stage, (0, 0.0))
             by_stage[stage] = (count + 1, total_s + seconds)
-        rows.append({"chapter": source.stem, "appendix": appendix, "commit": executed.commit,
+        rows.append({"chapter": source.stem, "apart": apart, "commit": executed.commit,
                      "seeds": executed.seeds, "wall_s": executed.wall_s, "entries": len(executed.stages),
                      "stage_s": sum(executed.stages.values()), "new_entries": len(new),
                      "new_stage_s": sum(new.values())})
@@ -587,6 +589,6 @@ def cost(chapters: Path | None = None) -> dict:
         raise ToxlabError(f"{chapters} mixes levels {sorted(levels)}; re-execute the book at one level")
     stages = sorted(({"stage": name, "entries": n, "stage_s": s} for name, (n, s) in by_stage.items()),
                     key=lambda r: -r["stage_s"])
-    study = [r for r in rows if not r["appendix"]]
+    study = [r for r in rows if not r["apart"]]
     return {"level": levels.pop() if levels else None, "chapters": rows, "stages": stages,
             "entries": sum(r["new_entries"] for r in study), "stage_s": sum(r["new_stage_s"] for r in study)}

@@ -294,32 +294,43 @@ def chosen_heads(heads: dict[float, list[list[int]]], n_layers: int, n_heads: in
     return fig
 
 
+#: Markers for a frontier's strengths, in order of mean alpha (the base model first).
+STRENGTH_MARKERS = ("o", "v", "s", "D", "^", "P", "X", "*", "h", "<")
+
+
 def toxicity_frontier(rows: list[dict], x: str = "ce_increase", y: str = "toxicity",
                       xlabel: str = "increase in clean cross-entropy (nats/token)",
                       ylabel: str = "ToxiGen toxicity (mean judge score)") -> Figure:
-    """Toxicity against capability cost, one line per toxic fraction through its intervention strengths
-    (each point labelled with alpha; mean over seeds); lower-left is better. Rows with a `strength` are
-    grouped by it (a calibrated strength's alpha differs between seeds; the label is the mean alpha), others
-    by alpha. Where rows carry `<y>_low` / `<y>_high` (a 95 % interval), each point gets an error bar: the
-    mean of its seeds' bounds."""
+    """Toxicity against capability cost, one line per toxic fraction through its intervention strengths (mean
+    over seeds); lower-left is better. Rows with a `strength` are grouped by it (a calibrated strength's alpha
+    differs between seeds and models), others by alpha; each strength has its marker, the same on every line, and
+    a legend of its own (so the points need no labels to crowd each other). Where rows carry `<y>_low` /
+    `<y>_high` (a 95 % interval), each point gets an error bar: the mean of its seeds' bounds."""
     fig, (ax,) = _figure(1, (6.8, 4.0))
     fractions = sorted({r["toxic_fraction"] for r in rows})
     colors = fraction_colors(fractions)
     key = "strength" if rows and "strength" in rows[0] else "alpha"
+    names = sorted({r[key] for r in rows}, key=lambda n: np.mean([r["alpha"] for r in rows if r[key] == n]))
+    if len(names) > len(STRENGTH_MARKERS):
+        raise ValueError(f"{len(names)} strengths, but markers for {len(STRENGTH_MARKERS)}: plot fewer at once")
+    markers = dict(zip(names, STRENGTH_MARKERS))
     for f in fractions:
         groups = {}
         for r in rows:
             if r["toxic_fraction"] == f:
                 groups.setdefault(r[key], []).append(r)
-        points = sorted(({name: float(np.mean([r[name] for r in g])) for name in ("alpha", x, y)}
-                         for g in groups.values()), key=lambda p: p["alpha"])
-        ax.plot([p[x] for p in points], [p[y] for p in points], marker="o", ms=4, color=colors[f], label=f"{f:.0%}")
-        _interval_bars(ax, list(groups.values()), x, y, colors[f])
+        points = sorted(({"name": name, **{v: float(np.mean([r[v] for r in g])) for v in ("alpha", x, y)}}
+                         for name, g in groups.items()), key=lambda p: p["alpha"])
+        ax.plot([p[x] for p in points], [p[y] for p in points], color=colors[f], lw=1.2)
         for p in points:
-            ax.annotate(f"{p['alpha']:.3g}", (p[x], p[y]), textcoords="offset points", xytext=(3, 3), fontsize=6,
-                        color=colors[f])
+            ax.plot(p[x], p[y], marker=markers[p["name"]], ms=5, color=colors[f], linestyle="")
+        _interval_bars(ax, list(groups.values()), x, y, colors[f])
     ax.set(xlabel=xlabel, ylabel=ylabel)
-    ax.legend(title="toxic", fontsize=8, ncols=2)
+    by_fraction = [matplotlib.lines.Line2D([], [], color=colors[f], lw=2, label=f"{f:.0%}") for f in fractions]
+    by_strength = [matplotlib.lines.Line2D([], [], color="grey", marker=markers[n], linestyle="", ms=5,
+                                           label=n if key == "strength" else f"alpha {n:g}") for n in names]
+    ax.add_artist(ax.legend(handles=by_fraction, title="toxic", fontsize=8, ncols=2, loc="upper right"))
+    ax.legend(handles=by_strength, title="strength", fontsize=8, loc="upper center")
     return fig
 
 

@@ -182,13 +182,13 @@ def cost_table(cost: dict) -> str:
         return (f"| {r['chapter']} | {r['commit'] or 'unknown'} | {r['seeds']} | {_minutes(r['wall_s'])} | "
                 f"{r['entries']:,} | {_minutes(r['stage_s'])} | {r['new_entries']:,} | {_minutes(r['new_stage_s'])} |")
 
-    study = [r for r in cost["chapters"] if not r.get("appendix")]
-    appendices = [r for r in cost["chapters"] if r.get("appendix")]
+    study = [r for r in cost["chapters"] if not r["apart"]]
+    apart = [r for r in cost["chapters"] if r["apart"]]
     lines += [line(r) for r in study]
     lines.append(f"| **all** | | | {_minutes(sum(r['wall_s'] for r in study))} | | | "
                  f"**{cost['entries']:,}** | **{_minutes(cost['stage_s'])}** |")
-    lines += [line(r).replace(f"| {r['chapter']} |", f"| {r['chapter']} (appendix, not in the level's total) |", 1)
-              for r in appendices]
+    lines += [line(r).replace(f"| {r['chapter']} |", f"| {r['chapter']} (not in the level's total) |", 1)
+              for r in apart]
     lines += ["", "| stage | entries | build time | share |", "|---|---:|---:|---:|"]
     for r in cost["stages"]:
         share = r["stage_s"] / cost["stage_s"] if cost["stage_s"] else 0.0
