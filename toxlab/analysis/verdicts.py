@@ -143,8 +143,9 @@ FLAT_TOLERANCE = 0.02
 def flatness_sentence(trend: dict, x_range: float, tolerance: float = FLAT_TOLERANCE) -> str:
     """Plain words for how a cross-entropy changes over `x_range` of the toxic fraction, read from the 95 %
     interval of the fitted relative change: *flat* when the whole interval lies within +-`tolerance`, *rising*
-    or *falling* when it lies wholly beyond it, *a real fall (rise) of about the tolerance* when it crosses the
-    tolerance's line but not zero, *undecided* when it crosses both. Whether the interval excludes zero is said
+    or *falling* when it lies wholly beyond it, *a real fall (rise) of uncertain size* when it crosses the
+    tolerance's line but not zero (the change may be smaller than the tolerance or well beyond it), *undecided*
+    when it crosses both. Whether the interval excludes zero is said
     too, so a small but real change is never called flat without it."""
     _, low, high = statistics.relative_change_interval(trend, x_range)
     span = f"95 % interval {low:+.1%} to {high:+.1%}"
@@ -158,8 +159,8 @@ def flatness_sentence(trend: dict, x_range: float, tolerance: float = FLAT_TOLER
         return f"falling ({span}, wholly beyond -{tolerance:.0%})"
     if low > tolerance:
         return f"rising ({span}, wholly beyond +{tolerance:.0%})"
-    if high < 0 or low > 0:  # a real change, of about the size we still call flat
-        return (f"a real {'fall' if high < 0 else 'rise'} of about {tolerance:.0%} ({span}: it excludes zero but "
+    if high < 0 or low > 0:  # a real change, which may or may not be as small as what we call flat
+        return (f"a real {'fall' if high < 0 else 'rise'} of uncertain size ({span}: it excludes zero but "
                 f"crosses the ±{tolerance:.0%} we call flat)")
     return f"undecided ({span}: it crosses the ±{tolerance:.0%} we call flat, and zero)"
 
