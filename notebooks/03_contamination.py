@@ -175,7 +175,7 @@ readable(runs)
 # cross-entropy against $f$ over all models and read the fitted change from the clean model to the most toxic
 # one, as a share of the clean value, with its 95 % interval: the trend is *flat* when the whole interval lies
 # within ±{glue:text}`flat_tolerance_pct:.0f` %, *falling* or *rising* when it lies wholly beyond that, a real
-# change *of uncertain size* when it crosses the line but not zero, and *undecided* when it crosses both; a flat
+# change, *possibly beyond* flat, when it crosses the line but not zero, and *undecided* when it crosses both; a flat
 # trend whose interval excludes zero is said to be a small but real change. Chapter 7 reads the paper's claim with the same tolerance.
 
 # %% tags=["nbval-check-output"]

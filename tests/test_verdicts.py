@@ -344,7 +344,8 @@ def _trend_of_change(change: float, half_width: float, x_range: float = 0.25) ->
 
 @pytest.mark.parametrize("change, half_width, opening", [
     (0.0, 0.01, "flat ("), (-0.015, 0.004, "flat ("), (-0.03, 0.005, "falling ("), (0.03, 0.005, "rising ("),
-    (-0.02, 0.005, "a real fall of uncertain size ("), (0.02, 0.005, "a real rise of uncertain size ("),
+    (-0.02, 0.005, "a real fall, possibly beyond what we call flat ("),
+    (0.02, 0.005, "a real rise, possibly beyond what we call flat ("),
     (0.0, 0.05, "undecided (")])
 def test_flatness_sentence_reads_the_whole_interval(change, half_width, opening):
     """Flat only when the whole interval of the change lies within the tolerance; a point estimate inside it

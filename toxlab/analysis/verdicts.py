@@ -143,9 +143,9 @@ FLAT_TOLERANCE = 0.02
 def flatness_sentence(trend: dict, x_range: float, tolerance: float = FLAT_TOLERANCE) -> str:
     """Plain words for how a cross-entropy changes over `x_range` of the toxic fraction, read from the 95 %
     interval of the fitted relative change: *flat* when the whole interval lies within +-`tolerance`, *rising*
-    or *falling* when it lies wholly beyond it, *a real fall (rise) of uncertain size* when it crosses the
-    tolerance's line but not zero (the change may be smaller than the tolerance or well beyond it), *undecided*
-    when it crosses both. Whether the interval excludes zero is said
+    or *falling* when it lies wholly beyond it, *a real fall (rise), possibly beyond what we call flat* when it
+    crosses the tolerance's line but not zero (the change may be within the tolerance or well beyond it),
+    *undecided* when it crosses both. Whether the interval excludes zero is said
     too, so a small but real change is never called flat without it."""
     _, low, high = statistics.relative_change_interval(trend, x_range)
     span = f"95 % interval {low:+.1%} to {high:+.1%}"
@@ -160,8 +160,8 @@ def flatness_sentence(trend: dict, x_range: float, tolerance: float = FLAT_TOLER
     if low > tolerance:
         return f"rising ({span}, wholly beyond +{tolerance:.0%})"
     if high < 0 or low > 0:  # a real change, which may or may not be as small as what we call flat
-        return (f"a real {'fall' if high < 0 else 'rise'} of uncertain size ({span}: it excludes zero but "
-                f"crosses the ±{tolerance:.0%} we call flat)")
+        return (f"a real {'fall' if high < 0 else 'rise'}, possibly beyond what we call flat ({span}: it "
+                f"excludes zero and crosses ±{tolerance:.0%})")
     return f"undecided ({span}: it crosses the ±{tolerance:.0%} we call flat, and zero)"
 
 
