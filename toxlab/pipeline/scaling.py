@@ -219,3 +219,30 @@ def choose(rows: list[ScalingRow], max_tflop: float, min_heads: int = 1) -> Scal
         raise ConfigError(f"no model of the sweep trained within {max_tflop:g} TFLOP with at least {min_heads} "
                           f"heads; raise the budget or add smaller sizes")
     return min(within, key=lambda r: r.c4_bits_per_byte)
+
+
+@dataclass(frozen=True)
+class LearningRateReading:
+    """One peak learning rate read on several seeds of the same shape and budget: the mean C4 bits per byte and
+    their standard deviation over the seeds (0 for one seed), and the mean head AUC."""
+
+    lr: float
+    seeds: int
+    c4_bits_per_byte: float
+    c4_bits_per_byte_sd: float
+    head_auc: float
+
+
+def by_learning_rate(rows: list[ScalingRow]) -> list[LearningRateReading]:
+    """`rows` (one model per seed, all of one shape and budget) grouped by peak learning rate, lowest mean C4 bits
+    per byte first: a learning rate at the edge of stable training can win on one seed and lose on the others, so
+    the level takes it from the mean over seeds."""
+    if len({(r.size, r.clean_tokens) for r in rows}) > 1:
+        raise ConfigError("by_learning_rate compares one shape on one clean-token budget; got several")
+    readings = []
+    for lr in sorted({r.lr for r in rows}):
+        bpb = np.array([r.c4_bits_per_byte for r in rows if r.lr == lr])
+        readings.append(LearningRateReading(lr, len(bpb), float(bpb.mean()), float(bpb.std(ddof=1)) if len(bpb) > 1
+                                            else 0.0, float(np.mean([r.head_auc for r in rows if r.lr == lr]))))
+    return sorted(readings, key=lambda reading: reading.c4_bits_per_byte)
+
