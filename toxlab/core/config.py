@@ -245,7 +245,8 @@ PRESETS: dict[str, RunConfig] = {
     ),
     # The default, the web-text design sized by the sizing study (appendix, notebooks/10_sizing.py; issue 25): the
     # lowest C4 bits per byte among 3 shapes x 3 clean-token budgets within the level's compute per model (25
-    # TFLOP), 4 x 128 with 16 heads on 1.6 M clean tokens (22.6 TFLOP, 4.4 min a clean model on 2 idle cores).
+    # TFLOP), 4 x 128 with 16 heads on 1.6 M clean tokens (22.6 TFLOP, 4.4 min a clean model on 2 idle cores), at
+    # the peak learning rate with the best mean over the level's seeds (4e-3 won on one seed and scattered).
     # The first cpu design (Wikinews, a /biz/-heavy toxic recipe, 4 x 256 on 0.8 M) is `--set` away: README,
     # designs.
     "cpu": RunConfig(
