@@ -23,8 +23,8 @@
 # At these scales data binds before parameters: the first cpu models (4 layers of width 256) saw 0.2 training
 # tokens per parameter. The study trains clean models (toxic fraction 0, first seed) of several shapes on several
 # clean-token budgets, tries the learning rate on the best of them (its finalists on every seed), and then trains
-# each shape on as many tokens as the compute cap allows at the best learning rate. Every model is read on C4 bits per byte (cross-entropy per byte
-# of text, comparable across tokenizers and clean corpora), its margin over the unigram model on its own held-out
+# each shape on as many tokens as the compute cap allows at the best learning rate. Every model is read on C4 bits
+# per byte (cross-entropy per byte of text, comparable across tokenizers and clean corpora), its margin over the unigram model on its own held-out
 # text, and the mean validation ROC-AUC of its heads' toxicity probes (chapter 4's measure, the signal ITI needs).
 
 # %% tags=["remove-cell"]
@@ -152,9 +152,8 @@ glue("lr_readings", Markdown("; ".join(
 glue("lr_verdict", Markdown(
     "the first seed's best holds on the mean" if best_lr == first_best.lr else
     f"the first seed's best does not hold on the mean, and the study keeps {best_lr:g}"), display=False)
-glue("fig_lr", plots.sweep_lines([{**r.as_dict(), "seed": f"seed {s}"} for s, r in
-                                  [(seed, r) for r in lr_rows] + [(s, r) for (s, _), r in sorted(seed_rows.items())
-                                                                   if s != seed]],
+lr_points = [(seed, r) for r in lr_rows] + [(s, r) for (s, _), r in sorted(seed_rows.items()) if s != seed]
+glue("fig_lr", plots.sweep_lines([{**r.as_dict(), "seed": f"seed {s}"} for s, r in lr_points],
                                  "lr", {"c4_bits_per_byte": "C4 bits per byte", "head_auc": "mean head probe AUC"},
                                  "seed", "peak learning rate", log_x=True), display=False)
 cap_table = pd.DataFrame([r.as_dict() for r in lr_rows + cap_rows]).drop_duplicates(["size", "clean_tokens", "lr"])
